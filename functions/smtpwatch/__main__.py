@@ -1,0 +1,3 @@
+from smtpwatch.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""`smtpwatch` command line: dispatches to one module per command.
+
+Only the module of the command being run is imported, so `smtpwatch probe` pays for
+smtplib/ssl/dnspython and nothing of boto3 (the probe is also a Nagios check, started
+once per check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# command -> (module, one-line help). Each module defines:
+#   def add_arguments(parser: argparse.ArgumentParser) -> None
+#   def run(args: argparse.Namespace) -> int
+COMMANDS: dict[str, tuple[str, str]] = {
+    "probe": ("smtpwatch.cli.probe_cmd", "probe one SMTP server now (a Nagios-style check)"),
+    "targets": ("smtpwatch.cli.targets_cmd", "add, list, change and remove targets"),
+    "run": ("smtpwatch.cli.run_cmd", "probe due targets on schedule on this machine"),
+    "status": ("smtpwatch.cli.status_cmd", "state of every target"),
+    "history": ("smtpwatch.cli.history_cmd", "uptime and timings of one target"),
+    "alerts": ("smtpwatch.cli.alerts_cmd", "alert delivery (alerts test)"),
+    "demo": ("smtpwatch.cli.demo_cmd", "run a self-contained demo on loopback servers"),
+}
+
+EXIT_USAGE = 3  # monitoring-plugin UNKNOWN: also bad usage
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit 3."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _top_parser() -> _Parser:
+    parser = _Parser(prog="smtpwatch", description="Monitor SMTP servers.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    top = _top_parser()
+    if not args_list or args_list[0] in ("-h", "--help"):
+        top.print_help()
+        print("\ncommands:")
+        for name, (_, help_text) in COMMANDS.items():
+            print(f"  {name:<9} {help_text}")
+        return 0 if args_list else EXIT_USAGE
+    if args_list[0] == "--version":
+        from importlib.metadata import version
+
+        print(version("smtpwatch"))
+        return 0
+    command = args_list[0]
+    if command not in COMMANDS:
+        top.error(f"unknown command {command!r} (choose from {', '.join(COMMANDS)})")
+    module_name, help_text = COMMANDS[command]
+    module = importlib.import_module(module_name)
+    parser = _Parser(prog=f"smtpwatch {command}", description=help_text)
+    module.add_arguments(parser)
+    args = parser.parse_args(args_list[1:])
+    try:
+        return int(module.run(args))
+    except UsageError as exc:
+        print(f"smtpwatch {command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

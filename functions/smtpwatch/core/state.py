@@ -1,0 +1,125 @@
+"""A target's monitoring state, kept apart from the user's target item (DESIGN §3).
+
+Pure data: the alert state machine (``core.alerting``) computes the next state, the
+stores (SQLite, DynamoDB) persist it. No I/O here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["Alert", "AlertEvent", "TargetState", "TargetStatus"]
+
+
+class TargetStatus(StrEnum):
+    PENDING = "pending"  # never probed
+    UP = "up"
+    WARNING = "warning"
+    DOWN = "down"  # confirmed: failures_before_alert consecutive failed runs
+
+
+class AlertEvent(StrEnum):
+    DOWN = "down"
+    RECOVERED = "recovered"
+    REMINDER = "reminder"
+    WARNING = "warning"
+    DEGRADED = "degraded"  # monitor degraded: too many probes of one tick failed
+    TEST = "test"  # `smtpwatch alerts test`
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert to deliver. ``alert_id`` is stable across redeliveries (dedupe key)."""
+
+    alert_id: str
+    event: AlertEvent
+    target_id: str
+    status: str  # the target status the alert announces (down/up/warning)
+    created_at: str  # ISO-8601 UTC "Z"
+    target: dict[str, Any] = field(default_factory=dict)  # id, name, host, port, tags
+    result: dict[str, Any] | None = None  # ProbeResult.to_dict() that caused it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alert_id": self.alert_id,
+            "event": self.event.value,
+            "target_id": self.target_id,
+            "status": self.status,
+            "created_at": self.created_at,
+            "target": dict(self.target),
+            "result": self.result,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Alert:
+        return cls(
+            alert_id=str(d["alert_id"]),
+            event=AlertEvent(d["event"]),
+            target_id=str(d["target_id"]),
+            status=str(d["status"]),
+            created_at=str(d["created_at"]),
+            target=dict(d.get("target") or {}),
+            result=d.get("result"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    """DESIGN §3 state fields plus what the state machine needs to remember."""
+
+    target_id: str
+    status: TargetStatus = TargetStatus.PENDING
+    consecutive_failures: int = 0
+    last_result: dict[str, Any] | None = None
+    last_checked_at: str | None = None
+    last_change_at: str | None = None
+    next_due_at: str | None = None
+    pending_alert: dict[str, Any] | None = None  # Alert.to_dict() recorded before publishing
+    last_alert_at: str | None = None
+    last_alert_event: str | None = None  # event of the last *sent* alert
+    last_scheduled_at: str | None = None  # dedupe of redelivered invocations
+    alerted: bool = False  # a down or warning alert was sent for the current episode
+    warning_kinds: tuple[str, ...] = ()  # kinds announced by the last warning alert
+    version: int = 0  # optimistic concurrency: stores write only if unchanged since read
+
+    def evolve(self, **changes: Any) -> TargetState:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target_id": self.target_id,
+            "status": self.status.value,
+            "consecutive_failures": self.consecutive_failures,
+            "last_result": self.last_result,
+            "last_checked_at": self.last_checked_at,
+            "last_change_at": self.last_change_at,
+            "next_due_at": self.next_due_at,
+            "pending_alert": self.pending_alert,
+            "last_alert_at": self.last_alert_at,
+            "last_alert_event": self.last_alert_event,
+            "last_scheduled_at": self.last_scheduled_at,
+            "alerted": self.alerted,
+            "warning_kinds": list(self.warning_kinds),
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TargetState:
+        return cls(
+            target_id=str(d["target_id"]),
+            status=TargetStatus(d.get("status") or "pending"),
+            consecutive_failures=int(d.get("consecutive_failures") or 0),
+            last_result=d.get("last_result"),
+            last_checked_at=d.get("last_checked_at"),
+            last_change_at=d.get("last_change_at"),
+            next_due_at=d.get("next_due_at"),
+            pending_alert=d.get("pending_alert"),
+            last_alert_at=d.get("last_alert_at"),
+            last_alert_event=d.get("last_alert_event"),
+            last_scheduled_at=d.get("last_scheduled_at"),
+            alerted=bool(d.get("alerted") or False),
+            warning_kinds=tuple(d.get("warning_kinds") or ()),
+            version=int(d.get("version") or 0),
+        )
