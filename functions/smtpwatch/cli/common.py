@@ -1,0 +1,355 @@
+"""Helpers shared by the CLI commands: backend selection, JSON output, tables, times.
+
+Backend selection: the local SQLite store by default (``--db PATH``, else
+``$SMTPWATCH_DB``, else the user's data directory); ``--stack NAME`` reads the
+DynamoDB table names (and the alert topic) from the CloudFormation stack's outputs;
+``--table NAME`` (+ ``--state-table``/``--results-table``) names them directly.
+boto3 is imported only when an AWS backend is chosen, so local commands stay light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from smtpwatch.cli.main import UsageError
+from smtpwatch.ports import ResultStore, StateStore, TargetStore
+
+__all__ = [
+    "Backend",
+    "add_backend_arguments",
+    "add_json_argument",
+    "format_ago",
+    "format_ms",
+    "iso_z",
+    "open_backend",
+    "parse_since",
+    "parse_time",
+    "print_json",
+    "render_table",
+    "stack_outputs",
+    "to_jsonable",
+    "utc_now",
+]
+
+
+# ---------------------------------------------------------------------------
+# Backend selection
+
+
+@dataclass
+class Backend:
+    """The three stores of one backend, plus what else the backend knows."""
+
+    kind: str  # "sqlite" | "dynamodb"
+    description: str  # for messages: "SQLite /path/db" or "DynamoDB stack NAME"
+    targets: TargetStore
+    states: StateStore
+    results: ResultStore
+    topic_arn: str | None = None  # the stack's alert topic, if known
+    secrets_prefix: str | None = None  # the stack's secrets prefix, if known
+    region: str | None = None
+    db_path: Path | None = None  # SQLite only
+    _close: Callable[[], None] | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+            self._close = None
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser, *, aws: bool = True) -> None:
+    """``--db`` (SQLite, the default backend) and, unless ``aws=False``, ``--stack``/``--table``."""
+    group = parser.add_argument_group("store (default: the local SQLite database)")
+    group.add_argument(
+        "--db",
+        metavar="PATH",
+        help="SQLite database (default: $SMTPWATCH_DB, else "
+        "$XDG_DATA_HOME/smtpwatch/smtpwatch.db or ~/.local/share/smtpwatch/smtpwatch.db)",
+    )
+    if not aws:
+        return
+    group.add_argument(
+        "--stack", metavar="NAME", help="use the deployed AWS stack NAME (tables from its outputs)"
+    )
+    group.add_argument(
+        "--table", metavar="NAME", help="DynamoDB targets table (instead of --stack)"
+    )
+    group.add_argument("--state-table", metavar="NAME", help="DynamoDB state table (with --table)")
+    group.add_argument(
+        "--results-table", metavar="NAME", help="DynamoDB results table (with --table)"
+    )
+    group.add_argument("--region", metavar="REGION", help="AWS region (default: from the profile)")
+
+
+def open_backend(args: argparse.Namespace, *, need: Iterable[str] = ("targets",)) -> Backend:
+    """Open the backend chosen by ``add_backend_arguments``'s options.
+
+    ``need`` names the stores the command uses ("targets", "states", "results"): with
+    ``--table`` the missing table options are reported as one usage error.
+    """
+    stack = getattr(args, "stack", None)
+    table = getattr(args, "table", None)
+    db = getattr(args, "db", None)
+    if stack and table:
+        raise UsageError("--stack and --table exclude each other")
+    if (stack or table) and db:
+        raise UsageError("--db is the local store; it cannot be combined with --stack/--table")
+    if stack or table:
+        return _open_dynamodb(args, set(need))
+    return _open_sqlite(db)
+
+
+def _open_sqlite(db: str | None) -> Backend:
+    from smtpwatch.local.sqlite_store import SqliteStore, StoreError, resolve_db_path
+
+    path = resolve_db_path(db)
+    try:
+        store = SqliteStore(path)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    return Backend(
+        kind="sqlite",
+        description=f"SQLite {path}",
+        targets=store,
+        states=store,
+        results=store,
+        db_path=path,
+        _close=store.close,
+    )
+
+
+# Output keys we look for in the stack (the template's names first; then any output
+# whose key mentions the table, so a renamed output still works).
+_OUTPUT_KEYS: dict[str, tuple[str, ...]] = {
+    "targets": ("TargetsTableName", "TargetsTable"),
+    "states": ("StateTableName", "StateTable"),
+    "results": ("ResultsTableName", "ResultsTable"),
+    "topic": ("AlertTopicArn", "AlertTopic"),
+    "secrets_prefix": ("SecretsPrefix",),
+}
+
+
+def stack_outputs(stack: str, region: str | None = None) -> dict[str, str]:
+    """The CloudFormation stack's outputs as {OutputKey: OutputValue}."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        cfn = boto3.client("cloudformation", region_name=region)
+        stacks = cfn.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as exc:
+        msg = exc.response.get("Error", {}).get("Message", str(exc))
+        raise UsageError(f"--stack {stack}: {msg}") from None
+    except BotoCoreError as exc:
+        raise UsageError(f"--stack {stack}: {exc}") from None
+    if not stacks:
+        raise UsageError(f"--stack {stack}: no such stack")
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+def _pick_output(outputs: dict[str, str], what: str) -> str | None:
+    for key in _OUTPUT_KEYS[what]:
+        if key in outputs:
+            return outputs[key]
+    stem = _OUTPUT_KEYS[what][-1].lower()
+    for key, value in outputs.items():
+        if stem in key.lower():
+            return value
+    return None
+
+
+def _open_dynamodb(args: argparse.Namespace, need: set[str]) -> Backend:
+    region = getattr(args, "region", None)
+    topic: str | None = None
+    prefix: str | None = None
+    if args.stack:
+        outputs = stack_outputs(args.stack, region)
+        names = {w: _pick_output(outputs, w) for w in ("targets", "states", "results")}
+        topic = _pick_output(outputs, "topic")
+        prefix = _pick_output(outputs, "secrets_prefix")
+        description = f"DynamoDB (stack {args.stack})"
+        missing = [w for w in sorted(need) if not names.get(w)]
+        if missing:
+            raise UsageError(
+                f"--stack {args.stack}: its outputs name no {'/'.join(missing)} table "
+                f"(outputs: {', '.join(sorted(outputs)) or 'none'})"
+            )
+    else:
+        names = {
+            "targets": args.table,
+            "states": getattr(args, "state_table", None),
+            "results": getattr(args, "results_table", None),
+        }
+        description = f"DynamoDB (table {args.table})"
+        option = {"states": "--state-table", "results": "--results-table"}
+        missing = [option[w] for w in ("states", "results") if w in need and not names[w]]
+        if missing:
+            raise UsageError(f"--table also needs {' and '.join(missing)} for this command")
+
+    # The lambda engineer's adapters; imported by name so the local commands never load
+    # boto3 and this module type-checks before/without them.
+    dynamodb: Any = importlib.import_module("smtpwatch.adapters.dynamodb")
+    stores = dynamodb.open_stores(
+        targets_table=names.get("targets"),
+        state_table=names.get("states"),
+        results_table=names.get("results"),
+        region=region,
+    )
+    return Backend(
+        kind="dynamodb",
+        description=description,
+        targets=stores.targets,
+        states=stores.states,
+        results=stores.results,
+        topic_arn=topic,
+        secrets_prefix=prefix,
+        region=region,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Output
+
+
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Decimal (DynamoDB), tuples, sets, datetimes and objects with ``to_dict`` → JSON types."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return iso_z(value)
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_jsonable(to_dict())
+    return value
+
+
+def print_json(value: Any, *, stream: TextIO | None = None) -> None:
+    out = stream or sys.stdout
+    json.dump(to_jsonable(value), out, indent=2, sort_keys=False, ensure_ascii=False)
+    out.write("\n")
+
+
+def render_table(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], *, max_width: int = 60
+) -> str:
+    """Plain aligned columns (no box drawing: output is often piped or grepped).
+
+    Cells longer than ``max_width`` are cut with an ellipsis; None prints as "-".
+    """
+    body = [[_cell(v, max_width) for v in row] for row in rows]
+    head = [str(h) for h in headers]
+    widths = [len(h) for h in head]
+    for row in body:
+        for i, cell in enumerate(row):
+            if i < len(widths):
+                widths[i] = max(widths[i], len(cell))
+            else:
+                widths.append(len(cell))
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=False)).rstrip()]
+    for row in body:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
+    return "\n".join(lines)
+
+
+def _cell(value: Any, max_width: int) -> str:
+    text = "-" if value is None else str(value)
+    text = " ".join(text.split())  # one line per row, whatever a server sent
+    if len(text) > max_width:
+        text = text[: max_width - 1] + "…"
+    return text
+
+
+def format_ms(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
+
+
+# ---------------------------------------------------------------------------
+# Times (everything is UTC; ISO-8601 with "Z" on the wire)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso_z(moment: datetime) -> str:
+    """ISO-8601 UTC with a "Z", second precision unless there are microseconds."""
+    moment = moment.astimezone(UTC)
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO-8601 time (``Z`` or offset; a naive time or a date is taken as UTC)."""
+    value = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)\s*$", re.IGNORECASE)
+_UNIT_S = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str, *, now: datetime | None = None, option: str = "--since") -> datetime:
+    """``24h``, ``30m``, ``7d``, ``2w``, ``90s`` ago, or an ISO-8601 time/date."""
+    now = now or utc_now()
+    m = _DURATION.match(text)
+    if m:
+        return now - timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2).lower()])
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise UsageError(
+            f"{option}: {text!r} is neither a duration (30m, 24h, 7d) nor an ISO-8601 time"
+        ) from None
+
+
+def format_ago(iso: str | None, *, now: datetime | None = None) -> str:
+    """ "3m ago" style, for humans; "-" when unknown."""
+    if not iso:
+        return "-"
+    try:
+        then = parse_time(iso)
+    except ValueError:
+        return iso
+    seconds = int(((now or utc_now()) - then).total_seconds())
+    if seconds < 0:
+        return "in " + _span(-seconds)
+    return _span(seconds) + " ago"
+
+
+def _span(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds}s"
+    if seconds < 90 * 60:
+        return f"{seconds // 60}m"
+    if seconds < 36 * 3600:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    return f"{seconds // 86400}d{(seconds % 86400) // 3600:02d}h"
