@@ -40,6 +40,8 @@ class Alert:
     created_at: str  # ISO-8601 UTC "Z"
     target: dict[str, Any] = field(default_factory=dict)  # id, name, host, port, tags
     result: dict[str, Any] | None = None  # ProbeResult.to_dict() that caused it
+    since: str | None = None  # when the announced condition began (ISO-8601 UTC "Z")
+    details: dict[str, Any] = field(default_factory=dict)  # event-specific facts (counts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +52,8 @@ class Alert:
             "created_at": self.created_at,
             "target": dict(self.target),
             "result": self.result,
+            "since": self.since,
+            "details": dict(self.details),
         }
 
     @classmethod
@@ -62,6 +66,8 @@ class Alert:
             created_at=str(d["created_at"]),
             target=dict(d.get("target") or {}),
             result=d.get("result"),
+            since=d.get("since"),
+            details=dict(d.get("details") or {}),
         )
 
 
@@ -72,6 +78,7 @@ class TargetState:
     target_id: str
     status: TargetStatus = TargetStatus.PENDING
     consecutive_failures: int = 0
+    failing_since: str | None = None  # started_at of the first failed run of this streak
     last_result: dict[str, Any] | None = None
     last_checked_at: str | None = None
     last_change_at: str | None = None
@@ -92,6 +99,7 @@ class TargetState:
             "target_id": self.target_id,
             "status": self.status.value,
             "consecutive_failures": self.consecutive_failures,
+            "failing_since": self.failing_since,
             "last_result": self.last_result,
             "last_checked_at": self.last_checked_at,
             "last_change_at": self.last_change_at,
@@ -111,6 +119,7 @@ class TargetState:
             target_id=str(d["target_id"]),
             status=TargetStatus(d.get("status") or "pending"),
             consecutive_failures=int(d.get("consecutive_failures") or 0),
+            failing_since=d.get("failing_since"),
             last_result=d.get("last_result"),
             last_checked_at=d.get("last_checked_at"),
             last_change_at=d.get("last_change_at"),
