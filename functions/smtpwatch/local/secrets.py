@@ -1,0 +1,246 @@
+"""Passwords for local runs: ``env:VAR``, ``file:ID``, optionally ``ssm:``/``secretsmanager:``.
+
+``file:ID`` reads ``<data dir>/secrets/ID`` (``$SMTPWATCH_SECRETS_DIR`` overrides the
+directory). The store is the user's alone: the directory must be mode 0700 and the
+file 0600, both owned by the user — anything looser is refused rather than read,
+like ssh does with private keys. A file holds the same document as the AWS secrets
+(``{"password": "...", "hosts": ["mx1.example.com"]}``): the hosts it may be sent to
+are checked against the target's host (DESIGN §6). A file with only the password
+(no JSON) is accepted too, unbound, for users who write it by hand.
+
+``ssm:`` and ``secretsmanager:`` go to AWS through boto3, imported only when such a
+reference is met (a laptop monitoring with secrets kept in AWS).
+
+No secret value ever appears in an exception text or a repr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import stat
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from smtpwatch.core.errors import SecretError
+from smtpwatch.local.sqlite_store import data_dir
+
+__all__ = ["FileSecretStore", "LocalSecretResolver", "default_secrets_dir", "host_allowed"]
+
+_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+=-]{0,199}$")
+
+
+def default_secrets_dir() -> Path:
+    env = os.environ.get("SMTPWATCH_SECRETS_DIR")
+    return Path(env).expanduser() if env else data_dir() / "secrets"
+
+
+def _norm_host(host: str) -> str:
+    return host.strip().rstrip(".").lower()
+
+
+def host_allowed(hosts: list[str] | tuple[str, ...] | None, host: str) -> bool:
+    """No list: unbound (the user wrote the secret by hand). Else the host must be in it."""
+    if not hosts:
+        return True
+    wanted = _norm_host(host)
+    return any(_norm_host(h) == wanted for h in hosts)
+
+
+def _parse_document(text: str, where: str) -> tuple[str, list[str]]:
+    """(password, hosts) from a stored value: our JSON document, or a bare password."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            doc: Any = json.loads(stripped)
+        except json.JSONDecodeError:
+            raise SecretError(f"{where}: not a valid JSON secret document") from None
+        password = doc.get("password") if isinstance(doc, dict) else None
+        if not isinstance(password, str) or not password:
+            raise SecretError(f"{where}: the JSON document has no 'password' string")
+        hosts = doc.get("hosts") or []
+        if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+            raise SecretError(f"{where}: 'hosts' must be a list of host names")
+        return password, hosts
+    # A bare password: one line, the trailing newline an editor adds is not part of it.
+    password = text.rstrip("\r\n")
+    if not password:
+        raise SecretError(f"{where}: empty")
+    return password, []
+
+
+class FileSecretStore:
+    """The user-only directory of ``file:`` secrets (also a ``SecretWriter`` for the CLI)."""
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else default_secrets_dir()
+
+    def __repr__(self) -> str:
+        return f"FileSecretStore({str(self.directory)!r})"
+
+    def _path(self, secret_id: str) -> Path:
+        if not _ID.match(secret_id):
+            raise SecretError(
+                f"file:{secret_id}: a secret id is letters, digits and _ . @ + = - "
+                "(no '/', not starting with '.')"
+            )
+        return self.directory / secret_id
+
+    def _check_private(self, path: Path, *, is_dir: bool) -> None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            kind = "secrets directory" if is_dir else "secret"
+            raise SecretError(f"{path}: no such {kind}") from None
+        mode = stat.S_IMODE(st.st_mode)
+        if hasattr(os, "getuid") and st.st_uid != os.getuid():
+            raise SecretError(f"refusing to read {path}: it belongs to another user")
+        if mode & 0o077:
+            fix = "700" if is_dir else "600"
+            raise SecretError(
+                f"refusing to read {path}: mode {mode:04o} lets other users read it "
+                f"(chmod {fix} {path})"
+            )
+
+    # -- reading -----------------------------------------------------------------
+
+    def read(self, secret_id: str) -> tuple[str, list[str]]:
+        """(password, hosts it may be sent to) — refuses loose permissions."""
+        path = self._path(secret_id)
+        self._check_private(self.directory, is_dir=True)
+        self._check_private(path, is_dir=False)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SecretError(f"{path}: cannot read ({exc.strerror})") from None
+        return _parse_document(text, f"file:{secret_id}")
+
+    # -- writing (SecretWriter for `targets add --password-prompt`) ----------------
+
+    def ref_for(self, target_id: str) -> str:
+        self._path(target_id)  # validates the id
+        return f"file:{target_id}"
+
+    def store(self, *, target_id: str, host: str, password: str) -> str:
+        """Write the secret for ``target_id`` bound to ``host``; return its reference."""
+        path = self._path(target_id)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.directory, 0o700)  # mkdir's mode is masked by the umask
+        doc = json.dumps({"password": password, "hosts": [host]}, separators=(",", ":"))
+        tmp = path.with_name(f".{path.name}.tmp")
+        # O_EXCL + 0600 from the first byte: the password is never in a readable file;
+        # the rename makes the update atomic.
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(doc)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        return f"file:{target_id}"
+
+    def delete(self, ref: str) -> bool:
+        path = self._path(ref.removeprefix("file:"))
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+
+class LocalSecretResolver:
+    """``SecretResolver`` for ``smtpwatch run``/``demo``: env, file and (lazily) AWS."""
+
+    def __init__(
+        self,
+        *,
+        files: FileSecretStore | None = None,
+        environ: Mapping[str, str] | None = None,
+        region: str | None = None,
+    ) -> None:
+        self.files = files or FileSecretStore()
+        self._environ = environ if environ is not None else os.environ
+        self._region = region
+        self._cache: dict[str, tuple[str, list[str]]] = {}
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"LocalSecretResolver(files={self.files!r})"
+
+    def resolve(self, ref: str, *, host: str, refresh: bool = False) -> str:
+        scheme, sep, name = ref.partition(":")
+        if not sep or not name:
+            raise SecretError(
+                f"password_ref {ref!r}: expected env:VAR, file:ID, ssm:/path or secretsmanager:name"
+            )
+        with self._lock:
+            cached = None if refresh else self._cache.get(ref)
+        if cached is None:
+            cached = self._fetch(scheme, name, ref)
+            with self._lock:
+                self._cache[ref] = cached
+        password, hosts = cached
+        if not host_allowed(hosts, host):
+            raise SecretError(
+                f"{ref} may only be sent to {', '.join(hosts)}, not to {host}: "
+                "refusing to send the password"
+            )
+        return password
+
+    def _fetch(self, scheme: str, name: str, ref: str) -> tuple[str, list[str]]:
+        if scheme == "env":
+            value = self._environ.get(name)
+            if not value:
+                raise SecretError(f"{ref}: environment variable {name} is not set")
+            return value, []
+        if scheme == "file":
+            return self.files.read(name)
+        if scheme == "ssm":
+            return self._ssm(name, ref)
+        if scheme == "secretsmanager":
+            return self._secretsmanager(name, ref)
+        raise SecretError(
+            f"password_ref {ref!r}: unknown scheme {scheme!r} (env:, file:, ssm:, secretsmanager:)"
+        )
+
+    def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            import boto3
+
+            self._clients[service] = boto3.client(service, region_name=self._region)  # type: ignore[call-overload]
+        return self._clients[service]
+
+    def _ssm(self, name: str, ref: str) -> tuple[str, list[str]]:
+        try:
+            value = self._client("ssm").get_parameter(Name=name, WithDecryption=True)
+        except Exception as exc:  # botocore errors: the code only, never a value
+            raise SecretError(f"{ref}: {_aws_error(exc)}") from None
+        return _parse_document(str(value["Parameter"]["Value"]), ref)
+
+    def _secretsmanager(self, name: str, ref: str) -> tuple[str, list[str]]:
+        try:
+            value = self._client("secretsmanager").get_secret_value(SecretId=name)
+        except Exception as exc:
+            raise SecretError(f"{ref}: {_aws_error(exc)}") from None
+        text = value.get("SecretString")
+        if not isinstance(text, str):
+            raise SecretError(f"{ref}: not a string secret")
+        return _parse_document(text, ref)
+
+
+def _aws_error(exc: Exception) -> str:
+    response: Any = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if code:
+            return str(code)
+    return type(exc).__name__
