@@ -595,7 +595,9 @@ _NORMALIZERS: dict[str, Callable[[Any], Any]] = {
     "target_id": _target_id,
     "host": _host,
     "name": lambda x: _text("name", x, 200),
-    "port": lambda x: parse_port(x) if isinstance(x, str) else _int("port", x, 1, 65535),
+    "port": lambda x: (
+        parse_port(x) if isinstance(x, str) else _int("port", x, 1, 65535, "a port number 1-65535")
+    ),
     "encryption": lambda x: _choice("encryption", x, ENCRYPTIONS, _ENCRYPTION_ALIASES),
     "timeout_s": lambda x: _float("timeout_s", x, 1, 300),
     "login": lambda x: _bool("login", x),
