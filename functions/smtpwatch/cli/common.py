@@ -202,25 +202,35 @@ def _open_dynamodb(args: argparse.Namespace, need: set[str]) -> Backend:
         if missing:
             raise UsageError(f"--table also needs {' and '.join(missing)} for this command")
 
-    # The lambda engineer's adapters; imported by name so the local commands never load
-    # boto3 and this module type-checks before/without them.
+    # Imported by name: the local commands never load boto3.
+    import boto3
+
     dynamodb: Any = importlib.import_module("smtpwatch.adapters.dynamodb")
-    stores = dynamodb.open_stores(
-        targets_table=names.get("targets"),
-        state_table=names.get("states"),
-        results_table=names.get("results"),
-        region=region,
-    )
+    client = boto3.client("dynamodb", region_name=region)
+    targets = dynamodb.DynamoTargetStore(client, names["targets"]) if names["targets"] else None
+    states = dynamodb.DynamoStateStore(client, names["states"]) if names["states"] else None
+    results = dynamodb.DynamoResultStore(client, names["results"]) if names["results"] else None
     return Backend(
         kind="dynamodb",
         description=description,
-        targets=stores.targets,
-        states=stores.states,
-        results=stores.results,
+        targets=targets if targets is not None else _Missing("targets", "--table"),
+        states=states if states is not None else _Missing("state", "--state-table"),
+        results=results if results is not None else _Missing("results", "--results-table"),
         topic_arn=topic,
         secrets_prefix=prefix,
         region=region,
     )
+
+
+class _Missing:
+    """Stands in for a table the user did not name; any use is a usage error."""
+
+    def __init__(self, what: str, option: str) -> None:
+        self._what = what
+        self._option = option
+
+    def __getattr__(self, name: str) -> Any:
+        raise UsageError(f"no DynamoDB {self._what} table given (use --stack or {self._option})")
 
 
 # ---------------------------------------------------------------------------
