@@ -14,7 +14,8 @@ from smtpwatch.core.target import Target
 
 
 def target(*windows: dict[str, Any]) -> Target:
-    return Target(target_id="mx1", host="mx1.example.com", maintenance=list(windows))
+    fields: dict[str, Any] = {"target_id": "mx1", "host": "mx1.example.com"}
+    return Target(**fields, maintenance=list(windows))  # type: ignore[arg-type]
 
 
 def utc(
