@@ -1,0 +1,193 @@
+"""Storing a target's password on AWS (SSM SecureString or Secrets Manager).
+
+`smtpwatch targets add/update --password-prompt|--password-env` store the password here
+and keep only the reference (``ssm:/name`` or ``secretsmanager:name``) in the target.
+The secret names the hosts it may be sent to (DESIGN §6): the stored value is the JSON
+document ``{"password": "...", "hosts": ["mx1.example.com"]}``, which the probe's
+resolver (``adapters/aws_secrets.py``) reads and checks against the target's host, so
+someone who can only write the targets table cannot point a secret at their own server.
+The name is ``<SecretsPrefix><target_id>``: the Lambda may read only under that prefix.
+
+Nothing here prints, logs or puts the password into an exception text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any, Protocol
+
+from smtpwatch.core.errors import SecretError
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_ssm import SSMClient
+
+__all__ = [
+    "SecretWriter",
+    "SecretsManagerSecretWriter",
+    "SsmSecretWriter",
+    "secret_document",
+]
+
+# SSM parameter names: letters, digits and . - _ / (a hierarchy starts with "/").
+_SSM_NAME = re.compile(r"^[A-Za-z0-9_.\-/]{1,1011}$")
+# Secrets Manager names: letters, digits and /_+=.@-
+_SM_NAME = re.compile(r"^[A-Za-z0-9/_+=.@\-]{1,512}$")
+
+
+class SecretWriter(Protocol):
+    def store(self, *, target_id: str, host: str, password: str) -> str:
+        """Store ``password`` for ``target_id``, bound to ``host``; return the
+        ``password_ref`` to put into the target."""
+        ...
+
+    def ref_for(self, target_id: str) -> str:
+        """The reference ``store`` gives for ``target_id`` (to recognise our own secret)."""
+        ...
+
+    def delete(self, ref: str) -> bool:
+        """Delete a secret this writer stored; False when it did not exist."""
+        ...
+
+
+def secret_document(password: str, hosts: list[str]) -> str:
+    """The stored value: the password and the hosts it may be sent to."""
+    return json.dumps({"password": password, "hosts": hosts}, separators=(",", ":"))
+
+
+def _error_code(exc: Exception) -> str:
+    response: Any = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+class SsmSecretWriter:
+    """SSM Parameter Store ``SecureString`` (standard tier: no charge per parameter)."""
+
+    def __init__(
+        self,
+        prefix: str,
+        *,
+        client: SSMClient | None = None,
+        region: str | None = None,
+        kms_key_id: str | None = None,
+    ) -> None:
+        self.prefix = prefix
+        self._client = client
+        self._region = region
+        self._kms_key_id = kms_key_id
+
+    @property
+    def client(self) -> SSMClient:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("ssm", region_name=self._region)
+        return self._client
+
+    def name_for(self, target_id: str) -> str:
+        name = f"{self.prefix}{target_id}"
+        if "/" in name and not name.startswith("/"):
+            name = "/" + name  # SSM: a hierarchical name must start with "/"
+        if not _SSM_NAME.match(name):
+            raise SecretError(
+                f"cannot name an SSM parameter {name!r}: use letters, digits, . - _ /"
+            )
+        return name
+
+    def ref_for(self, target_id: str) -> str:
+        return f"ssm:{self.name_for(target_id)}"
+
+    def store(self, *, target_id: str, host: str, password: str) -> str:
+        name = self.name_for(target_id)
+        kwargs: dict[str, Any] = {
+            "Name": name,
+            "Value": secret_document(password, [host]),
+            "Type": "SecureString",
+            "Overwrite": True,
+            "Description": f"smtpwatch password for target {target_id} (host {host})",
+        }
+        if self._kms_key_id:
+            kwargs["KeyId"] = self._kms_key_id
+        try:
+            self.client.put_parameter(**kwargs)
+        except Exception as exc:  # botocore errors: report the code, never the value
+            raise SecretError(
+                f"could not store SSM parameter {name}: {_error_code(exc) or type(exc).__name__}"
+            ) from None
+        return f"ssm:{name}"
+
+    def delete(self, ref: str) -> bool:
+        name = ref.removeprefix("ssm:")
+        try:
+            self.client.delete_parameter(Name=name)
+        except Exception as exc:
+            if _error_code(exc) == "ParameterNotFound":
+                return False
+            raise SecretError(
+                f"could not delete SSM parameter {name}: {_error_code(exc) or type(exc).__name__}"
+            ) from None
+        return True
+
+
+class SecretsManagerSecretWriter:
+    """AWS Secrets Manager (billed per secret-month; rotation possible)."""
+
+    def __init__(
+        self, prefix: str, *, client: SecretsManagerClient | None = None, region: str | None = None
+    ) -> None:
+        self.prefix = prefix
+        self._client = client
+        self._region = region
+
+    @property
+    def client(self) -> SecretsManagerClient:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("secretsmanager", region_name=self._region)
+        return self._client
+
+    def name_for(self, target_id: str) -> str:
+        name = f"{self.prefix}{target_id}"
+        if not _SM_NAME.match(name):
+            raise SecretError(f"cannot name a secret {name!r}: use letters, digits, / _ + = . @ -")
+        return name
+
+    def ref_for(self, target_id: str) -> str:
+        return f"secretsmanager:{self.name_for(target_id)}"
+
+    def store(self, *, target_id: str, host: str, password: str) -> str:
+        name = self.name_for(target_id)
+        value = secret_document(password, [host])
+        try:
+            try:
+                self.client.create_secret(
+                    Name=name,
+                    SecretString=value,
+                    Description=f"smtpwatch password for target {target_id} (host {host})",
+                )
+            except Exception as exc:
+                if _error_code(exc) != "ResourceExistsException":
+                    raise
+                self.client.put_secret_value(SecretId=name, SecretString=value)
+        except Exception as exc:
+            raise SecretError(
+                f"could not store secret {name}: {_error_code(exc) or type(exc).__name__}"
+            ) from None
+        return f"secretsmanager:{name}"
+
+    def delete(self, ref: str) -> bool:
+        name = ref.removeprefix("secretsmanager:")
+        try:
+            # The default 30-day recovery window lets an operator undo a mistaken remove.
+            self.client.delete_secret(SecretId=name)
+        except Exception as exc:
+            if _error_code(exc) == "ResourceNotFoundException":
+                return False
+            raise SecretError(
+                f"could not delete secret {name}: {_error_code(exc) or type(exc).__name__}"
+            ) from None
+        return True

@@ -1,0 +1,208 @@
+"""The targets table on DynamoDB, as `smtpwatch targets` writes it.
+
+What the generic ``TargetStore`` port does not offer and the CLI needs:
+
+- conditional writes, so ``add`` never overwrites a target someone else just added
+  and ``update`` never resurrects one someone just removed;
+- a resumable, idempotent bulk import: ``BatchWriteItem`` puts of the config item only
+  (state lives in its own table and is never touched), ``UnprocessedItems`` retried with
+  exponential backoff and jitter, progress reported. Items already in the table with
+  exactly the imported content are skipped, so re-running the same file after an
+  interruption writes only what is missing and converges on the file's content.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from smtpwatch.adapters.dynamodb import from_item, to_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+__all__ = ["DynamoTargets", "ImportInterrupted", "ImportReport", "TargetExists", "TargetMissing"]
+
+BATCH_SIZE = 25  # BatchWriteItem's limit
+MAX_UNPROCESSED_ROUNDS = 12  # ~ 0.05 s * 2**n, capped at 5 s: about 40 s of throttling
+
+
+class TargetExists(Exception):
+    pass
+
+
+class TargetMissing(Exception):
+    pass
+
+
+class ImportInterrupted(Exception):
+    """The import stopped part-way; what was written stays and a re-run finishes it."""
+
+    def __init__(self, written: int, total: int, reason: str) -> None:
+        self.written = written
+        self.total = total
+        self.reason = reason
+        super().__init__(f"stopped after {written} of {total} items were written: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    total: int
+    written: int
+    unchanged: int
+    new: int
+
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+# One codec with the Lambda functions (adapters/dynamodb.py), so an imported item is
+# byte-for-byte what a re-import compares against.
+serialize = to_item
+deserialize = from_item
+
+
+def _code(exc: Exception) -> str:
+    response: Any = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+class DynamoTargets:
+    """Config items in the targets table (HASH ``target_id``) and, for ``remove``, the
+    target's item in the state table."""
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        state_table: str | None = None,
+        client: DynamoDBClient | None = None,
+        region: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.table = table
+        self.state_table = state_table
+        self._region = region
+        self._client = client
+        self._sleep = sleep
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("dynamodb", region_name=self._region)
+        return self._client
+
+    # -- single items ----------------------------------------------------------
+
+    def get_item(self, target_id: str) -> dict[str, Any] | None:
+        response = self.client.get_item(
+            TableName=self.table, Key={"target_id": {"S": target_id}}, ConsistentRead=True
+        )
+        raw = response.get("Item")
+        return None if raw is None else deserialize(dict(raw))
+
+    def iter_raw(self) -> Iterator[dict[str, Any]]:
+        """Every item as DynamoDB attribute values (for exact comparison)."""
+        paginator = self.client.get_paginator("scan")
+        for page in paginator.paginate(TableName=self.table, ConsistentRead=True):
+            yield from (dict(raw) for raw in page.get("Items", []))
+
+    def iter_items(self) -> Iterator[dict[str, Any]]:
+        for raw in self.iter_raw():
+            yield deserialize(raw)
+
+    def create(self, item: dict[str, Any]) -> None:
+        """Put ``item`` only if no target has its id."""
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=serialize(item),
+                ConditionExpression="attribute_not_exists(target_id)",
+            )
+        except Exception as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise TargetExists(item["target_id"]) from None
+            raise
+
+    def replace(self, item: dict[str, Any]) -> None:
+        """Put ``item`` only if the target still exists (no resurrection by a late update)."""
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=serialize(item),
+                ConditionExpression="attribute_exists(target_id)",
+            )
+        except Exception as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise TargetMissing(item["target_id"]) from None
+            raise
+
+    def delete(self, target_id: str) -> bool:
+        response = self.client.delete_item(
+            TableName=self.table, Key={"target_id": {"S": target_id}}, ReturnValues="ALL_OLD"
+        )
+        return bool(response.get("Attributes"))
+
+    def delete_state(self, target_id: str) -> bool:
+        """Forget the target's state (status, pending alert, due time). Results stay and
+        expire through the results table's TTL."""
+        if not self.state_table:
+            return False
+        response = self.client.delete_item(
+            TableName=self.state_table, Key={"target_id": {"S": target_id}}, ReturnValues="ALL_OLD"
+        )
+        return bool(response.get("Attributes"))
+
+    # -- bulk import -------------------------------------------------------------
+
+    def import_items(
+        self,
+        items: Sequence[dict[str, Any]],
+        *,
+        progress: Progress | None = None,
+    ) -> ImportReport:
+        """Write ``items`` (config only). Idempotent: items already stored with the same
+        content are skipped. Raises ``ImportInterrupted`` when a write fails for good;
+        what was written stays and a re-run converges."""
+        wanted = [(item["target_id"], serialize(item)) for item in items]
+        existing = {raw["target_id"]["S"]: raw for raw in self.iter_raw()}
+        todo = [(tid, raw) for tid, raw in wanted if existing.get(tid) != raw]
+        new = sum(1 for tid, _ in todo if tid not in existing)
+        unchanged = len(wanted) - len(todo)
+        written = 0
+        total = len(todo)
+        if progress is not None:
+            progress(0, total)
+        for start in range(0, total, BATCH_SIZE):
+            batch = [{"PutRequest": {"Item": raw}} for _, raw in todo[start : start + BATCH_SIZE]]
+            try:
+                self._write_batch(batch)
+            except Exception as exc:
+                reason = _code(exc) or str(exc) or type(exc).__name__
+                raise ImportInterrupted(written, total, reason) from exc
+            written += len(batch)
+            if progress is not None:
+                progress(written, total)
+        return ImportReport(total=len(wanted), written=written, unchanged=unchanged, new=new)
+
+    def _write_batch(self, requests: list[dict[str, Any]]) -> None:
+        pending: dict[str, list[Any]] = {self.table: requests}
+        for attempt in range(MAX_UNPROCESSED_ROUNDS + 1):
+            response = self.client.batch_write_item(RequestItems=pending)
+            unprocessed = dict(response.get("UnprocessedItems") or {})
+            if not unprocessed.get(self.table):
+                return
+            pending = {self.table: list(unprocessed[self.table])}
+            # Throttled: back off exponentially with full jitter (AWS's advice for
+            # BatchWriteItem), so a large import settles to the table's capacity.
+            self._sleep(random.uniform(0, min(5.0, 0.05 * 2**attempt)))
+        raise RuntimeError(
+            f"{len(pending[self.table])} items still unprocessed after {MAX_UNPROCESSED_ROUNDS} "
+            "retries (table throttled)"
+        )
