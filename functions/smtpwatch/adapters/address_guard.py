@@ -1,0 +1,40 @@
+"""DESIGN §6 on AWS: probes never connect to loopback or link-local addresses.
+
+Anyone who can write the targets table could otherwise aim the probe (and a password)
+at the Lambda runtime API (127.0.0.1:9001), at the instance/container metadata
+endpoints (169.254.169.254, 169.254.170.2, fd00:ec2::254) or at other local services.
+Private ranges stay allowed: VPC-attached probes watch internal servers.
+``SMTPWATCH_ALLOW_LOOPBACK=1`` (never set by the template) lifts the refusal for tests.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+__all__ = ["forbidden_reason"]
+
+# Not link-local, but AWS's IPv6 metadata endpoint (Nitro): same risk, same refusal.
+_EXTRA_FORBIDDEN = (ipaddress.ip_network("fd00:ec2::/32"),)
+
+
+def forbidden_reason(ip: str) -> str | None:
+    """Why the probe must not connect to ``ip``, or None when it may."""
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return f"{ip!r} is not an IP address"
+    if isinstance(addr, ipaddress.IPv6Address):
+        mapped = addr.ipv4_mapped or addr.sixtofour
+        if mapped is not None:
+            inner = forbidden_reason(str(mapped))
+            if inner:
+                return inner
+    if addr.is_loopback:
+        return f"{addr} is a loopback address"
+    if addr.is_unspecified:  # connecting to 0.0.0.0 or :: reaches this machine
+        return f"{addr} is the unspecified address (this machine)"
+    if addr.is_link_local:
+        return f"{addr} is a link-local address (metadata endpoints live there)"
+    if any(addr in net for net in _EXTRA_FORBIDDEN):
+        return f"{addr} is AWS's metadata endpoint range"
+    return None

@@ -1,0 +1,105 @@
+"""The Lambda functions' environment, read once per container into a typed object.
+
+Handlers call ``load_settings()`` at import time (module level), so a bad deployment
+fails on the first invocation with one clear message instead of deep inside a check.
+Names are the contract with template.yaml (see the team brief's "AWS names").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["Settings", "load_settings", "require"]
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    targets_table: str
+    state_table: str
+    results_table: str
+    alert_topic_arn: str
+    probe_function_name: str
+    secrets_prefix: str
+    ehlo_name: str | None
+    result_retention_days: int
+    tracing: bool
+    # DESIGN §6: never set by the template; tests and development only.
+    allow_loopback: bool
+    # The template sets it from its HasVpc condition: a function outside a VPC cannot
+    # reach port 25 (AWS blocks it), and Lambda exposes no variable that tells us.
+    in_vpc: bool
+    # Dispatcher: bounded invoke pool and monitor-degraded gating (DESIGN §4).
+    dispatch_workers: int
+    degraded_share: float
+    degraded_min_probes: int
+
+    @property
+    def result_retention_s(self) -> int:
+        return self.result_retention_days * 86_400
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in _TRUE
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r}: expected an integer") from None
+    if not lo <= value <= hi:
+        raise ValueError(f"environment variable {name}={value}: expected {lo}..{hi}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r}: expected a number") from None
+    if not lo <= value <= hi:
+        raise ValueError(f"environment variable {name}={value}: expected {lo}..{hi}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the environment. Missing names are empty strings: each handler checks only
+    the ones it uses (``require``), so the dispatcher does not need the topic."""
+    e = os.environ if env is None else env
+    prefix = (e.get("SECRETS_PREFIX") or "").strip()
+    return Settings(
+        targets_table=e.get("TARGETS_TABLE", ""),
+        state_table=e.get("STATE_TABLE", ""),
+        results_table=e.get("RESULTS_TABLE", ""),
+        alert_topic_arn=e.get("ALERT_TOPIC_ARN", ""),
+        probe_function_name=e.get("PROBE_FUNCTION_NAME", ""),
+        secrets_prefix=prefix,
+        ehlo_name=(e.get("EHLO_NAME") or "").strip() or None,
+        result_retention_days=_int(e, "RESULT_RETENTION_DAYS", 30, 1, 3650),
+        tracing=_flag(e, "SMTPWATCH_TRACING"),
+        allow_loopback=(e.get("SMTPWATCH_ALLOW_LOOPBACK") or "").strip() == "1",
+        in_vpc=_flag(e, "SMTPWATCH_IN_VPC"),
+        dispatch_workers=_int(e, "SMTPWATCH_DISPATCH_WORKERS", 64, 1, 512),
+        degraded_share=_float(e, "SMTPWATCH_DEGRADED_SHARE", 0.5, 0.0, 1.0),
+        degraded_min_probes=_int(e, "SMTPWATCH_DEGRADED_MIN_PROBES", 10, 1, 1_000_000),
+    )
+
+
+def require(settings: Settings, *names: str) -> None:
+    """Raise one message naming every missing variable (a deployment error)."""
+    missing = [n for n in names if not getattr(settings, n.lower())]
+    if missing:
+        raise RuntimeError("missing environment variable(s): " + ", ".join(missing))
