@@ -1,0 +1,454 @@
+"""The alert state machine (DESIGN §4): one pure module for the probe Lambda and the
+local scheduler. No I/O, no clock: every input is an argument.
+
+One check of one target goes through it like this (``service.check.run_check``)::
+
+    result = probe(...)
+    if needs_recheck(target, state, result):    # the failure would cross the threshold
+        sleep(target.recheck_delay_s); result = probe(...)   # the re-check counts
+    decision = decide(target, state, result, now=..., scheduled_at=..., in_maintenance=...)
+    if decision.write: save decision.state      # with decision.alert recorded as pending
+    if decision.alert: publish, then save mark_sent(...)
+
+Two layers:
+
+1. The *confirmed status* follows the results: a passing result (``ok``/``warning``)
+   makes the target ``up``/``warning`` and resets the failure count; a ``critical``
+   result counts a failure, and ``failures_before_alert`` consecutive ones make it
+   ``down``. ``unknown`` (the probe itself crashed) changes nothing but
+   ``last_result``/``last_checked_at``: it is not a failure of the target.
+2. *Announcements* reconcile what operators have been told with the confirmed status:
+   ``alerted`` says a down or warning alert went out (or is pending) for the current
+   episode, ``warning_kinds`` which warning kinds it announced (empty: it announced
+   ``down``). Outside maintenance, a difference produces at most one alert per check:
+   ``down`` (not yet announced), ``warning`` (entering a warning or its kinds changed;
+   days counting down change nothing), ``recovered`` (back up after a *sent* down or
+   warning alert, if ``notify_recovery``), ``reminder`` (still down, every
+   ``remind_every_s``). Inside a maintenance window the status still follows the
+   results but nothing is announced, so a target still down when the window ends is
+   announced by the first check after it — and one that recovered inside the window
+   without ever being announced stays silent. ``hold_down`` (the monitor-degraded gate)
+   holds back a *new* down alert the same way.
+
+Delivery is at-least-once: the alert chosen by ``decide`` is already stored in
+``state.pending_alert`` (and ``alerted``/``warning_kinds`` already count it as told),
+the caller saves that state, publishes, and saves ``mark_sent``. An alert still pending
+at the next check is published first; if a newer alert is chosen while an older one is
+still unsent, the newer one replaces it (the operator gets the current truth). A
+recovery while the down/warning alert itself is still unsent cancels it and announces
+nothing — recovery is only announced after a *sent* alert.
+
+Cost (why ``Decision.write`` exists): a healthy, unchanged check writes no state at all —
+only its result item. ``decide`` sets ``write`` only when a field that matters changes
+(status, failure count, pending alert, announcements); ``last_result``,
+``last_checked_at`` and ``last_scheduled_at`` ride along with such writes but never cause
+one. Readers (``status``, the dispatcher) take those three from the newest result
+instead: ``with_latest_result``.
+
+``alert_id`` is a hash of (target_id, event, scheduled_at): the same run makes the same
+id, so a receiver can drop duplicates of an at-least-once delivery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from smtpwatch.core.result import ErrorKind, ProbeResult, Status
+from smtpwatch.core.schedule import format_ts, parse_ts
+from smtpwatch.core.state import Alert, AlertEvent, TargetState, TargetStatus
+
+__all__ = [
+    "DEGRADED_MIN_COUNT",
+    "DEGRADED_SHARE",
+    "MONITOR_TARGET_ID",
+    "AlertTarget",
+    "Decision",
+    "alert_id_for",
+    "counts_as_failure",
+    "decide",
+    "degraded",
+    "degraded_alert",
+    "mark_sent",
+    "needs_recheck",
+    "target_summary",
+    "test_alert",
+    "with_latest_result",
+]
+
+# Monitor degraded (DESIGN §4): more than this share of one tick's probes failed...
+DEGRADED_SHARE = 0.5
+# ...and at least this many, so that 1 failure out of 1 target is an outage, not a fault
+# of the monitor.
+DEGRADED_MIN_COUNT = 5
+# target_id of alerts about the monitor itself; "#" cannot start a real target id.
+MONITOR_TARGET_ID = "#monitor"
+
+
+class AlertTarget(Protocol):
+    """What the state machine reads of a ``core.target.Target``."""
+
+    @property
+    def target_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def effective_port(self) -> int: ...
+    @property
+    def encryption(self) -> str: ...
+    @property
+    def tags(self) -> Mapping[str, str]: ...
+    @property
+    def failures_before_alert(self) -> int: ...
+    @property
+    def recheck_delay_s(self) -> int: ...
+    @property
+    def notify_recovery(self) -> bool: ...
+    @property
+    def remind_every_s(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The next state, the alert to deliver (already in ``state.pending_alert``), whether
+    the state item must be written, and why (for logs and tests)."""
+
+    state: TargetState
+    alert: Alert | None
+    write: bool
+    reason: str
+
+
+def counts_as_failure(result: ProbeResult) -> bool:
+    """A failure of the *target*: ``critical``. ``unknown`` is the monitor's own crash."""
+    return result.status is Status.CRITICAL
+
+
+def needs_recheck(target: AlertTarget, state: TargetState, result: ProbeResult) -> bool:
+    """True when ``result`` is the failure that would make the target ``down`` and the
+    target asks for a re-check (``recheck_delay_s`` > 0). A ``config`` failure is not
+    re-checked: it cannot pass a moment later."""
+    if not counts_as_failure(result) or target.recheck_delay_s <= 0:
+        return False
+    if result.error is not None and result.error.kind is ErrorKind.CONFIG:
+        return False
+    if state.status is TargetStatus.DOWN:
+        return False
+    return state.consecutive_failures + 1 >= _threshold(target)
+
+
+def decide(
+    target: AlertTarget,
+    state: TargetState,
+    result: ProbeResult,
+    *,
+    now: datetime,
+    scheduled_at: str,
+    in_maintenance: bool = False,
+    hold_down: bool = False,
+) -> Decision:
+    """The state after ``result`` (the re-check's result if one ran) and the alert, if any.
+
+    Total: every (state, result) pair gives a decision. ``now`` is the decision time
+    (alert ``created_at``, reminder due-ness); ``scheduled_at`` identifies the run (alert
+    ids, ``last_scheduled_at``).
+    """
+    checked_at = result.started_at or format_ts(now)
+    seen = {
+        "last_result": result.to_dict(),
+        "last_checked_at": checked_at,
+        "last_scheduled_at": scheduled_at,
+    }
+    if result.status is Status.UNKNOWN:
+        return Decision(state.evolve(**seen), None, False, "probe crashed: not a target failure")
+
+    if counts_as_failure(result):
+        # Frozen once down: a steady outage then costs no state write per check (the
+        # results say how long it lasts).
+        frozen = state.status is TargetStatus.DOWN
+        failures = state.consecutive_failures + (0 if frozen else 1)
+        failing_since = state.failing_since or checked_at
+        if state.status is TargetStatus.DOWN or failures >= _threshold(target):
+            status = TargetStatus.DOWN
+        elif state.status is TargetStatus.WARNING:
+            status = TargetStatus.WARNING
+        else:
+            # Not confirmed yet: a new target with unconfirmed failures reads as up
+            # (status shows the failure count and the last result).
+            status = TargetStatus.UP
+    else:
+        failures = 0
+        failing_since = None
+        status = TargetStatus.WARNING if result.status is Status.WARNING else TargetStatus.UP
+
+    last_change_at = state.last_change_at
+    if status is not state.status:
+        # A down episode began with its first failure, not when it was confirmed.
+        last_change_at = failing_since if status is TargetStatus.DOWN else checked_at
+
+    new = state.evolve(
+        status=status,
+        consecutive_failures=failures,
+        failing_since=failing_since,
+        last_change_at=last_change_at,
+        **seen,
+    )
+    if in_maintenance:
+        alert, reason = None, "maintenance: alerts held"
+    else:
+        new, alert, reason = _announce(target, state, new, result, now, scheduled_at, hold_down)
+    return Decision(new, alert, _significant(new) != _significant(state), reason)
+
+
+def mark_sent(state: TargetState, alert_id: str, *, sent_at: datetime) -> TargetState | None:
+    """The state after the pending alert ``alert_id`` was published; None when it is no
+    longer the pending one (another run already sent or replaced it)."""
+    pending = state.pending_alert
+    if not pending or pending.get("alert_id") != alert_id:
+        return None
+    return state.evolve(
+        pending_alert=None,
+        last_alert_at=format_ts(sent_at),
+        last_alert_event=str(pending.get("event") or ""),
+    )
+
+
+def with_latest_result(state: TargetState, latest: ProbeResult | None) -> TargetState:
+    """``state`` with ``last_result``/``last_checked_at`` taken from the newest stored
+    result when that is newer: a healthy check writes only its result item, so the
+    state item's copies are those of the last check that changed something."""
+    if latest is None:
+        return state
+    newest = _ts_or_none(latest.started_at)
+    current = _ts_or_none(state.last_checked_at)
+    if newest is None or (current is not None and newest <= current):
+        return state
+    return state.evolve(last_result=latest.to_dict(), last_checked_at=latest.started_at)
+
+
+def degraded(
+    failed: int, total: int, *, share: float = DEGRADED_SHARE, min_count: int = DEGRADED_MIN_COUNT
+) -> bool:
+    """Monitor degraded: more than ``share`` of a tick's ``total`` probes failed, and at
+    least ``min_count`` of them. Then one ``degraded`` alert replaces the flood of down
+    alerts (the fault is likely on the monitor's side: its network, DNS, a NAT)."""
+    return total > 0 and failed >= max(1, min_count) and failed > share * total
+
+
+def degraded_alert(
+    *,
+    tick: str,
+    failed: int,
+    total: int,
+    now: datetime,
+    sample: Sequence[str] = (),
+    kinds: Mapping[str, int] | None = None,
+) -> Alert:
+    """The one alert for a degraded tick (``tick``: its scheduled_at or window end)."""
+    return Alert(
+        alert_id=alert_id_for(MONITOR_TARGET_ID, AlertEvent.DEGRADED, tick),
+        event=AlertEvent.DEGRADED,
+        target_id=MONITOR_TARGET_ID,
+        status="degraded",
+        created_at=format_ts(now),
+        target={"target_id": MONITOR_TARGET_ID, "name": "smtpwatch monitor", "tags": {}},
+        result=None,
+        since=tick,
+        details={
+            "failed": failed,
+            "total": total,
+            "sample": list(sample)[:10],
+            "kinds": dict(kinds or {}),
+        },
+    )
+
+
+def test_alert(*, now: datetime, target_id: str = MONITOR_TARGET_ID) -> Alert:
+    """``smtpwatch alerts test``: proves the sinks deliver."""
+    stamp = format_ts(now)
+    return Alert(
+        alert_id=alert_id_for(target_id, AlertEvent.TEST, stamp),
+        event=AlertEvent.TEST,
+        target_id=target_id,
+        status="test",
+        created_at=stamp,
+        target={"target_id": target_id, "name": "smtpwatch test alert", "tags": {}},
+        since=stamp,
+    )
+
+
+def alert_id_for(target_id: str, event: AlertEvent | str, key: str) -> str:
+    text = f"{target_id}\x00{AlertEvent(event).value}\x00{key}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def target_summary(target: AlertTarget) -> dict[str, Any]:
+    """The ``target`` part of alerts: identifies it, never holds a secret."""
+    return {
+        "target_id": target.target_id,
+        "name": target.name or target.host,
+        "host": target.host,
+        "port": target.effective_port,
+        "encryption": target.encryption,
+        "tags": dict(target.tags),
+    }
+
+
+# ---- internals -----------------------------------------------------------------------
+
+
+def _announce(
+    target: AlertTarget,
+    old: TargetState,
+    new: TargetState,
+    result: ProbeResult,
+    now: datetime,
+    scheduled_at: str,
+    hold_down: bool,
+) -> tuple[TargetState, Alert | None, str]:
+    announced_warning = new.alerted and bool(new.warning_kinds)
+    pending_event = (new.pending_alert or {}).get("event")
+    # The announcement of this episode itself is still unsent (not a reminder).
+    announcement_unsent = pending_event in (AlertEvent.DOWN.value, AlertEvent.WARNING.value)
+
+    def make(event: AlertEvent, since: str | None, **details: Any) -> Alert:
+        return Alert(
+            alert_id=alert_id_for(target.target_id, event, scheduled_at),
+            event=event,
+            target_id=target.target_id,
+            status=new.status.value,
+            created_at=format_ts(now),
+            target=target_summary(target),
+            result=result.to_dict(),
+            since=since,
+            details=details,
+        )
+
+    def record(alert: Alert, **fields: Any) -> tuple[TargetState, Alert, str]:
+        return new.evolve(pending_alert=alert.to_dict(), **fields), alert, alert.event.value
+
+    if new.status is TargetStatus.DOWN:
+        if not new.alerted or announced_warning:
+            if hold_down:
+                return new, None, "monitor degraded: down alert held"
+            alert = make(
+                AlertEvent.DOWN,
+                new.last_change_at,
+                failures=new.consecutive_failures,
+                threshold=_threshold(target),
+                # Confirmed earlier but held (maintenance window, monitor degraded).
+                held=old.status is TargetStatus.DOWN,
+            )
+            return record(alert, alerted=True, warning_kinds=())
+        if _reminder_due(target, new, now):
+            alert = make(
+                AlertEvent.REMINDER,
+                new.last_change_at,
+                failures=new.consecutive_failures,
+                down_for_s=_seconds_between(new.last_change_at, now),
+            )
+            return record(alert)
+        return new, None, "still down"
+
+    if counts_as_failure(result):
+        # Failing but not confirmed yet: nothing to announce either way.
+        return new, None, f"failure {new.consecutive_failures} of {_threshold(target)}"
+    current_kinds = _warning_kinds(result) if new.status is TargetStatus.WARNING else ()
+    if new.alerted and announcement_unsent:
+        # Never told of the problem (its alert is still unsent): cancel it; recovery is
+        # only announced after a sent alert.
+        new = new.evolve(pending_alert=None, alerted=False, warning_kinds=())
+        if new.status is TargetStatus.UP:
+            return new, None, "recovered before its alert was sent: cancelled"
+
+    if new.status is TargetStatus.UP:
+        if not new.alerted:
+            return new, None, "up"
+        cleared = new.evolve(alerted=False, warning_kinds=())
+        if not target.notify_recovery:
+            return cleared, None, "recovered (notify_recovery off)"
+        since = old.last_change_at
+        new = cleared
+        alert = make(
+            AlertEvent.RECOVERED, since, was=_was(old), down_for_s=_seconds_between(since, now)
+        )
+        return record(alert)
+
+    # WARNING
+    if new.alerted and not new.warning_kinds:  # announced down, now passing with warnings
+        if target.notify_recovery:
+            since = old.last_change_at
+            alert = make(
+                AlertEvent.RECOVERED,
+                since,
+                was="down",
+                down_for_s=_seconds_between(since, now),
+                warnings=list(current_kinds),
+            )
+            return record(alert, alerted=True, warning_kinds=current_kinds)
+    elif new.alerted and set(new.warning_kinds) == set(current_kinds):
+        return new, None, "warning unchanged"
+    alert = make(AlertEvent.WARNING, new.last_change_at, warnings=list(current_kinds))
+    return record(alert, alerted=True, warning_kinds=current_kinds)
+
+
+def _reminder_due(target: AlertTarget, state: TargetState, now: datetime) -> bool:
+    every = int(target.remind_every_s or 0)
+    if every <= 0 or state.pending_alert is not None or not state.last_alert_at:
+        return False
+    elapsed = _seconds_between(state.last_alert_at, now)
+    if elapsed is None:
+        return True  # unreadable timestamp: better one reminder too many than none
+    # Checks run on slots, alerts go out a little after (probe, re-check): without some
+    # slack a reminder would slip a whole interval every time.
+    slack = min(60.0, every / 10)
+    return elapsed >= every - slack
+
+
+def _was(old: TargetState) -> str:
+    return "warning" if old.warning_kinds else "down"
+
+
+def _warning_kinds(result: ProbeResult) -> tuple[str, ...]:
+    # Never empty for a warning: empty kinds mean "announced down" in the state.
+    return tuple(sorted({w.kind.value for w in result.warnings})) or ("warning",)
+
+
+def _threshold(target: AlertTarget) -> int:
+    return max(1, int(target.failures_before_alert or 1))
+
+
+def _significant(state: TargetState) -> tuple[Any, ...]:
+    """Fields whose change is worth a state write (see the module docstring)."""
+    return (
+        state.status,
+        state.consecutive_failures,
+        state.failing_since,
+        state.last_change_at,
+        state.pending_alert,
+        state.last_alert_at,
+        state.last_alert_event,
+        state.alerted,
+        tuple(state.warning_kinds),
+    )
+
+
+def _ts_or_none(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return parse_ts(text)
+    except ValueError:
+        return None
+
+
+def _seconds_between(start: str | None, end: datetime) -> int | None:
+    begin = _ts_or_none(start)
+    if begin is None:
+        return None
+    return int((parse_ts(format_ts(end)) - begin).total_seconds())

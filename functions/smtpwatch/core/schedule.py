@@ -1,0 +1,192 @@
+"""Due-time logic shared by the AWS dispatcher and the local scheduler. Pure; no I/O.
+
+The model: every target has a fixed grid of *slots*, ``offset + k * interval_s`` seconds
+after the Unix epoch, where ``offset = stable_hash(target_id) % interval_s``. The hash is
+SHA-256 (not Python's salted ``hash()``), so every process, Lambda container and restart
+agrees on the grid, and 10,000 targets with the same interval are spread evenly over it
+instead of all starting in the same second.
+
+A scheduler *tick* covers a window ``(start, end]`` — from the end of the last completed
+tick to now. Windows of successive ticks share only their boundary, and the half-open
+interval puts a slot on a boundary into exactly one of them, so:
+
+- a slot is dispatched by exactly one tick (given that ticks claim their windows
+  atomically — on AWS one conditional write of the dispatcher's bookkeeping item per
+  tick, never one write per target);
+- a missed or late tick never skips a target: the next window reaches back to the end
+  of the last completed one, and jitter of the timer is absorbed by rounding window
+  ends to the tick rate (``tick_window``);
+- after a long gap a target is probed once, for its *latest* slot in the window
+  (``due_slot``): a probe for a past moment cannot be run, and a burst of catch-up probes
+  would hammer the servers. ``due_slots`` lists every slot for callers that want them.
+
+The dispatch event's ``scheduled_at`` is the slot time, so it is the same for every
+(re)delivery of one dispatch — the results store's key ``(target_id, scheduled_at)`` is
+the redelivery dedupe, and no per-target write is needed to dispatch.
+
+New targets: a target never probed (no state yet) is also dispatched at the first tick
+that sees it, for its most recent slot (``dispatch_slot(..., probed=False)``), so it is
+checked within one tick of being added rather than up to one interval later. Two ticks
+that both see it unprobed pick the same slot (unless a slot boundary passed between
+them, in which case the later one is its regular slot), so the result-key dedupe makes
+the second dispatch a no-op.
+
+Edited intervals: the grid depends only on ``(target_id, interval_s)`` and absolute
+time, so an edit takes effect at the next tick with no bookkeeping; the first slot on
+the new grid may come sooner than one old interval after the last probe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+__all__ = [
+    "ScheduledTarget",
+    "dispatch_slot",
+    "due_slot",
+    "due_slots",
+    "format_ts",
+    "is_due",
+    "next_slot",
+    "parse_ts",
+    "slot_offset",
+    "slot_start",
+    "tick_window",
+]
+
+# The dispatcher's tick rate on AWS (EventBridge rate(1 minute)); the local scheduler
+# ticks every second and passes 1.
+TICK_QUANTUM_S = 60
+
+
+class ScheduledTarget(Protocol):
+    @property
+    def target_id(self) -> str: ...
+
+    @property
+    def interval_s(self) -> int: ...
+
+
+def format_ts(moment: datetime) -> str:
+    """ISO-8601 UTC with ``Z``, whole seconds (``scheduled_at`` and alert times)."""
+    return _utc(moment).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def parse_ts(text: str) -> datetime:
+    """Inverse of ``format_ts``; also accepts fractions and explicit offsets. Raises
+    ValueError for anything else."""
+    value = text.strip()
+    if value[-1:] in ("Z", "z"):
+        value = value[:-1] + "+00:00"
+    return _utc(datetime.fromisoformat(value))
+
+
+def slot_offset(target_id: str, interval_s: int) -> int:
+    """Seconds after each interval boundary at which this target's slots fall."""
+    interval = _interval(interval_s)
+    digest = hashlib.sha256(target_id.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") % interval
+
+
+def slot_start(target: ScheduledTarget, moment: datetime) -> datetime:
+    """The latest slot at or before ``moment``."""
+    interval = _interval(target.interval_s)
+    offset = slot_offset(target.target_id, interval)
+    seconds = _epoch_floor(moment)
+    return _from_epoch(seconds - (seconds - offset) % interval)
+
+
+def next_slot(target: ScheduledTarget, moment: datetime) -> datetime:
+    """The first slot strictly after ``moment`` (a local scheduler's wake-up time)."""
+    return slot_start(target, moment) + timedelta(seconds=_interval(target.interval_s))
+
+
+def due_slots(target: ScheduledTarget, start: datetime, end: datetime) -> list[datetime]:
+    """Every slot in ``(start, end]``, oldest first."""
+    slots: list[datetime] = []
+    step = timedelta(seconds=_interval(target.interval_s))
+    slot = slot_start(target, end)
+    start_utc = _utc(start)
+    while slot > start_utc:
+        slots.append(slot)
+        slot -= step
+    slots.reverse()
+    return slots
+
+
+def due_slot(target: ScheduledTarget, start: datetime, end: datetime) -> datetime | None:
+    """The latest slot in ``(start, end]`` or None: what one tick dispatches."""
+    slot = slot_start(target, end)
+    return slot if slot > _utc(start) else None
+
+
+def dispatch_slot(
+    target: ScheduledTarget, start: datetime, end: datetime, *, probed: bool = True
+) -> datetime | None:
+    """The slot to dispatch for the window ``(start, end]``, or None.
+
+    ``probed=False`` (no state for the target yet, i.e. it was just added or never ran)
+    dispatches its most recent slot even if that lies before the window, so a new target
+    is checked at the first tick that sees it.
+    """
+    slot = due_slot(target, start, end)
+    if slot is None and not probed:
+        slot = slot_start(target, end)
+    return slot
+
+
+def is_due(target: ScheduledTarget, start: datetime, end: datetime, *, probed: bool = True) -> bool:
+    return dispatch_slot(target, start, end, probed=probed) is not None
+
+
+def tick_window(
+    last_end: datetime | None,
+    now: datetime,
+    *,
+    quantum_s: int = TICK_QUANTUM_S,
+) -> tuple[datetime, datetime] | None:
+    """The window ``(start, end]`` a tick at ``now`` covers, given the end of the last
+    completed (claimed) tick — None if none ever ran. None when there is nothing to
+    cover yet (a second dispatcher right after the first, a clock behind).
+
+    Windows are whole multiples of ``quantum_s`` (the tick rate: 60 on AWS, 1 locally)
+    laid end to end from the first one, and ``now`` is rounded to that grid. Why: timer
+    ticks jitter by seconds. With windows ending exactly at ``now``, a 61-s window would
+    hold two slots of a 60-s target and a 59-s one none, so its probes would bunch and
+    gap. Rounding absorbs jitter up to half a quantum either way; a missed tick makes
+    one window of several quanta, which dispatches each target's latest slot in it.
+    """
+    quantum = _interval(quantum_s)
+    if last_end is None:
+        end = _epoch_floor(now)
+        return _from_epoch(end - quantum), _from_epoch(end)
+    last = _epoch_floor(last_end)
+    elapsed = (_utc(now) - _from_epoch(last)).total_seconds()
+    quanta = int(elapsed / quantum + 0.5) if elapsed > 0 else 0
+    if quanta <= 0:
+        return None
+    return _from_epoch(last), _from_epoch(last + quanta * quantum)
+
+
+def _interval(interval_s: int) -> int:
+    interval = int(interval_s)
+    if interval < 1:
+        raise ValueError(f"interval_s must be at least 1, not {interval_s!r}")
+    return interval
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:  # naive times are UTC throughout smtpwatch
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _epoch_floor(moment: datetime) -> int:
+    delta = _utc(moment) - datetime(1970, 1, 1, tzinfo=UTC)
+    return delta.days * 86_400 + delta.seconds  # floor, also before 1970
+
+
+def _from_epoch(seconds: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
