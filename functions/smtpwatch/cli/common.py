@@ -10,7 +10,6 @@ boto3 is imported only when an AWS backend is chosen, so local commands stay lig
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import re
 import sys
@@ -202,10 +201,11 @@ def _open_dynamodb(args: argparse.Namespace, need: set[str]) -> Backend:
         if missing:
             raise UsageError(f"--table also needs {' and '.join(missing)} for this command")
 
-    # Imported by name: the local commands never load boto3.
+    # Imported here: the local commands never load boto3.
     import boto3
 
-    dynamodb: Any = importlib.import_module("smtpwatch.adapters.dynamodb")
+    from smtpwatch.adapters import dynamodb
+
     client = boto3.client("dynamodb", region_name=region)
     targets = dynamodb.DynamoTargetStore(client, names["targets"]) if names["targets"] else None
     states = dynamodb.DynamoStateStore(client, names["states"]) if names["states"] else None

@@ -8,8 +8,9 @@ like ssh does with private keys. A file holds the same document as the AWS secre
 are checked against the target's host (DESIGN §6). A file with only the password
 (no JSON) is accepted too, unbound, for users who write it by hand.
 
-``ssm:`` and ``secretsmanager:`` go to AWS through boto3, imported only when such a
-reference is met (a laptop monitoring with secrets kept in AWS).
+``ssm:`` and ``secretsmanager:`` go to AWS through the Lambda's resolver
+(``adapters.aws_secrets``: same prefix rule and host binding), when a secrets prefix is
+configured (``SMTPWATCH_SECRETS_PREFIX``): a laptop monitoring with secrets kept in AWS.
 
 No secret value ever appears in an exception text or a repr.
 """
@@ -24,10 +25,13 @@ import stat
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smtpwatch.core.errors import SecretError
 from smtpwatch.local.sqlite_store import data_dir
+
+if TYPE_CHECKING:
+    from smtpwatch.adapters.aws_secrets import AwsSecretResolver
 
 __all__ = ["FileSecretStore", "LocalSecretResolver", "default_secrets_dir", "host_allowed"]
 
@@ -39,16 +43,14 @@ def default_secrets_dir() -> Path:
     return Path(env).expanduser() if env else data_dir() / "secrets"
 
 
-def _norm_host(host: str) -> str:
-    return host.strip().rstrip(".").lower()
-
-
 def host_allowed(hosts: list[str] | tuple[str, ...] | None, host: str) -> bool:
-    """No list: unbound (the user wrote the secret by hand). Else the host must be in it."""
+    """No list: unbound (the user wrote the secret by hand into the user-only store).
+    Else the host must match one entry, as on AWS (``*.d`` = one label + d)."""
     if not hosts:
         return True
-    wanted = _norm_host(host)
-    return any(_norm_host(h) == wanted for h in hosts)
+    from smtpwatch.adapters.aws_secrets import host_allowed as matches
+
+    return matches(host, hosts)
 
 
 def _parse_document(text: str, where: str) -> tuple[str, list[str]]:
@@ -164,14 +166,19 @@ class LocalSecretResolver:
         *,
         files: FileSecretStore | None = None,
         environ: Mapping[str, str] | None = None,
-        region: str | None = None,
+        aws_prefix: str | None = None,
     ) -> None:
         self.files = files or FileSecretStore()
         self._environ = environ if environ is not None else os.environ
-        self._region = region
+        if aws_prefix is None:
+            aws_prefix = self._environ.get("SMTPWATCH_SECRETS_PREFIX") or None
+        self._aws: AwsSecretResolver | None = None
+        if aws_prefix:
+            from smtpwatch.adapters.aws_secrets import AwsSecretResolver
+
+            self._aws = AwsSecretResolver(prefix=aws_prefix)
         self._cache: dict[str, tuple[str, list[str]]] = {}
         self._lock = threading.Lock()
-        self._clients: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"LocalSecretResolver(files={self.files!r})"
@@ -204,43 +211,16 @@ class LocalSecretResolver:
             return value, []
         if scheme == "file":
             return self.files.read(name)
-        if scheme == "ssm":
-            return self._ssm(name, ref)
-        if scheme == "secretsmanager":
-            return self._secretsmanager(name, ref)
+        if scheme in ("ssm", "secretsmanager"):
+            if self._aws is None:
+                raise SecretError(
+                    f"{ref}: AWS secrets need their prefix: pass --secrets-prefix or set "
+                    "SMTPWATCH_SECRETS_PREFIX (the stack's SecretsPrefix)"
+                )
+            secret = self._aws.lookup(ref, refresh=True)  # our own cache is in front
+            if not secret.hosts:
+                raise SecretError(f"{ref}: the secret names no host it may be sent to")
+            return secret.password, list(secret.hosts)
         raise SecretError(
             f"password_ref {ref!r}: unknown scheme {scheme!r} (env:, file:, ssm:, secretsmanager:)"
         )
-
-    def _client(self, service: str) -> Any:
-        if service not in self._clients:
-            import boto3
-
-            self._clients[service] = boto3.client(service, region_name=self._region)  # type: ignore[call-overload]
-        return self._clients[service]
-
-    def _ssm(self, name: str, ref: str) -> tuple[str, list[str]]:
-        try:
-            value = self._client("ssm").get_parameter(Name=name, WithDecryption=True)
-        except Exception as exc:  # botocore errors: the code only, never a value
-            raise SecretError(f"{ref}: {_aws_error(exc)}") from None
-        return _parse_document(str(value["Parameter"]["Value"]), ref)
-
-    def _secretsmanager(self, name: str, ref: str) -> tuple[str, list[str]]:
-        try:
-            value = self._client("secretsmanager").get_secret_value(SecretId=name)
-        except Exception as exc:
-            raise SecretError(f"{ref}: {_aws_error(exc)}") from None
-        text = value.get("SecretString")
-        if not isinstance(text, str):
-            raise SecretError(f"{ref}: not a string secret")
-        return _parse_document(text, ref)
-
-
-def _aws_error(exc: Exception) -> str:
-    response: Any = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        if code:
-            return str(code)
-    return type(exc).__name__
