@@ -270,3 +270,23 @@ def test_valid_items_round_trip_through_to_item(item: dict[str, Any]) -> None:
     again, _ = Target.from_item(target.to_item(), strict=True)
     assert again == target
     assert again.to_item() == target.to_item()
+
+
+@SETTINGS
+@given(
+    st.dictionaries(
+        st.sampled_from([*TARGET_FIELDS, "timeout", "status", "ports"])
+        | st.text(max_size=12)
+        | st.integers(),
+        value,
+        max_size=8,
+    ),
+    st.booleans(),
+)
+def test_from_item_with_any_keys_raises_only_config_error(
+    item: dict[Any, Any], strict: bool
+) -> None:
+    result = only_config_error(Target.from_item, item, strict=strict)
+    if result is not None:
+        _target, unknown = result
+        assert all(key in item for key in unknown)

@@ -455,3 +455,12 @@ def test_aws_refuses_local_only_password_refs(ref: str) -> None:
         check_aws_limits(make(password_ref=ref))
     assert info.value.field == "password_ref"
     assert "only locally" in str(info.value)
+
+
+def test_repr_is_short_and_summarizes_the_ca_bundle() -> None:
+    t = make(port=2525, ca_bundle=PEM, **LOGIN)
+    text = repr(t)
+    assert text.startswith("Target(target_id='mx1', host='mx1.example.com', port=2525")
+    assert "<PEM, 1 certificate(s)>" in text
+    assert "MIIB" not in text
+    assert repr(Target(**MIN)) == "Target(target_id='mx1', host='mx1.example.com')"

@@ -148,8 +148,14 @@ def _float(name: str, value: object, low: float, high: float) -> float:
 
 
 def _num_text(number: Decimal) -> str:
-    text = str(number.normalize()) if number == number.to_integral_value() else str(number)
+    """A number for a message or a tag: plain digits where whole and not huge."""
+    if abs(number) < _PLAIN_LIMIT and number == number.to_integral_value():
+        return str(int(number))
+    text = str(number)
     return text if len(text) <= 24 else text[:23] + "…"
+
+
+_PLAIN_LIMIT = Decimal(10) ** 18
 
 
 def _bool(name: str, value: object) -> bool:
@@ -373,8 +379,11 @@ def _tags(value: object) -> dict[str, str]:
         if key in RESERVED_TAG_KEYS:
             raise _err("tags", f"key {key!r} is reserved (event, status, target_id)")
         if isinstance(raw, Decimal | int | float) and not isinstance(raw, bool):
+            # A console user may store a tag as a Number; whole numbers read as digits.
             number = _number("tags", raw)
-            raw = _num_text(number) if number == number.to_integral_value() else str(raw)
+            if abs(number) >= _PLAIN_LIMIT or number != number.to_integral_value():
+                raise _err("tags", f"value of {key!r} must be a string")
+            raw = str(int(number))
         if not isinstance(raw, str):
             raise _err("tags", f"value of {key!r} must be a string")
         text = raw.strip()
@@ -433,6 +442,15 @@ class Target:
     def __hash__(self) -> int:
         return hash((self.target_id, self.host, self.port, self.encryption))
 
+    def __repr__(self) -> str:
+        # Only what differs from the defaults, and the CA bundle summarized: a repr goes
+        # into log lines. (No secret is held: password_ref is a reference.)
+        item = self.to_item()
+        if self.ca_bundle is not None:
+            count = self.ca_bundle.count("-----BEGIN CERTIFICATE-----")
+            item["ca_bundle"] = f"<PEM, {count} certificate(s)>"
+        return f"Target({', '.join(f'{k}={v!r}' for k, v in item.items())})"
+
     @property
     def effective_port(self) -> int:
         """``port``, or the default of the encryption (587 / 465 / 25 / 25)."""
@@ -459,7 +477,7 @@ class Target:
                 unknown.append(key)
         unknown.sort()
         if unknown and strict:
-            raise ConfigError(unknown[0], _unknown_message(unknown))
+            raise ConfigError(unknown[0][:60] or "target", _unknown_message(unknown))
         return cls(**known), unknown
 
     def to_item(self, *, full: bool = False) -> dict[str, Any]:
