@@ -13,6 +13,7 @@ import argparse
 import getpass
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -513,6 +514,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except SecretError as exc:
         print(f"smtpwatch targets {args.action}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except sqlite3.Error as exc:
+        # The transaction was rolled back: nothing of this command was written.
+        print(f"smtpwatch targets {args.action}: error: database: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:
         # AWS errors (no credentials, table missing, throttled for good): one line.
