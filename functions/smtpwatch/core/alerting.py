@@ -75,7 +75,7 @@ __all__ = [
     "mark_sent",
     "needs_recheck",
     "target_summary",
-    "test_alert",
+    "make_test_alert",
     "with_latest_result",
 ]
 
@@ -268,7 +268,7 @@ def degraded_alert(
     )
 
 
-def test_alert(*, now: datetime, target_id: str = MONITOR_TARGET_ID) -> Alert:
+def make_test_alert(*, now: datetime, target_id: str = MONITOR_TARGET_ID) -> Alert:
     """``smtpwatch alerts test``: proves the sinks deliver."""
     stamp = format_ts(now)
     return Alert(
