@@ -325,6 +325,26 @@ class SqliteStore:
         for (data,) in rows:
             yield ProbeResult.from_dict(json.loads(data))
 
+    def latest(self, target_id: str) -> ProbeResult | None:
+        """The newest result of one target (a healthy check writes no state: readers
+        take the last result from here; see ``core.alerting.with_latest_result``)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT data FROM results WHERE target_id = ? ORDER BY started DESC, ts DESC "
+                "LIMIT 1",
+                (target_id,),
+            ).fetchone()
+        return None if row is None else ProbeResult.from_dict(json.loads(row[0]))
+
+    def latest_scheduled(self) -> dict[str, str]:
+        """{target_id: newest result key (its scheduled_at)} — where a restarted local
+        scheduler resumes each target's slots."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT target_id, MAX(ts) FROM results GROUP BY target_id"
+            ).fetchall()
+        return {str(t): str(ts) for t, ts in rows}
+
     def count_results(self, target_id: str | None = None) -> int:
         with self._lock:
             if target_id is None:

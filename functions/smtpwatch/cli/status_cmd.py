@@ -1,0 +1,174 @@
+"""`smtpwatch status`: every target's confirmed state, since when, and its last error.
+
+Reads the local SQLite store by default, or the deployed stack's DynamoDB tables
+(``--stack``/``--table``). A healthy check writes only its result, not the state
+item, so the last check is taken from the newest result
+(``core.alerting.with_latest_result``). Exit 0: this is a report, not a check (use
+``smtpwatch probe`` or ``run --once`` for monitoring-plugin exit codes).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from smtpwatch.cli.common import (
+    Backend,
+    add_backend_arguments,
+    add_json_argument,
+    format_ago,
+    format_ms,
+    open_backend,
+    print_json,
+    render_table,
+)
+
+_ORDER = {"down": 0, "warning": 1, "pending": 2, "up": 3, "disabled": 4}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_backend_arguments(parser)
+    add_json_argument(parser)
+    parser.add_argument(
+        "--problems", action="store_true", help="only targets that are down, warning or failing"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    backend = open_backend(args, need=("targets", "states", "results"))
+    try:
+        rows = collect(backend)
+    finally:
+        backend.close()
+    if args.problems:
+        rows = [r for r in rows if r["status"] in ("down", "warning") or r["failing"]]
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print(f"no targets in {backend.description}" + (" with problems" if args.problems else ""))
+        return 0
+    print(
+        render_table(
+            ("TARGET", "ENDPOINT", "STATE", "SINCE", "CHECKED", "TOTAL", "LAST ERROR / WARNING"),
+            (
+                (
+                    r["target_id"],
+                    f"{r['host']}:{r['port']}",
+                    _state_cell(r),
+                    format_ago(r["since"]),
+                    format_ago(r["last_checked_at"]),
+                    format_ms(r["total_ms"]),
+                    _problem(r),
+                )
+                for r in rows
+            ),
+            max_width=70,
+        )
+    )
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: _ORDER[kv[0]]))
+    print(f"\n{len(rows)} target{'s' if len(rows) != 1 else ''}: {summary}")
+    if any(r["pending_alert"] for r in rows):
+        print("* an alert is waiting to be delivered (sent by the next run)")
+    return 0
+
+
+def collect(backend: Backend) -> list[dict[str, Any]]:
+    """One JSON-ready row per target, worst first."""
+    from smtpwatch.core.alerting import with_latest_result
+    from smtpwatch.core.errors import ConfigError
+    from smtpwatch.core.state import TargetState
+    from smtpwatch.core.target import Target
+
+    states = {s.target_id: s for s in backend.states.iter_states()}
+    latest_of = getattr(backend.results, "latest", None)
+    rows = []
+    for item in backend.targets.iter_items():
+        target_id = str(item.get("target_id"))
+        try:
+            target, _ = Target.from_item(item, strict=False)
+        except ConfigError as exc:
+            rows.append(_broken_row(item, str(exc)))
+            continue
+        state = states.get(target_id) or TargetState(target_id)
+        if callable(latest_of):
+            state = with_latest_result(state, latest_of(target_id))
+        rows.append(_row(target, state))
+    rows.sort(key=lambda r: (_ORDER.get(r["status"], 9), r["target_id"]))
+    return rows
+
+
+def _row(target: Any, state: Any) -> dict[str, Any]:
+    last = state.last_result or {}
+    status = state.status.value if target.enabled else "disabled"
+    return {
+        "target_id": target.target_id,
+        "name": target.name or target.host,
+        "host": target.host,
+        "port": target.effective_port,
+        "encryption": target.encryption,
+        "enabled": target.enabled,
+        "status": status,
+        "confirmed_status": state.status.value,
+        "since": state.last_change_at,
+        "last_checked_at": state.last_checked_at,
+        "consecutive_failures": state.consecutive_failures,
+        "failing": state.consecutive_failures > 0,
+        "last_status": last.get("status"),
+        "total_ms": last.get("total_ms"),
+        "error": last.get("error"),
+        "warnings": last.get("warnings") or [],
+        "days_left": (last.get("tls") or {}).get("days_left"),
+        "pending_alert": bool(state.pending_alert),
+        "last_alert_at": state.last_alert_at,
+    }
+
+
+def _broken_row(item: dict[str, Any], message: str) -> dict[str, Any]:
+    return {
+        "target_id": str(item.get("target_id")),
+        "name": str(item.get("name") or item.get("host") or ""),
+        "host": str(item.get("host") or "?"),
+        "port": item.get("port") or "?",
+        "encryption": item.get("encryption"),
+        "enabled": False,
+        "status": "down",
+        "confirmed_status": "down",
+        "since": None,
+        "last_checked_at": None,
+        "consecutive_failures": 0,
+        "failing": True,
+        "last_status": "critical",
+        "total_ms": None,
+        "error": {"kind": "config", "phase": None, "message": message},
+        "warnings": [],
+        "days_left": None,
+        "pending_alert": False,
+        "last_alert_at": None,
+    }
+
+
+def _state_cell(row: dict[str, Any]) -> str:
+    status = str(row["status"])
+    if row["failing"] and status != "down":
+        n = row["consecutive_failures"]
+        status += f" ({n} failure{'s' if n != 1 else ''})"
+    if row["pending_alert"]:
+        status += " *"
+    return status
+
+
+def _problem(row: dict[str, Any]) -> str:
+    error = row.get("error")
+    if error:
+        where = f" in {error['phase']}" if error.get("phase") else ""
+        return f"{error['kind']}{where}: {error.get('message', '')}"
+    warnings = row.get("warnings") or []
+    if warnings:
+        return "; ".join(f"{w['kind']}: {w.get('message', '')}" for w in warnings)
+    if row.get("days_left") is not None:
+        return f"certificate: {row['days_left']} days left"
+    return ""
