@@ -72,10 +72,10 @@ __all__ = [
     "decide",
     "degraded",
     "degraded_alert",
+    "make_test_alert",
     "mark_sent",
     "needs_recheck",
     "target_summary",
-    "make_test_alert",
     "with_latest_result",
 ]
 
