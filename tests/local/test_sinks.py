@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from smtpwatch.core.alerting import test_alert as make_test_alert
+from smtpwatch.core.alerting import make_test_alert
 from smtpwatch.core.state import Alert, AlertEvent
 from smtpwatch.local.sinks import ConsoleSink, FanOutSink, SinkError, WebhookSink
 
@@ -109,7 +109,7 @@ def test_webhook_error_status_raises_without_the_token(webhook: ThreadingHTTPSer
 def test_webhook_unreachable_raises_sink_error() -> None:
     from smtpwatch.testing.servers import closed_port
 
-    with pytest.raises(SinkError, match="webhook"):
+    with pytest.raises(SinkError, match="refused"):
         WebhookSink(f"http://127.0.0.1:{closed_port()}/x", timeout_s=2).send(_down_alert())
 
 

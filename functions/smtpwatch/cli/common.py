@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from smtpwatch.cli.main import UsageError
-from smtpwatch.ports import ResultStore, StateStore, TargetStore
+from smtpwatch.ports import AlertSink, ResultStore, StateStore, TargetStore
 
 __all__ = [
     "Backend",
     "add_backend_arguments",
     "add_json_argument",
+    "add_sink_arguments",
     "format_ago",
     "format_ms",
     "iso_z",
@@ -35,6 +36,7 @@ __all__ = [
     "parse_time",
     "print_json",
     "render_table",
+    "sinks_from_args",
     "stack_outputs",
     "to_jsonable",
     "utc_now",
@@ -231,6 +233,52 @@ class _Missing:
 
     def __getattr__(self, name: str) -> Any:
         raise UsageError(f"no DynamoDB {self._what} table given (use --stack or {self._option})")
+
+
+# ---------------------------------------------------------------------------
+# Alert sinks (run, alerts test, demo)
+
+
+def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("alerts (always printed to the console)")
+    group.add_argument(
+        "--sns-topic-arn", metavar="ARN", help="also publish alerts to this SNS topic"
+    )
+    group.add_argument(
+        "--webhook",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="also POST each alert's JSON document to URL (repeatable)",
+    )
+    group.add_argument(
+        "--webhook-timeout",
+        metavar="S",
+        type=float,
+        default=10.0,
+        help="seconds to wait for a webhook (default: 10)",
+    )
+
+
+def sinks_from_args(
+    args: argparse.Namespace, *, console: AlertSink, region: str | None = None
+) -> list[tuple[str, AlertSink]]:
+    """(name, sink) pairs: the console first, then the optional SNS topic and webhooks."""
+    from smtpwatch.local.sinks import WebhookSink, sns_sink
+
+    sinks: list[tuple[str, AlertSink]] = [("console", console)]
+    topic = getattr(args, "sns_topic_arn", None)
+    if topic:
+        if not topic.startswith("arn:") or ":sns:" not in topic:
+            raise UsageError(f"--sns-topic-arn: {topic!r} is not an SNS topic ARN")
+        sinks.append((f"sns {topic}", sns_sink(topic, region=region)))
+    for url in getattr(args, "webhook", None) or ():
+        try:
+            hook = WebhookSink(url, timeout_s=args.webhook_timeout)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        sinks.append((f"webhook {hook.display_url}", hook))
+    return sinks
 
 
 # ---------------------------------------------------------------------------

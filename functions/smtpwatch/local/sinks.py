@@ -59,6 +59,8 @@ class ConsoleSink:
             return
         subject = alert_text.subject(alert)
         body = alert_text.text(alert).rstrip("\n")
+        if body.startswith(subject):  # the email text opens with the subject line
+            body = body[len(subject) :]
         color = self._color if self._color is not None else _isatty(self.stream)
         head = f"ALERT {subject}"
         if color:
@@ -95,7 +97,12 @@ class WebhookSink:
         self.timeout_s = timeout_s
 
     def __repr__(self) -> str:
-        return f"WebhookSink({_redact(self.url)!r})"
+        return f"WebhookSink({self.display_url!r})"
+
+    @property
+    def display_url(self) -> str:
+        """The URL without credentials or query string (webhook URLs carry tokens)."""
+        return _redact(self.url)
 
     def send(self, alert: Alert) -> None:
         from smtpwatch import __version__
@@ -113,18 +120,18 @@ class WebhookSink:
                 "X-Smtpwatch-Alert-Id": alert.alert_id,
             },
         )
-        where = _redact(self.url)
+        # Messages name no URL: the caller prefixes the sink's name (``display_url``).
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 status = int(response.status)
         except urllib.error.HTTPError as exc:
-            raise SinkError(f"webhook {where}: HTTP {exc.code} {exc.reason}") from None
+            raise SinkError(f"HTTP {exc.code} {exc.reason}") from None
         except urllib.error.URLError as exc:
-            raise SinkError(f"webhook {where}: {exc.reason}") from None
+            raise SinkError(str(exc.reason)) from None
         except (TimeoutError, OSError) as exc:
-            raise SinkError(f"webhook {where}: {exc or type(exc).__name__}") from None
+            raise SinkError(str(exc) or type(exc).__name__) from None
         if not 200 <= status < 300:
-            raise SinkError(f"webhook {where}: HTTP {status}")
+            raise SinkError(f"HTTP {status}")
 
 
 def _redact(url: str) -> str:
