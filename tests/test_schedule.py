@@ -144,8 +144,9 @@ def test_a_dispatcher_whose_clock_is_behind_covers_nothing() -> None:
     assert tick_window(T0, T0 - timedelta(seconds=5)) is None
 
 
-def test_the_first_tick_ever_looks_back_one_minute() -> None:
-    window = tick_window(None, T0 + timedelta(milliseconds=700))
+@pytest.mark.parametrize("jitter_s", [-20, 0, 0.7, 7, 29])
+def test_the_first_tick_ever_covers_the_last_whole_minute(jitter_s: float) -> None:
+    window = tick_window(None, T0 + timedelta(seconds=jitter_s))
     assert window == (T0 - timedelta(seconds=60), T0)
 
 

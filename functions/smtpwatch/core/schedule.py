@@ -160,7 +160,9 @@ def tick_window(
     """
     quantum = _interval(quantum_s)
     if last_end is None:
-        end = _epoch_floor(now)
+        # The first window ends on the tick grid (whole minutes on AWS), so later ones
+        # do too as long as no tick is more than half a quantum late.
+        end = (_epoch_floor(now) + quantum // 2) // quantum * quantum
         return _from_epoch(end - quantum), _from_epoch(end)
     last = _epoch_floor(last_end)
     elapsed = (_utc(now) - _from_epoch(last)).total_seconds()
