@@ -40,16 +40,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
-import dns.exception
-import dns.name
-import dns.nameserver
-import dns.rdatatype
-import dns.resolver
-
 from smtpwatch.core.errors import SmtpwatchError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    import dns.name
+    import dns.resolver
+
+# dnspython is imported only when a name is really asked of DNS (importing
+# dns.resolver costs ~80 ms, a third of a whole `smtpwatch probe` run): literals and
+# dns_hosts never pay for it.
 
 __all__ = [
     "DNS_MODES",
@@ -212,6 +213,8 @@ class AddressResolver:
     # -- internals -------------------------------------------------------------------
     def _base(self) -> dns.resolver.Resolver:
         if self._resolver is None:
+            import dns.resolver
+
             # Reading /etc/resolv.conf is deferred to the first DNS question, so literals,
             # dns_hosts and external targets never need a system configuration.
             self._resolver = dns.resolver.Resolver()
@@ -227,6 +230,9 @@ class AddressResolver:
         cache: OrderedDict[tuple[str, str], _CacheEntry] | None,
     ) -> tuple[list[str], bool]:
         """Addresses for every record type ``family`` needs, and whether all were cached."""
+        import dns.exception
+        import dns.name
+
         try:
             qname = dns.name.from_text(host)
         except (dns.exception.DNSException, UnicodeError) as exc:
@@ -318,6 +324,9 @@ class AddressResolver:
         deadline: float,
     ) -> tuple[tuple[str, ...], int | None]:
         """One record type from DNS: (addresses, TTL to cache them for)."""
+        import dns.exception
+        import dns.resolver
+
         # dnspython sleeps (up to 2 s) between rounds of nameservers before it checks
         # its lifetime, which would overrun the probe's deadline. So each call gets at
         # most one round; this loop repeats rounds until the deadline.
@@ -378,6 +387,9 @@ def _from_hosts(
 def _external_resolver(nameservers: Sequence[_NameserverLike]) -> dns.resolver.Resolver:
     if not nameservers:
         raise DnsFailure("dns_mode external needs at least one nameserver")
+    import dns.nameserver
+    import dns.resolver
+
     res = dns.resolver.Resolver(configure=False)
     res.nameservers = [dns.nameserver.Do53Nameserver(ns.ip, ns.port) for ns in nameservers]
     res.timeout = _EXTERNAL_ATTEMPT_TIMEOUT_S
