@@ -1,0 +1,144 @@
+"""SMTP AUTH for the probe: one mechanism at a time, in the target's order.
+
+smtplib's own mechanism implementations (``auth_cram_md5``, ``auth_login``,
+``auth_plain``) are driven through ``SMTP.auth()`` one call — one AUTH command — at a
+time, so the probe decides what a reply means (DESIGN §2):
+
+- 235: logged in.
+- 504, 534, 538, 454: the server cannot use this mechanism (unknown, too weak,
+  needs encryption, temporarily unavailable) → try the next one.
+- anything else (535 above all): a clear rejection → the login has failed; no other
+  mechanism is tried, so one wrong password is one failed login, not three.
+
+The password lives on the smtplib object only for the duration of one ``auth()`` call.
+Server replies can echo what the client sent, so every text taken from a reply passes
+through ``Redactor`` before it reaches a result.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import smtplib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from smtpwatch.core.errors import AuthFailed, ProtocolError
+from smtpwatch.core.result import Phase
+from smtpwatch.core.smtp_client import enhanced_code
+
+__all__ = [
+    "ABANDON_CODES",
+    "MECHANISMS",
+    "SIMPLE",
+    "AuthRound",
+    "Redactor",
+    "offered_mechanisms",
+    "try_mechanisms",
+]
+
+ABANDON_CODES = frozenset({504, 534, 538, 454})
+MECHANISMS = ("CRAM-MD5", "LOGIN", "PLAIN")  # what smtplib implements
+SIMPLE = "SIMPLE"  # the spec's "Simple": no AUTH offered → the login step passes
+# smtplib's implementation of each mechanism (methods of smtplib.SMTP)
+_IMPLEMENTATIONS = {"CRAM-MD5": "auth_cram_md5", "LOGIN": "auth_login", "PLAIN": "auth_plain"}
+
+
+class Redactor:
+    """Removes the credentials (and their base64 forms) from text shown to anyone."""
+
+    def __init__(self, username: str, password: str | None) -> None:
+        forms: list[str] = []
+        if password:
+            forms.append(password)
+            forms.append(_b64(password))
+            forms.append(_b64(f"\0{username}\0{password}"))
+            forms.append(_b64(f"{username}\0{username}\0{password}"))
+        # Longest first: a base64 form may contain a shorter form's text.
+        self._forms = sorted({f for f in forms if f}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for form in self._forms:
+            text = text.replace(form, "***")
+        return text
+
+    def __repr__(self) -> str:
+        return "Redactor(***)"
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def offered_mechanisms(client: smtplib.SMTP) -> tuple[str, ...] | None:
+    """The AUTH mechanisms of the last EHLO, upper case; None if AUTH is not offered."""
+    if not client.has_extn("auth"):
+        return None
+    return tuple(client.esmtp_features.get("auth", "").upper().split())
+
+
+@dataclass
+class AuthRound:
+    """The outcome of one pass over the mechanisms on one connection state."""
+
+    mechanism: str | None = None  # the one that logged in
+    tried: list[str] = field(default_factory=list)
+    last_code: int | None = None  # of the last abandoned mechanism
+    last_text: str = ""
+    all_unknown: bool = True  # every abandoned mechanism got 504
+
+
+def try_mechanisms(
+    client: smtplib.SMTP,
+    methods: tuple[str, ...],
+    offered: tuple[str, ...],
+    *,
+    username: str,
+    password: str,
+    redact: Redactor,
+    reply_text: Callable[[bytes], str],
+    tried: list[str],
+) -> AuthRound:
+    """Try each of ``methods`` that the server offers, in order.
+
+    Returns the round (``mechanism`` set on success); raises ``AuthFailed`` on a clear
+    rejection and ``ProtocolError`` on a garbled exchange. Every mechanism sent is
+    appended to ``tried`` as it is sent, so the list is complete even after a raise.
+    """
+    result = AuthRound()
+    for mechanism in methods:
+        if mechanism not in _IMPLEMENTATIONS or mechanism not in offered:
+            continue
+        result.tried.append(mechanism)
+        tried.append(mechanism)
+        client.user, client.password = username, password
+        try:
+            code, resp = client.auth(mechanism, getattr(client, _IMPLEMENTATIONS[mechanism]))
+        except smtplib.SMTPAuthenticationError as err:
+            code, resp = err.smtp_code, _as_bytes(err.smtp_error)
+        except (smtplib.SMTPException, binascii.Error, ValueError, UnicodeError) as err:
+            # a challenge that is not base64, an endless chain of 334 challenges...
+            raise ProtocolError(
+                f"AUTH {mechanism}: {redact(str(err))[:200]}", phase=Phase.AUTH
+            ) from None
+        finally:
+            client.password = ""
+        text = redact(reply_text(resp))
+        if code == 235:
+            result.mechanism = mechanism
+            return result
+        if code in ABANDON_CODES:
+            result.last_code, result.last_text = code, text
+            result.all_unknown = result.all_unknown and code == 504
+            continue
+        raise AuthFailed(
+            f"AUTH {mechanism} rejected: {code} {text}".rstrip(),
+            phase=Phase.AUTH,
+            smtp_code=code,
+            enhanced_code=enhanced_code(text),
+        )
+    return result
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("utf-8", "replace")

@@ -1,0 +1,185 @@
+"""``smtplib.SMTP`` bound to one ``Deadline``, with a bounded reply reader.
+
+smtplib supplies the dialogue (``ehlo``, ``docmd``, ``auth`` and its CRAM-MD5 /
+LOGIN / PLAIN mechanisms, extension parsing); this subclass replaces the transport:
+
+- the probe connects the socket itself (address fallback, per-attempt budget) and
+  hands it over with ``attach()``; smtplib never resolves or connects anything and,
+  given ``local_hostname``, never does a reverse lookup;
+- every send and every ``recv`` first sets ``sock.settimeout(deadline.remaining())``
+  — smtplib's ``makefile().readline()`` would wait up to the timeout *per chunk*, so a
+  server dripping one byte per second could hold it forever;
+- replies are read with limits: a line longer than 8192 bytes (smtplib's own
+  ``_MAXLINE``) or more than ``MAX_REPLY_LINES`` lines, or a line that does not start
+  with a three-digit code, is a ``ProtocolError``;
+- ``start_tls()`` wraps the socket with the probe's context and ``server_hostname``
+  and drops anything read before the handshake (no command injection across it).
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import socket
+import ssl
+from typing import TYPE_CHECKING
+
+from smtpwatch.core.deadline import Deadline
+from smtpwatch.core.errors import ProbeTimeout, ProtocolError
+from smtpwatch.core.result import Phase
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
+__all__ = ["MAX_LINE", "MAX_REPLY_LINES", "SmtpClient", "enhanced_code", "reply_text"]
+
+MAX_LINE = 8192  # smtplib._MAXLINE: the longest reply line accepted
+MAX_REPLY_LINES = 1000  # no real EHLO reply comes near; "250-" forever is an attack
+_CODE = re.compile(rb"^(\d{3})([ \-]|\r?\n|$)")
+
+
+class SmtpClient(smtplib.SMTP):
+    """One SMTP dialogue whose every socket call obeys ``deadline``.
+
+    ``phase`` is the probe's current phase; a timeout is reported there.
+    """
+
+    def __init__(self, *, local_hostname: str, deadline: Deadline) -> None:
+        # host="" → smtplib does not connect; local_hostname → no getfqdn().
+        super().__init__(host="", port=0, local_hostname=local_hostname)
+        self._deadline = deadline
+        self._buf = bytearray()
+        self.phase = Phase.CONNECT
+        self.wait_cap: float | None = None  # at most this long per socket call (QUIT)
+
+    # ------------------------------------------------------------------ transport
+    def attach(self, sock: socket.socket, host: str) -> None:
+        """Use an already connected socket; ``host`` is for TLS (SNI and hostname)."""
+        self.sock = sock
+        self._host = host
+        self.file = None
+        self._buf.clear()
+
+    def _socket(self) -> socket.socket:
+        if self.sock is None:
+            raise smtplib.SMTPServerDisconnected("not connected")
+        return self.sock
+
+    def _arm(self) -> None:
+        self._socket().settimeout(self._deadline.socket_timeout(self.phase, cap=self.wait_cap))
+
+    def _timeout(self) -> ProbeTimeout:
+        return ProbeTimeout(
+            f"no answer within the deadline of {self._deadline.timeout_s:g} s", phase=self.phase
+        )
+
+    def send(self, s: ReadableBuffer | str) -> None:
+        data = s.encode(self.command_encoding) if isinstance(s, str) else s
+        self._arm()
+        try:
+            self._socket().sendall(data)
+        except TimeoutError:
+            raise self._timeout() from None
+        except OSError as err:
+            self.close()
+            raise smtplib.SMTPServerDisconnected(f"connection lost: {_os_text(err)}") from None
+
+    def _readline(self) -> bytes:
+        while True:
+            end = self._buf.find(b"\n")
+            if end >= 0:
+                line = bytes(self._buf[: end + 1])
+                del self._buf[: end + 1]
+                if len(line) > MAX_LINE:
+                    raise ProtocolError(
+                        f"reply line longer than {MAX_LINE} bytes", phase=self.phase
+                    )
+                return line
+            if len(self._buf) > MAX_LINE:
+                raise ProtocolError(f"reply line longer than {MAX_LINE} bytes", phase=self.phase)
+            self._arm()
+            try:
+                chunk = self._socket().recv(4096)
+            except TimeoutError:
+                raise self._timeout() from None
+            except OSError as err:
+                self.close()
+                raise smtplib.SMTPServerDisconnected(f"connection lost: {_os_text(err)}") from None
+            if not chunk:
+                self.close()
+                raise smtplib.SMTPServerDisconnected("connection closed by the server")
+            self._buf += chunk
+
+    def getreply(self) -> tuple[int, bytes]:
+        """One (possibly multi-line) reply: ``(code, text lines joined by "\\n")``."""
+        lines: list[bytes] = []
+        while True:
+            line = self._readline()
+            match = _CODE.match(line)
+            if match is None:
+                raise ProtocolError(f"not an SMTP reply: {_snippet(line)}", phase=self.phase)
+            lines.append(line[4:].strip(b" \t\r\n"))
+            if len(lines) > MAX_REPLY_LINES:
+                raise ProtocolError(f"reply longer than {MAX_REPLY_LINES} lines", phase=self.phase)
+            if match.group(2) != b"-":
+                return int(match.group(1)), b"\n".join(lines)
+
+    # ------------------------------------------------------------------ TLS
+    def start_tls(self, context: ssl.SSLContext, server_hostname: str) -> ssl.SSLSocket:
+        """TLS handshake on the current socket (after a 220 to STARTTLS, or at once
+        for implicit TLS). Forgets what EHLO said, as RFC 3207 requires."""
+        self._buf.clear()  # bytes sent before the handshake must not count after it
+        tls = context.wrap_socket(
+            self._socket(), server_hostname=server_hostname, do_handshake_on_connect=False
+        )
+        self.sock = tls
+        self._arm()
+        try:
+            tls.do_handshake()
+        except TimeoutError:
+            raise self._timeout() from None
+        self.file = None
+        self.helo_resp = None
+        self.ehlo_resp = None
+        self.esmtp_features = {}
+        self.does_esmtp = False
+        return tls
+
+    # ------------------------------------------------------------------ facts
+    def extensions(self) -> tuple[str, ...]:
+        """EHLO keywords of the last EHLO reply, upper case, in the server's order."""
+        if not self.ehlo_resp:
+            return ()
+        words = []
+        for line in self.ehlo_resp.decode("latin-1").split("\n")[1:]:
+            word = line.strip().split(" ", 1)[0].upper()
+            if word and word not in words:
+                words.append(word)
+        return tuple(words)
+
+
+def reply_text(resp: bytes, limit: int = 300) -> str:
+    """A reply's text as one printable line (lines joined by spaces), at most ``limit``."""
+    text = resp.decode("utf-8", "replace")
+    text = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
+
+
+def enhanced_code(text: str) -> str | None:
+    """The RFC 3463 enhanced status code at the start of a reply text ("5.7.8")."""
+    match = _ENHANCED.match(text)
+    return match.group(0) if match else None
+
+
+def _os_text(err: OSError) -> str:
+    return err.strerror or type(err).__name__
+
+
+def _snippet(data: bytes, limit: int = 32) -> str:
+    text = data[:limit].decode("latin-1")
+    shown = "".join(ch if 32 <= ord(ch) < 127 else "." for ch in text)
+    return repr(shown + ("..." if len(data) > limit else ""))

@@ -1,0 +1,230 @@
+"""TLS for the probe: cached client contexts, certificate facts, verify-error classes.
+
+Contexts are built once per ``(verify, ca_bundle)`` and reused (loading the system
+trust store costs about 20 ms; a probe Lambda keeps its cache across invocations).
+
+Verification flags are set on purpose, the same on every Python version: Python 3.13
+added ``VERIFY_X509_STRICT`` to ``create_default_context()``, which rejects
+certificates that OpenSSL-based MTAs and mail clients accept (e.g. a CA without the
+key-usage extension). A monitor must answer "would mail clients trust this server",
+so smtpwatch clears it. ``VERIFY_X509_PARTIAL_CHAIN`` is kept (3.13's default, set
+on 3.11 too): a ``ca_bundle`` may then pin an intermediate or the server's own
+self-signed certificate.
+
+Certificate facts come from ``getpeercert()`` when the handshake verified, else from
+the DER bytes (``getpeercert(binary_form=True)``) decoded by the ``ssl`` module's own
+X.509 parser — no ``cryptography`` dependency in the Lambda artifact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import ssl
+import tempfile
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from smtpwatch.core.result import ErrorKind, TlsInfo
+
+__all__ = [
+    "CertFacts",
+    "ContextCache",
+    "cert_facts_from_der",
+    "cert_facts_from_dict",
+    "classify_verify_error",
+    "tls_info",
+]
+
+# OpenSSL X509_V_ERR_* codes the probe tells apart.
+_X509_V_ERR_CERT_NOT_YET_VALID = 9
+_X509_V_ERR_CERT_HAS_EXPIRED = 10
+_X509_V_ERR_HOSTNAME_MISMATCH = 62
+_X509_V_ERR_IP_ADDRESS_MISMATCH = 64
+
+_VERIFY_FLAGS = ssl.VERIFY_X509_TRUSTED_FIRST | ssl.VERIFY_X509_PARTIAL_CHAIN
+
+
+class ContextCache:
+    """Client SSL contexts keyed by ``(verify, ca_bundle)``; thread-safe."""
+
+    def __init__(self) -> None:
+        self._contexts: dict[tuple[bool, str | None], ssl.SSLContext] = {}
+        self._lock = threading.Lock()
+
+    def get(self, *, verify: bool, ca_bundle: str | None) -> ssl.SSLContext:
+        key = (verify, ca_bundle if verify else None)
+        with self._lock:
+            ctx = self._contexts.get(key)
+            if ctx is None:
+                ctx = _build(verify=verify, ca_bundle=key[1])
+                self._contexts[key] = ctx
+            return ctx
+
+    def __len__(self) -> int:
+        return len(self._contexts)
+
+
+def _build(*, verify: bool, ca_bundle: str | None) -> ssl.SSLContext:
+    if not verify:
+        # Unverified: facts are still read (from DER); nothing is trusted or checked.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    if ca_bundle:
+        ctx = ssl.create_default_context(cadata=ca_bundle)
+    else:
+        ctx = ssl.create_default_context()
+    ctx.verify_flags = _VERIFY_FLAGS
+    return ctx
+
+
+# ------------------------------------------------------------------- certificate facts
+
+
+class CertFacts:
+    """What the leaf certificate says (subject, issuer, SANs, validity)."""
+
+    __slots__ = ("issuer", "not_after", "not_before", "sans", "subject")
+
+    def __init__(
+        self,
+        subject: str | None,
+        issuer: str | None,
+        sans: tuple[str, ...],
+        not_before: dt.datetime | None,
+        not_after: dt.datetime | None,
+    ) -> None:
+        self.subject = subject
+        self.issuer = issuer
+        self.sans = sans
+        self.not_before = not_before
+        self.not_after = not_after
+
+    def expired(self, now: dt.datetime) -> bool:
+        return self.not_after is not None and self.not_after < now
+
+
+def _rdn_text(name: Any) -> str | None:
+    # getpeercert()'s name: a tuple of RDNs, each a tuple of (attribute, value) pairs.
+    if not name:
+        return None
+    parts = []
+    for rdn in name:
+        for attr, value in rdn:
+            parts.append(f"{_SHORT.get(attr, attr)}={value}")
+    return ", ".join(parts)
+
+
+_SHORT = {
+    "commonName": "CN",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "stateOrProvinceName": "ST",
+    "localityName": "L",
+}
+
+
+def _cert_time(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(str(value)), dt.UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def cert_facts_from_dict(cert: dict[str, Any]) -> CertFacts:
+    """Facts from a ``getpeercert()``-style dict."""
+    sans = tuple(f"{kind}:{value}" for kind, value in cert.get("subjectAltName", ()))
+    return CertFacts(
+        subject=_rdn_text(cert.get("subject")),
+        issuer=_rdn_text(cert.get("issuer")),
+        sans=sans,
+        not_before=_cert_time(cert.get("notBefore")),
+        not_after=_cert_time(cert.get("notAfter")),
+    )
+
+
+def cert_facts_from_der(der: bytes) -> CertFacts | None:
+    """Facts from DER bytes, or None if they cannot be decoded."""
+    # The ssl module's X.509 decoder reads only files; the file lives for this call.
+    decode: Callable[[str], dict[str, Any]] | None = getattr(ssl._ssl, "_test_decode_cert", None)  # type: ignore[attr-defined]
+    if decode is None:
+        return None
+    fd, path = tempfile.mkstemp(prefix="smtpwatch-", suffix=".pem")
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(ssl.DER_cert_to_PEM_cert(der))
+        return cert_facts_from_dict(decode(path))
+    except (ssl.SSLError, ValueError, OSError):
+        return None
+    finally:
+        os.unlink(path)
+
+
+def peer_facts(sock: ssl.SSLSocket) -> CertFacts | None:
+    """Facts of the peer's leaf certificate, verified or not."""
+    cert = sock.getpeercert()
+    if cert:
+        return cert_facts_from_dict(cert)
+    der = sock.getpeercert(binary_form=True)
+    return cert_facts_from_der(der) if der else None
+
+
+def tls_info(
+    facts: CertFacts | None,
+    *,
+    now: dt.datetime,
+    version: str | None,
+    cipher: str | None,
+    verified: bool,
+    verify_error: str | None = None,
+) -> TlsInfo:
+    days_left = None
+    if facts is not None and facts.not_after is not None:
+        # Whole days, rounded down: 0 means "expires within 24 hours", -1 "expired".
+        days_left = (facts.not_after - now) // dt.timedelta(days=1)
+    return TlsInfo(
+        version=version,
+        cipher=cipher,
+        verified=verified,
+        verify_error=verify_error,
+        subject=None if facts is None else facts.subject,
+        issuer=None if facts is None else facts.issuer,
+        sans=() if facts is None else facts.sans,
+        not_before=None if facts is None else _iso(facts.not_before),
+        not_after=None if facts is None else _iso(facts.not_after),
+        days_left=days_left,
+    )
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def classify_verify_error(
+    err: ssl.SSLCertVerificationError, facts: CertFacts | None, now: dt.datetime
+) -> ErrorKind:
+    """cert_expired / cert_hostname / cert_untrusted for a failed verification.
+
+    OpenSSL reports the hostname mismatch before the expiry, so the certificate's own
+    dates decide first: an expired certificate is ``cert_expired`` even if its name
+    is also wrong (the more urgent fix).
+    """
+    code = getattr(err, "verify_code", None)
+    if code == _X509_V_ERR_CERT_HAS_EXPIRED or (facts is not None and facts.expired(now)):
+        return ErrorKind.CERT_EXPIRED
+    if code in (_X509_V_ERR_HOSTNAME_MISMATCH, _X509_V_ERR_IP_ADDRESS_MISMATCH):
+        return ErrorKind.CERT_HOSTNAME
+    return ErrorKind.CERT_UNTRUSTED
+
+
+def verify_message(err: ssl.SSLCertVerificationError) -> str:
+    text = getattr(err, "verify_message", None) or str(err)
+    return str(text).strip().rstrip(".")
