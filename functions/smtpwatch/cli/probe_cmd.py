@@ -338,7 +338,13 @@ def format_human(
         if tls.sans:
             lines.append(f"  SANs:      {_clean(', '.join(tls.sans))}")
         if tls.not_after:
-            left = "" if tls.days_left is None else f" ({tls.days_left} days left)"
+            left = ""
+            if tls.days_left is not None:
+                left = (
+                    f" ({tls.days_left} days left)"
+                    if tls.days_left >= 0
+                    else f" (expired {-tls.days_left} days ago)"
+                )
             lines.append(f"  not after: {tls.not_after}{left}")
 
     auth = result.auth
