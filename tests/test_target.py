@@ -464,3 +464,8 @@ def test_repr_is_short_and_summarizes_the_ca_bundle() -> None:
     assert "<PEM, 1 certificate(s)>" in text
     assert "MIIB" not in text
     assert repr(Target(**MIN)) == "Target(target_id='mx1', host='mx1.example.com')"
+
+
+def test_each_target_gets_its_own_tags_dict() -> None:
+    a, b = Target(**MIN), make(tags=None)
+    assert a.tags == {} and a.tags is not b.tags

@@ -434,7 +434,7 @@ class Target:
     _DEFAULTS: ClassVar[dict[str, Any]]
 
     def __post_init__(self) -> None:
-        values = _normalize({f.name: getattr(self, f.name) for f in fields(self)})
+        values = _normalize({name: getattr(self, name) for name in TARGET_FIELDS})
         for key, value in values.items():
             object.__setattr__(self, key, value)
 
@@ -563,8 +563,17 @@ def _normalize(raw: dict[str, Any]) -> dict[str, Any]:
     defaults = Target._DEFAULTS
     for name in TARGET_FIELDS:
         value = raw[name]
-        if name not in ("target_id", "host") and _is_empty(value):
-            v[name] = defaults[name]
+        if name in ("target_id", "host"):
+            v[name] = _NORMALIZERS[name](value)
+            continue
+        default = defaults[name]
+        # Fast path: most fields of most items are absent, i.e. already the default (the
+        # dispatcher builds every target on every tick).
+        if (value is default or (type(value) is type(default) and value == default)) or (
+            _is_empty(value)
+        ):
+            # tags: a fresh dict per target, never the shared default.
+            v[name] = {} if name == "tags" else default
             continue
         v[name] = _NORMALIZERS[name](value)
     if not v["name"]:
