@@ -205,6 +205,8 @@ class _Handler:
         mechanism = args[0].upper() if args else ""
         self._owner._record_auth(mechanism)
         forced = self._owner.auth_replies.get(mechanism)
+        if forced is None and getattr(server, "_tls_protocol", None) is None:
+            forced = self._owner.plain_auth_replies.get(mechanism)
         return forced if forced is not None else MISSING
 
     async def auth_CRAM__MD5(self, server: SMTP, args: list[str]) -> AuthResult:
@@ -258,8 +260,10 @@ class SmtpServer:
     (the AUTH mechanisms offered), ``auth_require_tls`` (hide AUTH and answer 538 on
     a plain connection; forced off for implicit TLS, see aiosmtpd#281),
     ``auth_replies`` (mechanism → reply line forced for every AUTH with it, e.g.
-    ``{"CRAM-MD5": "504 5.5.4 not here"}``). ``auth_attempts`` lists the mechanism of
-    every AUTH command received, in order.
+    ``{"CRAM-MD5": "504 5.5.4 not here"}``), ``plain_auth_replies`` (the same, only
+    on a connection without STARTTLS done). ``auth_attempts`` lists the mechanism of
+    every AUTH command received, in order; ``sni_names`` the SNI name of every TLS
+    handshake (None when the client sent none).
     """
 
     def __init__(
@@ -274,6 +278,7 @@ class SmtpServer:
         mechanisms: Iterable[str] = ALL_MECHANISMS,
         auth_require_tls: bool = True,
         auth_replies: Mapping[str, str] | None = None,
+        plain_auth_replies: Mapping[str, str] | None = None,
         hostname: str = DEFAULT_HOSTNAME,
     ) -> None:
         if (starttls or implicit_tls) and cert is None:
@@ -287,9 +292,15 @@ class SmtpServer:
         self.credentials: dict[str, str] = dict(credentials or {})
         self.mechanisms = tuple(m.upper() for m in mechanisms)
         self.auth_replies: dict[str, str] = {k.upper(): v for k, v in (auth_replies or {}).items()}
+        self.plain_auth_replies: dict[str, str] = {
+            k.upper(): v for k, v in (plain_auth_replies or {}).items()
+        }
         self.auth_attempts: list[str] = []
+        self.sni_names: list[str | None] = []
         self._lock = threading.Lock()
         tls_ctx = cert.server_context() if cert is not None else None
+        if tls_ctx is not None:
+            tls_ctx.sni_callback = self._record_sni
         excluded = [m for m in ALL_MECHANISMS if m not in self.mechanisms or not self.auth_enabled]
         self._controller = _PortController(
             _Handler(self),
@@ -309,6 +320,12 @@ class SmtpServer:
     @property
     def port(self) -> int:
         return int(self._controller.port)
+
+    def _record_sni(
+        self, sslobj: ssl.SSLObject | ssl.SSLSocket, name: str | None, ctx: ssl.SSLContext
+    ) -> None:
+        with self._lock:
+            self.sni_names.append(name)
 
     def _record_auth(self, mechanism: str) -> None:
         with self._lock:
@@ -368,6 +385,7 @@ class _Conn:
         self.stop = stop
         self.deadline = deadline
         self._buf = b""
+        self.last_line = b""  # the command being answered (for actions that echo it)
 
     def alive(self) -> bool:
         return not self.stop.is_set() and time.monotonic() < self.deadline
@@ -509,6 +527,35 @@ class HostileServer:
         return cls(_Script(greeting=greeting, replies=dict(replies or {})), host, **kw)
 
     @classmethod
+    def delayed(cls, seconds: float, host: str = "127.0.0.1", **kw: Any) -> HostileServer:
+        """A plausible server (STARTTLS offered but answered 454) that waits ``seconds``
+        before its greeting (for ``warn_ms``)."""
+
+        def act(conn: _Conn) -> None:
+            conn.stop.wait(seconds)
+            if conn.send(b"220 slow.smtpwatch.test ESMTP\r\n"):
+                HostileServer._dialogue(conn, _Script())
+
+        return cls(_Script(greeting=act), host, **kw)
+
+    @classmethod
+    def echo_auth(cls, host: str = "127.0.0.1", **kw: Any) -> HostileServer:
+        """Offers AUTH PLAIN LOGIN on a plain connection and rejects every AUTH with a
+        535 that quotes the client's command back (credentials must not leak through
+        such a reply into a result)."""
+
+        def echo(conn: _Conn) -> None:
+            quoted = conn.last_line.decode("ascii", "replace")
+            conn.send(f"535 5.7.8 rejected: {quoted}\r\n".encode())
+            HostileServer._dialogue(conn, _Script())
+
+        return cls.scripted(
+            host,
+            replies={"EHLO": b"250-echo.smtpwatch.test\r\n250 AUTH PLAIN LOGIN\r\n", "AUTH": echo},
+            **kw,
+        )
+
+    @classmethod
     def ehlo_rejected(cls, host: str = "127.0.0.1", **kw: Any) -> HostileServer:
         return cls.scripted(
             host,
@@ -586,19 +633,23 @@ class HostileServer:
     def _serve(self, sock: socket.socket) -> None:
         conn = _Conn(sock, self._stop, time.monotonic() + self.lifetime_s)
         try:
-            if not self._act(conn, self._script.greeting):
-                return
-            while conn.alive():
-                line = conn.readline()
-                if line is None:
-                    return
-                verb = line.split(b" ", 1)[0].decode("ascii", "replace").upper()
-                if not self._act(conn, self._script.reply_for(verb)) or verb == "QUIT":
-                    return
+            if self._act(conn, self._script.greeting):
+                self._dialogue(conn, self._script)
         finally:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+
+    @staticmethod
+    def _dialogue(conn: _Conn, script: _Script) -> None:
+        while conn.alive():
+            line = conn.readline()
+            if line is None:
+                return
+            conn.last_line = line
+            verb = line.split(b" ", 1)[0].decode("ascii", "replace").upper()
+            if not HostileServer._act(conn, script.reply_for(verb)) or verb == "QUIT":
+                return
 
     @staticmethod
     def _act(conn: _Conn, reply: Reply) -> bool:
