@@ -3,9 +3,13 @@
 `smtpwatch targets add/update --password-prompt|--password-env` store the password here
 and keep only the reference (``ssm:/name`` or ``secretsmanager:name``) in the target.
 The secret names the hosts it may be sent to (DESIGN §6): the stored value is the JSON
-document ``{"password": "...", "hosts": ["mx1.example.com"]}``, which the probe's
-resolver (``adapters/aws_secrets.py``) reads and checks against the target's host, so
-someone who can only write the targets table cannot point a secret at their own server.
+document ``{"password": "...", "hosts": ["mx1.example.com"]}`` written by
+``aws_secrets.encode_secret``, which the probe's resolver (``AwsSecretResolver``) reads
+and checks against the target's host, so someone who can only write the targets table
+cannot point a secret at their own server. ``allow_unverified`` is set only when the
+target is saved with settings under which TLS does not prove the server's identity
+(``tls_verify`` off, its own ``ca_bundle``, plaintext AUTH): the user consents by storing
+the password for that very target; a later edit of the table to such settings does not.
 The name is ``<SecretsPrefix><target_id>``: the Lambda may read only under that prefix.
 
 Nothing here prints, logs or puts the password into an exception text.
@@ -13,10 +17,10 @@ Nothing here prints, logs or puts the password into an exception text.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING, Any, Protocol
 
+from smtpwatch.adapters.aws_secrets import encode_secret
 from smtpwatch.core.errors import SecretError
 
 if TYPE_CHECKING:
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
 __all__ = [
+    "AwsSecretWriter",
     "SecretWriter",
     "SecretsManagerSecretWriter",
     "SsmSecretWriter",
@@ -51,9 +56,10 @@ class SecretWriter(Protocol):
         ...
 
 
-def secret_document(password: str, hosts: list[str]) -> str:
-    """The stored value: the password and the hosts it may be sent to."""
-    return json.dumps({"password": password, "hosts": hosts}, separators=(",", ":"))
+def secret_document(password: str, hosts: list[str], *, allow_unverified: bool = False) -> str:
+    """The stored value: the password and the hosts it may be sent to (the Lambda's own
+    encoder, so writer and reader cannot disagree)."""
+    return encode_secret(password, hosts, allow_unverified=allow_unverified)
 
 
 def _error_code(exc: Exception) -> str:
@@ -63,7 +69,24 @@ def _error_code(exc: Exception) -> str:
     return ""
 
 
-class SsmSecretWriter:
+class AwsSecretWriter:
+    """What both AWS stores offer: ``store`` also takes ``allow_unverified``."""
+
+    prefix: str
+
+    def ref_for(self, target_id: str) -> str:
+        raise NotImplementedError
+
+    def store(
+        self, *, target_id: str, host: str, password: str, allow_unverified: bool = False
+    ) -> str:
+        raise NotImplementedError
+
+    def delete(self, ref: str) -> bool:
+        raise NotImplementedError
+
+
+class SsmSecretWriter(AwsSecretWriter):
     """SSM Parameter Store ``SecureString`` (standard tier: no charge per parameter)."""
 
     def __init__(
@@ -100,11 +123,13 @@ class SsmSecretWriter:
     def ref_for(self, target_id: str) -> str:
         return f"ssm:{self.name_for(target_id)}"
 
-    def store(self, *, target_id: str, host: str, password: str) -> str:
+    def store(
+        self, *, target_id: str, host: str, password: str, allow_unverified: bool = False
+    ) -> str:
         name = self.name_for(target_id)
         kwargs: dict[str, Any] = {
             "Name": name,
-            "Value": secret_document(password, [host]),
+            "Value": secret_document(password, [host], allow_unverified=allow_unverified),
             "Type": "SecureString",
             "Overwrite": True,
             "Description": f"smtpwatch password for target {target_id} (host {host})",
@@ -132,7 +157,7 @@ class SsmSecretWriter:
         return True
 
 
-class SecretsManagerSecretWriter:
+class SecretsManagerSecretWriter(AwsSecretWriter):
     """AWS Secrets Manager (billed per secret-month; rotation possible)."""
 
     def __init__(
@@ -159,9 +184,11 @@ class SecretsManagerSecretWriter:
     def ref_for(self, target_id: str) -> str:
         return f"secretsmanager:{self.name_for(target_id)}"
 
-    def store(self, *, target_id: str, host: str, password: str) -> str:
+    def store(
+        self, *, target_id: str, host: str, password: str, allow_unverified: bool = False
+    ) -> str:
         name = self.name_for(target_id)
-        value = secret_document(password, [host])
+        value = secret_document(password, [host], allow_unverified=allow_unverified)
         try:
             try:
                 self.client.create_secret(

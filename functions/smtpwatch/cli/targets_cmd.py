@@ -410,8 +410,8 @@ class _DynamoTargets:
     def secret_writer(self, args: argparse.Namespace) -> SecretWriter:
         from smtpwatch.adapters.secret_store import SecretsManagerSecretWriter, SsmSecretWriter
 
-        prefix = args.secrets_prefix or self.secrets_prefix or "/smtpwatch/"
-        if args.secret_store == "secretsmanager":
+        prefix = getattr(args, "secrets_prefix", None) or self.secrets_prefix or "/smtpwatch/"
+        if getattr(args, "secret_store", "ssm") == "secretsmanager":
             return SecretsManagerSecretWriter(prefix, region=self.region)
         return SsmSecretWriter(prefix, region=self.region)
 
@@ -581,8 +581,27 @@ def _with_password(
 def _store_password(
     store: _Targets, args: argparse.Namespace, target: Target, password: str
 ) -> str:
-    return store.secret_writer(args).store(
-        target_id=target.target_id, host=target.host, password=password
+    writer = store.secret_writer(args)
+    if not store.aws:
+        return writer.store(target_id=target.target_id, host=target.host, password=password)
+    from smtpwatch.adapters.aws_secrets import unverified_reasons
+    from smtpwatch.adapters.secret_store import AwsSecretWriter
+
+    assert isinstance(writer, AwsSecretWriter)
+    # The probe Lambda sends a password to a target whose TLS does not prove the
+    # server's identity only if the secret allows it. Storing the password for such a
+    # target right now is that consent; a later edit of the table is not.
+    reasons = unverified_reasons(target)
+    if reasons:
+        print(
+            f"note: the secret allows this target's unverified connection ({'; '.join(reasons)})",
+            file=sys.stderr,
+        )
+    return writer.store(
+        target_id=target.target_id,
+        host=target.host,
+        password=password,
+        allow_unverified=bool(reasons),
     )
 
 
@@ -739,7 +758,9 @@ def _remove(args: argparse.Namespace) -> int:
         ref = current.get("password_ref")
         if isinstance(ref, str) and ref:
             try:
-                writer = store.secret_writer(args)
+                # The writer of the reference's own kind (``remove`` has no --secret-store).
+                kind = "secretsmanager" if ref.startswith("secretsmanager:") else "ssm"
+                writer = store.secret_writer(argparse.Namespace(**vars(args), secret_store=kind))
                 # Only the secret the CLI created for this very target: never a shared one.
                 if ref == writer.ref_for(args.target_id):
                     writer.delete(ref)
