@@ -1,0 +1,498 @@
+"""One check of one target (service.check) with in-memory stores and a scripted probe.
+
+The service is not the probe: ``probe_fn`` returns ProbeResults as a real probe would
+(real-server probe tests live in tests/probe). What is tested here is what the
+operator sees: which alerts go out, when, and what is stored.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from smtpwatch.core.errors import SecretError
+from smtpwatch.core.result import ErrorInfo, ErrorKind, Phase, ProbeResult, Status
+from smtpwatch.core.schedule import format_ts
+from smtpwatch.core.state import TargetState, TargetStatus
+from smtpwatch.core.target import Target
+from smtpwatch.service.check import CheckDeps, CheckOutcome, flush_pending, run_check
+from smtpwatch.service.gate import SweepGate
+from smtpwatch.service.memory import (
+    MemoryResultStore,
+    MemorySecrets,
+    MemorySink,
+    MemoryStateStore,
+)
+
+T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+
+
+def result(target: Target, status: str, at: datetime, **err: Any) -> ProbeResult:
+    error = None
+    if status == "critical":
+        fields: dict[str, Any] = {
+            "kind": ErrorKind.CONNECT_REFUSED,
+            "phase": Phase.CONNECT,
+            "message": "connection refused",
+        }
+        fields.update(err)
+        error = ErrorInfo(**fields)
+    return ProbeResult(
+        target_id=target.target_id,
+        started_at=format_ts(at),
+        status=Status(status),
+        host=target.host,
+        port=target.effective_port,
+        error=error,
+    )
+
+
+@dataclass
+class World:
+    """Stores, sinks, a clock and a server whose health the test sets."""
+
+    states: MemoryStateStore = field(default_factory=MemoryStateStore)
+    results: MemoryResultStore = field(default_factory=MemoryResultStore)
+    sink: MemorySink = field(default_factory=MemorySink)
+    secrets: MemorySecrets = field(default_factory=MemorySecrets)
+    now: datetime = T0
+    health: list[str] = field(default_factory=lambda: ["ok"])  # one per probe; last repeats
+    probes: list[str | None] = field(default_factory=list)  # password of each probe
+    sleeps: list[float] = field(default_factory=list)
+    gate: Any = None
+    probe_override: Callable[[Target, str | None], ProbeResult] | None = None
+    scheduled_at: str = ""
+
+    def probe(self, target: Target, password: str | None) -> ProbeResult:
+        self.probes.append(password)
+        if self.probe_override is not None:
+            return self.probe_override(target, password)
+        status = self.health.pop(0) if len(self.health) > 1 else self.health[0]
+        if status == "crash":
+            raise RuntimeError("bug in the probe")
+        return result(target, status, self.now)
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += timedelta(seconds=seconds)
+
+    def deps(self) -> CheckDeps:
+        return CheckDeps(
+            states=self.states,
+            results=self.results,
+            sinks=[self.sink],
+            secrets=self.secrets,
+            probe_fn=self.probe,
+            now=lambda: self.now,
+            sleep=self.sleep,
+            gate=self.gate,
+        )
+
+    def check(self, target: Target, *, at: datetime | None = None) -> CheckOutcome:
+        if at is not None:
+            self.now = at
+        self.scheduled_at = format_ts(self.now)
+        return run_check(target, scheduled_at=self.scheduled_at, deps=self.deps())
+
+    def redeliver(self, target: Target) -> CheckOutcome:
+        """The same dispatch event once more (a Lambda retry, a duplicate event)."""
+        return run_check(target, scheduled_at=self.scheduled_at, deps=self.deps())
+
+    def tick(self, target: Target, *health: str, minutes: int = 5) -> CheckOutcome:
+        """The next slot: advance the clock, set the server's health, check."""
+        self.now = self.now.replace(second=0) + timedelta(minutes=minutes)
+        if health:
+            self.health = list(health)
+        return self.check(target)
+
+    def state(self, target: Target) -> TargetState:
+        s = self.states.get_state(target.target_id)
+        assert s is not None
+        return s
+
+
+def tgt(**kw: Any) -> Target:
+    fields: dict[str, Any] = {"target_id": "mx1", "host": "mx1.example.com"}
+    fields.update(kw)
+    return Target(**fields)
+
+
+# ---- the alert life cycle -------------------------------------------------------------
+
+
+def test_a_server_going_down_gives_one_down_alert_after_a_failed_recheck() -> None:
+    w, t = World(), tgt(recheck_delay_s=10)
+    w.tick(t, "ok")
+    out = w.tick(t, "critical")
+    assert out.rechecked and w.sleeps == [10.0]
+    assert len(w.probes) == 3  # first check, the failure, its re-check
+    assert w.sink.events == ["down"]
+    assert out.delivered and out.alert is not None
+    assert w.state(t).status is TargetStatus.DOWN
+    assert w.state(t).pending_alert is None and w.state(t).last_alert_event == "down"
+
+
+def test_still_down_sends_nothing_more() -> None:
+    w, t = World(), tgt()
+    w.tick(t, "critical")
+    for _ in range(3):
+        out = w.tick(t, "critical")
+        assert out.alert is None and not out.rechecked
+    assert w.sink.events == ["down"]
+
+
+def test_a_reminder_goes_out_when_due_while_down() -> None:
+    w, t = World(), tgt(remind_every_s=1800, recheck_delay_s=0)
+    w.tick(t, "critical")
+    events = [w.tick(t, "critical", minutes=10).alert for _ in range(6)]
+    assert w.sink.events == ["down", "reminder", "reminder"]
+    assert [i for i, a in enumerate(events) if a is not None] == [2, 5]
+
+
+def test_recovery_gives_one_recovered_alert() -> None:
+    w, t = World(), tgt()
+    w.tick(t, "critical")
+    out = w.tick(t, "ok")
+    assert out.alert is not None and out.alert.event.value == "recovered"
+    w.tick(t, "ok")
+    assert w.sink.events == ["down", "recovered"]
+    assert w.state(t).status is TargetStatus.UP
+
+
+def test_a_passing_recheck_resets_the_count_and_alerts_nothing() -> None:
+    w, t = World(), tgt(failures_before_alert=2, recheck_delay_s=5)
+    w.tick(t, "ok")
+    assert not w.tick(t, "critical").rechecked  # 1 of 2: no re-check yet
+    out = w.tick(t, "critical", "ok")  # 2 of 2: re-checked, and it passed
+    assert out.rechecked and out.result is not None and out.result.status is Status.OK
+    assert out.first_result is not None and out.first_result.status is Status.CRITICAL
+    assert w.state(t).consecutive_failures == 0
+    assert w.sink.events == []
+    # the stored result for the slot is the re-check's
+    assert w.results.latest("mx1") == out.result
+
+
+def test_a_crashed_recheck_keeps_the_first_failure() -> None:
+    w, t = World(), tgt(recheck_delay_s=5)
+    w.tick(t, "ok")
+    out = w.tick(t, "critical", "crash")
+    assert out.result is not None and out.result.status is Status.CRITICAL
+    assert w.sink.events == ["down"]
+
+
+# ---- redelivery and at-least-once delivery -----------------------------------------------
+
+
+def test_a_redelivered_down_run_probes_publishes_and_writes_nothing() -> None:
+    w, t = World(), tgt()
+    first = w.tick(t, "critical")
+    probes, writes = len(w.probes), w.states.writes + w.results.writes
+    again = w.redeliver(t)
+    assert again.skipped == "redelivered"
+    assert len(w.probes) == probes and w.states.writes + w.results.writes == writes
+    assert w.sink.events == ["down"]
+    assert again.state == first.state
+
+
+def test_a_redelivered_healthy_run_is_stopped_by_the_result_key() -> None:
+    w, t = World(), tgt()
+    w.tick(t, "ok")
+    w.tick(t, "ok")  # healthy and unchanged: the state item was not rewritten
+    writes = w.states.writes + w.results.writes
+    again = w.redeliver(t)
+    assert again.skipped == "redelivered" and again.writes == 0
+    assert w.states.writes + w.results.writes == writes
+    assert w.sink.events == []
+
+
+def test_an_older_dispatch_arriving_late_is_skipped() -> None:
+    w, t = World(), tgt()
+    w.tick(t, "critical")
+    late = run_check(t, scheduled_at=format_ts(T0), deps=w.deps())
+    assert late.skipped == "stale"
+
+
+def test_sink_failure_keeps_the_alert_pending_and_the_next_run_sends_it() -> None:
+    w, t = World(), tgt()
+    w.tick(t, "ok")
+    w.sink.down = True
+    out = w.tick(t, "critical")
+    assert out.alert is not None and not out.delivered
+    pending = w.state(t).pending_alert
+    assert pending is not None and pending["alert_id"] == out.alert.alert_id
+    w.sink.down = False
+    nxt = w.tick(t, "critical")
+    assert nxt.flushed is not None and nxt.flushed.alert_id == out.alert.alert_id
+    assert w.sink.events == ["down"]
+    assert w.state(t).pending_alert is None
+    w.tick(t, "critical")
+    assert w.sink.events == ["down"]  # sent once
+
+
+def test_recovery_before_an_unsent_down_alert_could_go_out_cancels_it() -> None:
+    w, t = World(), tgt()
+    w.tick(t, "ok")
+    w.sink.down = True
+    w.tick(t, "critical")
+    out = w.tick(t, "ok")  # sink still down; the target recovered
+    assert out.alert is None
+    assert w.state(t).pending_alert is None
+    w.sink.down = False
+    w.tick(t, "ok")
+    assert w.sink.events == []
+
+
+def test_flush_pending_alone_sends_and_marks_sent_for_the_dispatcher() -> None:
+    w, t = World(), tgt()
+    w.sink.down = True
+    out = w.tick(t, "critical")
+    w.sink.down = False
+    flushed = flush_pending(w.state(t), [w.sink], w.states, now=w.now)
+    assert flushed.delivered and flushed.alert is not None
+    assert flushed.alert.alert_id == (out.alert.alert_id if out.alert else None)
+    assert w.state(t).pending_alert is None and w.state(t).last_alert_event == "down"
+    assert not flush_pending(w.state(t), [w.sink], w.states).delivered  # nothing left
+
+
+def test_state_write_conflict_is_retried_on_the_fresh_state() -> None:
+    w, t = World(), tgt()
+    w.tick(t, "ok")
+    w.states.fail_saves = 2  # two racing writers got there first
+    out = w.tick(t, "critical")
+    assert w.states.conflicts == 2
+    assert out.delivered and w.sink.events == ["down"]
+    assert w.state(t).status is TargetStatus.DOWN
+
+
+# ---- cost -----------------------------------------------------------------------------
+
+
+def test_a_healthy_unchanged_check_costs_one_write() -> None:
+    w, t = World(), tgt()
+    first = w.tick(t, "ok")
+    assert first.writes == 2  # result + the state item (pending -> up)
+    for _ in range(5):
+        out = w.tick(t, "ok")
+        assert out.writes == 1 and out.result_written and out.state_writes == 0
+
+
+def test_a_down_alert_costs_result_plus_pending_plus_sent() -> None:
+    w, t = World(), tgt()
+    w.tick(t, "ok")
+    assert w.tick(t, "critical").writes == 3
+    assert w.tick(t, "critical").writes == 1  # steady outage
+
+
+# ---- maintenance ----------------------------------------------------------------------
+
+
+def test_maintenance_holds_the_down_alert_and_releases_it_after_the_window() -> None:
+    window = {"start": "2026-11-25T12:07:00Z", "end": "2026-11-25T12:17:00Z"}
+    w, t = World(), tgt(maintenance=[window])
+    w.tick(t, "ok")  # 12:05
+    held = w.tick(t, "critical")  # 12:10, in the window: probed, state down, no alert
+    assert held.alert is None and w.state(t).status is TargetStatus.DOWN
+    assert w.tick(t, "critical").alert is None  # 12:15
+    out = w.tick(t, "critical")  # 12:20: window over, still down
+    assert out.alert is not None and out.alert.details["held"] is True
+    assert w.sink.events == ["down"]
+
+
+def test_down_and_back_inside_maintenance_is_silent() -> None:
+    window = {"start": "2026-11-25T12:07:00Z", "end": "2026-11-25T12:17:00Z"}
+    w, t = World(), tgt(maintenance=[window])
+    w.tick(t, "ok")
+    w.tick(t, "critical")
+    w.tick(t, "ok")
+    w.tick(t, "ok")
+    assert w.sink.events == []
+
+
+# ---- secrets and the probe ----------------------------------------------------------------
+
+
+def auth_server(current: dict[str, str]) -> Callable[[Target, str | None], ProbeResult]:
+    def probe(target: Target, password: str | None) -> ProbeResult:
+        if password == current["password"]:
+            return result(target, "ok", T0)
+        return result(
+            target,
+            "critical",
+            T0,
+            kind=ErrorKind.AUTH_FAILED,
+            phase=Phase.AUTH,
+            message="535 5.7.8 authentication failed",
+            smtp_code=535,
+        )
+
+    return probe
+
+
+def test_after_auth_failed_the_rotated_secret_is_fetched_again_and_used() -> None:
+    server = {"password": "old-pw"}
+    w = World(probe_override=auth_server(server))
+    w.secrets = MemorySecrets({"env:PW": "old-pw"})
+    t = tgt(login=True, username="u", password_ref="env:PW")
+    w.tick(t)
+    server["password"] = "new-pw"  # rotated on the server and in the secret store
+    w.secrets.rotate("env:PW", "new-pw")
+    out = w.tick(t)
+    assert out.result is not None and out.result.status is Status.OK
+    assert w.probes == ["old-pw", "old-pw", "new-pw"]
+    assert ("env:PW", True) in w.secrets.lookups
+    assert w.sink.events == []
+
+
+def test_auth_failed_with_an_unchanged_secret_is_not_probed_again() -> None:
+    w = World(probe_override=auth_server({"password": "right"}))
+    w.secrets = MemorySecrets({"env:PW": "wrong"})
+    t = tgt(login=True, username="u", password_ref="env:PW", recheck_delay_s=0)
+    out = w.tick(t)
+    assert w.probes == ["wrong"]
+    assert out.alert is not None and out.alert.event.value == "down"
+    assert out.result is not None and out.result.error is not None
+    assert out.result.error.kind is ErrorKind.AUTH_FAILED
+
+
+def test_a_missing_secret_is_a_config_failure_not_a_crash() -> None:
+    w, t = World(), tgt(login=True, username="u", password_ref="env:NOPE")
+    out = w.tick(t)
+    assert w.probes == []  # never probed without its password
+    assert out.result is not None and out.result.error is not None
+    assert out.result.error.kind is ErrorKind.CONFIG
+    assert "env:NOPE not found" in out.result.error.message
+    assert not out.rechecked  # a config failure cannot pass a moment later
+    assert w.sink.events == ["down"]
+
+
+def test_a_secret_bound_to_other_hosts_is_refused_as_config() -> None:
+    w = World()
+    w.secrets = MemorySecrets({"env:PW": "pw"}, hosts={"env:PW": "other.example.com"})
+    out = w.tick(tgt(login=True, username="u", password_ref="env:PW"))
+    assert w.probes == []
+    assert out.result is not None and out.result.error is not None
+    assert out.result.error.kind is ErrorKind.CONFIG
+
+
+def test_a_probe_that_raises_is_unknown_and_not_a_target_failure() -> None:
+    w, t = World(), tgt()
+    w.tick(t, "ok")
+    out = w.tick(t, "crash")
+    assert out.result is not None and out.result.status is Status.UNKNOWN
+    assert out.result.error is not None and "RuntimeError" in out.result.error.message
+    assert out.alert is None and out.state_writes == 0
+    assert w.results.latest("mx1") == out.result  # the crash is in the history
+    assert w.state(t).status is TargetStatus.UP
+
+
+def test_a_crash_message_never_carries_the_password() -> None:
+    def leaky(target: Target, password: str | None) -> ProbeResult:
+        raise ValueError(f"bad login {password}")
+
+    w = World(probe_override=leaky)
+    w.secrets = MemorySecrets({"env:PW": "s3cr3t-pw"})
+    out = w.tick(tgt(login=True, username="u", password_ref="env:PW"))
+    assert out.result is not None and out.result.error is not None
+    assert "s3cr3t-pw" not in out.result.error.message
+    assert "s3cr3t-pw" not in repr(out.result.to_dict())
+
+
+def test_a_disabled_target_is_not_probed() -> None:
+    w = World()
+    out = w.tick(tgt(enabled=False))
+    assert out.skipped == "disabled" and w.probes == []
+
+
+# ---- monitor degraded ---------------------------------------------------------------------
+
+
+def _sweep(w: World, targets: list[Target], at: datetime) -> tuple[SweepGate, list[CheckOutcome]]:
+    """A concurrent sweep as the local scheduler runs it: all checks at once, each
+    re-check sleep overlapping the others (a barrier stands in for the 5 s)."""
+    w.now = at
+    gate = SweepGate(len(targets), tick=format_ts(at), sinks=[w.sink], now=lambda: at)
+    barrier = threading.Barrier(len(targets), timeout=30)
+    deps = w.deps()
+    deps.gate = gate
+
+    def sleep(_seconds: float) -> None:
+        barrier.wait()
+
+    deps.sleep = sleep
+    deps.now = lambda: at
+    with ThreadPoolExecutor(len(targets)) as pool:
+        outs = list(
+            pool.map(lambda t: run_check(t, scheduled_at=format_ts(at), deps=deps), targets)
+        )
+    gate.finish()
+    return gate, outs
+
+
+def test_a_sweep_where_most_probes_fail_sends_one_degraded_alert_instead_of_a_flood() -> None:
+    # GIVEN 10 targets that are up, re-checked 5 s after a failure
+    w = World()
+    targets = [tgt(target_id=f"t{i}", recheck_delay_s=5) for i in range(10)]
+    for t in targets:
+        w.check(t, at=T0)
+    # WHEN the monitor's own network fails: every probe of the next sweep fails
+    w.health = ["critical"]
+    at = T0 + timedelta(minutes=5)
+    gate, outs = _sweep(w, targets, at)
+    # THEN one degraded alert replaces ten down alerts; the targets are down, unannounced
+    assert w.sink.events == ["degraded"]
+    assert gate.alert is not None and gate.alert.details["failed"] == 10
+    assert all(o.alert is None for o in outs)
+    assert all(w.state(t).status is TargetStatus.DOWN for t in targets)
+
+    # WHEN the monitor is fine again, 7 targets are back and 3 really are down
+    def health(target: Target, password: str | None) -> ProbeResult:
+        down = target.target_id in ("t0", "t1", "t2")
+        return result(target, "critical" if down else "ok", w.now)
+
+    w.probe_override = health
+    _, outs = _sweep(w, targets, at + timedelta(minutes=5))
+    # THEN the 3 get their (held) down alert and the 7 recover silently
+    assert sorted(o.target_id for o in outs if o.alert is not None) == ["t0", "t1", "t2"]
+    assert w.sink.events == ["degraded", "down", "down", "down"]
+
+
+def test_a_gate_that_breaks_lets_alerts_through() -> None:
+    class Broken:
+        def observe(self, *a: Any, **k: Any) -> None:
+            raise RuntimeError("counter table unavailable")
+
+        def hold_down(self, *a: Any, **k: Any) -> bool:
+            raise RuntimeError("counter table unavailable")
+
+    w, t = World(gate=Broken()), tgt()
+    w.tick(t, "ok")
+    w.tick(t, "critical")
+    assert w.sink.events == ["down"]
+
+
+@pytest.mark.parametrize("kind", [ErrorKind.CONFIG])
+def test_config_failures_do_not_count_towards_degraded(kind: ErrorKind) -> None:
+    gate = SweepGate(6, tick="x")
+    for i in range(6):
+        t = tgt(target_id=f"t{i}")
+        gate.observe(t, result(t, "critical", T0, kind=kind), scheduled_at="x")
+    assert not gate.is_degraded
+
+
+def test_secret_error_text_is_the_resolvers_own() -> None:
+    class Refusing:
+        def resolve(self, ref: str, *, host: str, refresh: bool = False) -> str:
+            raise SecretError("ssm:/mail/pw: access denied")
+
+    w, t = World(), tgt(login=True, username="u", password_ref="ssm:/mail/pw")
+    deps = w.deps()
+    deps.secrets = Refusing()
+    out = run_check(t, scheduled_at=format_ts(T0), deps=deps)
+    assert out.result is not None and out.result.error is not None
+    assert out.result.error.message == "password_ref: ssm:/mail/pw: access denied"
