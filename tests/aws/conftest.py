@@ -7,7 +7,9 @@ are forced so nothing can reach a real account.
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,3 +150,20 @@ def event_file() -> Callable[[str], dict[str, Any]]:
         return data
 
     return load
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """Everything the handlers' Powertools loggers write (JSON lines), in one buffer.
+
+    Powertools binds its handler to the ``sys.stdout`` of import time, which pytest's
+    per-test capture does not see; point it at a buffer instead."""
+    from smtpwatch.handlers import dispatcher, probe
+
+    buffer = io.StringIO()
+    handlers = [dispatcher.logger.registered_handler, probe.logger.registered_handler]
+    old = [h.setStream(buffer) for h in handlers if isinstance(h, logging.StreamHandler)]
+    yield buffer
+    for h, stream in zip(handlers, old, strict=False):
+        if isinstance(h, logging.StreamHandler) and stream is not None:
+            h.setStream(stream)

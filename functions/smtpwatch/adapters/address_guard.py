@@ -10,8 +10,9 @@ Private ranges stay allowed: VPC-attached probes watch internal servers.
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
-__all__ = ["forbidden_reason"]
+__all__ = ["GuardedResolver", "forbidden_reason"]
 
 # Not link-local, but AWS's IPv6 metadata endpoint (Nitro): same risk, same refusal.
 _EXTRA_FORBIDDEN = (ipaddress.ip_network("fd00:ec2::/32"),)
@@ -38,3 +39,35 @@ def forbidden_reason(ip: str) -> str | None:
     if any(addr in net for net in _EXTRA_FORBIDDEN):
         return f"{addr} is AWS's metadata endpoint range"
     return None
+
+
+class GuardedResolver:
+    """An address resolver that drops forbidden addresses from every answer.
+
+    The probe connects only to the addresses of the ``Resolution`` its resolver returns,
+    so filtering here guards the address actually connected — no second lookup that a
+    DNS answer could change in between (DNS rebinding). When nothing is left the
+    resolution fails with a message naming the refused address.
+    """
+
+    def __init__(self, inner: Any | None = None) -> None:
+        self._inner = inner
+
+    def resolve(self, target: Any, *, timeout: float) -> Any:
+        from smtpwatch.core.resolve import DnsFailure, Resolution
+
+        if self._inner is None:
+            from smtpwatch.core.resolve import default_resolver
+
+            self._inner = default_resolver()
+        resolution = self._inner.resolve(target, timeout=timeout)
+        allowed = tuple(a for a in resolution.addresses if forbidden_reason(a.ip) is None)
+        if not allowed:
+            reason = forbidden_reason(resolution.addresses[0].ip)
+            raise DnsFailure(
+                f"{target.host}: {reason}: refused on AWS (DESIGN §6; "
+                "SMTPWATCH_ALLOW_LOOPBACK=1 lifts it for tests)"
+            )
+        if len(allowed) == len(resolution.addresses):
+            return resolution
+        return Resolution(addresses=allowed, source=resolution.source)

@@ -426,6 +426,26 @@ class DynamoStateStore:
             degraded_sent=bool(d.get("degraded_sent")),
         )
 
+    def get_tick_counts(self, bucket: str) -> TickCounts:
+        resp = self._client.get_item(
+            TableName=self._table,
+            Key={"target_id": {"S": TICK_PREFIX + bucket}},
+            ConsistentRead=True,
+        )
+        d = plain(from_item(resp.get("Item") or {}))
+        return TickCounts(
+            dispatched=int(d.get("dispatched") or 0),
+            failures=int(d.get("failures") or 0),
+            degraded_sent=bool(d.get("degraded_sent")),
+        )
+
+    def release_degraded_alert(self, bucket: str) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key={"target_id": {"S": TICK_PREFIX + bucket}},
+            UpdateExpression="REMOVE degraded_sent",
+        )
+
     def claim_degraded_alert(self, scheduled_at: str) -> bool:
         """True for exactly one caller per tick: it sends the monitor-degraded alert."""
         try:

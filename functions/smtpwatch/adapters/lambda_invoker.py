@@ -22,6 +22,10 @@ class LambdaProbeInvoker:
         self._client = client
         self._function_name = function_name
 
+    @property
+    def client(self) -> Any:
+        return self._client
+
     def invoke(self, target_id: str, scheduled_at: str) -> None:
         payload = json.dumps(probe_event(target_id, scheduled_at), separators=(",", ":"))
         resp = self._client.invoke(

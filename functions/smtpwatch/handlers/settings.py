@@ -94,7 +94,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         in_vpc=_flag(e, "SMTPWATCH_IN_VPC"),
         dispatch_workers=_int(e, "SMTPWATCH_DISPATCH_WORKERS", 64, 1, 512),
         degraded_share=_float(e, "SMTPWATCH_DEGRADED_SHARE", 0.5, 0.0, 1.0),
-        degraded_min_probes=_int(e, "SMTPWATCH_DEGRADED_MIN_PROBES", 10, 1, 1_000_000),
+        degraded_min_probes=_int(e, "SMTPWATCH_DEGRADED_MIN_PROBES", 5, 1, 1_000_000),
     )
 
 

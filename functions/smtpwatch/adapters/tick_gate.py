@@ -1,0 +1,103 @@
+"""Monitor-degraded gate on AWS (DESIGN §4): per-tick counters in the state table.
+
+The dispatcher ADDs how many probes it invoked to the item ``#tick#<bucket>`` (bucket:
+the minute a ``scheduled_at`` rounds up to — computable from the probe event alone).
+Each probe whose first result is a failure of the target ADDs one to ``failures`` of
+the same item (one extra write, for failing checks only). Before a *new* down alert
+goes out — after the re-check delay, when most probes of the tick have reported — the
+check reads the counters: past ``share`` of the dispatched probes (and at least
+``min_count``) the down alert is held (the target stays down, unannounced, and its next
+check that is not held announces it), and exactly one caller per tick wins a
+conditional flag and publishes the single ``degraded`` alert.
+
+A check that finishes before the failures pile up (no re-check) may still send its own
+down alert: the price of not delaying every alert to the end of the tick. Any store
+error opens the gate (alerts flow as usual) rather than silencing them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from smtpwatch.adapters.dynamodb import DynamoStateStore
+from smtpwatch.core.alerting import (
+    DEGRADED_MIN_COUNT,
+    DEGRADED_SHARE,
+    counts_as_failure,
+    degraded,
+    degraded_alert,
+)
+from smtpwatch.core.result import ErrorKind, ProbeResult
+from smtpwatch.core.schedule import format_ts, parse_ts
+from smtpwatch.ports import AlertSink
+
+if TYPE_CHECKING:
+    from smtpwatch.core.target import Target
+
+__all__ = ["TickGate", "tick_bucket"]
+
+log = logging.getLogger("smtpwatch.gate")
+
+
+def tick_bucket(scheduled_at: str) -> str:
+    """The minute ``scheduled_at`` rounds up to: the key of a tick's counters."""
+    moment = parse_ts(scheduled_at)
+    floor = moment.replace(second=0, microsecond=0)
+    return format_ts(floor if floor == moment else floor + timedelta(minutes=1))
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TickGate:
+    """``service.check.AlertGate`` backed by the state table's tick counters."""
+
+    def __init__(
+        self,
+        states: DynamoStateStore,
+        sinks: Sequence[AlertSink],
+        *,
+        share: float = DEGRADED_SHARE,
+        min_count: int = DEGRADED_MIN_COUNT,
+        now: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._states = states
+        self._sinks = sinks
+        self._share = share
+        self._min_count = min_count
+        self._now = now
+
+    def observe(self, target: Target, result: ProbeResult, *, scheduled_at: str) -> None:
+        if not counts_as_failure(result):
+            return
+        if result.error is not None and result.error.kind is ErrorKind.CONFIG:
+            return  # says nothing about the monitor's network
+        self._states.add_tick_failure(tick_bucket(scheduled_at))
+
+    def hold_down(self, target: Target, *, scheduled_at: str) -> bool:
+        bucket = tick_bucket(scheduled_at)
+        counts = self._states.get_tick_counts(bucket)
+        if not degraded(
+            counts.failures, counts.dispatched, share=self._share, min_count=self._min_count
+        ):
+            return False
+        if not counts.degraded_sent and self._states.claim_degraded_alert(bucket):
+            alert = degraded_alert(
+                tick=bucket,
+                failed=counts.failures,
+                total=counts.dispatched,
+                now=self._now(),
+                sample=[target.target_id],
+            )
+            try:
+                for sink in self._sinks:
+                    sink.send(alert)
+            except Exception:
+                # Let the next failing check of this tick try again.
+                self._states.release_degraded_alert(bucket)
+                log.exception("degraded alert not delivered")
+        return True

@@ -1,0 +1,297 @@
+"""The probe Lambda: one check of one target per event ``{"target_id", "scheduled_at"}``.
+
+Thin by design: load the target item, build the per-invocation secret resolver, and
+hand everything to ``service.check.run_check`` (the same check the local scheduler
+runs: dedupe, secret, probe, re-check, store, alert state machine, publish).
+
+- A missing or malformed item, or one outside the AWS limits (``interval_s`` < 60,
+  ``env:``/``file:`` secrets), becomes a ``config`` result that goes through the state
+  machine like any failure (the operator is told), never a crash.
+- DESIGN §6: the probe resolves through ``GuardedResolver``, which drops loopback and
+  link-local addresses from the very resolution it connects to (unless
+  ``SMTPWATCH_ALLOW_LOOPBACK=1``); passwords go only to the hosts their secret names,
+  and only over connections whose TLS proves the host (``TargetSecretResolver``).
+- Writes: a healthy, unchanged check writes one item (its result, conditional on
+  ``(target_id, scheduled_at)`` — the redelivery dedupe); state only on change.
+- Cold start: clients, stores and the probe environment are built once per container
+  on the first invocation; Tracer only when enabled; the SNS client only when an
+  alert is actually published; dnspython only when a target needs DNS.
+
+Metrics (EMF, dimension ``service`` only — each dimension value is a billed metric):
+ProbeSuccess (1/0), TotalMs, <Phase>Ms for each reached phase, CertDaysLeft. The target
+id, status and error kind are EMF metadata (searchable in Logs Insights, not billed).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from smtpwatch.core.result import ErrorInfo, ErrorKind, ProbeResult, Status
+from smtpwatch.core.schedule import format_ts, parse_ts
+from smtpwatch.handlers.observability import make_logger, make_metrics, traced
+from smtpwatch.handlers.settings import Settings, load_settings, require
+
+__all__ = ["handler"]
+
+logger = make_logger()
+metrics = make_metrics()
+
+_PHASE_METRIC = {
+    "dns": "DnsMs",
+    "connect": "ConnectMs",
+    "banner": "BannerMs",
+    "ehlo": "EhloMs",
+    "starttls": "StarttlsMs",
+    "tls": "TlsMs",
+    "ehlo_tls": "EhloTlsMs",
+    "auth": "AuthMs",
+    "quit": "QuitMs",
+}
+
+
+@dataclass
+class _Runtime:
+    settings: Settings
+    targets: Any  # DynamoTargetStore
+    states: Any  # DynamoStateStore
+    results: Any  # DynamoResultStore
+    sinks: list[Any]
+    secrets: Any  # AwsSecretResolver
+    env: Any  # ProbeEnvironment
+    gate: Any  # TickGate
+
+
+class _LazySns:
+    """SNS client built on the first alert: most checks publish nothing."""
+
+    def __init__(self, session: Any, config: Any, topic_arn: str) -> None:
+        self._session = session
+        self._config = config
+        self._topic_arn = topic_arn
+        self._sink: Any = None
+
+    def send(self, alert: Any) -> None:
+        if self._sink is None:
+            from smtpwatch.adapters.sns import SnsAlertSink
+
+            self._sink = SnsAlertSink(
+                self._session.client("sns", config=self._config), self._topic_arn
+            )
+        self._sink.send(alert)
+
+
+@functools.cache
+def _runtime() -> _Runtime:
+    """Settings, clients, stores and the probe environment, once per container."""
+    import boto3
+    from botocore.config import Config
+
+    from smtpwatch.adapters.address_guard import GuardedResolver
+    from smtpwatch.adapters.aws_secrets import AwsSecretResolver
+    from smtpwatch.adapters.dynamodb import (
+        DynamoResultStore,
+        DynamoStateStore,
+        DynamoTargetStore,
+    )
+    from smtpwatch.adapters.tick_gate import TickGate
+    from smtpwatch.core.probe import DEFAULT_EHLO_NAME, ProbeEnvironment
+
+    settings = load_settings()
+    require(settings, "TARGETS_TABLE", "STATE_TABLE", "RESULTS_TABLE", "ALERT_TOPIC_ARN")
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10
+    )
+    session = boto3.session.Session()
+    ddb = session.client("dynamodb", config=config)
+    states = DynamoStateStore(ddb, settings.state_table)
+    sinks: list[Any] = [_LazySns(session, config, settings.alert_topic_arn)]
+    env = ProbeEnvironment(
+        resolver=None if settings.allow_loopback else GuardedResolver(),
+        default_ehlo_name=settings.ehlo_name or DEFAULT_EHLO_NAME,
+        port25_blocked=not settings.in_vpc,
+    )
+    return _Runtime(
+        settings=settings,
+        targets=DynamoTargetStore(ddb, settings.targets_table),
+        states=states,
+        results=DynamoResultStore(
+            ddb, settings.results_table, retention_s=settings.result_retention_s
+        ),
+        sinks=sinks,
+        secrets=AwsSecretResolver(
+            prefix=settings.secrets_prefix,
+            ssm_client=_LazyClient(session, "ssm", config),
+            secrets_client=_LazyClient(session, "secretsmanager", config),
+        ),
+        env=env,
+        gate=TickGate(
+            states,
+            sinks,
+            share=settings.degraded_share,
+            min_count=settings.degraded_min_probes,
+        ),
+    )
+
+
+class _LazyClient:
+    """A boto3 client created on first attribute access (secrets are rare)."""
+
+    def __init__(self, session: Any, service: str, config: Any) -> None:
+        self._session = session
+        self._service = service
+        self._config = config
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = self._session.client(self._service, config=self._config)
+        return getattr(self._client, name)
+
+
+class BadEvent(ValueError):
+    """The event is not ``{"target_id": str, "scheduled_at": ISO-8601}``."""
+
+
+def parse_event(event: Any) -> tuple[str, str]:
+    if not isinstance(event, Mapping):
+        raise BadEvent("event is not a JSON object")
+    target_id = event.get("target_id")
+    scheduled_at = event.get("scheduled_at")
+    if not isinstance(target_id, str) or not target_id.strip():
+        raise BadEvent("event has no target_id")
+    if not isinstance(scheduled_at, str):
+        raise BadEvent("event has no scheduled_at")
+    try:
+        normalized = format_ts(parse_ts(scheduled_at))
+    except (ValueError, IndexError):
+        raise BadEvent(f"scheduled_at {scheduled_at[:40]!r} is not ISO-8601") from None
+    return target_id, normalized
+
+
+def _config_result(target_id: str, host: str, message: str, now: datetime) -> ProbeResult:
+    return ProbeResult(
+        target_id=target_id,
+        started_at=format_ts(now),
+        status=Status.CRITICAL,
+        host=host,
+        error=ErrorInfo(ErrorKind.CONFIG, None, message[:300]),
+    )
+
+
+def _load_target(rt: _Runtime, target_id: str) -> tuple[Any, str | None]:
+    """(Target, None) or (a stand-in Target for alerts, the config error message)."""
+    from smtpwatch.core.errors import ConfigError
+    from smtpwatch.core.target import Target, check_aws_limits
+
+    item = rt.targets.get_item(target_id)
+    if item is None:
+        return None, "target not found in the targets table (deleted?)"
+    try:
+        target, unknown = Target.from_item(item, strict=False)
+        check_aws_limits(target)
+    except ConfigError as exc:
+        return _stand_in(target_id, item), str(exc)
+    except Exception as exc:  # anything else an item can hold: still a config problem
+        return _stand_in(target_id, item), f"target item unreadable: {type(exc).__name__}"
+    if unknown:
+        logger.warning("target item has unknown attributes (ignored)", extra={"unknown": unknown})
+    return target, None
+
+
+def _stand_in(target_id: str, item: Mapping[str, Any]) -> Any:
+    """A valid Target carrying the malformed item's id and host, so its ``config``
+    result goes through the state machine and the operator hears of it."""
+    from smtpwatch.core.target import Target
+
+    host = item.get("host")
+    for candidate in (host, "invalid"):
+        try:
+            return Target(
+                target_id=target_id, host=candidate if isinstance(candidate, str) else "invalid"
+            )
+        except Exception:
+            continue
+    return None
+
+
+@traced
+@metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context(correlation_id_path="target_id", clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    try:
+        target_id, scheduled_at = parse_event(event)
+    except BadEvent as exc:
+        logger.error("bad probe event: ignored", extra={"error": str(exc)})
+        return {"status": "bad_event", "error": str(exc)}
+    logger.append_keys(target_id=target_id, scheduled_at=scheduled_at)
+    rt = _runtime()
+    return check(rt, target_id, scheduled_at)
+
+
+def check(rt: _Runtime, target_id: str, scheduled_at: str) -> dict[str, Any]:
+    from smtpwatch.adapters.aws_secrets import TargetSecretResolver
+    from smtpwatch.service.check import CheckDeps, default_probe_fn, run_check
+
+    target, problem = _load_target(rt, target_id)
+    deps = CheckDeps(
+        states=rt.states,
+        results=rt.results,
+        sinks=rt.sinks,
+        secrets=None if target is None else TargetSecretResolver(rt.secrets, target),
+        probe_fn=default_probe_fn(rt.env),
+        gate=rt.gate,
+    )
+    if problem is not None:
+        logger.warning("target not probed: config problem", extra={"error": problem})
+        if target is None:  # no item at all: record it, nothing to alert about
+            missing = _config_result(target_id, "", problem, datetime.now(UTC))
+            stored = rt.results.add_result(missing, scheduled_at=scheduled_at)
+            _emit(missing)
+            return {
+                "target_id": target_id,
+                "status": "critical",
+                "error": "config",
+                "stored": stored,
+            }
+        fixed = _config_result(target_id, target.host, problem, datetime.now(UTC))
+        deps.probe_fn = lambda _target, _password: fixed
+    outcome = run_check(target, scheduled_at=scheduled_at, deps=deps)
+    result = outcome.result
+    summary: dict[str, Any] = {
+        "target_id": target_id,
+        "scheduled_at": scheduled_at,
+        "skipped": outcome.skipped,
+        "status": None if result is None else result.status.value,
+        "error": None if result is None or result.error is None else result.error.kind.value,
+        "state": outcome.state.status.value,
+        "alert": None if outcome.alert is None else outcome.alert.event.value,
+        "delivered": outcome.delivered,
+        "rechecked": outcome.rechecked,
+        "writes": outcome.writes,
+    }
+    if result is not None and outcome.skipped is None:
+        _emit(result)
+    logger.info("check done", extra=summary)
+    return summary
+
+
+def _emit(result: ProbeResult) -> None:
+    metrics.add_metric(name="ProbeSuccess", unit=MetricUnit.Count, value=int(result.ok))
+    metrics.add_metric(name="TotalMs", unit=MetricUnit.Milliseconds, value=result.total_ms)
+    for phase in result.phases:
+        if phase.reached and phase.ms is not None:
+            metrics.add_metric(
+                name=_PHASE_METRIC[phase.phase.value], unit=MetricUnit.Milliseconds, value=phase.ms
+            )
+    if result.tls is not None and result.tls.days_left is not None:
+        metrics.add_metric(name="CertDaysLeft", unit=MetricUnit.Count, value=result.tls.days_left)
+    metrics.add_metadata(key="target_id", value=result.target_id)
+    metrics.add_metadata(key="status", value=result.status.value)
+    if result.error is not None:
+        metrics.add_metadata(key="error_kind", value=result.error.kind.value)
