@@ -364,6 +364,8 @@ class AddressResolver:
 
 def _literal(host: str) -> ResolvedAddress | None:
     text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if ":" not in text and not text[-1:].isdigit():
+        return None  # a host name (cheap test: raising ValueError costs more than a probe phase)
     try:
         ip = ipaddress.ip_address(text)
     except ValueError:
@@ -377,7 +379,8 @@ def _from_hosts(
     wanted = _norm_name(host)
     found: list[ResolvedAddress] = []
     for entry in entries:
-        if any(_norm_name(n) == wanted for n in entry.names):
+        # Target stores names normalized; the slow path serves other callers.
+        if wanted in entry.names or any(_norm_name(n) == wanted for n in entry.names):
             addr = ResolvedAddress(entry.ip, _family_of(entry.ip))
             if addr not in found:
                 found.append(addr)

@@ -1,0 +1,141 @@
+"""Whole process: ``smtpwatch probe`` vs the minimal client run as a script.
+
+What a Nagios/Icinga check costs per run: interpreter start, imports, one probe, exit.
+Both sides talk to the same local aiosmtpd server; the probe maps the certificate's
+name to 127.0.0.1 with ``--dns-host`` (no DNS), the minimal client connects to
+127.0.0.1 and checks the same name. Median wall time of N runs each, alternating.
+Prints figures; asserts nothing. Goal: ratio ≤ 1.2.
+
+    .venv/bin/python bench/probe_process.py [-n 40] [--importtime]
+
+``--importtime`` also prints the slowest imports of ``smtpwatch probe``
+(``python -X importtime``), cumulative microseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from smtpwatch.testing.servers import DEFAULT_HOSTNAME, Certificates, SmtpServer
+
+HERE = Path(__file__).resolve().parent
+USER, PASSWORD = "bench", "bench-password"
+PW_VAR = "SMTPWATCH_BENCH_PW"
+
+
+def wall_ms(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    ms = (time.perf_counter() - t0) * 1000
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
+    return ms
+
+
+def smtpwatch_cmd() -> list[str]:
+    # The console script is what a monitoring system runs; fall back to -m.
+    script = Path(sys.executable).with_name("smtpwatch")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "smtpwatch"]
+
+
+def commands(mode: str, port: int, ca_file: str, login: bool) -> tuple[list[str], list[str]]:
+    probe = [
+        *smtpwatch_cmd(),
+        "probe",
+        f"{DEFAULT_HOSTNAME}:{port}",
+        "--encryption",
+        mode,
+        "--dns-host",
+        f"127.0.0.1 {DEFAULT_HOSTNAME}",
+        "--ehlo-name",
+        "bench.smtpwatch.test",
+    ]
+    minimal = [sys.executable, str(HERE / "minimal_client.py"), mode, "127.0.0.1", str(port)]
+    if mode != "none":
+        probe += ["--ca-bundle", ca_file]
+        minimal += ["--server-name", DEFAULT_HOSTNAME, "--ca-file", ca_file]
+    if login:
+        probe += ["--user", USER, "--password-env", PW_VAR, "--auth-methods", "PLAIN"]
+        minimal += ["--user", USER, "--password-env", PW_VAR]
+    return probe, minimal
+
+
+def bench(
+    label: str, mode: str, port: int, ca_file: str, login: bool, n: int, env: dict[str, str]
+) -> tuple[str, float, float]:
+    probe, minimal = commands(mode, port, ca_file, login)
+    for _ in range(3):  # warm the page cache and .pyc files
+        wall_ms(probe, env)
+        wall_ms(minimal, env)
+    p_ms: list[float] = []
+    m_ms: list[float] = []
+    for i in range(n):
+        if i % 2:
+            p_ms.append(wall_ms(probe, env))
+            m_ms.append(wall_ms(minimal, env))
+        else:
+            m_ms.append(wall_ms(minimal, env))
+            p_ms.append(wall_ms(probe, env))
+    return label, statistics.median(p_ms), statistics.median(m_ms)
+
+
+def import_profile(port: int, ca_file: str, env: dict[str, str], top: int = 20) -> None:
+    probe, _ = commands("explicit", port, ca_file, True)
+    cmd = [sys.executable, "-X", "importtime", "-m", "smtpwatch", *probe[len(smtpwatch_cmd()) :]]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    rows = []
+    for line in proc.stderr.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) != 3 or not parts[0].strip().isdigit():
+            continue  # the header, or not an importtime line
+        rows.append((int(parts[1]), int(parts[0]), parts[2].rstrip()))
+    total_self = sum(r[1] for r in rows)
+    print(f"\nslowest imports of `smtpwatch probe` (sum of self times {total_self / 1000:.1f} ms):")
+    for cum, own, name in sorted(rows, reverse=True)[:top]:
+        print(f"  {cum / 1000:7.1f} ms cumulative {own / 1000:6.1f} ms self  {name}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("-n", type=int, default=40, help="runs per side and mode")
+    ap.add_argument("--importtime", action="store_true", help="also profile the imports")
+    args = ap.parse_args()
+    certs = Certificates()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        # Installed packages run from compiled bytecode; a checkout with
+        # PYTHONDONTWRITEBYTECODE would recompile every module on every run. Cache the
+        # bytecode of both sides under tmp (warm-up runs fill it), never in the tree.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env.update({PW_VAR: PASSWORD, "PYTHONPYCACHEPREFIX": os.path.join(tmp, "pycache")})
+        ca_file = os.path.join(tmp, "ca.pem")
+        Path(ca_file).write_text(certs.ca_pem, encoding="ascii")
+        creds = {USER: PASSWORD}
+        with SmtpServer(cert=certs.valid(), starttls=True, credentials=creds) as s:
+            rows.append(
+                bench("explicit+AUTH PLAIN", "explicit", s.port, ca_file, True, args.n, env)
+            )
+            if args.importtime:
+                import_profile(s.port, ca_file, env)
+        with SmtpServer(cert=certs.valid(), implicit_tls=True) as s:
+            rows.append(bench("implicit", "implicit", s.port, ca_file, False, args.n, env))
+        with SmtpServer() as s:
+            rows.append(bench("none", "none", s.port, ca_file, False, args.n, env))
+
+    print(f"\nwhole process, median of {args.n} runs (Python {sys.version.split()[0]}):")
+    print(f"  {'mode':<22} {'smtpwatch':>10} {'minimal':>10} {'ratio':>7}")
+    for label, p, m in rows:
+        print(f"  {label:<22} {p:>8.1f}ms {m:>8.1f}ms {p / m:>6.2f}x")
+    print("  goal: ratio <= 1.2")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
