@@ -10,6 +10,9 @@ the default session), never by patching our code.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,7 +20,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
-from template_tables import load_template
+from template_tables import create_tables, load_template
 
 from smtpwatch.adapters.aws_secrets import AwsSecretResolver, TargetSecretResolver
 from smtpwatch.adapters.dynamodb import from_item
@@ -443,3 +446,75 @@ def test_remove_deletes_the_ssm_parameter_the_cli_created(
     assert ssm.get_parameters(Names=["/smtpwatch/mx1"])["Parameters"]
     assert run("remove", "mx1", stack=True)[0] == 0
     assert ssm.get_parameters(Names=["/smtpwatch/mx1"])["Parameters"] == []
+
+
+# ---- the real process against a moto server on loopback --------------------------------
+
+
+@pytest.fixture
+def moto_endpoint(_dummy_aws_credentials: None) -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def test_cli_process_manages_a_stack_end_to_end(moto_endpoint: str, tmp_path: Any) -> None:
+    # GIVEN a deployed stack (tables from template.yaml, outputs as the template names them)
+    ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_endpoint)
+    names = create_tables(ddb, prefix="e2e")
+    body = {
+        "Resources": {"AlertTopic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {
+            "TargetsTableName": {"Value": names["TargetsTable"]},
+            "StateTableName": {"Value": names["StateTable"]},
+            "ResultsTableName": {"Value": names["ResultsTable"]},
+            "SecretsPrefix": {"Value": PREFIX},
+        },
+    }
+    cfn = boto3.client("cloudformation", region_name=REGION, endpoint_url=moto_endpoint)
+    cfn.create_stack(StackName=STACK, TemplateBody=json.dumps(body))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SMTPWATCH_"))}
+    env |= {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "MX_PW": PASSWORD,
+    }
+
+    def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "smtpwatch", "targets", *args, "--stack", STACK],
+            input=stdin, capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+
+    # WHEN a user manages targets with the CLI
+    outputs = [
+        cli("add", "mx1", "mx1.example.com", "--username", "u", "--password-env", "MX_PW"),
+        cli("import", "-", stdin=json.dumps([{"target_id": "mx2", "host": "mx2.example.com"}])),
+        cli("disable", "mx2"),
+        cli("list"),
+        cli("show", "mx1", "--json"),
+        cli("export", "--format", "json"),
+    ]
+    # THEN every command succeeds and the table holds what they said
+    for done in outputs:
+        assert done.returncode == 0, done.stderr
+    assert "mx1.example.com:587" in outputs[3].stdout
+    assert json.loads(outputs[4].stdout)["password_ref"] == "ssm:/smtpwatch/mx1"
+    exported = {t["target_id"]: t for t in json.loads(outputs[5].stdout)}
+    assert exported["mx2"] == {"target_id": "mx2", "host": "mx2.example.com", "enabled": False}
+    assert items(ddb, names["TargetsTable"]) == exported
+    removed = cli("remove", "mx2")
+    assert removed.returncode == 0 and set(items(ddb, names["TargetsTable"])) == {"mx1"}
+    # AND the password shows up nowhere
+    assert PASSWORD not in "".join(o.stdout + o.stderr for o in [*outputs, removed])
+    bad = cli("add", "mx3", "mx3.example.com", "--interval-s", "30")
+    assert bad.returncode == 3 and "interval_s" in bad.stderr
