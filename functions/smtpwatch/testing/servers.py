@@ -347,6 +347,8 @@ class SmtpServer:
                 self._controller.loop = asyncio.new_event_loop()
             self._controller.start()
             self.running = True
+            with self._lock:  # aiosmtpd's start-up self-test connection is no client
+                self.sni_names.clear()
         return self
 
     def stop(self) -> None:
