@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from smtpwatch.cli.main import UsageError
 from smtpwatch.ports import AlertSink, ResultStore, StateStore, TargetStore
+
+if TYPE_CHECKING:
+    from smtpwatch.local.sqlite_store import SqliteStore
 
 __all__ = [
     "Backend",
@@ -32,6 +35,7 @@ __all__ = [
     "format_ms",
     "iso_z",
     "open_backend",
+    "open_local_store",
     "parse_since",
     "parse_time",
     "print_json",
@@ -116,14 +120,19 @@ def open_backend(args: argparse.Namespace, *, need: Iterable[str] = ("targets",)
     return _open_sqlite(db)
 
 
-def _open_sqlite(db: str | None) -> Backend:
+def open_local_store(db: str | None) -> SqliteStore:
+    """The SQLite store of ``--db`` (else ``$SMTPWATCH_DB``, else the data dir)."""
     from smtpwatch.local.sqlite_store import SqliteStore, StoreError, resolve_db_path
 
-    path = resolve_db_path(db)
     try:
-        store = SqliteStore(path)
+        return SqliteStore(resolve_db_path(db))
     except StoreError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _open_sqlite(db: str | None) -> Backend:
+    store = open_local_store(db)
+    path = store.path
     return Backend(
         kind="sqlite",
         description=f"SQLite {path}",

@@ -216,6 +216,15 @@ class SqliteStore:
         for (item,) in rows:
             yield dict(json.loads(item))
 
+    def item_texts(self) -> list[tuple[str, str]]:
+        """[(target_id, item JSON text)]: lets the scheduler re-read the targets every
+        tick and re-validate only the items whose text changed."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT target_id, item FROM targets ORDER BY target_id"
+            ).fetchall()
+        return [(str(t), str(i)) for t, i in rows]
+
     def count_items(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM targets").fetchone()[0])

@@ -1,0 +1,282 @@
+"""`smtpwatch run [--once]`: probe the local store's targets on schedule, on this machine.
+
+Continuous: every target on its own interval (``interval_s``, ≥ 10 s locally), new and
+edited targets picked up within a second, alerts to the console and optionally to an
+SNS topic and webhooks. SIGINT/SIGTERM stop it cleanly: nothing new starts, checks in
+flight get ``--grace`` seconds, the database is closed between transactions (nothing
+half-written), exit 0. A second signal stops at once.
+
+``--once``: one sweep — every enabled target is probed once *now*, due or not (a
+cron job or a CI step wants the current truth) — then exit with the monitoring-plugin
+code of the worst result (0 ok, 1 warning, 2 critical, 3 unknown/no targets/
+interrupted). The sweep goes through the same state machine, so it alerts too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any, TextIO
+
+from smtpwatch.cli.common import (
+    add_backend_arguments,
+    add_json_argument,
+    add_sink_arguments,
+    format_ms,
+    open_local_store,
+    sinks_from_args,
+)
+from smtpwatch.cli.main import UsageError
+from smtpwatch.core.state import Alert
+from smtpwatch.local.scheduler import DEFAULT_CONCURRENCY, CheckReport, LocalScheduler
+
+EXIT_UNKNOWN = 3
+MAX_CONCURRENCY = 512
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="probe every enabled target once now, then exit with the worst status (0-3)",
+    )
+    add_backend_arguments(parser, aws=False)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"probes at the same time (default: {DEFAULT_CONCURRENCY})",
+    )
+    add_sink_arguments(parser)
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="on stop, seconds to let checks in flight finish (default: 5)",
+    )
+    parser.add_argument(
+        "--ehlo-name", metavar="NAME", help="EHLO name for targets without ehlo_name"
+    )
+    parser.add_argument(
+        "--secrets-prefix",
+        metavar="PREFIX",
+        help="allow ssm:/secretsmanager: password_refs under PREFIX (needs AWS credentials)",
+    )
+    parser.add_argument(
+        "--retention-days",
+        type=float,
+        default=30.0,
+        metavar="D",
+        help="delete results older than D days (default: 30; 0 keeps them)",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print alerts and summaries, not every check"
+    )
+    add_json_argument(parser)
+
+
+class Console:
+    """Everything `run` prints, one lock so lines from worker threads never mix."""
+
+    def __init__(self, *, json_lines: bool, quiet: bool, stream: TextIO | None = None) -> None:
+        self.json = json_lines
+        self.quiet = quiet
+        self.lock = threading.Lock()
+        self._stream = stream
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream or sys.stdout
+
+    def line(self, text: str, **doc: Any) -> None:
+        with self.lock:
+            if self.json:
+                self.stream.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            else:
+                self.stream.write(text + "\n")
+            self.stream.flush()
+
+    # Listener ----------------------------------------------------------------------
+
+    def check_done(self, report: CheckReport) -> None:
+        outcome = report.outcome
+        if outcome is not None and outcome.skipped:
+            return
+        if self.quiet and report.error is None:
+            return
+        result = report.result
+        if result is None:
+            self.line(
+                f"{_clock()}  ERROR     {report.target.target_id}: check failed: {report.error}",
+                type="check",
+                target_id=report.target.target_id,
+                scheduled_at=report.scheduled_at,
+                error=report.error,
+            )
+            return
+        t = report.target
+        detail = format_ms(result.total_ms)
+        if result.error is not None:
+            where = f" in {result.error.phase.value}" if result.error.phase else ""
+            detail = f"{result.error.kind.value}{where}: {result.error.message}"
+        elif result.warnings:
+            detail += "  " + "; ".join(f"{w.kind.value}: {w.message}" for w in result.warnings)
+        if outcome is not None and outcome.rechecked:
+            detail += " (re-checked)"
+        self.line(
+            f"{_clock()}  {result.status.value.upper():<9} {t.target_id:<16} "
+            f"{_endpoint(t.host, t.effective_port):<28} {detail}",
+            type="check",
+            target_id=t.target_id,
+            scheduled_at=report.scheduled_at,
+            rechecked=bool(outcome and outcome.rechecked),
+            state=outcome.state.status.value if outcome else None,
+            result=result.to_dict(),
+        )
+
+    def notice(self, text: str) -> None:
+        self.line(f"{_clock()}  {text}", type="notice", message=text)
+
+    def sink_failed(self, sink: str, alert: Alert, error: Exception) -> None:
+        text = f"alert {alert.event.value} for {alert.target_id} NOT delivered to {sink}: {error}"
+        with self.lock:
+            print(f"smtpwatch run: {text} (kept pending; sent again next run)", file=sys.stderr)
+
+
+def _clock() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%H:%M:%SZ")
+
+
+def _endpoint(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        raise UsageError(f"--concurrency: must be 1-{MAX_CONCURRENCY}, not {args.concurrency}")
+    if args.grace < 0:
+        raise UsageError("--grace: must be 0 or more seconds")
+    if args.retention_days < 0:
+        raise UsageError("--retention-days: must be 0 or more")
+
+    from smtpwatch.core.probe import ProbeEnvironment
+    from smtpwatch.local.secrets import LocalSecretResolver
+    from smtpwatch.local.sinks import ConsoleSink
+
+    logging.basicConfig(level=logging.WARNING, format="smtpwatch: %(levelname)s %(message)s")
+    # Sink failures are reported with their reason by the Console; the check's own
+    # one-word warning would only repeat it.
+    logging.getLogger("smtpwatch.check").setLevel(logging.ERROR)
+
+    console = Console(json_lines=args.json, quiet=args.quiet)
+    sinks = sinks_from_args(args, console=ConsoleSink(json_lines=args.json, lock=console.lock))
+    env = ProbeEnvironment.from_environ()
+    if args.ehlo_name:
+        env.default_ehlo_name = args.ehlo_name
+    store = open_local_store(args.db)
+    where = f"SQLite {store.path}"
+    scheduler = LocalScheduler(
+        store,
+        sinks=sinks,
+        secrets=LocalSecretResolver(aws_prefix=args.secrets_prefix),
+        concurrency=args.concurrency,
+        listener=console,
+        env=env,
+        retention_days=args.retention_days or None,
+    )
+    stop = threading.Event()
+    abandon = threading.Event()
+    _install_signals(stop, abandon)
+    sink_names = ", ".join(name for name, _ in sinks)
+    try:
+        if args.once:
+            return _once(scheduler, console, where, stop, abandon, args.grace)
+        targets = scheduler.load_targets()
+        enabled = sum(1 for t in targets if t.enabled)
+        console.notice(
+            f"smtpwatch run: {len(targets)} targets ({enabled} enabled) in {where}; "
+            f"{scheduler.concurrency} workers; alerts to {sink_names}; Ctrl-C to stop"
+        )
+        if not targets:
+            console.notice("no targets yet: add one with `smtpwatch targets add`; waiting")
+        scheduler.run(stop)
+        in_flight = scheduler.in_flight()
+        if in_flight and not abandon.is_set():
+            console.notice(
+                f"stopping: {in_flight} check(s) in flight, waiting up to {args.grace:g} s "
+                "(signal again to stop now)"
+            )
+        abandoned = scheduler.shutdown(grace_s=args.grace, abandon=abandon)
+        console.notice(
+            "stopped"
+            + (
+                f"; {abandoned} check(s) abandoned: those targets are probed again at next start"
+                if abandoned
+                else ""
+            )
+        )
+        return 0
+    finally:
+        scheduler.shutdown(grace_s=0)
+
+
+def _once(
+    scheduler: LocalScheduler,
+    console: Console,
+    where: str,
+    stop: threading.Event,
+    abandon: threading.Event,
+    grace_s: float,
+) -> int:
+    targets = [t for t in scheduler.load_targets() if t.enabled]
+    if not targets:
+        console.notice(f"no enabled targets in {where}: nothing to probe")
+        return EXIT_UNKNOWN
+    if not console.quiet:
+        console.notice(f"probing {len(targets)} targets once ({scheduler.concurrency} workers)")
+    summary = scheduler.sweep(stop=stop, abandon=abandon, grace_s=grace_s)
+    counts = summary.counts()
+    text = ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "unknown")
+    if summary.interrupted:
+        console.line(
+            f"interrupted after {summary.seconds:.1f} s: {len(summary.reports)} of "
+            f"{len(targets)} targets checked ({text}); {summary.abandoned} abandoned",
+            type="summary",
+            interrupted=True,
+            checked=len(summary.reports),
+            total=len(targets),
+            counts=counts,
+            seconds=round(summary.seconds, 3),
+            exit_code=summary.exit_code,
+        )
+    else:
+        console.line(
+            f"swept {len(summary.reports)} targets in {summary.seconds:.1f} s: {text}",
+            type="summary",
+            interrupted=False,
+            checked=len(summary.reports),
+            total=len(targets),
+            counts=counts,
+            seconds=round(summary.seconds, 3),
+            exit_code=summary.exit_code,
+        )
+    return summary.exit_code
+
+
+def _install_signals(stop: threading.Event, abandon: threading.Event) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            abandon.set()
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handle)

@@ -1,0 +1,411 @@
+"""The local scheduler behind `smtpwatch run`: due targets, a bounded pool, one check each.
+
+Each tick (``poll_s``, 1 s) it re-reads the targets (so targets added or edited with
+`smtpwatch targets …` in another process are picked up without a restart), asks the
+shared due-time module (``core.schedule``) which are due, and runs
+``service.check.run_check`` — the same check, state machine and alert delivery as the
+probe Lambda — for each, on a bounded pool of threads (the probe blocks).
+
+Due time: every target has a fixed grid of slots (``core.schedule``); a target is due
+when a slot fell after the last one it was checked for. On start the last slot comes
+from the newest stored result, so a restart neither re-probes everything at once nor
+skips a target; after a long stop each target is probed once, for its latest slot. A
+target with no result yet is probed at the first tick that sees it. A target whose
+check is still running (a slow server, a re-check) is not dispatched again.
+
+``sweep()`` (``run --once``) checks every enabled target once, now, for one shared
+``scheduled_at``, whether due or not.
+
+Monitor degraded: checks are grouped per minute of ``scheduled_at`` (like one
+dispatcher tick on AWS) under one ``service.gate.SweepGate``; when a group is
+degraded, one ``degraded`` alert replaces its down alerts. A group that ends degraded
+right after a degraded one sends no second alert (one alert per episode).
+
+Stopping (``shutdown``): no new dispatch, queued checks dropped, checks in flight get
+``grace_s`` to finish, the database is closed (waiting for a write in progress), and
+the rest are abandoned: their probe's result was not stored, the state is untouched,
+and the target is simply due again at the next start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from smtpwatch.core.errors import ConfigError
+from smtpwatch.core.result import ProbeResult, Status
+from smtpwatch.core.schedule import dispatch_slot, format_ts, parse_ts
+from smtpwatch.core.state import Alert
+from smtpwatch.local.pool import DaemonPool
+from smtpwatch.ports import AlertSink, SecretResolver
+from smtpwatch.service.check import CheckDeps, CheckOutcome, default_probe_fn, run_check
+from smtpwatch.service.gate import SweepGate
+
+if TYPE_CHECKING:
+    from smtpwatch.core.probe import ProbeEnvironment
+    from smtpwatch.core.target import Target
+    from smtpwatch.local.sqlite_store import SqliteStore
+
+__all__ = ["DEFAULT_CONCURRENCY", "CheckReport", "Listener", "LocalScheduler", "SweepSummary"]
+
+log = logging.getLogger("smtpwatch.scheduler")
+
+DEFAULT_CONCURRENCY = 32
+RETENTION_EVERY_S = 3600.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """What one check did, for the console (``outcome`` None: the check itself failed)."""
+
+    target: Target
+    scheduled_at: str
+    outcome: CheckOutcome | None
+    error: str | None = None
+
+    @property
+    def result(self) -> ProbeResult | None:
+        return None if self.outcome is None else self.outcome.result
+
+
+@dataclass
+class SweepSummary:
+    """One ``sweep()``: every enabled target checked once."""
+
+    scheduled_at: str
+    reports: list[CheckReport] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+    abandoned: int = 0
+    degraded_alert: Alert | None = None
+
+    def counts(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in Status}
+        for report in self.reports:
+            result = report.result
+            if result is not None:
+                counts[result.status.value] += 1
+            elif report.error is not None:
+                counts[Status.UNKNOWN.value] += 1
+        return counts
+
+    @property
+    def exit_code(self) -> int:
+        """Monitoring-plugin code of the worst result; 3 if the sweep did not finish."""
+        if self.interrupted:
+            return Status.UNKNOWN.exit_code
+        worst = 0
+        for report in self.reports:
+            if report.result is not None:
+                worst = max(worst, report.result.status.exit_code)
+            elif report.error is not None:
+                worst = max(worst, Status.UNKNOWN.exit_code)
+        return worst
+
+
+class Listener(Protocol):
+    """What the scheduler tells its user (the `run` command prints it)."""
+
+    def check_done(self, report: CheckReport) -> None: ...
+
+    def notice(self, text: str) -> None: ...
+
+    def sink_failed(self, sink: str, alert: Alert, error: Exception) -> None: ...
+
+
+class _QuietListener:
+    def check_done(self, report: CheckReport) -> None:
+        pass
+
+    def notice(self, text: str) -> None:
+        log.info("%s", text)
+
+    def sink_failed(self, sink: str, alert: Alert, error: Exception) -> None:
+        log.warning("alert %s not delivered to %s: %s", alert.alert_id, sink, error)
+
+
+class _NamedSink:
+    """Reports a failed delivery with its reason, then re-raises (the check keeps the
+    alert pending)."""
+
+    def __init__(self, name: str, sink: AlertSink, listener: Listener) -> None:
+        self.name = name
+        self._sink = sink
+        self._listener = listener
+
+    def send(self, alert: Alert) -> None:
+        try:
+            self._sink.send(alert)
+        except Exception as exc:
+            self._listener.sink_failed(self.name, alert, exc)
+            raise
+
+
+@dataclass
+class _Window:
+    """The checks of one minute of ``scheduled_at``: one monitor-degraded gate."""
+
+    gate: SweepGate
+    outstanding: int = 0
+
+
+class LocalScheduler:
+    def __init__(
+        self,
+        store: SqliteStore,
+        *,
+        sinks: Sequence[tuple[str, AlertSink]] = (),
+        secrets: SecretResolver | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        listener: Listener | None = None,
+        env: ProbeEnvironment | None = None,
+        now: Callable[[], datetime] = _utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+        poll_s: float = 1.0,
+        retention_days: float | None = 30.0,
+    ) -> None:
+        self.store = store
+        self.listener: Listener = listener or _QuietListener()
+        self._sinks: list[AlertSink] = [_NamedSink(n, s, self.listener) for n, s in sinks]
+        self._pool = DaemonPool(concurrency)
+        self._now = now
+        self._poll_s = poll_s
+        self._retention_days = retention_days
+        self._deps = CheckDeps(
+            states=store,
+            results=store,
+            sinks=self._sinks,
+            secrets=secrets,
+            probe_fn=default_probe_fn(env),
+            now=now,
+            sleep=sleep,
+        )
+        self._lock = threading.Lock()
+        self._targets: dict[str, tuple[str, Target | None]] = {}
+        self._last_slot: dict[str, str] = store.latest_scheduled()
+        self._in_flight: set[str] = set()
+        self._windows: dict[str, _Window] = {}
+        self._last_window_degraded = False
+        self._stopping = threading.Event()
+        self._last_prune = 0.0
+
+    @property
+    def concurrency(self) -> int:
+        return self._pool.workers
+
+    # -- targets ---------------------------------------------------------------------
+
+    def load_targets(self) -> list[Target]:
+        """Every valid target, re-read from the store. Items are re-validated only when
+        their stored text changed; an invalid item is reported once per version."""
+        from smtpwatch.core.target import Target
+
+        rows = self.store.item_texts()
+        fresh: dict[str, tuple[str, Target | None]] = {}
+        for target_id, text in rows:
+            cached = self._targets.get(target_id)
+            if cached is not None and cached[0] == text:
+                fresh[target_id] = cached
+                continue
+            target: Target | None = None
+            try:
+                target, unknown = Target.from_item(json.loads(text), strict=False)
+                if unknown:
+                    self.listener.notice(
+                        f"target {target_id}: ignoring unknown attribute(s) {', '.join(unknown)}"
+                    )
+            except (ConfigError, ValueError) as exc:
+                self.listener.notice(f"target {target_id}: not checked: {exc}")
+            fresh[target_id] = (text, target)
+        self._targets = fresh
+        return [t for _, t in fresh.values() if t is not None]
+
+    # -- run --once ------------------------------------------------------------------
+
+    def sweep(
+        self,
+        *,
+        stop: threading.Event | None = None,
+        abandon: threading.Event | None = None,
+        grace_s: float = 5.0,
+    ) -> SweepSummary:
+        """Check every enabled target once now (one ``scheduled_at``), due or not."""
+        started = time.monotonic()
+        scheduled_at = format_ts(self._now())
+        targets = [t for t in self.load_targets() if t.enabled]
+        gate = SweepGate(len(targets), tick=scheduled_at, sinks=self._sinks, now=self._now)
+        summary = SweepSummary(scheduled_at)
+        futures = [self._submit(t, scheduled_at, gate) for t in targets]
+        pending = set(futures)
+        stop = stop or self._stopping
+        while pending and not stop.is_set():
+            for future in list(pending):
+                if future.done():
+                    pending.discard(future)
+            if pending:
+                stop.wait(0.05)
+        if pending:
+            summary.interrupted = True
+            summary.abandoned = self.shutdown(grace_s=grace_s, abandon=abandon)
+        else:
+            summary.degraded_alert = gate.finish()
+        for future in futures:
+            if future.done() and not future.cancelled():
+                summary.reports.append(future.result())
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    # -- run (continuous) ----------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick until ``stop`` is set (the caller then calls ``shutdown``)."""
+        while not stop.is_set() and not self._stopping.is_set():
+            try:
+                self.tick()
+            except sqlite3.Error as exc:  # e.g. the disk is full: say so, keep trying
+                self.listener.notice(f"store error: {exc}")
+            stop.wait(self._poll_s)
+
+    def tick(self) -> int:
+        """One scheduling round: dispatch what is due. Returns how many were dispatched."""
+        now = self._now()
+        targets = self.load_targets()
+        due: list[tuple[Target, str]] = []
+        with self._lock:
+            for target in targets:
+                if not target.enabled or target.target_id in self._in_flight:
+                    continue
+                slot = self._due_slot(target, now)
+                if slot is not None:
+                    due.append((target, slot))
+        for target, slot in due:
+            window = self._window_for(slot)
+            self._submit(target, slot, window.gate)
+        self._close_windows(now)
+        self._maybe_prune(now)
+        return len(due)
+
+    def _due_slot(self, target: Target, now: datetime) -> str | None:
+        last = self._last_slot.get(target.target_id)
+        start = None
+        if last is not None:
+            try:
+                start = parse_ts(last)
+            except ValueError:
+                start = None
+        if start is None:
+            slot = dispatch_slot(target, now, now, probed=False)
+        else:
+            slot = dispatch_slot(target, start, now)
+        return None if slot is None else format_ts(slot)
+
+    def _window_for(self, scheduled_at: str) -> _Window:
+        key = scheduled_at[:16]  # "YYYY-MM-DDTHH:MM": the minute, like a dispatcher tick
+        with self._lock:
+            window = self._windows.get(key)
+            if window is None:
+                gate = SweepGate(0, tick=key + ":00Z", sinks=self._sinks, now=self._now)
+                window = self._windows[key] = _Window(gate)
+            window.gate.total += 1
+            window.outstanding += 1
+            return window
+
+    def _close_windows(self, now: datetime) -> None:
+        """Send the degraded alert of each finished minute that was degraded (once per
+        episode: not again right after a degraded minute)."""
+        current = format_ts(now)[:16]
+        with self._lock:
+            done = [(k, w) for k, w in self._windows.items() if k < current and w.outstanding == 0]
+            for key, _ in done:
+                del self._windows[key]
+        for _, window in sorted(done, key=lambda kw: kw[0]):
+            degraded = window.gate.is_degraded
+            if degraded and not self._last_window_degraded:
+                window.gate.finish()
+            self._last_window_degraded = degraded
+
+    def _maybe_prune(self, now: datetime) -> None:
+        if not self._retention_days:
+            return
+        mono = time.monotonic()
+        if self._last_prune and mono - self._last_prune < RETENTION_EVERY_S:
+            return
+        self._last_prune = mono
+        cutoff = now.timestamp() - self._retention_days * 86_400
+        removed = self.store.prune_results(format_ts(datetime.fromtimestamp(cutoff, UTC)))
+        if removed:
+            self.listener.notice(
+                f"removed {removed} results older than {self._retention_days:g} days"
+            )
+
+    # -- checks ----------------------------------------------------------------------
+
+    def _submit(self, target: Target, scheduled_at: str, gate: SweepGate) -> Future[CheckReport]:
+        with self._lock:
+            self._in_flight.add(target.target_id)
+            self._last_slot[target.target_id] = scheduled_at
+        deps = dataclasses.replace(self._deps, gate=gate)
+        return self._pool.submit(lambda: self._check(target, scheduled_at, deps))
+
+    def _check(self, target: Target, scheduled_at: str, deps: CheckDeps) -> CheckReport:
+        report: CheckReport
+        try:
+            outcome = run_check(target, scheduled_at=scheduled_at, deps=deps)
+            report = CheckReport(target, scheduled_at, outcome)
+        except sqlite3.ProgrammingError:
+            # The database was closed under us: shutting down, this check is abandoned.
+            report = CheckReport(target, scheduled_at, None, error="abandoned at shutdown")
+            self._release(target, scheduled_at)
+            return report
+        except Exception as exc:  # a store error or a bug: report it, keep scheduling
+            log.exception("check failed", extra={"target_id": target.target_id})
+            report = CheckReport(target, scheduled_at, None, error=f"{type(exc).__name__}: {exc}")
+        self._release(target, scheduled_at)
+        if not self._stopping.is_set() or report.outcome is not None:
+            try:
+                self.listener.check_done(report)
+            except Exception:  # output trouble (closed pipe) must not kill the worker
+                log.exception("listener failed")
+        return report
+
+    def _release(self, target: Target, scheduled_at: str) -> None:
+        with self._lock:
+            self._in_flight.discard(target.target_id)
+            window = self._windows.get(scheduled_at[:16])
+            if window is not None:
+                window.outstanding -= 1
+
+    # -- stop ------------------------------------------------------------------------
+
+    def in_flight(self) -> int:
+        return self._pool.active()
+
+    def shutdown(self, *, grace_s: float = 5.0, abandon: threading.Event | None = None) -> int:
+        """Stop: drop queued checks, give those running ``grace_s`` (cut short when
+        ``abandon`` is set, e.g. by a second Ctrl-C), close the database. Returns the
+        number of checks abandoned (their targets are due again at the next start)."""
+        if self._stopping.is_set():
+            return 0
+        self._stopping.set()
+        self._pool.shutdown(cancel_queued=True)
+        deadline = time.monotonic() + max(0.0, grace_s)
+        while self._pool.active() and time.monotonic() < deadline:
+            if abandon is not None and abandon.is_set():
+                break
+            self._pool.wait_idle(min(0.1, max(0.0, deadline - time.monotonic())))
+        abandoned = self._pool.active()
+        self.store.close()  # waits for a write in progress; later writes fail cleanly
+        return abandoned
