@@ -18,8 +18,8 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import REGION, Alerts, LambdaContext
 
+from conftest import REGION, Alerts, LambdaContext
 from smtpwatch.adapters.dynamodb import DynamoStateStore, DynamoTargetStore
 from smtpwatch.adapters.lambda_invoker import LambdaProbeInvoker
 from smtpwatch.core import schedule

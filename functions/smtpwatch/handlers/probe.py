@@ -228,6 +228,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         target_id, scheduled_at = parse_event(event)
     except BadEvent as exc:
         logger.error("bad probe event: ignored", extra={"error": str(exc)})
+        metrics.add_metric(name="BadEvent", unit=MetricUnit.Count, value=1)
         return {"status": "bad_event", "error": str(exc)}
     logger.append_keys(target_id=target_id, scheduled_at=scheduled_at)
     rt = _runtime()
@@ -277,6 +278,8 @@ def check(rt: _Runtime, target_id: str, scheduled_at: str) -> dict[str, Any]:
     }
     if result is not None and outcome.skipped is None:
         _emit(result)
+    else:  # redelivered or stale dispatch: visible, and no empty EMF document
+        metrics.add_metric(name="CheckSkipped", unit=MetricUnit.Count, value=1)
     logger.info("check done", extra=summary)
     return summary
 

@@ -1,0 +1,377 @@
+"""The probe Lambda against moto and real aiosmtpd servers on loopback.
+
+Loopback targets need ``SMTPWATCH_ALLOW_LOOPBACK=1`` (DESIGN §6), set here as a
+developer would; one test checks the refusal without it. Alerts are read back from an
+SQS queue subscribed to the alert topic.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from conftest import REGION, SECRETS_PREFIX, Alerts, LambdaContext
+from smtpwatch.adapters.aws_secrets import encode_secret
+from smtpwatch.adapters.dynamodb import DynamoResultStore, DynamoStateStore, to_item
+from smtpwatch.core.schedule import format_ts
+from smtpwatch.core.state import TargetStatus
+from smtpwatch.handlers import probe as probe_module
+from smtpwatch.testing.servers import DEFAULT_HOSTNAME, Certificates, SmtpServer
+
+PASSWORD = "Tr0ub4dor&3-never-log-me"
+T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+
+
+def _at(minutes: int) -> str:
+    return format_ts(T0 + timedelta(minutes=minutes))
+
+
+@dataclass
+class Probe:
+    tables: dict[str, str]
+    alerts: Alerts
+    ctx: LambdaContext
+    ddb: Any
+
+    def put_target(self, **fields: Any) -> None:
+        self.ddb.put_item(TableName=self.tables["TargetsTable"], Item=to_item(fields))
+
+    def run(self, target_id: str, scheduled_at: str) -> dict[str, Any]:
+        event = {"target_id": target_id, "scheduled_at": scheduled_at}
+        out: dict[str, Any] = probe_module.handler(event, self.ctx)
+        return out
+
+    def state(self, target_id: str) -> Any:
+        return DynamoStateStore(self.ddb, self.tables["StateTable"]).get_state(target_id)
+
+    def results(self, target_id: str) -> list[Any]:
+        return list(
+            DynamoResultStore(self.ddb, self.tables["ResultsTable"]).iter_results(target_id)
+        )
+
+    def events(self) -> list[str]:
+        return [d["event"] for d in self.alerts.documents(self.alerts.drain())]
+
+
+@pytest.fixture
+def lambda_probe(
+    stack_env: dict[str, str],
+    tables: dict[str, str],
+    alerts: Alerts,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Probe]:
+    monkeypatch.setenv("SMTPWATCH_ALLOW_LOOPBACK", "1")
+    probe_module._runtime.cache_clear()
+    yield Probe(tables, alerts, LambdaContext(), boto3.client("dynamodb", region_name=REGION))
+    probe_module._runtime.cache_clear()
+
+
+def _server_fields(server: SmtpServer, certs: Certificates, **extra: Any) -> dict[str, Any]:
+    return {
+        "host": DEFAULT_HOSTNAME,
+        "port": server.port,
+        "dns_hosts": [f"127.0.0.1 {DEFAULT_HOSTNAME}"],
+        "ca_bundle": certs.ca_pem,
+        "timeout_s": 5,
+        "recheck_delay_s": 0,
+        "interval_s": 60,
+        **extra,
+    }
+
+
+@pytest.fixture
+def starttls_server(certs: Certificates, smtp_server: Callable[..., SmtpServer]) -> SmtpServer:
+    return smtp_server(
+        "127.0.0.1", cert=certs.valid(), starttls=True, credentials={"monitor": PASSWORD}
+    )
+
+
+def test_down_alerts_once_then_stays_quiet_then_recovers_once(
+    lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
+) -> None:
+    lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
+    # GIVEN a healthy target
+    assert lambda_probe.run("mx1", _at(0))["status"] == "ok"
+    assert lambda_probe.events() == []
+    # WHEN it goes down, THEN exactly one down alert
+    starttls_server.stop()
+    out = lambda_probe.run("mx1", _at(1))
+    assert (out["status"], out["error"], out["alert"]) == ("critical", "connect_refused", "down")
+    assert lambda_probe.events() == ["down"]
+    # AND while it stays down: nothing more
+    lambda_probe.run("mx1", _at(2))
+    assert lambda_probe.events() == []
+    # WHEN it comes back, THEN exactly one recovery
+    starttls_server.start()
+    assert lambda_probe.run("mx1", _at(3))["alert"] == "recovered"
+    assert lambda_probe.events() == ["recovered"]
+    assert lambda_probe.state("mx1").status is TargetStatus.UP
+
+
+def test_the_alert_document_on_sqs_names_the_failed_phase(
+    lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
+) -> None:
+    lambda_probe.put_target(
+        target_id="mx1", tags={"team": "mail"}, **_server_fields(starttls_server, certs)
+    )
+    starttls_server.stop()
+    lambda_probe.run("mx1", _at(0))
+    envelopes = lambda_probe.alerts.drain()
+    assert len(envelopes) == 1
+    doc = json.loads(envelopes[0]["Message"])
+    assert doc["event"] == "down" and doc["target"]["target_id"] == "mx1"
+    assert doc["result"]["error"]["kind"] == "connect_refused"
+    assert doc["result"]["error"]["phase"] == "connect"
+    assert envelopes[0]["Subject"].startswith("[DOWN]")
+    attrs = envelopes[0]["MessageAttributes"]
+    assert attrs["event"]["Value"] == "down" and attrs["target_id"]["Value"] == "mx1"
+
+
+def test_a_reminder_goes_out_when_due_while_still_down(
+    lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
+) -> None:
+    lambda_probe.put_target(
+        target_id="mx1", remind_every_s=3600, **_server_fields(starttls_server, certs)
+    )
+    starttls_server.stop()
+    lambda_probe.run("mx1", _at(0))
+    assert lambda_probe.events() == ["down"]
+    lambda_probe.run("mx1", _at(1))
+    assert lambda_probe.events() == []  # not due yet
+    # GIVEN the down alert went out more than remind_every_s ago
+    state = lambda_probe.state("mx1")
+    old = format_ts(datetime.now(UTC) - timedelta(hours=2))
+    lambda_probe.ddb.update_item(
+        TableName=lambda_probe.tables["StateTable"],
+        Key={"target_id": {"S": "mx1"}},
+        UpdateExpression="SET last_alert_at = :old",
+        ExpressionAttributeValues={":old": {"S": old}},
+    )
+    assert state.status is TargetStatus.DOWN
+    lambda_probe.run("mx1", _at(2))
+    assert lambda_probe.events() == ["reminder"]
+
+
+def test_a_redelivered_event_changes_nothing(
+    lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
+) -> None:
+    lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
+    starttls_server.stop()
+    lambda_probe.run("mx1", _at(0))
+    assert lambda_probe.events() == ["down"]
+    before = lambda_probe.state("mx1")
+    out = lambda_probe.run("mx1", _at(0))  # the same event again
+    assert out["skipped"] == "redelivered"
+    assert lambda_probe.events() == []
+    assert len(lambda_probe.results("mx1")) == 1
+    assert lambda_probe.state("mx1") == before
+
+
+def test_a_healthy_check_writes_one_item_and_a_redelivery_of_it_writes_none(
+    lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
+) -> None:
+    lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
+    lambda_probe.run("mx1", _at(0))  # first check: pending -> up is a state change
+    steady = lambda_probe.run("mx1", _at(1))
+    assert (steady["status"], steady["writes"]) == ("ok", 1)
+    again = lambda_probe.run("mx1", _at(1))
+    assert (again["skipped"], again["writes"]) == ("redelivered", 0)
+    assert len(lambda_probe.results("mx1")) == 2
+
+
+def test_an_alert_that_sns_refused_goes_out_on_the_next_run(
+    lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
+) -> None:
+    lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
+    starttls_server.stop()
+    sns = boto3.client("sns", region_name=REGION)
+    # GIVEN the topic is gone when the down alert is published
+    sns.delete_topic(TopicArn=lambda_probe.alerts.topic_arn)
+    out = lambda_probe.run("mx1", _at(0))
+    assert out["alert"] == "down" and out["delivered"] is False
+    assert lambda_probe.state("mx1").pending_alert is not None
+    # WHEN SNS works again, THEN the next run publishes the pending alert (once)
+    arn = sns.create_topic(Name="smtpwatch-alerts")["TopicArn"]
+    assert arn == lambda_probe.alerts.topic_arn
+    queue_arn = lambda_probe.alerts.sqs.get_queue_attributes(
+        QueueUrl=lambda_probe.alerts.queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+    lambda_probe.run("mx1", _at(1))
+    assert lambda_probe.events() == ["down"]
+    assert lambda_probe.state("mx1").pending_alert is None
+
+
+def test_a_malformed_item_gives_a_config_result_and_others_are_unaffected(
+    lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
+) -> None:
+    lambda_probe.put_target(target_id="good", **_server_fields(starttls_server, certs))
+    lambda_probe.put_target(target_id="bad", host="mx.example.com", timeout_s="soon")
+    lambda_probe.put_target(target_id="short", host="mx.example.com", interval_s=10)
+    bad = lambda_probe.run("bad", _at(0))
+    short = lambda_probe.run("short", _at(0))
+    good = lambda_probe.run("good", _at(0))
+    assert (bad["status"], bad["error"]) == ("critical", "config")
+    assert (short["status"], short["error"]) == ("critical", "config")
+    assert good["status"] == "ok"
+    stored = lambda_probe.results("bad")[0]
+    assert stored.error.kind.value == "config" and "timeout_s" in stored.error.message
+    assert "interval_s" in lambda_probe.results("short")[0].error.message
+    # the operator hears of it like of any failure
+    assert sorted(lambda_probe.events()) == ["down", "down"]
+
+
+def test_a_missing_target_is_recorded_as_config_without_a_crash(lambda_probe: Probe) -> None:
+    out = lambda_probe.run("no-such-target", _at(0))
+    assert (out["status"], out["error"]) == ("critical", "config")
+    assert "not found" in lambda_probe.results("no-such-target")[0].error.message
+
+
+def test_a_bad_event_is_logged_and_ignored(
+    lambda_probe: Probe, event_file: Callable[[str], dict[str, Any]]
+) -> None:
+    out = probe_module.handler(event_file("probe_malformed_event.json"), lambda_probe.ctx)
+    assert out["status"] == "bad_event"
+
+
+def test_the_event_file_drives_a_check(
+    lambda_probe: Probe,
+    starttls_server: SmtpServer,
+    certs: Certificates,
+    event_file: Callable[[str], dict[str, Any]],
+) -> None:
+    lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
+    out = probe_module.handler(event_file("probe.json"), lambda_probe.ctx)
+    assert out["status"] == "ok" and out["scheduled_at"] == "2026-11-25T15:00:00Z"
+
+
+def test_a_users_put_item_over_a_target_keeps_its_state(
+    lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
+) -> None:
+    lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
+    starttls_server.stop()
+    lambda_probe.run("mx1", _at(0))
+    assert lambda_probe.events() == ["down"]
+    # WHEN the user replaces the whole item (console edit, aws dynamodb put-item)
+    lambda_probe.put_target(
+        target_id="mx1", name="Main MX", **_server_fields(starttls_server, certs)
+    )
+    # THEN the state survives: still down, already announced, no second down alert
+    assert lambda_probe.state("mx1").status is TargetStatus.DOWN
+    lambda_probe.run("mx1", _at(1))
+    assert lambda_probe.events() == []
+
+
+def test_loopback_is_refused_without_the_developer_switch(
+    lambda_probe: Probe,
+    starttls_server: SmtpServer,
+    certs: Certificates,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SMTPWATCH_ALLOW_LOOPBACK")
+    probe_module._runtime.cache_clear()
+    lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
+    lambda_probe.put_target(
+        target_id="lit", host="127.0.0.1", port=starttls_server.port, tls_verify=False
+    )
+    for tid in ("mx1", "lit"):
+        lambda_probe.run(tid, _at(0))
+        result = lambda_probe.results(tid)[0]
+        assert result.error is not None and "loopback" in result.error.message
+        assert not result.phase("connect").reached
+
+
+def test_the_password_reaches_the_server_but_never_logs_results_state_or_alerts(
+    lambda_probe: Probe,
+    starttls_server: SmtpServer,
+    certs: Certificates,
+    log_lines: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ssm = boto3.client("ssm", region_name=REGION)
+    # ca_bundle: TLS proves the test CA, not the public PKI — the secret must consent
+    ssm.put_parameter(
+        Name=f"{SECRETS_PREFIX}mx1",
+        Value=encode_secret(PASSWORD, [DEFAULT_HOSTNAME], allow_unverified=True),
+        Type="SecureString",
+    )
+    ssm.put_parameter(
+        Name=f"{SECRETS_PREFIX}wrong",
+        Value=encode_secret(PASSWORD + "x", [DEFAULT_HOSTNAME], allow_unverified=True),
+        Type="SecureString",
+    )
+    login = {"login": True, "username": "monitor"}
+    lambda_probe.put_target(
+        target_id="mx1",
+        password_ref=f"ssm:{SECRETS_PREFIX}mx1",
+        **login,
+        **_server_fields(starttls_server, certs),
+    )
+    lambda_probe.put_target(
+        target_id="wrong",
+        password_ref=f"ssm:{SECRETS_PREFIX}wrong",
+        **login,
+        **_server_fields(starttls_server, certs),
+    )
+    ok = lambda_probe.run("mx1", _at(0))
+    bad = lambda_probe.run("wrong", _at(0))
+    assert ok["status"] == "ok" and starttls_server.auth_attempts  # it was sent to the server
+    assert (bad["error"], bad["alert"]) == ("auth_failed", "down")
+    everything = [
+        log_lines.getvalue(),
+        capsys.readouterr().out,
+        json.dumps(lambda_probe.ddb.scan(TableName=lambda_probe.tables["ResultsTable"])["Items"]),
+        json.dumps(lambda_probe.ddb.scan(TableName=lambda_probe.tables["StateTable"])["Items"]),
+        json.dumps(lambda_probe.alerts.drain()),
+    ]
+    for text in everything:
+        assert PASSWORD not in text
+
+
+def test_a_secret_without_consent_is_not_sent_to_a_target_with_its_own_ca(
+    lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
+) -> None:
+    ssm = boto3.client("ssm", region_name=REGION)
+    ssm.put_parameter(
+        Name=f"{SECRETS_PREFIX}mx1",
+        Value=encode_secret(PASSWORD, [DEFAULT_HOSTNAME]),
+        Type="SecureString",
+    )
+    lambda_probe.put_target(
+        target_id="mx1",
+        login=True,
+        username="monitor",
+        password_ref=f"ssm:{SECRETS_PREFIX}mx1",
+        **_server_fields(starttls_server, certs),
+    )
+    out = lambda_probe.run("mx1", _at(0))
+    assert out["error"] == "config"
+    assert starttls_server.auth_attempts == []
+    assert "allow_unverified" in lambda_probe.results("mx1")[0].error.message
+
+
+def test_metrics_are_emf_with_low_cardinality_dimensions(
+    lambda_probe: Probe,
+    starttls_server: SmtpServer,
+    certs: Certificates,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
+    capsys.readouterr()
+    lambda_probe.run("mx1", _at(0))
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    probe_doc = next(d for d in docs if "ProbeSuccess" in d)
+    directive = probe_doc["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "Smtpwatch"
+    assert directive["Dimensions"] == [["service"]]
+    names = {m["Name"] for m in directive["Metrics"]}
+    assert {"ProbeSuccess", "TotalMs", "ConnectMs", "TlsMs", "CertDaysLeft"} <= names
+    assert probe_doc["ProbeSuccess"] in (1, 1.0, [1.0])
+    assert probe_doc["target_id"] == "mx1"  # metadata, not a dimension
