@@ -120,9 +120,12 @@ class Responder:
             fields = base64.b64decode(blob).split(b"\0")
             ok = fields[-2:] == [USER.encode(), PASSWORD.encode()]
         elif mech == b"LOGIN":
-            writer.write(b"334 VXNlcm5hbWU6\r\n")
-            await writer.drain()
-            user = base64.b64decode((await reader.readline()).strip())
+            if len(parts) > 2:  # smtplib sends the user name as an initial response
+                user = base64.b64decode(parts[2])
+            else:
+                writer.write(b"334 VXNlcm5hbWU6\r\n")
+                await writer.drain()
+                user = base64.b64decode((await reader.readline()).strip())
             writer.write(b"334 UGFzc3dvcmQ6\r\n")
             await writer.drain()
             pw = base64.b64decode((await reader.readline()).strip())
