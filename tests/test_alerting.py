@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smtpwatch.core.alerting import (
     Decision,
@@ -28,7 +30,7 @@ from smtpwatch.core.result import (
     WarningKind,
 )
 from smtpwatch.core.schedule import format_ts
-from smtpwatch.core.state import AlertEvent, TargetState, TargetStatus
+from smtpwatch.core.state import Alert, AlertEvent, TargetState, TargetStatus
 from smtpwatch.core.target import Target
 
 T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
@@ -362,7 +364,7 @@ def test_warning_cleared_is_a_recovered_alert() -> None:
     d = run.check(ok)
     assert d.alert is not None and d.alert.event is AlertEvent.RECOVERED
     assert d.alert.details["was"] == "warning"
-    assert not d.state.alerted and d.state.warning_kinds == ()
+    assert not run.state.alerted and run.state.warning_kinds == ()
 
 
 def test_down_then_passing_with_a_warning_is_one_recovered_alert_with_status_warning() -> None:
@@ -390,7 +392,7 @@ def test_warning_then_failure_is_a_down_alert() -> None:
     run.check(warn)
     d = run.check(fail)
     assert d.alert is not None and d.alert.event is AlertEvent.DOWN
-    assert d.state.warning_kinds == ()
+    assert run.state.warning_kinds == ()  # once sent, operators know it is down
 
 
 def test_warning_then_failures_below_threshold_keep_warning_status() -> None:
@@ -588,3 +590,86 @@ def test_an_unconfirmed_failure_after_a_recovery_held_in_maintenance_announces_n
     assert run.check(fail).alert is None  # failing again, 1 of 2: no "recovered"
     d = run.check(ok)
     assert d.alert is not None and d.alert.event is AlertEvent.RECOVERED
+
+
+# ---- property: announcements converge on the truth -------------------------------------
+
+_RESULTS = {
+    "ok": ok,
+    "fail": fail,
+    "crash": crashed,
+    "warn_a": lambda at: warn(at, WarningKind.CERT_EXPIRING),
+    "warn_b": lambda at: warn(at, WarningKind.SLOW),
+}
+_step = st.tuples(
+    st.sampled_from(sorted(_RESULTS)),
+    st.booleans(),  # in maintenance
+    st.booleans(),  # sinks deliver
+    st.booleans(),  # monitor degraded (hold_down)
+)
+
+
+@given(
+    steps=st.lists(_step, max_size=25),
+    final=st.sampled_from(["ok", "fail", "warn_a"]),
+    threshold=st.integers(min_value=1, max_value=3),
+    remind=st.sampled_from([0, 900]),
+)
+@settings(max_examples=400, deadline=None)
+def test_whatever_happens_the_sent_alerts_tell_a_consistent_story(
+    steps: list[tuple[str, bool, bool, bool]], final: str, threshold: int, remind: int
+) -> None:
+    tgt = target(failures_before_alert=threshold, remind_every_s=remind)
+    state = TargetState("mx1")
+    at = T0
+    sent: list[Alert] = []
+
+    def check(kind: str, maintenance: bool, delivers: bool, hold: bool) -> None:
+        nonlocal state, at
+        at += timedelta(minutes=5)
+        if state.pending_alert and delivers:  # the run first flushes what is pending
+            pending = Alert.from_dict(state.pending_alert)
+            marked = mark_sent(state, pending.alert_id, sent_at=at)
+            assert marked is not None
+            state, _ = marked, sent.append(pending)
+        d = decide(
+            tgt,
+            state,
+            _RESULTS[kind](at),
+            now=at,
+            scheduled_at=format_ts(at),
+            in_maintenance=maintenance,
+            hold_down=hold,
+        )
+        state = d.state
+        if d.alert is not None and delivers:
+            marked = mark_sent(state, d.alert.alert_id, sent_at=at)
+            assert marked is not None
+            state = marked
+            sent.append(d.alert)
+
+    for step in steps:
+        check(*step)
+    for _ in range(threshold + 1):  # then the world settles, alerts flow
+        check(final, False, True, False)
+
+    # Story: a recovery or reminder follows a sent problem alert; no problem is
+    # announced twice in a row; ids are unique.
+    told: str | None = None  # "down" / "warning" / None (nothing outstanding)
+    for alert in sent:
+        event = alert.event
+        if event is AlertEvent.DOWN:
+            assert told != "down", [a.event.value for a in sent]
+            told = "down"
+        elif event is AlertEvent.REMINDER:
+            assert told == "down"
+        elif event is AlertEvent.RECOVERED:
+            assert told is not None, [a.event.value for a in sent]
+            told = "warning" if alert.status == "warning" else None
+        elif event is AlertEvent.WARNING:
+            told = "warning"
+    assert len({a.alert_id for a in sent}) == len(sent)
+    # ...and it ends where the target is.
+    expected = {"ok": None, "fail": "down", "warn_a": "warning"}[final]
+    assert told == expected, [a.event.value for a in sent]
+    assert state.pending_alert is None

@@ -17,26 +17,25 @@ Two layers:
    result counts a failure, and ``failures_before_alert`` consecutive ones make it
    ``down``. ``unknown`` (the probe itself crashed) changes nothing but
    ``last_result``/``last_checked_at``: it is not a failure of the target.
-2. *Announcements* reconcile what operators have been told with the confirmed status:
-   ``alerted`` says a down or warning alert went out (or is pending) for the current
-   episode, ``warning_kinds`` which warning kinds it announced (empty: it announced
-   ``down``). Outside maintenance, a difference produces at most one alert per check:
-   ``down`` (not yet announced), ``warning`` (entering a warning or its kinds changed;
-   days counting down change nothing), ``recovered`` (back up after a *sent* down or
-   warning alert, if ``notify_recovery``), ``reminder`` (still down, every
-   ``remind_every_s``). Inside a maintenance window the status still follows the
-   results but nothing is announced, so a target still down when the window ends is
-   announced by the first check after it — and one that recovered inside the window
-   without ever being announced stays silent. ``hold_down`` (the monitor-degraded gate)
-   holds back a *new* down alert the same way.
+2. *Announcements* reconcile what operators have been told with the confirmed status.
+   ``alerted``/``warning_kinds`` record what the *sent* alerts said (``mark_sent``
+   updates them): nothing outstanding, ``down``, or a warning of these kinds. Outside
+   maintenance, a difference produces at most one alert per check: ``down`` (not yet
+   told), ``warning`` (entering a warning or its kinds changed; days counting down
+   change nothing), ``recovered`` (a told problem is over, if ``notify_recovery``),
+   ``reminder`` (still down, every ``remind_every_s``). Inside a maintenance window the
+   status still follows the results but nothing is announced, so a target still down
+   when the window ends is announced by the first check after it — and one that
+   recovered inside the window without ever being announced stays silent.
+   ``hold_down`` (the monitor-degraded gate) holds back a *new* down alert the same way.
 
 Delivery is at-least-once: the alert chosen by ``decide`` is already stored in
-``state.pending_alert`` (and ``alerted``/``warning_kinds`` already count it as told),
-the caller saves that state, publishes, and saves ``mark_sent``. An alert still pending
-at the next check is published first; if a newer alert is chosen while an older one is
-still unsent, the newer one replaces it (the operator gets the current truth). A
-recovery while the down/warning alert itself is still unsent cancels it and announces
-nothing — recovery is only announced after a *sent* alert.
+``state.pending_alert``; the caller saves that state, publishes, and saves
+``mark_sent``. An alert still pending at the next check is published first. If it is
+still unsent when a later check decides, it is kept while it still tells the truth,
+and otherwise dropped for what is true now — so a recovery before the down alert ever
+went out announces nothing (recovery is only announced after a *sent* alert), and a
+relapse before an unsent recovery went out leaves operators rightly believing "down".
 
 Cost (why ``Decision.write`` exists): a healthy, unchanged check writes no state at all —
 only its result item. ``decide`` sets ``write`` only when a field that matters changes
@@ -211,10 +210,16 @@ def mark_sent(state: TargetState, alert_id: str, *, sent_at: datetime) -> Target
     pending = state.pending_alert
     if not pending or pending.get("alert_id") != alert_id:
         return None
+    told, kinds = _belief(state.alerted, state.warning_kinds)
+    if pending.get("event") not in (AlertEvent.DEGRADED.value, AlertEvent.TEST.value):
+        told, kinds = _effect(pending)
     return state.evolve(
         pending_alert=None,
         last_alert_at=format_ts(sent_at),
         last_alert_event=str(pending.get("event") or ""),
+        # What operators now believe: the announcements decide() reconciles.
+        alerted=told != "none",
+        warning_kinds=kinds,
     )
 
 
@@ -302,6 +307,28 @@ def target_summary(target: AlertTarget) -> dict[str, Any]:
 # ---- internals -----------------------------------------------------------------------
 
 
+Belief = tuple[str, tuple[str, ...]]  # ("none"|"down"|"warning", warning kinds)
+
+
+def _belief(alerted: bool, warning_kinds: tuple[str, ...]) -> Belief:
+    if not alerted:
+        return ("none", ())
+    return ("warning", tuple(warning_kinds)) if warning_kinds else ("down", ())
+
+
+def _effect(alert: Mapping[str, Any]) -> Belief:
+    """What operators believe once ``alert`` (an ``Alert.to_dict()``) has reached them."""
+    event = alert.get("event")
+    kinds = tuple(sorted(str(k) for k in (alert.get("details") or {}).get("warnings") or ()))
+    if event in (AlertEvent.DOWN.value, AlertEvent.REMINDER.value):
+        return ("down", ())
+    if event == AlertEvent.WARNING.value or (
+        event == AlertEvent.RECOVERED.value and alert.get("status") == "warning"
+    ):
+        return ("warning", kinds or ("warning",))
+    return ("none", ())
+
+
 def _announce(
     target: AlertTarget,
     old: TargetState,
@@ -311,10 +338,27 @@ def _announce(
     scheduled_at: str,
     hold_down: bool,
 ) -> tuple[TargetState, Alert | None, str]:
-    announced_warning = new.alerted and bool(new.warning_kinds)
-    pending_event = (new.pending_alert or {}).get("event")
-    # The announcement of this episode itself is still unsent (not a reminder).
-    announcement_unsent = pending_event in (AlertEvent.DOWN.value, AlertEvent.WARNING.value)
+    """Reconcile what operators were told (``alerted``/``warning_kinds``: updated by
+    ``mark_sent`` only) with the confirmed status; see the module docstring."""
+    if counts_as_failure(result) and new.status is not TargetStatus.DOWN:
+        # Failing but not confirmed yet: nothing to announce either way.
+        return new, None, f"failure {new.consecutive_failures} of {_threshold(target)}"
+
+    told = _belief(new.alerted, new.warning_kinds)
+    if new.status is TargetStatus.DOWN:
+        truth: Belief = ("down", ())
+    elif new.status is TargetStatus.WARNING:
+        truth = ("warning", _warning_kinds(result))
+    else:
+        truth = ("none", ())
+
+    if new.pending_alert:
+        if _effect(new.pending_alert) == truth:
+            return new, None, "pending alert still tells the truth"
+        # The unsent alert is out of date: drop it and tell what is true now (or
+        # nothing, if operators never heard of the problem — recovery is only
+        # announced after a sent alert).
+        new = new.evolve(pending_alert=None)
 
     def make(event: AlertEvent, since: str | None, **details: Any) -> Alert:
         return Alert(
@@ -329,14 +373,26 @@ def _announce(
             details=details,
         )
 
-    def record(alert: Alert, **fields: Any) -> tuple[TargetState, Alert, str]:
-        return new.evolve(pending_alert=alert.to_dict(), **fields), alert, alert.event.value
+    def record(alert: Alert) -> tuple[TargetState, Alert, str]:
+        return new.evolve(pending_alert=alert.to_dict()), alert, alert.event.value
 
-    if new.status is TargetStatus.DOWN:
-        if not new.alerted or announced_warning:
-            if hold_down:
-                return new, None, "monitor degraded: down alert held"
-            alert = make(
+    if told == truth:
+        if truth[0] == "down" and _reminder_due(target, new, now):
+            return record(
+                make(
+                    AlertEvent.REMINDER,
+                    new.last_change_at,
+                    failures=new.consecutive_failures,
+                    down_for_s=_seconds_between(new.last_change_at, now),
+                )
+            )
+        return new, None, f"unchanged ({truth[0]})"
+
+    if truth[0] == "down":
+        if hold_down:
+            return new, None, "monitor degraded: down alert held"
+        return record(
+            make(
                 AlertEvent.DOWN,
                 new.last_change_at,
                 failures=new.consecutive_failures,
@@ -344,57 +400,29 @@ def _announce(
                 # Confirmed earlier but held (maintenance window, monitor degraded).
                 held=old.status is TargetStatus.DOWN,
             )
-            return record(alert, alerted=True, warning_kinds=())
-        if _reminder_due(target, new, now):
-            alert = make(
-                AlertEvent.REMINDER,
-                new.last_change_at,
-                failures=new.consecutive_failures,
-                down_for_s=_seconds_between(new.last_change_at, now),
-            )
-            return record(alert)
-        return new, None, "still down"
-
-    if counts_as_failure(result):
-        # Failing but not confirmed yet: nothing to announce either way.
-        return new, None, f"failure {new.consecutive_failures} of {_threshold(target)}"
-    current_kinds = _warning_kinds(result) if new.status is TargetStatus.WARNING else ()
-    if new.alerted and announcement_unsent:
-        # Never told of the problem (its alert is still unsent): cancel it; recovery is
-        # only announced after a sent alert.
-        new = new.evolve(pending_alert=None, alerted=False, warning_kinds=())
-        if new.status is TargetStatus.UP:
-            return new, None, "recovered before its alert was sent: cancelled"
-
-    if new.status is TargetStatus.UP:
-        if not new.alerted:
-            return new, None, "up"
-        cleared = new.evolve(alerted=False, warning_kinds=())
-        if not target.notify_recovery:
-            return cleared, None, "recovered (notify_recovery off)"
-        since = old.last_change_at
-        new = cleared
-        alert = make(
-            AlertEvent.RECOVERED, since, was=_was(old), down_for_s=_seconds_between(since, now)
         )
-        return record(alert)
 
-    # WARNING
-    if new.alerted and not new.warning_kinds:  # announced down, now passing with warnings
-        if target.notify_recovery:
-            since = old.last_change_at
-            alert = make(
-                AlertEvent.RECOVERED,
-                since,
-                was="down",
-                down_for_s=_seconds_between(since, now),
-                warnings=list(current_kinds),
+    since = old.last_change_at
+    if told[0] != "none" and (truth[0] == "none" or told[0] == "down"):
+        # A told problem is over (or a told outage turned into a mere warning).
+        if not target.notify_recovery:
+            if truth[0] == "none":
+                # Nothing to send: operators chose not to hear of recoveries.
+                return new.evolve(alerted=False, warning_kinds=()), None, "recovered, quietly"
+        else:
+            extra = {"warnings": list(truth[1])} if truth[0] == "warning" else {}
+            return record(
+                make(
+                    AlertEvent.RECOVERED,
+                    since,
+                    was=told[0],
+                    down_for_s=_seconds_between(since, now),
+                    **extra,
+                )
             )
-            return record(alert, alerted=True, warning_kinds=current_kinds)
-    elif new.alerted and set(new.warning_kinds) == set(current_kinds):
-        return new, None, "warning unchanged"
-    alert = make(AlertEvent.WARNING, new.last_change_at, warnings=list(current_kinds))
-    return record(alert, alerted=True, warning_kinds=current_kinds)
+    if truth[0] == "warning":
+        return record(make(AlertEvent.WARNING, new.last_change_at, warnings=list(truth[1])))
+    return new, None, "nothing to tell"
 
 
 def _reminder_due(target: AlertTarget, state: TargetState, now: datetime) -> bool:
