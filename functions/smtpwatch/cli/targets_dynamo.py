@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["DynamoTargets", "ImportInterrupted", "ImportReport", "TargetExists", "TargetMissing"]
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
+BATCH_GET_SIZE = 100  # BatchGetItem's limit
+BATCH_GET_MAX = 1000  # more ids than this: one scan instead of lookups
 MAX_UNPROCESSED_ROUNDS = 12  # ~ 0.05 s * 2**n, capped at 5 s: about 40 s of throttling
 
 
@@ -171,7 +173,7 @@ class DynamoTargets:
         content are skipped. Raises ``ImportInterrupted`` when a write fails for good;
         what was written stays and a re-run converges."""
         wanted = [(item["target_id"], serialize(item)) for item in items]
-        existing = {raw["target_id"]["S"]: raw for raw in self.iter_raw()}
+        existing = self._existing([tid for tid, _ in wanted])
         todo = [(tid, raw) for tid, raw in wanted if existing.get(tid) != raw]
         new = sum(1 for tid, _ in todo if tid not in existing)
         unchanged = len(wanted) - len(todo)
@@ -190,6 +192,34 @@ class DynamoTargets:
             if progress is not None:
                 progress(written, total)
         return ImportReport(total=len(wanted), written=written, unchanged=unchanged, new=new)
+
+    def _existing(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored items with these ids, undecoded. A small file looks its ids up
+        (BatchGetItem, 100 keys a call); a large one scans the table once, which takes
+        fewer calls than 100-key lookups when most of the table is in the file."""
+        if len(ids) > BATCH_GET_MAX:
+            return {raw["target_id"]["S"]: raw for raw in self.iter_raw()}
+        found: dict[str, dict[str, Any]] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), BATCH_GET_SIZE):
+            keys: list[Any] = [
+                {"target_id": {"S": tid}} for tid in unique[start : start + BATCH_GET_SIZE]
+            ]
+            for attempt in range(MAX_UNPROCESSED_ROUNDS + 1):
+                response: Any = self.client.batch_get_item(
+                    RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}}
+                )
+                for raw in response.get("Responses", {}).get(self.table, []):
+                    found[raw["target_id"]["S"]] = dict(raw)
+                keys = list(
+                    (response.get("UnprocessedKeys") or {}).get(self.table, {}).get("Keys", [])
+                )
+                if not keys:
+                    break
+                self._sleep(random.uniform(0, min(5.0, 0.05 * 2**attempt)))
+            else:
+                raise RuntimeError("lookups still unprocessed after retries (table throttled)")
+        return found
 
     def _write_batch(self, requests: list[dict[str, Any]]) -> None:
         pending: dict[str, list[Any]] = {self.table: requests}
