@@ -496,3 +496,25 @@ def test_secret_error_text_is_the_resolvers_own() -> None:
     out = run_check(t, scheduled_at=format_ts(T0), deps=deps)
     assert out.result is not None and out.result.error is not None
     assert out.result.error.message == "password_ref: ssm:/mail/pw: access denied"
+
+
+def test_a_slow_check_overtaken_by_a_newer_one_does_not_overrule_it() -> None:
+    w, t = World(), tgt(recheck_delay_s=0)
+    w.tick(t, "ok")
+    older = format_ts(w.now + timedelta(minutes=1))
+    newer = format_ts(w.now + timedelta(minutes=2))
+
+    def slow_probe(target: Target, password: str | None) -> ProbeResult:
+        # GIVEN the check for the older slot is still probing when the check for the
+        # newer slot finds the server down and records (and announces) it
+        w.probe_override = lambda tt, _pw: result(tt, "critical", w.now)
+        run_check(t, scheduled_at=newer, deps=w.deps())
+        return result(target, "warning", w.now)
+
+    w.probe_override = slow_probe
+    out = run_check(t, scheduled_at=older, deps=w.deps())
+    # THEN the older check stores its result but does not turn the state back
+    assert out.result_written
+    assert out.reason == "overtaken by a newer check"
+    assert w.state(t).status is TargetStatus.DOWN
+    assert w.sink.events == ["down"]
