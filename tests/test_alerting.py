@@ -306,6 +306,13 @@ def test_reminders_tolerate_a_check_a_few_seconds_early() -> None:
     assert d.alert is not None and d.alert.event is AlertEvent.REMINDER
 
 
+def test_reminders_of_a_one_minute_target_are_not_an_interval_early() -> None:
+    run = Run(target(interval_s=60, remind_every_s=3600))
+    run.check(fail, step=timedelta(minutes=1))
+    events = [run.check(fail, step=timedelta(minutes=1)).alert for _ in range(120)]
+    assert [i + 1 for i, a in enumerate(events) if a is not None] == [60, 120]
+
+
 def test_no_reminders_when_remind_every_s_is_zero() -> None:
     run = Run(target(remind_every_s=0))
     run.check(fail)

@@ -110,6 +110,8 @@ class AlertTarget(Protocol):
     def notify_recovery(self) -> bool: ...
     @property
     def remind_every_s(self) -> int: ...
+    @property
+    def interval_s(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,8 +435,9 @@ def _reminder_due(target: AlertTarget, state: TargetState, now: datetime) -> boo
     if elapsed is None:
         return True  # unreadable timestamp: better one reminder too many than none
     # Checks run on slots, alerts go out a little after (probe, re-check): without some
-    # slack a reminder would slip a whole interval every time.
-    slack = min(60.0, every / 10)
+    # slack a reminder would slip a whole interval every time; with more than half an
+    # interval of it, it would come one interval early.
+    slack = min(60.0, every / 10, max(0, int(target.interval_s or 0)) / 2)
     return elapsed >= every - slack
 
 
