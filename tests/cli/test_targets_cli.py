@@ -383,3 +383,15 @@ def test_help_lists_every_action(cli: Cli) -> None:
         "export",
     ):
         assert action in result.stdout
+
+
+def test_an_invalid_stored_item_can_be_fixed_by_update(cli: Cli) -> None:
+    with SqliteStore(cli.db) as store:
+        store.put_items([{"target_id": "mx1", "host": "mx1.example.com", "port": "smtp", "tls": 1}])
+    listed = cli("list")
+    assert "INVALID" in listed.stdout and "port" in listed.stdout
+    assert cli("disable", "mx1").returncode == 3  # says to fix it first
+    fixed = cli("update", "mx1", "--set", "port=25")
+    assert fixed.returncode == 0, fixed.stderr
+    assert "dropped unknown attribute(s) tls" in fixed.stderr
+    assert stored(cli)["mx1"] == {"target_id": "mx1", "host": "mx1.example.com", "port": 25}

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from smtpwatch.cli.common import add_backend_arguments, print_json, render_table
 from smtpwatch.cli.main import UsageError
 from smtpwatch.core.errors import ConfigError, SecretError
-from smtpwatch.core.target import TARGET_FIELDS, Target, check_aws_limits
+from smtpwatch.core.target import STATE_FIELDS, TARGET_FIELDS, Target, check_aws_limits
 
 if TYPE_CHECKING:
     from smtpwatch.adapters.secret_store import SecretWriter
@@ -657,7 +657,10 @@ def _update(args: argparse.Namespace) -> int:
             fields["host"] = host
             if port is not None and "port" not in fields:
                 fields["port"] = port
-        old, dropped = Target.from_item(current, strict=False) if _valid(current) else (None, [])
+        # Attributes the model does not know (typed in the console, say) are dropped
+        # with a note, also when the stored item is invalid and this update fixes it.
+        dropped = sorted(k for k in current if k not in TARGET_FIELDS and k not in STATE_FIELDS)
+        old = Target.from_item(current, strict=False)[0] if _valid(current) else None
         item = {k: v for k, v in current.items() if k not in dropped}
         if "tags" in fields and "tags" not in _set_values(args.set_values):
             # --tag on update changes single tags; `KEY=` removes one.
@@ -806,6 +809,8 @@ def _show(args: argparse.Namespace) -> int:
         text = _human(name, value)
         if name == "port" and value is None:
             text = f"{target.effective_port} (by encryption)"
+        elif name == "name" and value == target.host:
+            text += "  (default: the host)"
         elif default:
             text += "  (default)"
         print(f"  {name:<22} {text}")
