@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from smtpwatch.core.errors import ConfigError
@@ -244,11 +244,12 @@ class LocalScheduler:
     ) -> SweepSummary:
         """Check every enabled target once now (one ``scheduled_at``), due or not."""
         started = time.monotonic()
-        scheduled_at = format_ts(self._now())
+        now = self._now().replace(microsecond=0)
+        scheduled_at = format_ts(now)
         targets = [t for t in self.load_targets() if t.enabled]
         gate = SweepGate(len(targets), tick=scheduled_at, sinks=self._sinks, now=self._now)
         summary = SweepSummary(scheduled_at)
-        futures = [self._submit(t, scheduled_at, gate) for t in targets]
+        futures = [self._submit(t, self._once_slot(t, now), gate) for t in targets]
         pending = set(futures)
         stop = stop or self._stopping
         while pending and not stop.is_set():
@@ -267,6 +268,18 @@ class LocalScheduler:
                 summary.reports.append(future.result())
         summary.seconds = time.monotonic() - started
         return summary
+
+    def _once_slot(self, target: Target, now: datetime) -> str:
+        """``now``, or one second after the target's last check when that is not
+        earlier (two sweeps in one second): an equal ``scheduled_at`` would be taken
+        for a redelivery and skipped."""
+        last = self._last_slot.get(target.target_id)
+        try:
+            if last is not None and parse_ts(last) >= now:
+                return format_ts(parse_ts(last) + timedelta(seconds=1))
+        except ValueError:
+            pass
+        return format_ts(now)
 
     # -- run (continuous) ----------------------------------------------------------
 

@@ -1,0 +1,420 @@
+"""`smtpwatch run`, `status`, `history` and `alerts test` as a user runs them:
+subprocesses on a temporary SQLite store, probing real aiosmtpd servers on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smtpwatch.local.sqlite_store import SqliteStore
+from smtpwatch.testing.servers import Certificates, HostileServer, SmtpServer, closed_port
+
+PASSWORD = "run-Pa55word-never-shown"
+PASSWORD_VAR = "SMTPWATCH_RUN_TEST_PW"
+
+StartServer = Callable[..., SmtpServer]
+
+
+class Env:
+    """A temporary data directory and database; runs `python -m smtpwatch ...`."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.db = tmp_path / "smtpwatch.db"
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AWS_", "SMTPWATCH_")) and k != "XDG_DATA_HOME"
+        }
+        self.env |= {
+            "XDG_DATA_HOME": str(tmp_path / "xdg"),
+            "SMTPWATCH_SECRETS_DIR": str(tmp_path / "secrets"),
+            PASSWORD_VAR: PASSWORD,
+            "PYTHONWARNINGS": "ignore",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # any AWS call goes nowhere
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def argv(self, *args: str) -> list[str]:
+        store = [] if args[0] == "alerts" else ["--db", str(self.db)]
+        return [sys.executable, "-m", "smtpwatch", *args, *store]
+
+    def __call__(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(*args), capture_output=True, text=True, env=self.env, timeout=timeout
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.argv(*args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+        )
+
+    def put(self, *items: dict[str, Any]) -> None:
+        with SqliteStore(self.db) as store:
+            store.put_items(items)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Env:
+    return Env(tmp_path)
+
+
+def healthy(certs: Certificates, server: SmtpServer, target_id: str = "good") -> dict[str, Any]:
+    return {
+        "target_id": target_id,
+        "host": "127.0.0.1",
+        "port": server.port,
+        "encryption": "explicit",
+        "ca_bundle": certs.ca_pem,
+        "login": True,
+        "username": "monitor",
+        "password_ref": f"env:{PASSWORD_VAR}",
+        "interval_s": 60,
+    }
+
+
+def refused(target_id: str = "dead") -> dict[str, Any]:
+    return {
+        "target_id": target_id,
+        "host": "127.0.0.1",
+        "port": closed_port(),
+        "encryption": "none",
+        "recheck_delay_s": 0,
+        "interval_s": 60,
+    }
+
+
+@pytest.fixture
+def good_server(certs: Certificates, smtp_server: StartServer) -> SmtpServer:
+    return smtp_server(
+        "127.0.0.1", cert=certs.valid(), starttls=True, credentials={"monitor": PASSWORD}
+    )
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+# ---- run --once ---------------------------------------------------------------------
+
+
+def test_run_once_on_healthy_targets_exits_ok_and_stores_results(
+    env: Env, certs: Certificates, good_server: SmtpServer
+) -> None:
+    # GIVEN a healthy STARTTLS + AUTH server and its target
+    env.put(healthy(certs, good_server))
+    # WHEN one sweep runs
+    done = env("run", "--once")
+    # THEN it exits 0 (monitoring-plugin OK) and says what it checked
+    assert done.returncode == 0, done.stderr
+    assert "OK" in done.stdout and "good" in done.stdout
+    assert "swept 1 targets" in done.stdout
+    with SqliteStore(env.db) as store:
+        (result,) = store.iter_results("good")
+        assert result.status.value == "ok" and result.auth is not None
+        state = store.get_state("good")
+    assert state is not None and state.status.value == "up"
+    assert PASSWORD not in done.stdout + done.stderr
+
+
+def test_run_once_alerts_a_dead_target_and_exits_critical(
+    env: Env, certs: Certificates, good_server: SmtpServer
+) -> None:
+    env.put(healthy(certs, good_server), refused())
+    done = env("run", "--once")
+    assert done.returncode == 2, done.stderr
+    assert "ALERT [DOWN]" in done.stdout
+    assert "connect_refused" in done.stdout
+    with SqliteStore(env.db) as store:
+        state = store.get_state("dead")
+        assert state is not None and state.status.value == "down"
+        assert state.pending_alert is None  # delivered to the console and marked sent
+        assert store.count_results() == 2
+
+
+def test_run_once_json_gives_one_document_per_check_alert_and_summary(
+    env: Env, certs: Certificates, good_server: SmtpServer
+) -> None:
+    env.put(healthy(certs, good_server), refused())
+    done = env("run", "--once", "--json")
+    docs = json_lines(done.stdout)
+    checks = {d["target_id"]: d for d in docs if d.get("type") == "check"}
+    assert checks["good"]["result"]["status"] == "ok"
+    assert checks["dead"]["result"]["error"]["kind"] == "connect_refused"
+    assert [d["alert"]["event"] for d in docs if "alert" in d] == ["down"]
+    (summary,) = [d for d in docs if d.get("type") == "summary"]
+    assert summary["counts"]["critical"] == 1 and summary["exit_code"] == 2
+
+
+def test_run_once_without_targets_says_so_and_exits_unknown(env: Env) -> None:
+    done = env("run", "--once")
+    assert done.returncode == 3
+    assert "no enabled targets" in done.stdout
+
+
+def test_run_once_skips_disabled_targets(env: Env) -> None:
+    env.put(refused() | {"enabled": False})
+    done = env("run", "--once")
+    assert done.returncode == 3 and "no enabled targets" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--concurrency", "0"), "--concurrency"),
+        (("--grace", "-1"), "--grace"),
+        (("--webhook", "ftp://x"), "http"),
+        (("--sns-topic-arn", "not-an-arn"), "--sns-topic-arn"),
+    ],
+)
+def test_run_rejects_bad_options_in_one_line(env: Env, args: tuple[str, ...], needle: str) -> None:
+    done = env("run", "--once", *args)
+    assert done.returncode == 3
+    assert needle in done.stderr and "Traceback" not in done.stderr
+
+
+# ---- webhook ------------------------------------------------------------------------
+
+
+class _Hook(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.bodies.append(json.loads(body))  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    server.bodies = []  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_run_posts_the_down_alert_to_the_webhook(env: Env, webhook: ThreadingHTTPServer) -> None:
+    env.put(refused())
+    url = f"http://127.0.0.1:{webhook.server_port}/alerts"
+    done = env("run", "--once", "--webhook", url)
+    assert done.returncode == 2, done.stderr
+    (doc,) = webhook.bodies  # type: ignore[attr-defined]
+    assert doc["event"] == "down" and doc["target"]["target_id"] == "dead"
+    assert doc["result"]["error"]["kind"] == "connect_refused"
+
+
+def test_alert_kept_pending_when_the_webhook_fails_and_sent_next_run(
+    env: Env, webhook: ThreadingHTTPServer
+) -> None:
+    # GIVEN a webhook that is down during the first run
+    env.put(refused())
+    dead_url = f"http://127.0.0.1:{closed_port()}/alerts"
+    first = env("run", "--once", "--webhook", dead_url, "--webhook-timeout", "3")
+    assert "NOT delivered" in first.stderr
+    with SqliteStore(env.db) as store:
+        state = store.get_state("dead")
+        assert state is not None and state.pending_alert is not None
+    # WHEN the next run has a working webhook THEN the pending down alert goes out
+    url = f"http://127.0.0.1:{webhook.server_port}/alerts"
+    env("run", "--once", "--webhook", url)
+    assert [d["event"] for d in webhook.bodies] == ["down"]  # type: ignore[attr-defined]
+
+
+# ---- status / history ------------------------------------------------------------
+
+
+def test_status_shows_state_since_and_last_error(
+    env: Env, certs: Certificates, good_server: SmtpServer
+) -> None:
+    env.put(healthy(certs, good_server), refused())
+    env("run", "--once")
+    text = env("status")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0].split()[:3] == ["TARGET", "ENDPOINT", "STATE"]
+    dead = next(line for line in lines if line.startswith("dead"))
+    assert " down " in dead and "connect_refused in connect" in dead
+    good = next(line for line in lines if line.startswith("good"))
+    assert " up " in good
+    assert "2 targets: 1 down, 1 up" in text.stdout
+
+    rows = {r["target_id"]: r for r in json.loads(env("status", "--json").stdout)}
+    assert rows["dead"]["status"] == "down"
+    assert rows["dead"]["error"]["kind"] == "connect_refused"
+    assert rows["dead"]["since"] is not None
+    assert rows["good"]["status"] == "up" and rows["good"]["error"] is None
+    assert rows["good"]["last_checked_at"] is not None
+
+
+def test_status_of_a_never_probed_target_is_pending(env: Env) -> None:
+    env.put(refused("new"))
+    (row,) = json.loads(env("status", "--json").stdout)
+    assert row["status"] == "pending" and row["last_checked_at"] is None
+
+
+def test_history_gives_uptime_percentiles_and_recent_failures(
+    env: Env, certs: Certificates, good_server: SmtpServer
+) -> None:
+    env.put(healthy(certs, good_server), refused())
+    for _ in range(2):  # two sweeps, possibly within one second: both count
+        assert env("run", "--once").returncode == 2
+
+    good = json.loads(env("history", "good", "--json").stdout)
+    assert good["checks"] == 2 and good["uptime_percent"] == 100.0
+    assert good["total_ms"]["p50"] > 0 and good["total_ms"]["p95"] >= good["total_ms"]["p50"]
+    assert set(good["phases_ms"]) >= {"connect", "banner", "ehlo", "starttls", "tls", "auth"}
+    assert good["recent_failures"] == []
+
+    dead = json.loads(env("history", "dead", "--json", "--since", "1h").stdout)
+    assert dead["uptime_percent"] == 0.0 and dead["counts"]["critical"] == 2
+    assert [f["kind"] for f in dead["recent_failures"]] == ["connect_refused"] * 2
+
+    text = env("history", "dead").stdout
+    assert "uptime 0.00% over 2 checks" in text
+    assert "recent failures" in text and "connect_refused" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(("history", "nope"), "no target 'nope'"), (("history", "x", "--since", "soon"), "--since")],
+)
+def test_history_bad_input_is_one_line(env: Env, args: tuple[str, ...], needle: str) -> None:
+    done = env(*args)
+    assert done.returncode == 3
+    assert needle in done.stderr and "Traceback" not in done.stderr
+
+
+def test_history_since_excludes_older_checks(env: Env) -> None:
+    env.put(refused())
+    env("run", "--once")
+    future = json.loads(env("history", "dead", "--json", "--since", "2999-01-01").stdout)
+    assert future["checks"] == 0 and future["uptime_percent"] is None
+
+
+# ---- alerts test --------------------------------------------------------------------
+
+
+def test_alerts_test_prints_a_test_alert_to_the_console(env: Env) -> None:
+    done = env("alerts", "test")
+    assert done.returncode == 0
+    assert "ALERT [TEST]" in done.stdout and "1 of 1 sinks delivered" in done.stdout
+
+
+def test_alerts_test_through_a_webhook(env: Env, webhook: ThreadingHTTPServer) -> None:
+    url = f"http://127.0.0.1:{webhook.server_port}/x"
+    done = env("alerts", "test", "--webhook", url)
+    assert done.returncode == 0, done.stderr
+    assert [d["event"] for d in webhook.bodies] == ["test"]  # type: ignore[attr-defined]
+
+
+def test_alerts_test_with_a_broken_webhook_exits_1_naming_it(env: Env) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/hook"
+    done = env("alerts", "test", "--webhook", url, "--webhook-timeout", "3")
+    assert done.returncode == 1
+    assert f"NOT delivered to webhook {url}" in done.stderr
+
+
+# ---- run (continuous) ---------------------------------------------------------------
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return predicate()
+
+
+def _result_count(db: Path) -> int:
+    with SqliteStore(db) as store:
+        return store.count_results()
+
+
+def test_run_picks_up_a_target_added_while_it_runs_and_stops_on_sigterm(env: Env) -> None:
+    # GIVEN `smtpwatch run` on an empty store
+    env.put(refused("first"))
+    proc = env.start("run")
+    try:
+        assert _wait_for(lambda: _result_count(env.db) == 1, 30)
+        # WHEN a target is added from another process
+        env.put(refused("second"))
+        # THEN it is probed without a restart
+        assert _wait_for(lambda: _result_count(env.db) == 2, 30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopped" in out and "Traceback" not in err
+
+
+def _slow_targets(server: HostileServer, n: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "target_id": f"slow-{i:03d}",
+            "host": "127.0.0.1",
+            "port": server.port,
+            "encryption": "none",
+            "timeout_s": 30,
+            "interval_s": 3600,
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("grace", ["5", "0"])
+def test_sigterm_mid_sweep_loses_no_completed_check(
+    env: Env, hostile: Callable[[HostileServer], HostileServer], grace: str
+) -> None:
+    """GIVEN 24 targets on a server that takes ~1.5 s to greet, 3 at a time
+    WHEN SIGTERM arrives mid-sweep
+    THEN the process exits 0 promptly, the database is sound, every check it reported
+    is stored with its result, and no target has a result it did not report."""
+    server = hostile(HostileServer.delayed(1.5))
+    env.put(*_slow_targets(server, 24))
+    proc = env.start("run", "--json", "--concurrency", "3", "--grace", grace)
+    try:
+        assert _wait_for(lambda: _result_count(env.db) >= 3, 30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        stopped_at = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+    exit_after = time.monotonic() - stopped_at
+    assert proc.returncode == 0, err
+    # Prompt: the grace period plus the time to close, never a probe's 30 s deadline.
+    assert exit_after < float(grace) + 10
+
+    reported = {
+        (d["target_id"], d["scheduled_at"])
+        for d in json_lines(out)
+        if d.get("type") == "check" and d.get("result")
+    }
+    conn = sqlite3.connect(env.db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    stored = set(conn.execute("SELECT target_id, ts FROM results").fetchall())
+    state_ids = {r[0] for r in conn.execute("SELECT target_id FROM state")}
+    conn.close()
+    assert 3 <= len(stored) < 24  # stopped mid-sweep
+    assert stored == reported
+    assert state_ids <= {t for t, _ in stored}  # no state without its result
+    notices = [d["message"] for d in json_lines(out) if d.get("type") == "notice"]
+    assert any(m.startswith("stopped") for m in notices)
