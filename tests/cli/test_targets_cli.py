@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -395,3 +397,17 @@ def test_an_invalid_stored_item_can_be_fixed_by_update(cli: Cli) -> None:
     assert fixed.returncode == 0, fixed.stderr
     assert "dropped unknown attribute(s) tls" in fixed.stderr
     assert stored(cli)["mx1"] == {"target_id": "mx1", "host": "mx1.example.com", "port": 25}
+
+
+def test_local_commands_do_not_import_the_aws_sdk(cli: Cli) -> None:
+    # A laptop user managing local targets pays nothing for boto3 (~150 ms of imports).
+    cli("add", "mx1", "mx1.example.com")
+    code = (
+        "import sys; from smtpwatch.cli.main import main; "
+        f"rc = main(['targets', 'list', '--db', {str(cli.db)!r}]); "
+        "print('AWS' if {'boto3', 'botocore'} & set(sys.modules) else 'none', rc)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli.env, timeout=60
+    )
+    assert done.stdout.splitlines()[-1] == "none 0", done.stderr
