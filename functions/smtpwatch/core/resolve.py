@@ -37,19 +37,20 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from smtpwatch.core.errors import SmtpwatchError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from typing import Protocol
 
     import dns.name
     import dns.resolver
 
-# dnspython is imported only when a name is really asked of DNS (importing
-# dns.resolver costs ~80 ms, a third of a whole `smtpwatch probe` run): literals and
-# dns_hosts never pay for it.
+# dnspython is imported only when a name is really asked of DNS: importing dns.resolver
+# costs ~70 ms (it loads importlib.metadata, email, asyncio bits), more than a whole
+# loopback `smtpwatch probe`. Literals and dns_hosts never pay for it.
 
 __all__ = [
     "DNS_MODES",
@@ -74,31 +75,32 @@ _MIN_ROUND_S: Final = 0.01
 
 
 # -- what the resolver needs from a target (core/target.py's Target has these) --------
-class _NameserverLike(Protocol):
-    @property
-    def ip(self) -> str: ...
-    @property
-    def port(self) -> int: ...
+# Only for the type checker: Protocol classes cost time to create at import.
+if TYPE_CHECKING:
 
+    class _NameserverLike(Protocol):
+        @property
+        def ip(self) -> str: ...
+        @property
+        def port(self) -> int: ...
 
-class _HostsEntryLike(Protocol):
-    @property
-    def ip(self) -> str: ...
-    @property
-    def names(self) -> Sequence[str]: ...
+    class _HostsEntryLike(Protocol):
+        @property
+        def ip(self) -> str: ...
+        @property
+        def names(self) -> Sequence[str]: ...
 
-
-class ResolvableTarget(Protocol):
-    @property
-    def host(self) -> str: ...
-    @property
-    def dns_mode(self) -> str: ...
-    @property
-    def ip_family(self) -> str: ...
-    @property
-    def nameservers(self) -> Sequence[_NameserverLike]: ...
-    @property
-    def dns_hosts(self) -> Sequence[_HostsEntryLike]: ...
+    class ResolvableTarget(Protocol):
+        @property
+        def host(self) -> str: ...
+        @property
+        def dns_mode(self) -> str: ...
+        @property
+        def ip_family(self) -> str: ...
+        @property
+        def nameservers(self) -> Sequence[_NameserverLike]: ...
+        @property
+        def dns_hosts(self) -> Sequence[_HostsEntryLike]: ...
 
 
 # -- results and errors ---------------------------------------------------------------
