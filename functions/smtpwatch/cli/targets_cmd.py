@@ -570,10 +570,9 @@ def _with_password(
         return item, None
     if "password_ref" in given:
         raise UsageError("give either --password-ref or --password-prompt/--password-env, not both")
-    item = dict(item)
-    item.setdefault("login", True)
-    if "login" not in given:
-        item["login"] = True
+    if "login" in given and str(item.get("login")).lower() in ("false", "none"):
+        raise UsageError("login: a password is given, so login cannot be false")
+    item = dict(item, login=True)
     item["password_ref"] = store.secret_writer(args).ref_for(item["target_id"])
     return item, password
 
