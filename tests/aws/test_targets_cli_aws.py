@@ -518,3 +518,29 @@ def test_cli_process_manages_a_stack_end_to_end(moto_endpoint: str, tmp_path: An
     assert PASSWORD not in "".join(o.stdout + o.stderr for o in [*outputs, removed])
     bad = cli("add", "mx3", "mx3.example.com", "--interval-s", "30")
     assert bad.returncode == 3 and "interval_s" in bad.stderr
+
+
+def test_dynamodb_import_retries_unprocessed_lookups(
+    run: Run, ddb: Any, tables: dict[str, str], tmp_path: Any, session: boto3.Session
+) -> None:
+    path, data = _file(tmp_path, 40)
+    assert run("import", str(path))[0] == 0
+    throttled = {"left": 2}
+
+    # The existence check of a small file (BatchGetItem) is throttled twice.
+    def throttle(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if throttled["left"] == 0:
+            return None
+        throttled["left"] -= 1
+        sent = json.loads(params["body"])
+        response = AWSResponse("https://dynamodb.us-east-1.amazonaws.com", 200, {}, None)
+        return response, {"Responses": {}, "UnprocessedKeys": sent["RequestItems"]}
+
+    session.events.register("before-call.dynamodb.BatchGetItem", throttle)
+    try:
+        code, out, _ = run("import", str(path))
+    finally:
+        session.events.unregister("before-call.dynamodb.BatchGetItem", throttle)
+    assert throttled["left"] == 0
+    assert code == 0 and "0 new, 0 replaced, 40 unchanged" in out
+    assert items(ddb, tables["TargetsTable"]) == {d["target_id"]: d for d in data}
