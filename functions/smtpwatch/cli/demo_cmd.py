@@ -1,0 +1,339 @@
+"""`smtpwatch demo`: the whole local product in about half a minute, on loopback only.
+
+It starts three real SMTP servers on 127.0.0.1 (aiosmtpd with certificates from a
+throwaway CA, the ``demo`` extra): a healthy one with STARTTLS and AUTH, one whose
+certificate has expired, and one that will go down and come back. It registers them
+as targets in a temporary database (10 s interval, 1 s re-check), runs the same
+scheduler as `smtpwatch run`, takes the flaky server down and brings it back, and
+narrates what happens: the down alerts, the re-check, the recovery. No AWS account,
+no internet: the targets' name is mapped to 127.0.0.1 with ``dns_hosts``, and the
+certificates are verified against the demo CA given as ``ca_bundle`` (never with
+``tls_verify: false``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import secrets
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from smtpwatch.cli.common import format_ms, render_table
+from smtpwatch.cli.main import UsageError
+from smtpwatch.core.state import Alert, AlertEvent
+from smtpwatch.local.scheduler import CheckReport
+
+EXIT_FAILED = 1
+HOSTNAME = "mail.smtpwatch.test"  # .test never resolves (RFC 2606): dns_hosts maps it
+USER = "demo"
+PASSWORD_VAR = "SMTPWATCH_DEMO_PASSWORD"
+INTERVAL_S = 10  # the shortest interval smtpwatch allows locally
+STEP_TIMEOUT_S = 30.0  # per step; the whole demo takes ~30 s
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        help="keep the demo's database at PATH (explore it with status/history --db PATH)",
+    )
+    parser.add_argument("--no-color", action="store_true", help="plain text output")
+
+
+class Narrator:
+    """Timestamped story lines; also the scheduler's listener and an alert sink."""
+
+    def __init__(self, stream: TextIO, *, color: bool) -> None:
+        self.stream = stream
+        self.color = color
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+        self.alerts: list[Alert] = []
+        self.results: dict[str, list[str]] = {}
+        self._changed = threading.Condition(self.lock)
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def say(self, text: str = "", *, style: str = "") -> None:
+        with self.lock:
+            stamp = f"[{time.monotonic() - self.started:5.1f}s] " if text else ""
+            self.stream.write(stamp + (self._paint(text, style) if style else text) + "\n")
+            self.stream.flush()
+
+    def heading(self, text: str) -> None:
+        self.say()
+        self.say(text, style="1")
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(predicate, timeout)
+
+    # scheduler listener ------------------------------------------------------------
+
+    def check_done(self, report: CheckReport) -> None:
+        result = report.result
+        if result is None:
+            if report.error:
+                self.say(f"check {report.target.target_id}: failed: {report.error}", style="31")
+            return
+        if report.outcome is not None and report.outcome.skipped:
+            return
+        name = report.target.target_id
+        if result.error is not None:
+            where = f" in {result.error.phase.value}" if result.error.phase else ""
+            detail = f"{result.error.kind.value}{where}: {result.error.message}"
+            style = "31"
+        else:
+            facts = [format_ms(result.total_ms)]
+            if result.tls is not None and result.tls.version:
+                facts.append(f"{result.tls.version}, certificate verified")
+            if result.auth is not None and result.auth.mechanism:
+                facts.append(f"AUTH {result.auth.mechanism}")
+            detail = ", ".join(facts)
+            style = "32"
+        recheck = " (after a re-check)" if report.outcome and report.outcome.rechecked else ""
+        self.say(
+            f"check {name:<12} {result.status.value.upper():<8} {detail}{recheck}", style=style
+        )
+        with self._changed:
+            self.results.setdefault(name, []).append(result.status.value)
+            self._changed.notify_all()
+
+    def notice(self, text: str) -> None:
+        self.say(text)
+
+    def sink_failed(self, sink: str, alert: Alert, error: Exception) -> None:
+        self.say(f"alert not delivered to {sink}: {error}", style="31")
+
+    # alert sink (after the console sink has printed the alert) ---------------------
+
+    def send(self, alert: Alert) -> None:
+        with self._changed:
+            self.alerts.append(alert)
+            self._changed.notify_all()
+
+    def saw(self, event: AlertEvent, target_id: str) -> bool:
+        return any(a.event is event and a.target_id == target_id for a in self.alerts)
+
+
+class _IndentedConsole:
+    """The console sink's alert text, indented under the story and under its lock."""
+
+    def __init__(self, narrator: Narrator) -> None:
+        from smtpwatch.local.sinks import ConsoleSink
+
+        self._narrator = narrator
+        self._sink = ConsoleSink(_Indent(narrator), color=narrator.color, lock=threading.Lock())
+
+    def send(self, alert: Alert) -> None:
+        self._sink.send(alert)
+
+
+class _Indent(io.StringIO):
+    """A text stream that indents every line and writes through the narrator."""
+
+    def __init__(self, narrator: Narrator) -> None:
+        super().__init__()
+        self._narrator = narrator
+
+    def write(self, text: str) -> int:
+        with self._narrator.lock:
+            for line in text.splitlines():
+                self._narrator.stream.write("         │ " + line + "\n")
+            self._narrator.stream.flush()
+        return len(text)
+
+    def isatty(self) -> bool:
+        return self._narrator.color
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from smtpwatch.testing.servers import Certificates, SmtpServer
+    except ImportError:
+        raise UsageError(
+            "the demo needs aiosmtpd and trustme: pip install 'smtpwatch[demo]'"
+        ) from None
+    out = sys.stdout
+    narrator = Narrator(out, color=not args.no_color and out.isatty())
+    with tempfile.TemporaryDirectory(prefix="smtpwatch-demo-") as tmp:
+        db = Path(args.db) if args.db else Path(tmp) / "demo.db"
+        if args.db and db.exists():
+            raise UsageError(f"--db {db}: exists already; the demo wants a new database")
+        return _story(narrator, db, Certificates, SmtpServer)
+
+
+def _story(narrator: Narrator, db: Path, certificates: Any, smtp_server: Any) -> int:
+    from smtpwatch.core.probe import ProbeEnvironment
+    from smtpwatch.local.scheduler import LocalScheduler
+    from smtpwatch.local.secrets import LocalSecretResolver
+    from smtpwatch.local.sqlite_store import SqliteStore
+
+    say, heading = narrator.say, narrator.heading
+    # aiosmtpd logs every refused handshake with a traceback; the story tells it better.
+    logging.getLogger("mail.log").setLevel(logging.CRITICAL)
+    heading("smtpwatch demo: three SMTP servers on this machine, no AWS, no internet")
+    say("Creating a throwaway certificate authority and starting the servers on 127.0.0.1 ...")
+    certs = certificates(HOSTNAME)
+    password = secrets.token_urlsafe(16)  # never printed
+    servers = {
+        "mail": smtp_server(
+            "127.0.0.1",
+            cert=certs.valid(),
+            starttls=True,
+            credentials={USER: password},
+            hostname=HOSTNAME,
+        ),
+        "expired-cert": smtp_server(
+            "127.0.0.1", cert=certs.expired(), starttls=True, hostname=HOSTNAME
+        ),
+        "flaky": smtp_server("127.0.0.1", cert=certs.valid(), starttls=True, hostname=HOSTNAME),
+    }
+    roles = {
+        "mail": "healthy: STARTTLS, then AUTH as user 'demo'",
+        "expired-cert": "its certificate has expired",
+        "flaky": "healthy for now; we will pull its plug",
+    }
+    for server in servers.values():
+        server.start()
+    scheduler = None
+    try:
+        for name, server in servers.items():
+            say(f"  {name:<12} 127.0.0.1:{server.port:<6} {roles[name]}")
+
+        heading("Registering them as targets (what `smtpwatch targets add` stores)")
+        items = [_target(name, server.port, certs.ca_pem) for name, server in servers.items()]
+        items[0] |= {"login": True, "username": USER, "password_ref": f"env:{PASSWORD_VAR}"}
+        with SqliteStore(db) as store:
+            store.put_items(items)
+        say(f"  database: {db}")
+        say(
+            f"  every {INTERVAL_S} s, {HOSTNAME} mapped to 127.0.0.1 by dns_hosts, "
+            "certificates checked against the demo CA (ca_bundle)"
+        )
+        say(
+            "  a failure is re-checked once after 1 s before it counts; one confirmed "
+            "failure sends a DOWN alert"
+        )
+
+        heading("Starting the scheduler (the same one `smtpwatch run` uses)")
+        store = SqliteStore(db)
+        scheduler = LocalScheduler(
+            store,
+            sinks=[("console", _IndentedConsole(narrator)), ("demo", narrator)],
+            secrets=LocalSecretResolver(environ={PASSWORD_VAR: password}),
+            concurrency=4,
+            listener=narrator,
+            env=ProbeEnvironment(default_ehlo_name="demo.smtpwatch.test"),
+            poll_s=0.25,
+        )
+        stop = threading.Event()
+        loop = threading.Thread(target=scheduler.run, args=(stop,), name="demo-scheduler")
+        loop.start()
+
+        def first_checks_done() -> bool:
+            return all(name in narrator.results for name in servers)
+
+        if not narrator.wait_for(first_checks_done, STEP_TIMEOUT_S):
+            return _failed(narrator, "the first checks did not finish in time")
+        if narrator.wait_for(lambda: _alerted(narrator, AlertEvent.DOWN, "expired-cert"), 5):
+            say("expired-cert is DOWN at once: an expired certificate fails the TLS phase,")
+            say("and the alert above says which phase, why, and since when.")
+
+        heading("Pulling the plug on 'flaky' (its server stops listening)")
+        servers["flaky"].stop()
+        say(f"its next check is due within {INTERVAL_S} s ...")
+        if not narrator.wait_for(lambda: narrator.saw(AlertEvent.DOWN, "flaky"), STEP_TIMEOUT_S):
+            return _failed(narrator, "no DOWN alert for 'flaky'")
+        say("DOWN: the refused connection was re-checked once, failed again, and alerted.")
+
+        heading("Bringing 'flaky' back on the same port")
+        servers["flaky"].start()
+        if not narrator.wait_for(
+            lambda: _alerted(narrator, AlertEvent.RECOVERED, "flaky"), STEP_TIMEOUT_S
+        ):
+            return _failed(narrator, "no RECOVERED alert for 'flaky'")
+        say("RECOVERED: the first passing check after a DOWN alert announces the recovery.")
+
+        stop.set()
+        loop.join(10)
+        scheduler.shutdown(grace_s=5)
+        scheduler = None
+        _finale(narrator, db)
+        return 0
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(grace_s=0)
+        for server in servers.values():
+            server.stop()
+
+
+def _alerted(narrator: Narrator, event: AlertEvent, target_id: str) -> bool:
+    """The alert went out and its check's line is printed (the story follows both)."""
+    want = "ok" if event is AlertEvent.RECOVERED else "critical"
+    seen = narrator.results.get(target_id) or []
+    return narrator.saw(event, target_id) and bool(seen) and seen[-1] == want
+
+
+def _target(name: str, port: int, ca_pem: str) -> dict[str, Any]:
+    return {
+        "target_id": name,
+        "name": name,
+        "host": HOSTNAME,
+        "port": port,
+        "encryption": "explicit",
+        "dns_hosts": [f"127.0.0.1 {HOSTNAME}"],
+        "ca_bundle": ca_pem,
+        "timeout_s": 10,
+        "interval_s": INTERVAL_S,
+        "recheck_delay_s": 1,
+        "failures_before_alert": 1,
+        "tags": {"env": "demo"},
+    }
+
+
+def _failed(narrator: Narrator, why: str) -> int:
+    narrator.say(f"demo failed: {why}", style="1;31")
+    return EXIT_FAILED
+
+
+def _finale(narrator: Narrator, db: Path) -> None:
+    from smtpwatch.cli.common import Backend
+    from smtpwatch.cli.status_cmd import collect
+    from smtpwatch.local.sqlite_store import SqliteStore
+
+    narrator.heading("What `smtpwatch status` says now")
+    with SqliteStore(db) as store:
+        backend = Backend("sqlite", f"SQLite {db}", store, store, store, db_path=db)
+        rows = collect(backend)
+        checks = {r["target_id"]: store.count_results(r["target_id"]) for r in rows}
+    table = render_table(
+        ("TARGET", "STATE", "CHECKS", "LAST ERROR"),
+        (
+            (
+                r["target_id"],
+                r["status"],
+                checks[r["target_id"]],
+                (r["error"] or {}).get("kind") or "-",
+            )
+            for r in rows
+        ),
+    )
+    for line in table.splitlines():
+        narrator.say("  " + line)
+    elapsed = time.monotonic() - narrator.started
+    narrator.heading(f"Done in {elapsed:.0f} s. Next, on your own server:")
+    for line in (
+        "smtpwatch probe smtp.example.com:587 --user me --password-env SMTP_PW",
+        "smtpwatch targets add mx1 smtp.example.com --username me --password-prompt",
+        "smtpwatch run            # then: smtpwatch status / smtpwatch history mx1",
+    ):
+        narrator.say("  " + line)
