@@ -418,3 +418,137 @@ def test_sigterm_mid_sweep_loses_no_completed_check(
     assert state_ids <= {t for t, _ in stored}  # no state without its result
     notices = [d["message"] for d in json_lines(out) if d.get("type") == "notice"]
     assert any(m.startswith("stopped") for m in notices)
+
+
+# ---- status / history on the deployed stack's tables (moto server on loopback) -----
+
+
+def _template_tables() -> Any:
+    """tests/aws/template_tables.py: the tables exactly as template.yaml defines them."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "aws" / "template_tables.py"
+    spec = importlib.util.spec_from_file_location("template_tables_for_cli", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def _aws_result(target_id: str, at: str, ok: bool) -> Any:
+    from smtpwatch.core.result import ErrorInfo, ErrorKind, Phase, PhaseResult, ProbeResult, Status
+
+    phases = tuple(
+        PhaseResult(p, reached=True, ok=True, ms=ms)
+        for p, ms in ((Phase.DNS, 1.0), (Phase.CONNECT, 12.0), (Phase.BANNER, 30.0))
+    )
+    if ok:
+        return ProbeResult(target_id, at, Status.OK, host="mx1.example.com", port=587,
+                           phases=phases, total_ms=43.0)  # fmt: skip
+    error = ErrorInfo(ErrorKind.CONNECT_TIMEOUT, Phase.CONNECT, "no answer from 192.0.2.1:587")
+    return ProbeResult(target_id, at, Status.CRITICAL, host="mx1.example.com", port=587,
+                       error=error, total_ms=10000.0)  # fmt: skip
+
+
+def test_status_and_history_read_the_stacks_dynamodb_tables(env: Env, moto_endpoint: str) -> None:
+    import boto3
+
+    from smtpwatch.adapters.dynamodb import DynamoResultStore, DynamoStateStore, DynamoTargetStore
+    from smtpwatch.core.state import TargetState, TargetStatus
+
+    # GIVEN the stack's tables (from template.yaml) as the Lambda functions fill them
+    ddb = boto3.client("dynamodb", endpoint_url=moto_endpoint)
+    names = _template_tables().create_tables(ddb, prefix="cli")
+    DynamoTargetStore(ddb, names["TargetsTable"]).put_items(
+        [{"target_id": "mx1", "host": "mx1.example.com"}, {"target_id": "mx2", "host": "mx2"}]
+    )
+    results = DynamoResultStore(ddb, names["ResultsTable"])
+    for i, ok in enumerate([True, True, True, False]):
+        at = f"2026-11-25T10:0{i}:00Z"
+        assert results.add_result(_aws_result("mx1", at, ok), scheduled_at=at)
+    DynamoStateStore(ddb, names["StateTable"]).save_state(
+        TargetState(
+            "mx1",
+            status=TargetStatus.DOWN,
+            consecutive_failures=1,
+            last_change_at="2026-11-25T10:03:00Z",
+            version=1,
+        )
+    )
+    stack_body = {
+        "Resources": {"AlertTopic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {
+            "TargetsTableName": {"Value": names["TargetsTable"]},
+            "StateTableName": {"Value": names["StateTable"]},
+            "ResultsTableName": {"Value": names["ResultsTable"]},
+        },
+    }
+    boto3.client("cloudformation", endpoint_url=moto_endpoint).create_stack(
+        StackName="smtpwatch", TemplateBody=json.dumps(stack_body)
+    )
+    env.env |= {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "smtpwatch", *args],
+            capture_output=True, text=True, env=env.env, timeout=120,
+        )  # fmt: skip
+
+    tables = ["--table", names["TargetsTable"], "--state-table", names["StateTable"],
+              "--results-table", names["ResultsTable"]]  # fmt: skip
+    # WHEN status is asked with --stack and with --table
+    for backend in (["--stack", "smtpwatch"], tables):
+        done = cli("status", "--json", *backend)
+        assert done.returncode == 0, done.stderr
+        rows = {r["target_id"]: r for r in json.loads(done.stdout)}
+        # THEN it shows the state items, with the last check from the newest result
+        assert rows["mx1"]["status"] == "down"
+        assert rows["mx1"]["since"] == "2026-11-25T10:03:00Z"
+        assert rows["mx1"]["error"]["kind"] == "connect_timeout"
+        assert rows["mx2"]["status"] == "pending"
+    text = cli("status", "--stack", "smtpwatch")
+    assert "connect_timeout in connect" in text.stdout
+
+    # AND history computes uptime and timings from the results table
+    hist = cli(
+        "history", "mx1", "--json", "--since", "2026-11-25T00:00:00Z", "--stack", "smtpwatch"
+    )
+    assert hist.returncode == 0, hist.stderr
+    report = json.loads(hist.stdout)
+    assert report["checks"] == 4 and report["uptime_percent"] == 75.0
+    assert report["phases_ms"]["connect"]["p50"] == 12.0
+    assert report["recent_failures"][0]["kind"] == "connect_timeout"
+
+
+def test_table_without_the_state_table_is_a_usage_error(env: Env) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "smtpwatch", "status", "--table", "t"],
+        capture_output=True, text=True, env=env.env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 3
+    assert "--state-table" in done.stderr and "Traceback" not in done.stderr
