@@ -16,7 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from smtpwatch.testing.servers import DEFAULT_HOSTNAME, WRONG_HOSTNAME, Certificates, SmtpServer
+from smtpwatch.testing.servers import (
+    DEFAULT_HOSTNAME,
+    WRONG_HOSTNAME,
+    Certificates,
+    HostileServer,
+    SmtpServer,
+)
 
 PASSWORD = "s3cret-Pa55-never-shown"
 PASSWORD_VAR = "SMTPWATCH_TEST_PW"
@@ -157,6 +163,22 @@ def test_refused_port_is_critical_naming_the_failure_class(ip: str) -> None:
     proc = smtpwatch(hostport(ip, port), "--encryption", "none", "--timeout", "5")
     assert proc.returncode == 2
     assert "connect_refused" in proc.stdout.splitlines()[0]
+
+
+def test_server_text_cannot_inject_terminal_escapes_or_fake_perfdata(
+    hostile: Callable[[HostileServer], HostileServer],
+) -> None:
+    # GIVEN a server whose 554 greeting carries an escape sequence and a "|"
+    server = hostile(HostileServer.greeting(b"554 no \x1b[2J service | fake=1s\r\n"))
+    # WHEN probed
+    proc = smtpwatch(f"127.0.0.1:{server.port}", "--encryption", "none", "--timeout", "5")
+    # THEN the verdict is critical, one line, with no control character and one "|"
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith("SMTP CRITICAL - ")
+    assert "\x1b" not in proc.stdout
+    assert first.count("|") == 1
+    assert "fake=1s" not in first.split("|")[1]
 
 
 # -- DNS options ------------------------------------------------------------------------
