@@ -1,0 +1,826 @@
+"""Monthly AWS cost per monitored target, line by line, at 1-minute and 5-minute checks.
+
+    .venv/bin/python bench/cost.py                  # the model, with measured defaults
+    .venv/bin/python bench/cost.py --measure        # measure first, then the model
+    .venv/bin/python bench/cost.py --probe-ms 400 --targets 20 --rtt-ms 80
+
+What is counted (us-east-1 list prices, no free tier, checked 2026-11-25):
+- Lambda: one probe request per check + billed GB-seconds at the template's
+  ProbeMemorySize (arm64); the dispatcher's requests and GB-seconds shared by all targets.
+- DynamoDB on-demand: the write/read units of one healthy check as *measured* at the
+  boto3 boundary (item sizes by DynamoDB's sizing rules), the dispatcher's scans, and
+  result storage for ResultRetentionDays.
+- CloudWatch Logs: the bytes the handlers print per check (Powertools JSON lines + EMF
+  blobs), measured; the template's SystemLogLevel WARN drops START/END/REPORT lines.
+- Secrets (only targets with a login): SSM SecureString or Secrets Manager reads through
+  the Powertools cache (300 s per warm container).
+- SNS: alerts only (state changes), negligible per check.
+- Fixed per stack: KMS key of the alert topic, alarms, EMF custom metrics; shown apart and
+  as a share per target at --targets.
+
+Duration on AWS is modelled, not measured (no AWS account here): the CPU time a check
+takes on this machine, scaled by how much of a vCPU Lambda gives at that memory
+(1,769 MB = one vCPU), plus network waits: SMTP round trips x --rtt-ms and AWS calls x
+--aws-call-ms. ``--probe-ms`` overrides the model with a figure read from real
+REPORT lines / the Duration metric.
+
+``--measure`` runs the real probe handler (explicit TLS + STARTTLS + AUTH through an SSM
+SecureString) against a loopback aiosmtpd server and a moto server in another process,
+and the dispatcher over --dispatch-targets targets, in a child process that holds only
+the Lambda code (so CPU time and max RSS are the handler's own). Nothing leaves loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "template.yaml"
+
+# ----------------------------------------------------------------------------- prices
+# us-east-1 list prices (USD), no free tier. Lambda/DynamoDB/CloudWatch pricing pages.
+PRICE = {
+    "lambda_gb_s_arm64": 0.0000133334,
+    "lambda_request": 0.20 / 1e6,
+    "ddb_wru": 0.625 / 1e6,  # on-demand, since the Nov 2024 price cut
+    "ddb_rru": 0.125 / 1e6,
+    "ddb_storage_gb_month": 0.25,
+    "logs_ingest_gb": 0.50,
+    "logs_storage_gb_month": 0.03,
+    "cw_metric_month": 0.30,  # per custom metric (name + dimension values), first 10k
+    "cw_alarm_month": 0.10,  # standard resolution
+    "kms_key_month": 1.00,
+    "kms_request": 0.03 / 10_000,
+    "secretsmanager_secret_month": 0.40,
+    "secretsmanager_request": 0.05 / 10_000,
+    "ssm_standard_request": 0.0,  # standard parameters, standard throughput
+    "sns_publish": 0.50 / 1e6,
+    "nat_gateway_month": 0.045 * 730,
+    "nat_gateway_gb": 0.045,
+}
+GOAL_PER_TARGET_MONTH = 0.05  # issue 3: at 1-minute checks
+MINUTES_PER_MONTH = 30 * 24 * 60  # 43,200
+FULL_VCPU_MB = 1769  # Lambda allocates CPU in proportion to memory; one vCPU at 1,769 MB
+
+# ----------------------------------------------------------------------------- measured
+# `python bench/cost.py --measure --checks 25 --dispatch-targets 500` on the team
+# machine, 2026-11-25: x86_64, Python 3.11, loopback aiosmtpd (STARTTLS + AUTH through
+# an SSM SecureString) and moto server in its own process; 501 targets per tick.
+MEASURED: dict[str, float] = {
+    "probe_cpu_ms": 12.0,  # one warm check, handler process CPU (runs: 10.3, 14.1)
+    "probe_aws_calls": 3.0,  # GetItem target, GetItem state, PutItem result
+    "probe_wru": 2.0,  # the result item is ~1.38 KB: 2 write units, not 1
+    "probe_rru": 1.5,  # 0.5 + one consistent read (1.0)
+    "probe_log_bytes": 1532.0,  # per check at LogLevel INFO: "check done" ~600 B + EMF ~930 B
+    "probe_log_events": 2.0,
+    "result_item_bytes": 1383.0,
+    "emf_metrics": 19.0,  # probe 12 + dispatcher 6 + cold start, dimension service only
+    "dispatch_cpu_ms_per_target": 2.6,  # incl. one Invoke call's client CPU (2.35 ms)
+    "dispatch_cpu_ms_per_tick": 30.0,  # claim, counters, summary (estimate)
+    "dispatch_rru_per_target": 0.02,  # both scans, eventually consistent
+    "dispatch_wru_per_tick": 3.0,  # window claim + completion + tick counter
+    "dispatch_log_bytes_per_tick": 1135.0,
+    "cold_cpu_ms": 353.0,  # import + first check (clients, TLS context) on this machine
+    "max_rss_mb": 70.7,  # handler process after 25 checks (Lambda adds its runtime client)
+}
+
+
+# ----------------------------------------------------------------------------- template
+def template_defaults() -> dict[str, Any]:
+    """Parameter defaults and resource counts read from template.yaml itself."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return {suffix: loader.construct_scalar(node)}
+        if isinstance(node, yaml.SequenceNode):
+            return {suffix: loader.construct_sequence(node, deep=True)}
+        return {suffix: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+
+    Loader.add_multi_constructor("!", tag)
+    doc = yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=Loader)  # SafeLoader subclass
+    params = doc["Parameters"]
+    resources = doc["Resources"]
+    return {
+        "probe_memory_mb": int(params["ProbeMemorySize"]["Default"]),
+        "dispatcher_memory_mb": int(params["DispatcherMemorySize"]["Default"]),
+        "result_retention_days": int(params["ResultRetentionDays"]["Default"]),
+        "log_retention_days": int(params["LogRetentionDays"]["Default"]),
+        "topic_key": params["EncryptAlertTopic"]["Default"] == "true",
+        "alarms": sum(r["Type"] == "AWS::CloudWatch::Alarm" for r in resources.values()),
+        "system_log_level": params["PlatformLogLevel"]["Default"],
+    }
+
+
+# ----------------------------------------------------------------------------- model
+@dataclass
+class Inputs:
+    interval_min: float
+    targets: int
+    probe_memory_mb: int
+    dispatcher_memory_mb: int
+    probe_ms: float  # billed ms per check
+    dispatcher_ms_per_target: float
+    dispatcher_ms_per_tick: float
+    wru_per_check: float
+    rru_per_check: float
+    log_bytes_per_check: float
+    result_item_bytes: float
+    result_retention_days: int
+    log_retention_days: int
+    dispatch_rru_per_target: float
+    dispatch_wru_per_tick: float
+    dispatch_log_bytes_per_tick: float
+    alarms: int
+    topic_key: bool
+    emf_metrics: float
+    platform_log_bytes: float
+    secret_reads_per_month: float
+
+
+@dataclass
+class Breakdown:
+    per_target: list[tuple[str, float]] = field(default_factory=list)
+    fixed: list[tuple[str, float]] = field(default_factory=list)
+    optional: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def per_target_total(self) -> float:
+        return sum(v for _, v in self.per_target)
+
+    @property
+    def fixed_total(self) -> float:
+        return sum(v for _, v in self.fixed)
+
+
+def cpu_scale(memory_mb: float) -> float:
+    """How much longer CPU work takes at this memory than on one full vCPU."""
+    return max(1.0, FULL_VCPU_MB / memory_mb)
+
+
+def model(i: Inputs) -> Breakdown:
+    checks = MINUTES_PER_MONTH / i.interval_min  # per target per month
+    ticks = MINUTES_PER_MONTH  # the dispatcher runs every minute whatever the intervals
+    b = Breakdown()
+    gb_s = PRICE["lambda_gb_s_arm64"]
+    b.per_target += [
+        ("Lambda probe requests", checks * PRICE["lambda_request"]),
+        (
+            f"Lambda probe duration ({i.probe_ms:.0f} ms x {i.probe_memory_mb} MB)",
+            checks * i.probe_ms / 1000 * i.probe_memory_mb / 1024 * gb_s,
+        ),
+        (
+            f"DynamoDB writes ({i.wru_per_check:g} WRU/check)",
+            checks * i.wru_per_check * PRICE["ddb_wru"],
+        ),
+        (
+            f"DynamoDB reads ({i.rru_per_check:g} RRU/check)",
+            checks * i.rru_per_check * PRICE["ddb_rru"],
+        ),
+    ]
+    retained_items = i.result_retention_days * 1440 / i.interval_min
+    storage_gb = retained_items * (i.result_item_bytes + 100) / 1e9  # +100 B index overhead
+    b.per_target.append(
+        (
+            f"DynamoDB results storage ({i.result_retention_days} d)",
+            storage_gb * PRICE["ddb_storage_gb_month"],
+        )
+    )
+    log_bytes = i.log_bytes_per_check + i.platform_log_bytes
+    log_gb = checks * log_bytes / 1e9
+    b.per_target += [
+        (
+            f"CloudWatch Logs ingestion ({log_bytes:.0f} B/check)",
+            log_gb * PRICE["logs_ingest_gb"],
+        ),
+        (
+            f"CloudWatch Logs storage ({i.log_retention_days} d)",
+            log_gb * i.log_retention_days / 30 * PRICE["logs_storage_gb_month"],
+        ),
+    ]
+    # Dispatcher: per due target per tick; a target is due once per interval.
+    dispatch_ms = i.dispatcher_ms_per_target * checks
+    b.per_target += [
+        (
+            f"Dispatcher duration share ({i.dispatcher_ms_per_target:.1f} ms/target x "
+            f"{i.dispatcher_memory_mb} MB)",
+            dispatch_ms / 1000 * i.dispatcher_memory_mb / 1024 * gb_s,
+        ),
+        (
+            "Dispatcher scans (targets + state, every tick)",
+            ticks * i.dispatch_rru_per_target * PRICE["ddb_rru"],
+        ),
+    ]
+    # Fixed per stack and month.
+    tick_gb_s = ticks * i.dispatcher_ms_per_tick / 1000 * i.dispatcher_memory_mb / 1024
+    b.fixed += [
+        ("Dispatcher requests (1/minute)", ticks * PRICE["lambda_request"]),
+        ("Dispatcher duration, per-tick part", tick_gb_s * gb_s),
+        ("Dispatcher bookkeeping writes", ticks * i.dispatch_wru_per_tick * PRICE["ddb_wru"]),
+        (
+            "Dispatcher logs",
+            ticks * i.dispatch_log_bytes_per_tick / 1e9 * PRICE["logs_ingest_gb"],
+        ),
+        (f"CloudWatch alarms ({i.alarms})", i.alarms * PRICE["cw_alarm_month"]),
+        (
+            f"EMF custom metrics ({i.emf_metrics:.0f}, dimension service only)",
+            i.emf_metrics * PRICE["cw_metric_month"],
+        ),
+    ]
+    if i.topic_key:
+        b.fixed.append(("KMS key of the alert topic", PRICE["kms_key_month"]))
+    # Optional, per target with a login, or per stack with a VPC.
+    reads = min(i.secret_reads_per_month, checks)
+    b.optional += [
+        (
+            "login via SSM SecureString (KMS decrypts, per target)",
+            reads * (PRICE["ssm_standard_request"] + PRICE["kms_request"]),
+        ),
+        (
+            "login via Secrets Manager (per secret)",
+            PRICE["secretsmanager_secret_month"] + reads * PRICE["secretsmanager_request"],
+        ),
+        ("VPC + NAT gateway for port 25 / fixed IP (per stack)", PRICE["nat_gateway_month"]),
+    ]
+    return b
+
+
+def print_breakdown(i: Inputs, b: Breakdown) -> None:
+    print(
+        f"\n== every {i.interval_min:g} minute(s): "
+        f"{MINUTES_PER_MONTH / i.interval_min:,.0f} checks per target-month"
+    )
+    for name, usd in b.per_target:
+        print(f"  {name:<62} ${usd:9.5f}")
+    total = b.per_target_total
+    print(f"  {'per target-month (variable)':<62} ${total:9.5f}")
+    share = b.fixed_total / max(i.targets, 1)
+    print(f"  {'+ fixed stack costs shared by ' + str(i.targets) + ' targets':<62} ${share:9.5f}")
+    print(f"  {'= per target-month':<62} ${total + share:9.5f}")
+    print(
+        f"  ratio to the goal (${GOAL_PER_TARGET_MONTH}/target-month): variable "
+        f"{total / GOAL_PER_TARGET_MONTH:.2f}x, with fixed share "
+        f"{(total + share) / GOAL_PER_TARGET_MONTH:.2f}x"
+    )
+
+
+def print_fixed(b: Breakdown) -> None:
+    print("\n== fixed per stack and month (independent of the number of targets)")
+    for name, usd in b.fixed:
+        print(f"  {name:<62} ${usd:9.4f}")
+    print(f"  {'total':<62} ${b.fixed_total:9.4f}")
+    print("\n== optional extras (1-minute checks)")
+    for name, usd in b.optional:
+        print(f"  {name:<62} ${usd:9.4f}")
+
+
+LEVERS: list[tuple[str, dict[str, float]]] = [
+    # What each change would save at 1-minute checks (applied one after the other).
+    (
+        "result item <= 1 KB (e.g. zlib-compressed JSON in a B attribute)",
+        {"wru_per_check": 1.0, "result_item_bytes": 700.0},
+    ),
+    (
+        "EMF: 3 metrics (ProbeSuccess, TotalMs, CertDaysLeft), phase ms as properties; "
+        "no INFO line for an ok, unchanged check",
+        {"log_bytes_per_check": 450.0},
+    ),
+    ("ProbeMemorySize 128 -> 256 (for comparison: faster, dearer)", {"probe_memory_mb": 256.0}),
+]
+
+
+def print_levers(base: Inputs) -> None:
+    print("\n== levers at 1-minute checks (variable cost per target-month, cumulative)")
+    current = base
+    print(f"  {'as measured':<86} ${model(current).per_target_total:8.5f}")
+    for name, changes in LEVERS:
+        updated = asdict(current) | changes
+        if "probe_memory_mb" in changes:  # CPU share changes the billed duration
+            cpu_part = MEASURED["probe_cpu_ms"] * cpu_scale(current.probe_memory_mb)
+            net = current.probe_ms - cpu_part
+            updated["probe_ms"] = net + MEASURED["probe_cpu_ms"] * cpu_scale(
+                changes["probe_memory_mb"]
+            )
+            updated["probe_memory_mb"] = int(changes["probe_memory_mb"])
+            print(f"  {name:<86} ${model(Inputs(**updated)).per_target_total:8.5f}")
+            continue
+        current = Inputs(**updated)
+        print(f"  {'+ ' + name:<86} ${model(current).per_target_total:8.5f}")
+
+
+# ----------------------------------------------------------------------------- measure
+def _dynamo_size(value: dict[str, Any]) -> int:
+    """Bytes of one AttributeValue by DynamoDB's item-size rules (close approximation)."""
+    ((kind, v),) = value.items()
+    if kind == "S":
+        return len(v.encode())
+    if kind == "N":
+        digits = len(v.lstrip("-").replace(".", "").strip("0")) or 1
+        return math.ceil(digits / 2) + 1
+    if kind == "B":
+        return len(v)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _dynamo_size(x) + 1 for k, x in v.items())
+    if kind == "L":
+        return 3 + sum(_dynamo_size(x) + 1 for x in v)
+    if kind in ("SS", "NS", "BS"):
+        return sum(_dynamo_size({kind[0]: x}) for x in v)
+    return 0
+
+
+def item_size(item: dict[str, Any]) -> int:
+    return sum(len(k.encode()) + _dynamo_size(v) for k, v in item.items())
+
+
+class _CountingStdout(io.TextIOBase):
+    """sys.stdout for the child: what Lambda would ship to CloudWatch Logs."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.lines: list[str] = []
+        self._partial = ""
+
+    def write(self, s: str) -> int:
+        self.bytes += len(s.encode())
+        text = self._partial + s
+        *done, self._partial = text.split("\n")
+        self.lines.extend(line for line in done if line.strip())
+        return len(s)
+
+    def writable(self) -> bool:
+        return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _child(config_path: str) -> None:
+    """Runs in a fresh interpreter: only the Lambda code, instrumented at boto3's edge."""
+    cfg = json.loads(Path(config_path).read_text())
+    sink = _CountingStdout()
+    sys.stdout = sink  # before the handlers import: Powertools binds its stream then
+    import botocore.client
+
+    original = botocore.client.BaseClient._make_api_call
+    calls: list[dict[str, Any]] = []
+
+    def counted(self: Any, op: str, params: dict[str, Any]) -> Any:
+        service = self.meta.service_model.service_name
+        if service == "lambda" and op == "Invoke":  # the probes of a dispatcher tick
+            calls.append({"service": service, "op": op, "wru": 0.0, "rru": 0.0})
+            return {"StatusCode": 202, "ResponseMetadata": {"HTTPStatusCode": 202}}
+        try:
+            resp = original(self, op, params)
+        except Exception:
+            resp = None
+            if op in ("PutItem", "UpdateItem"):  # a failed condition still bills a write
+                calls.append({"service": service, "op": op, "wru": 1.0, "rru": 0.0})
+            raise
+        wru = rru = 0.0
+        size = 0
+        if service == "dynamodb":
+            factor = 1.0 if params.get("ConsistentRead") else 0.5
+            if op == "PutItem":
+                size = item_size(params["Item"])
+                wru = math.ceil(size / 1024)
+            elif op == "UpdateItem":
+                got = original(
+                    self, "GetItem", {"TableName": params["TableName"], "Key": params["Key"]}
+                )
+                wru = max(1, math.ceil(item_size(got.get("Item", {})) / 1024))
+            elif op == "GetItem":
+                rru = max(1, math.ceil(item_size(resp.get("Item", {})) / 4096)) * factor
+            elif op in ("Query", "Scan"):
+                size = sum(item_size(it) for it in resp.get("Items", []))
+                rru = max(1, math.ceil(size / 4096)) * factor
+        table = str(params.get("TableName", ""))
+        calls.append(
+            {"service": service, "op": op, "table": table, "bytes": size, "wru": wru, "rru": rru}
+        )
+        return resp
+
+    botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign]
+
+    class Ctx:
+        function_name = "smtpwatch-probe"
+        function_version = "$LATEST"
+        memory_limit_in_mb = 256
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:smtpwatch-probe"
+        aws_request_id = "00000000-0000-4000-8000-000000000000"
+
+        @staticmethod
+        def get_remaining_time_in_millis() -> int:
+            return 60_000
+
+    out: dict[str, Any] = {}
+    t0, c0 = time.perf_counter(), time.process_time()
+    from smtpwatch.handlers import probe as probe_handler
+
+    out["import_ms"] = (time.perf_counter() - t0) * 1000
+    out["import_cpu_ms"] = (time.process_time() - c0) * 1000
+    base = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    runs = []
+    for n in range(cfg["checks"]):
+        event = {
+            "target_id": cfg["target_id"],
+            "scheduled_at": (base + timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        b0, l0, k0 = sink.bytes, len(sink.lines), len(calls)
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = probe_handler.handler(event, Ctx())
+        runs.append(
+            {
+                "wall_ms": (time.perf_counter() - t0) * 1000,
+                "cpu_ms": (time.process_time() - c0) * 1000,
+                "log_bytes": sink.bytes - b0,
+                "log_lines": len(sink.lines) - l0,
+                "calls": calls[k0:],
+                "status": (result or {}).get("status"),
+            }
+        )
+    out["probe"] = runs
+    out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["probe_log_sample"] = sink.lines[-runs[-1]["log_lines"] :] if runs else []
+
+    from smtpwatch.handlers import dispatcher as dispatcher_handler
+
+    ticks = []
+    tick0 = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
+    for n in range(cfg["ticks"]):
+        event = {"time": (tick0 + timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        b0, k0 = sink.bytes, len(calls)
+        t0, c0 = time.perf_counter(), time.process_time()
+        summary = dispatcher_handler.handler(event, Ctx())
+        ticks.append(
+            {
+                "wall_ms": (time.perf_counter() - t0) * 1000,
+                "cpu_ms": (time.process_time() - c0) * 1000,
+                "log_bytes": sink.bytes - b0,
+                "calls": calls[k0:],
+                "summary": summary,
+            }
+        )
+    out["ticks"] = ticks
+    # Client-side CPU of one AWS call (signing, HTTP, parsing): the stubbed Invoke above
+    # costs about this much for real. The server side runs in another process.
+    import boto3
+
+    ddb = boto3.client("dynamodb")
+    key = {"target_id": {"S": cfg["target_id"]}}
+    table = os.environ["TARGETS_TABLE"]
+    ddb.get_item(TableName=table, Key=key)
+    c0 = time.process_time()
+    for _ in range(100):
+        ddb.get_item(TableName=table, Key=key)
+    out["aws_call_cpu_ms"] = (time.process_time() - c0) * 1000 / 100
+    metrics: set[str] = set()
+    for line in sink.lines:
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        for directive in doc.get("_aws", {}).get("CloudWatchMetrics", []):
+            for dims in directive.get("Dimensions", [[]]):
+                key = tuple(sorted((d, str(doc.get(d))) for d in dims))
+                for m in directive.get("Metrics", []):
+                    metrics.add(f"{directive.get('Namespace')}/{m['Name']}/{key}")
+    out["emf_metrics"] = sorted(metrics)
+    Path(cfg["out"]).write_text(json.dumps(out))
+
+
+def measure(checks: int, dispatch_targets: int, ticks: int, log_level: str) -> dict[str, Any]:
+    """Start moto (own process) + an SMTP server, seed the stack, run the child."""
+    sys.path[:0] = [str(ROOT / "tests" / "aws"), str(ROOT / "functions")]
+    import boto3
+    from template_tables import create_tables
+
+    from smtpwatch.adapters.aws_secrets import encode_secret
+    from smtpwatch.adapters.dynamodb import to_item
+    from smtpwatch.testing.servers import DEFAULT_HOSTNAME, Certificates, SmtpServer
+
+    port = _free_port()
+    env = dict(os.environ)
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_SESSION_TOKEN="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    os.environ.update({k: env[k] for k in env if k.startswith("AWS_")})
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = None
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("moto server did not start") from None
+                time.sleep(0.1)
+        ddb = boto3.client("dynamodb")
+        tables = create_tables(ddb, prefix="bench")
+        topic = boto3.client("sns").create_topic(Name="bench-alerts")["TopicArn"]
+        password = "bench-password-never-logged"
+        boto3.client("ssm").put_parameter(
+            Name="/smtpwatch/bench",
+            Type="SecureString",
+            Value=encode_secret(password, [DEFAULT_HOSTNAME], allow_unverified=True),
+        )
+        certs = Certificates()
+        server = SmtpServer(
+            "127.0.0.1", cert=certs.valid(), starttls=True, credentials={"monitor": password}
+        ).start()
+        target = {
+            "target_id": "bench",
+            "host": DEFAULT_HOSTNAME,
+            "port": server.port,
+            "encryption": "explicit",
+            "dns_hosts": [f"127.0.0.1 {DEFAULT_HOSTNAME}"],
+            "ca_bundle": certs.ca_pem,
+            "login": True,
+            "username": "monitor",
+            "password_ref": "ssm:/smtpwatch/bench",
+            "interval_s": 60,
+            "recheck_delay_s": 0,
+        }
+        ddb.put_item(TableName=tables["TargetsTable"], Item=to_item(target))
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": to_item(
+                        {"target_id": f"t{n:05d}", "host": f"mx{n}.example.com", "interval_s": 60}
+                    )
+                }
+            }
+            for n in range(dispatch_targets)
+        ]
+        for start in range(0, len(requests), 25):
+            ddb.batch_write_item(
+                RequestItems={tables["TargetsTable"]: requests[start : start + 25]}
+            )
+        env.update(
+            TARGETS_TABLE=tables["TargetsTable"],
+            STATE_TABLE=tables["StateTable"],
+            RESULTS_TABLE=tables["ResultsTable"],
+            ALERT_TOPIC_ARN=topic,
+            PROBE_FUNCTION_NAME="bench-probe",
+            SECRETS_PREFIX="/smtpwatch/",
+            EHLO_NAME="monitor.example.com",
+            RESULT_RETENTION_DAYS="30",
+            POWERTOOLS_SERVICE_NAME="smtpwatch",
+            POWERTOOLS_METRICS_NAMESPACE="Smtpwatch",
+            POWERTOOLS_LOG_LEVEL=log_level,
+            SMTPWATCH_TRACING="false",
+            SMTPWATCH_IN_VPC="false",
+            SMTPWATCH_ALLOW_LOOPBACK="1",  # the bench server is on loopback (DESIGN §6)
+            PYTHONPATH=str(ROOT / "functions"),
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = {
+                "checks": checks,
+                "ticks": ticks,
+                "target_id": "bench",
+                "out": str(Path(tmp) / "out.json"),
+            }
+            (Path(tmp) / "cfg.json").write_text(json.dumps(cfg))
+            subprocess.run(
+                [sys.executable, __file__, "--child", str(Path(tmp) / "cfg.json")],
+                env=env,
+                check=True,
+                timeout=600,
+            )
+            result: dict[str, Any] = json.loads((Path(tmp) / "out.json").read_text())
+        result["dispatch_targets"] = dispatch_targets + 1
+        return result
+    finally:
+        if server is not None:
+            server.stop()
+        moto.terminate()
+        moto.wait(timeout=10)
+
+
+def summarize(raw: dict[str, Any]) -> dict[str, float]:
+    """The MEASURED figures from one --measure run (steady state: skip the first check)."""
+    warm = raw["probe"][1:] or raw["probe"]
+
+    def med(key: str, runs: list[dict[str, Any]]) -> float:
+        return float(statistics.median(r[key] for r in runs))
+
+    def per_run(fn: Any, runs: list[dict[str, Any]]) -> float:
+        return float(statistics.median(fn(r) for r in runs))
+
+    result_puts = [
+        c["bytes"]
+        for r in warm
+        for c in r["calls"]
+        if c["op"] == "PutItem" and "ResultsTable" in c.get("table", "")
+    ]
+    steady_tick = raw["ticks"][-1]
+    n_targets = raw["dispatch_targets"]
+    due = steady_tick["summary"].get("due") or steady_tick["summary"].get("dispatched") or n_targets
+    scans = sum(c["rru"] for c in steady_tick["calls"] if c["op"] == "Scan")
+    tick_writes = sum(c["wru"] for c in steady_tick["calls"])
+    return {
+        "probe_cpu_ms": med("cpu_ms", warm),
+        "probe_wall_ms_loopback": med("wall_ms", warm),
+        "probe_aws_calls": per_run(
+            lambda r: sum(c["service"] != "lambda" for c in r["calls"]), warm
+        ),
+        "probe_wru": per_run(lambda r: sum(c["wru"] for c in r["calls"]), warm),
+        "probe_rru": per_run(lambda r: sum(c["rru"] for c in r["calls"]), warm),
+        "probe_log_bytes": med("log_bytes", warm),
+        "probe_log_events": med("log_lines", warm),
+        "result_item_bytes": float(statistics.median(result_puts)) if result_puts else 0.0,
+        "cold_cpu_ms": raw["import_cpu_ms"] + raw["probe"][0]["cpu_ms"],
+        "cold_wall_ms": raw["import_ms"] + raw["probe"][0]["wall_ms"],
+        "emf_metrics": float(len(raw["emf_metrics"])),
+        "dispatch_due": float(due),
+        # + one real Invoke call per target (stubbed while measuring)
+        "dispatch_cpu_ms_per_target": steady_tick["cpu_ms"] / max(due, 1) + raw["aws_call_cpu_ms"],
+        "aws_call_cpu_ms": raw["aws_call_cpu_ms"],
+        "dispatch_wall_ms": steady_tick["wall_ms"],
+        "dispatch_rru_per_target": scans / n_targets,
+        "dispatch_wru_per_tick": tick_writes,
+        "dispatch_log_bytes_per_tick": float(steady_tick["log_bytes"]),
+        "max_rss_mb": raw["max_rss_mb"],
+    }
+
+
+# ----------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--measure", action="store_true", help="measure the handlers first (~1 min)")
+    p.add_argument("--checks", type=int, default=25, help="probe checks to measure")
+    p.add_argument(
+        "--dispatch-targets", type=int, default=500, help="targets for the dispatcher measurement"
+    )
+    p.add_argument("--log-level", default="INFO", help="POWERTOOLS_LOG_LEVEL while measuring")
+    p.add_argument("--targets", type=int, default=100, help="targets sharing the fixed costs")
+    p.add_argument("--probe-memory-mb", type=int, help="default: template ProbeMemorySize")
+    p.add_argument(
+        "--dispatcher-memory-mb", type=int, help="default: template DispatcherMemorySize"
+    )
+    p.add_argument("--probe-ms", type=float, help="billed ms per check (overrides the model)")
+    p.add_argument("--dispatcher-ms", type=float, help="dispatcher billed ms per due target")
+    p.add_argument("--rtt-ms", type=float, default=20.0, help="round trip to a monitored server")
+    p.add_argument(
+        "--smtp-round-trips",
+        type=float,
+        default=9.0,
+        help="connect, banner, EHLO, STARTTLS, TLS, EHLO, AUTH, QUIT",
+    )
+    p.add_argument("--aws-call-ms", type=float, default=6.0, help="one in-region AWS API call")
+    p.add_argument(
+        "--cpu-scale",
+        type=float,
+        default=1.0,
+        help="Lambda arm64 vCPU time / this machine's CPU time for the same work",
+    )
+    p.add_argument(
+        "--secret-reads-per-month",
+        type=float,
+        default=MINUTES_PER_MONTH / 5,
+        help="secret reads per target with login (Powertools cache: 300 s per container)",
+    )
+    p.add_argument("--json", action="store_true", help="print the measurement as JSON too")
+    args = p.parse_args(argv)
+
+    if args.child:
+        _child(args.child)
+        return 0
+
+    measured = dict(MEASURED)
+    if args.measure:
+        raw = measure(args.checks, args.dispatch_targets, 3, args.log_level)
+        summary = summarize(raw)
+        measured.update(summary)
+        print("== measured (this machine, loopback; python bench/cost.py --measure)")
+        for k, v in summary.items():
+            print(f"  {k:<32} {v:10.2f}")
+        print(f"  probe statuses: {sorted({r['status'] for r in raw['probe']})}")
+        print(f"  EMF metrics: {len(raw['emf_metrics'])}")
+        calls = [f"{c['service']}:{c['op']}" for c in raw["probe"][-1]["calls"]]
+        print(f"  AWS calls in one warm check: {calls}")
+        print(f"  dispatcher tick summaries: {[t['summary'] for t in raw['ticks']]}")
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "summary": summary,
+                        "log_sample": raw["probe_log_sample"],
+                        "emf_metrics": raw["emf_metrics"],
+                    },
+                    indent=1,
+                )
+            )
+
+    t = template_defaults()
+    probe_mb = args.probe_memory_mb or t["probe_memory_mb"]
+    disp_mb = args.dispatcher_memory_mb or t["dispatcher_memory_mb"]
+    net_ms = args.smtp_round_trips * args.rtt_ms + measured["probe_aws_calls"] * args.aws_call_ms
+    cpu_ms = measured["probe_cpu_ms"] * args.cpu_scale * cpu_scale(probe_mb)
+    probe_ms = args.probe_ms if args.probe_ms is not None else net_ms + cpu_ms
+    disp_ms = (
+        args.dispatcher_ms
+        if args.dispatcher_ms is not None
+        else measured["dispatch_cpu_ms_per_target"] * args.cpu_scale * cpu_scale(disp_mb)
+    )
+    print("\n== inputs")
+    print(
+        f"  probe: {probe_mb} MB, {probe_ms:.0f} ms billed per check"
+        + (
+            ""
+            if args.probe_ms is not None
+            else f" = network {net_ms:.0f} ms ({args.smtp_round_trips:g} SMTP round trips x "
+            f"{args.rtt_ms:g} ms + {measured['probe_aws_calls']:g} AWS calls x "
+            f"{args.aws_call_ms:g} ms)"
+            f" + CPU {measured['probe_cpu_ms']:.1f} ms x {cpu_scale(probe_mb) * args.cpu_scale:.1f}"
+            f" (share of a vCPU at {probe_mb} MB)"
+        )
+    )
+    print(
+        f"  dispatcher: {disp_mb} MB, {disp_ms:.2f} ms per due target; template "
+        f"SystemLogLevel {t['system_log_level']} (no START/END/REPORT lines)"
+    )
+    print(
+        f"  per check: {measured['probe_wru']:g} WRU, {measured['probe_rru']:g} RRU, "
+        f"{measured['probe_log_bytes']:.0f} log bytes, "
+        f"result item ~{measured['result_item_bytes']:.0f} B"
+    )
+    platform = 0.0 if t["system_log_level"] in ("WARN", "ERROR", "FATAL") else 700.0
+    b1 = None
+    for interval in (1, 5):
+        inputs = Inputs(
+            interval_min=interval,
+            targets=args.targets,
+            probe_memory_mb=probe_mb,
+            dispatcher_memory_mb=disp_mb,
+            probe_ms=probe_ms,
+            dispatcher_ms_per_target=disp_ms,
+            dispatcher_ms_per_tick=measured["dispatch_cpu_ms_per_tick"] * cpu_scale(disp_mb),
+            wru_per_check=measured["probe_wru"],
+            rru_per_check=measured["probe_rru"],
+            log_bytes_per_check=measured["probe_log_bytes"],
+            result_item_bytes=measured["result_item_bytes"],
+            result_retention_days=t["result_retention_days"],
+            log_retention_days=t["log_retention_days"],
+            dispatch_rru_per_target=measured["dispatch_rru_per_target"],
+            dispatch_wru_per_tick=measured["dispatch_wru_per_tick"],
+            dispatch_log_bytes_per_tick=measured["dispatch_log_bytes_per_tick"],
+            alarms=t["alarms"],
+            topic_key=t["topic_key"],
+            emf_metrics=measured["emf_metrics"],
+            platform_log_bytes=platform,
+            secret_reads_per_month=args.secret_reads_per_month,
+        )
+        b = model(inputs)
+        print_breakdown(inputs, b)
+        if interval == 1:
+            b1 = b
+            inputs_1min = inputs
+    assert b1 is not None
+    print_fixed(b1)
+    print_levers(inputs_1min)
+    if args.json and not args.measure:
+        print(json.dumps(asdict(inputs), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
