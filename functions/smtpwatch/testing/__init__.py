@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from smtpwatch.testing.servers import (
     DEFAULT_HOSTNAME,
+    BlackHole,
     Certificates,
     HostileServer,
     ServerCert,
@@ -17,6 +18,7 @@ from smtpwatch.testing.servers import (
 
 __all__ = [
     "DEFAULT_HOSTNAME",
+    "BlackHole",
     "Certificates",
     "HostileServer",
     "ServerCert",

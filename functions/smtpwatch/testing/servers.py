@@ -53,6 +53,7 @@ __all__ = [
     "ALL_MECHANISMS",
     "DEFAULT_HOSTNAME",
     "WRONG_HOSTNAME",
+    "BlackHole",
     "Certificates",
     "HostileServer",
     "Reply",
@@ -193,6 +194,7 @@ class _Handler:
         self, server: SMTP, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
         session.host_name = hostname  # the new-style hook must do this itself
+        self._owner.ehlo_names.append(hostname)
         out = []
         for line in responses:
             keyword = line[4:].split(" ", 1)[0].upper()
@@ -263,7 +265,7 @@ class SmtpServer:
     ``{"CRAM-MD5": "504 5.5.4 not here"}``), ``plain_auth_replies`` (the same, only
     on a connection without STARTTLS done). ``auth_attempts`` lists the mechanism of
     every AUTH command received, in order; ``sni_names`` the SNI name of every TLS
-    handshake (None when the client sent none).
+    handshake (None when the client sent none); ``ehlo_names`` every EHLO argument.
     """
 
     def __init__(
@@ -297,6 +299,7 @@ class SmtpServer:
         }
         self.auth_attempts: list[str] = []
         self.sni_names: list[str | None] = []
+        self.ehlo_names: list[str] = []
         self._lock = threading.Lock()
         tls_ctx = cert.server_context() if cert is not None else None
         if tls_ctx is not None:
@@ -377,6 +380,39 @@ def closed_port(host: str = "127.0.0.1") -> int:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
     return port
+
+
+class BlackHole:
+    """A port where connects time out: a listener whose one-slot accept queue is full,
+    so the kernel drops further SYNs (on loopback, no packet leaves the host)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self._listener = socket.socket(_family(host), socket.SOCK_STREAM)
+        self._listener.bind((host, port))
+        self._listener.listen(0)
+        self.port: int = self._listener.getsockname()[1]
+        self._filler = socket.socket(_family(host), socket.SOCK_STREAM)
+        self._filler.settimeout(2)
+        self._filler.connect((host, self.port))
+
+    def start(self) -> BlackHole:
+        return self
+
+    def stop(self) -> None:
+        self._filler.close()
+        self._listener.close()
+
+    def __enter__(self) -> BlackHole:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 class _Conn:
