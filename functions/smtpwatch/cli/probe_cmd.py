@@ -64,6 +64,10 @@ _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Exit status: 0 ok, 1 warning, 2 critical, 3 unknown or bad usage. The first line "
+        "is a monitoring-plugin verdict with performance data (times in seconds)."
+    )
     parser.add_argument(
         "target", metavar="HOST[:PORT]", help="host name or IP; IPv6 with a port as [ADDR]:PORT"
     )
@@ -77,7 +81,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     smtp.add_argument(
         "--timeout", metavar="SECONDS", help="overall deadline of the probe (default 120)"
     )
-    smtp.add_argument("--ehlo-name", metavar="NAME", help="name to send in EHLO")
+    smtp.add_argument(
+        "--ehlo-name",
+        metavar="NAME",
+        help="name to send in EHLO (default: $SMTPWATCH_EHLO_NAME, else localhost)",
+    )
     smtp.add_argument(
         "--warn-ms", metavar="MS", help="warning when the whole probe takes longer than this"
     )
@@ -99,7 +107,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="allow sending credentials without TLS",
     )
     tls = parser.add_argument_group("TLS")
-    tls.add_argument("--ca-bundle", metavar="FILE", help="PEM file of CAs to trust instead")
+    tls.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        help="PEM file of the CAs to trust instead of the system store",
+    )
     tls.add_argument(
         "--no-tls-verify",
         action="store_true",
