@@ -304,8 +304,10 @@ class LocalScheduler:
                 slot = self._due_slot(target, now)
                 if slot is not None:
                     due.append((target, slot))
-        for target, slot in due:
-            window = self._window_for(slot)
+        # Count the whole batch into its gate before any check can report a failure:
+        # the degraded share is then judged against every probe of the minute so far.
+        windows = [self._window_for(slot) for _, slot in due]
+        for (target, slot), window in zip(due, windows, strict=True):
             self._submit(target, slot, window.gate)
         self._close_windows(now)
         self._maybe_prune(now)
