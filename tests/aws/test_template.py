@@ -14,6 +14,7 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -23,6 +24,7 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 from template_tables import create_tables, load_template
 
+ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 CODE_BUCKET = "smtpwatch-test-code"
 CODE_KEY = "functions.zip"
@@ -507,3 +509,55 @@ def test_test_tables_follow_the_template(aws: None) -> None:
     assert ttl["TargetsTable"]["TimeToLiveStatus"] == "DISABLED"  # user config never expires
     results = ddb.describe_table(TableName=names["ResultsTable"])["Table"]
     assert [k["AttributeName"] for k in results["KeySchema"]] == ["target_id", "ts"]
+
+
+# --------------------------------------------------------------------------- network stack
+
+
+@pytest.fixture(scope="module")
+def network() -> dict[str, Any]:
+    # Static: moto's CloudFormation has no Fn::Cidr; cfn-lint and checkov check the rest.
+    return load_template(ROOT / "infra" / "network.yaml")
+
+
+def test_probe_security_group_allows_only_smtp_dns_and_https_out(network: dict[str, Any]) -> None:
+    group = network["Resources"]["ProbeSecurityGroup"]["Properties"]
+    assert "SecurityGroupIngress" not in group  # nothing may connect to the probes
+    egress = {(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in group["SecurityGroupEgress"]}
+    assert egress == {
+        ("tcp", 25, 25),
+        ("tcp", 465, 465),
+        ("tcp", 587, 587),
+        ("udp", 53, 53),
+        ("tcp", 53, 53),
+        ("tcp", 443, 443),
+    }
+
+
+def test_private_subnets_leave_through_one_nat_gateway_with_a_kept_address(
+    network: dict[str, Any],
+) -> None:
+    res = network["Resources"]
+    assert res["PrivateDefaultRoute"]["Properties"]["NatGatewayId"] == {"Ref": "NatGateway"}
+    assert res["PublicDefaultRoute"]["Properties"]["GatewayId"] == {"Ref": "InternetGateway"}
+    for subnet in ("PrivateSubnetA", "PrivateSubnetB"):
+        assoc = res[f"{subnet}Routes"]["Properties"]
+        assert assoc == {"SubnetId": {"Ref": subnet}, "RouteTableId": {"Ref": "PrivateRouteTable"}}
+    nats = [r for r in res.values() if r["Type"] == "AWS::EC2::NatGateway"]
+    assert len(nats) == 1  # one egress address to allow-list and to get port 25 opened for
+    # The address is what remote allow-lists and the PTR record name: it survives the stack.
+    assert res["NatAddress"]["DeletionPolicy"] == "Retain"
+    assert res["NatGateway"]["Properties"]["AllocationId"] == {
+        "Fn::GetAtt": ["NatAddress", "AllocationId"]
+    }
+
+
+def test_network_outputs_fit_the_main_stacks_parameters(network: dict[str, Any]) -> None:
+    outputs = network["Outputs"]
+    assert outputs["SubnetIds"]["Value"] == {
+        "Fn::Join": [",", [{"Ref": "PrivateSubnetA"}, {"Ref": "PrivateSubnetB"}]]
+    }
+    assert outputs["SecurityGroupId"]["Value"] == {"Ref": "ProbeSecurityGroup"}
+    assert outputs["EgressIp"]["Value"] == {"Ref": "NatAddress"}
+    main = load_template()["Parameters"]
+    assert main["SubnetIds"]["Type"] == main["SecurityGroupIds"]["Type"] == "CommaDelimitedList"
