@@ -361,6 +361,19 @@ def test_silent_aaaa_does_not_lose_the_ipv4_answer_nor_the_whole_budget() -> Non
     assert elapsed < 4 / 2 + 0.5
 
 
+def test_servfail_for_aaaa_keeps_the_ipv4_answer() -> None:
+    # GIVEN a server that fails every AAAA question (after answering A)
+    with DnsServer(ZONE) as server:
+        resolver = AddressResolver(server.resolver())
+        # A answered first; now make the server fail
+        res = resolver.resolve(target("mx.example.com", ip_family="ipv4"), timeout=5)
+        server.mode = "servfail"
+        both = resolver.resolve(target("mx.example.com"), timeout=5)
+    # THEN the cached A answer is used and the failed AAAA is no reason to give up
+    assert ips(res) == ips(both) == ["192.0.2.10"]
+    assert both.source == "dns"
+
+
 def test_invalid_host_name_is_a_dns_failure(dns4: DnsServer) -> None:
     long_label = "a" * 64 + ".example.com"
     with pytest.raises(DnsFailure, match="not a valid host name"):

@@ -243,13 +243,14 @@ class AddressResolver:
         for i, rdtype in enumerate(rdtypes):
             if i > 0 and ips:
                 # A second question (AAAA) may not eat the whole deadline when the first
-                # already gave addresses: the connect needs time too. If it times out,
-                # the addresses we have are used.
+                # already gave addresses: the connect needs time too. If it times out or
+                # fails, the addresses we have are used.
                 remaining = deadline - self._clock()
                 budget_end = self._clock() + max(min(remaining, 1.0), remaining / 2)
                 try:
                     got, cached = self._ask_one(resolver, qname, host, rdtype, budget_end, cache)
-                except DnsTimeout:
+                except DnsFailure:
+                    all_cached = False
                     continue
             else:
                 got, cached = self._ask_one(resolver, qname, host, rdtype, deadline, cache)
@@ -289,6 +290,12 @@ class AddressResolver:
             return ips, False
         finally:
             flight.release()
+            # Drop the lock so the table stays small. A thread still waiting on it then
+            # finds the cache filled, or (after a failure) asks again: the lock only
+            # saves duplicate lookups, correctness never depends on it.
+            with self._lock:
+                if self._inflight.get(key) is flight:
+                    del self._inflight[key]
 
     def _cached(
         self, cache: OrderedDict[tuple[str, str], _CacheEntry], key: tuple[str, str]
