@@ -374,6 +374,17 @@ def test_servfail_for_aaaa_keeps_the_ipv4_answer() -> None:
     assert both.source == "dns"
 
 
+def test_answer_too_big_for_udp_is_fetched_over_tcp() -> None:
+    many = [f"192.0.2.{i}" for i in range(1, 61)]  # 60 A records: > 512 bytes
+    with DnsServer({"big.example.com": many}) as server:
+        res = AddressResolver(server.resolver()).resolve(
+            target("big.example.com", ip_family="ipv4"), timeout=5
+        )
+        transports = [q.transport for q in server.queries]
+    assert sorted(ips(res)) == sorted(many)
+    assert transports == ["udp", "tcp"]
+
+
 def test_invalid_host_name_is_a_dns_failure(dns4: DnsServer) -> None:
     long_label = "a" * 64 + ".example.com"
     with pytest.raises(DnsFailure, match="not a valid host name"):
