@@ -6,10 +6,14 @@ the dispatcher's pool (its ``max_pool_connections`` must match the pool size).
 
 from __future__ import annotations
 
+import http.client
 import json
+import ssl
+import threading
+import time
 from typing import Any
 
-__all__ = ["LambdaProbeInvoker", "probe_event"]
+__all__ = ["DirectLambdaInvoker", "LambdaProbeInvoker", "probe_event"]
 
 
 def probe_event(target_id: str, scheduled_at: str) -> dict[str, str]:
@@ -36,3 +40,113 @@ class LambdaProbeInvoker:
         status = int(resp.get("StatusCode", 0))
         if status != 202:  # async invokes are accepted with 202 and nothing else
             raise RuntimeError(f"Invoke {self._function_name} answered {status}, expected 202")
+
+
+class DirectLambdaInvoker:
+    """The same ``Invoke`` (async, ``InvocationType: Event``), signed with botocore's
+    SigV4 signer and sent on a keep-alive connection per thread.
+
+    Why: a boto3 ``invoke`` costs about 1.4 ms of CPU (validation, the event system,
+    urllib3) — 14 s for 10,000 targets, and a Lambda function gets only a share of a
+    vCPU below 1,769 MB. Signing plus ``http.client`` costs about a quarter of that,
+    which is what lets one dispatcher tick reach 10,000 targets in seconds.
+
+    Endpoint, region and credentials come from the boto3 client and session, so
+    ``AWS_ENDPOINT_URL`` and the Lambda role's rotating credentials work unchanged.
+    Throttling (429) and server errors are retried with a short backoff; a dropped
+    keep-alive connection is reopened once.
+    """
+
+    _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+    def __init__(
+        self, client: Any, session: Any, function_name: str, *, timeout_s: float = 10.0
+    ) -> None:
+        from urllib.parse import quote, urlsplit
+
+        self._session = session
+        self._region = client.meta.region_name
+        endpoint = urlsplit(client.meta.endpoint_url)
+        self._scheme = endpoint.scheme
+        self._host = endpoint.hostname or ""
+        self._port = endpoint.port
+        self._netloc = endpoint.netloc
+        self._path = f"/2015-03-31/functions/{quote(function_name, safe='')}/invocations"
+        self._url = f"{self._scheme}://{self._netloc}{self._path}"
+        self._timeout_s = timeout_s
+        self._local = threading.local()
+        self._function_name = function_name
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._scheme == "https":
+                conn = http.client.HTTPSConnection(
+                    self._host, self._port, timeout=self._timeout_s, context=_ssl_context()
+                )
+            else:
+                conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+            self._local.conn = conn
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _signed_headers(self, body: bytes) -> dict[str, str]:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        credentials = self._session.get_credentials()
+        if credentials is None:
+            raise RuntimeError("no AWS credentials for Invoke")
+        request = AWSRequest(
+            method="POST",
+            url=self._url,
+            data=body,
+            headers={"X-Amz-Invocation-Type": "Event", "Content-Type": "application/json"},
+        )
+        SigV4Auth(credentials.get_frozen_credentials(), "lambda", self._region).add_auth(request)
+        return {k: str(v) for k, v in request.headers.items()}
+
+    def invoke(self, target_id: str, scheduled_at: str) -> None:
+        body = json.dumps(probe_event(target_id, scheduled_at), separators=(",", ":")).encode()
+        delay = 0.1
+        reconnected = False
+        attempt = 0
+        while True:
+            attempt += 1
+            headers = self._signed_headers(body)  # re-signed: X-Amz-Date must be fresh
+            try:
+                conn = self._connection()
+                conn.request("POST", self._path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+            except (OSError, http.client.HTTPException):
+                self._drop_connection()
+                if reconnected:
+                    raise
+                reconnected = True  # an idle keep-alive connection the server closed
+                continue
+            if resp.status == 202:
+                return
+            if resp.status in self._RETRY_STATUS and attempt < 4:
+                time.sleep(delay)
+                delay *= 2
+                continue
+            raise RuntimeError(
+                f"Invoke {self._function_name} answered {resp.status}: "
+                f"{data[:200].decode(errors='replace')}"
+            )
+
+
+_SSL_CONTEXT: ssl.SSLContext | None = None
+
+
+def _ssl_context() -> ssl.SSLContext:
+    global _SSL_CONTEXT
+    if _SSL_CONTEXT is None:  # loading the trust store costs ~20 ms: once per process
+        _SSL_CONTEXT = ssl.create_default_context()
+    return _SSL_CONTEXT

@@ -49,11 +49,10 @@ from smtpwatch.adapters.dynamodb import (
     DynamoStateStore,
     DynamoTargetStore,
     is_bookkeeping_id,
-    plain,
 )
 from smtpwatch.adapters.tick_gate import tick_bucket
 from smtpwatch.core import schedule
-from smtpwatch.core.state import Alert, TargetState
+from smtpwatch.core.state import Alert
 from smtpwatch.handlers.observability import make_logger, make_metrics, traced
 from smtpwatch.handlers.settings import Settings, load_settings, require
 from smtpwatch.ports import AlertSink, ProbeInvoker
@@ -65,9 +64,12 @@ metrics = make_metrics()
 
 DEFAULT_INTERVAL_S = 300  # a malformed item is dispatched on the default interval
 PENDING_ALERT_AGE_S = 60  # younger pending alerts may still be in their probe's hands
-SCAN_SEGMENTS = 4
+SCAN_SEGMENTS = 8
 _MAX_LOGGED_FAILURES = 20  # one line each; the rest only counted
 _CLAIM_ATTEMPTS = 5
+# What planning needs of a state item; the full item (last_result: ~1.5 KB) only for
+# the rare target with a stale pending alert.
+_STATE_PROJECTION = ("target_id", "first_scheduled_at", "pending_alert")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,7 @@ class DispatchReport:
     claimed_elsewhere: int = 0  # new targets another run dispatched first
     alerts_resent: int = 0
     elapsed_ms: float = 0.0
+    phase_ms: dict[str, float] = field(default_factory=dict)  # claim/read/plan/invoke/...
     invoked: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -111,6 +114,7 @@ class DispatchReport:
             "claimed_elsewhere": self.claimed_elsewhere,
             "alerts_resent": self.alerts_resent,
             "elapsed_ms": round(self.elapsed_ms, 1),
+            "phase_ms": {k: round(v, 1) for k, v in self.phase_ms.items()},
         }
 
 
@@ -144,7 +148,9 @@ class Dispatcher:
     def run(self, tick: datetime, *, lease_s: float = 62.0) -> DispatchReport:
         t0 = time.perf_counter()
         report = DispatchReport()
+        lap = _Lap(report.phase_ms)
         window = self._claim(tick, lease_s)
+        lap("claim")
         if window is None:
             self._log.info("nothing to dispatch: window already claimed", extra={"tick": _ts(tick)})
             report.elapsed_ms = (time.perf_counter() - t0) * 1000
@@ -154,8 +160,13 @@ class Dispatcher:
 
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="read") as pool:
             items_f = pool.submit(lambda: list(self._targets.iter_items()))
-            states_f = pool.submit(lambda: list(self._states.iter_raw(segments=self._segments)))
+            states_f = pool.submit(
+                lambda: list(
+                    self._states.iter_raw(segments=self._segments, projection=_STATE_PROJECTION)
+                )
+            )
             items, state_items = items_f.result(), states_f.result()
+        lap("read")
 
         states = {
             str(s["target_id"]): s
@@ -163,10 +174,13 @@ class Dispatcher:
             if isinstance(s.get("target_id"), str) and not is_bookkeeping_id(s["target_id"])
         }
         jobs = self.plan(items, states, start, end, report)
+        lap("plan")
         self._dispatch(jobs, report)
+        lap("invoke")
         self._record_ticks(report)
         report.alerts_resent = self._resend_pending(states.values())
         self._states.complete_window(*report.window)
+        lap("finish")
         report.elapsed_ms = (time.perf_counter() - t0) * 1000
         return report
 
@@ -320,7 +334,9 @@ class Dispatcher:
             if created is not None and now - created.timestamp() < PENDING_ALERT_AGE_S:
                 continue  # its own probe may still be publishing it
             try:
-                state = TargetState.from_dict(plain(dict(raw)))
+                state = self._states.get_state(str(raw.get("target_id")))
+                if state is None or not state.pending_alert:
+                    continue  # sent meanwhile
                 flushed = flush_pending(
                     state, [self._sink], self._states, now=datetime.fromtimestamp(now, UTC)
                 )
@@ -374,7 +390,7 @@ def _runtime() -> tuple[Settings, Dispatcher]:
     import boto3
     from botocore.config import Config
 
-    from smtpwatch.adapters.lambda_invoker import LambdaProbeInvoker
+    from smtpwatch.adapters.lambda_invoker import DirectLambdaInvoker, LambdaProbeInvoker
 
     settings = load_settings()
     require(settings, "TARGETS_TABLE", "STATE_TABLE", "PROBE_FUNCTION_NAME")
@@ -386,9 +402,12 @@ def _runtime() -> tuple[Settings, Dispatcher]:
     )
     session = boto3.session.Session()
     ddb = session.client("dynamodb", config=config)
-    invoker = LambdaProbeInvoker(
-        session.client("lambda", config=config), settings.probe_function_name
-    )
+    lambda_client = session.client("lambda", config=config)
+    invoker: ProbeInvoker
+    if settings.invoke_mode == "direct":
+        invoker = DirectLambdaInvoker(lambda_client, session, settings.probe_function_name)
+    else:
+        invoker = LambdaProbeInvoker(lambda_client, settings.probe_function_name)
     sink = (
         _LazySnsSink(session, config, settings.alert_topic_arn)
         if settings.alert_topic_arn
@@ -433,6 +452,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(name="AlertsResent", unit=MetricUnit.Count, value=report.alerts_resent)
     metrics.add_metric(name="DispatchMs", unit=MetricUnit.Milliseconds, value=report.elapsed_ms)
     return summary
+
+
+class _Lap:
+    """Milliseconds since the previous lap, recorded under a phase name."""
+
+    def __init__(self, into: dict[str, float]) -> None:
+        self._into = into
+        self._last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self._into[name] = (now - self._last) * 1000
+        self._last = now
 
 
 def _parse(text: str | None) -> datetime | None:

@@ -36,6 +36,8 @@ class Settings:
     dispatch_workers: int
     degraded_share: float
     degraded_min_probes: int
+    # "direct": signed HTTP POSTs (DirectLambdaInvoker); "boto3": the SDK's invoke.
+    invoke_mode: str
 
     @property
     def result_retention_s(self) -> int:
@@ -95,7 +97,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dispatch_workers=_int(e, "SMTPWATCH_DISPATCH_WORKERS", 64, 1, 512),
         degraded_share=_float(e, "SMTPWATCH_DEGRADED_SHARE", 0.5, 0.0, 1.0),
         degraded_min_probes=_int(e, "SMTPWATCH_DEGRADED_MIN_PROBES", 5, 1, 1_000_000),
+        invoke_mode=_invoke_mode(e),
     )
+
+
+def _invoke_mode(env: Mapping[str, str]) -> str:
+    """``SMTPWATCH_INVOKE_MODE`` = direct | boto3 | auto (default). ``auto`` is direct
+    inside Lambda or when ``AWS_ENDPOINT_URL`` names an endpoint, else boto3 — so an
+    SDK-level mock (moto's ``mock_aws``) always sees the invokes."""
+    raw = (env.get("SMTPWATCH_INVOKE_MODE") or "auto").strip().lower()
+    if raw not in ("auto", "direct", "boto3"):
+        raise ValueError(f"SMTPWATCH_INVOKE_MODE={raw!r}: expected auto, direct or boto3")
+    if raw != "auto":
+        return raw
+    if env.get("AWS_LAMBDA_FUNCTION_NAME") or env.get("AWS_ENDPOINT_URL"):
+        return "direct"
+    return "boto3"
 
 
 def require(settings: Settings, *names: str) -> None:
