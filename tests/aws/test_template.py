@@ -548,7 +548,11 @@ def test_private_subnets_leave_through_one_nat_gateway_with_a_kept_address(
     # The address is what remote allow-lists and the PTR record name: it survives the stack.
     assert res["NatAddress"]["DeletionPolicy"] == "Retain"
     assert res["NatGateway"]["Properties"]["AllocationId"] == {
-        "Fn::GetAtt": ["NatAddress", "AllocationId"]
+        "Fn::If": [
+            "NewAddress",
+            {"Fn::GetAtt": ["NatAddress", "AllocationId"]},
+            {"Ref": "ExistingAllocationId"},
+        ]
     }
 
 
