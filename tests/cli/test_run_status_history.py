@@ -552,3 +552,32 @@ def test_table_without_the_state_table_is_a_usage_error(env: Env) -> None:
     )  # fmt: skip
     assert done.returncode == 3
     assert "--state-table" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_alerts_test_publishes_to_the_sns_topic(env: Env, moto_endpoint: str) -> None:
+    import boto3
+
+    # GIVEN a topic with an SQS subscriber (how tests see what SNS delivered)
+    sns = boto3.client("sns", endpoint_url=moto_endpoint)
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint)
+    topic = sns.create_topic(Name="smtpwatch-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName="captured")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    env.env |= {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    # WHEN `alerts test` is given the topic
+    done = env("alerts", "test", "--sns-topic-arn", topic)
+    # THEN the console and the topic both got the test alert
+    assert done.returncode == 0, done.stderr
+    assert f"delivered to sns {topic}" in done.stdout
+    messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2).get("Messages", [])
+    assert len(messages) == 1
+    envelope = json.loads(messages[0]["Body"])
+    assert envelope["MessageAttributes"]["event"]["Value"] == "test"
