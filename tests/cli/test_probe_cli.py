@@ -181,6 +181,34 @@ def test_server_text_cannot_inject_terminal_escapes_or_fake_perfdata(
     assert "fake=1s" not in first.split("|")[1]
 
 
+def test_probe_command_loads_neither_aws_sdk_nor_dnspython_for_a_mapped_name(
+    smtp_server: StartServer,
+) -> None:
+    # A Nagios check starts a process per run: only what the command needs is imported.
+    server = smtp_server()
+    args = [f"{DEFAULT_HOSTNAME}:{server.port}", "--dns-host", f"127.0.0.1 {DEFAULT_HOSTNAME}"]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "smtpwatch",
+            "probe",
+            *args,
+            "--encryption",
+            "none",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
+    for heavy in ("boto3", "botocore", "aws_lambda_powertools", "dns", "json", "sqlite3"):
+        assert heavy not in imported
+
+
 # -- DNS options ------------------------------------------------------------------------
 @pytest.mark.parametrize("family_flag", ["-4", "-6"])
 def test_dns_host_maps_the_name_and_tls_is_checked_against_the_name(
