@@ -21,9 +21,10 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
 from smtpwatch.core.deadline import Deadline
@@ -215,6 +216,51 @@ _CERT_ERRORS: dict[ErrorKind, type[ProbeError]] = {
 }
 
 
+class _PhaseScope:
+    """``with run.phase(p):`` — marks ``p`` reached, times it, sets ``ok`` on a normal
+    exit, and turns any smtplib/ssl/socket exception into the phase's ProbeError.
+    (A class, not @contextmanager: it runs eight times per probe.)"""
+
+    __slots__ = ("phase", "record", "run", "start")
+
+    def __init__(self, run: _ProbeRun, phase: Phase) -> None:
+        self.run = run
+        self.phase = phase
+        self.record = run.phases[phase]
+        self.start = 0.0
+
+    def __enter__(self) -> _PhaseRecord:
+        run, phase, record = self.run, self.phase, self.record
+        record.reached = True
+        record.ok = False
+        run.current = phase
+        if run.client is not None:
+            run.client.phase = phase
+        self.start = run.clock()
+        if run.deadline.expired():
+            record.ms = 0.0
+            run.deadline.check(phase)
+        return record
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        record = self.record
+        record.ms = (record.ms or 0.0) + (self.run.clock() - self.start) * 1000.0
+        if exc is None:
+            record.ok = True
+        elif isinstance(exc, ProbeError):
+            if exc.phase is None:
+                exc.phase = self.phase
+        elif isinstance(exc, Exception):
+            mapped = self.run._map(exc, self.phase)
+            if mapped is not None:
+                raise mapped from None
+
+
 class _ProbeRun:
     """The state of one probe while it runs; ``execute()`` returns the result."""
 
@@ -329,31 +375,9 @@ class _ProbeRun:
                 self.client.close()
 
     # ------------------------------------------------------------------ phases
-    @contextmanager
-    def phase(self, phase: Phase) -> Iterator[_PhaseRecord]:
+    def phase(self, phase: Phase) -> _PhaseScope:
         """Time ``phase``; map whatever goes wrong in it onto a ProbeError."""
-        record = self.phases[phase]
-        record.reached = True
-        record.ok = False
-        self.current = phase
-        if self.client is not None:
-            self.client.phase = phase
-        start = self.clock()
-        try:
-            self.deadline.check(phase)
-            yield record
-            record.ok = True
-        except ProbeError as err:
-            if err.phase is None:
-                err.phase = phase
-            raise
-        except Exception as err:
-            mapped = self._map(err, phase)
-            if mapped is None:
-                raise
-            raise mapped from None
-        finally:
-            record.ms = (record.ms or 0.0) + (self.clock() - start) * 1000.0
+        return _PhaseScope(self, phase)
 
     def _map(self, err: Exception, phase: Phase) -> ProbeError | None:
         """The failure class of an smtplib/ssl/socket exception in ``phase``."""

@@ -162,7 +162,8 @@ def reply_text(resp: bytes, limit: int = 300) -> str:
     """A reply's text as one printable line (lines joined by spaces), at most ``limit``."""
     text = resp.decode("utf-8", "replace")
     text = " ".join(part.strip() for part in text.splitlines() if part.strip())
-    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else "?" for ch in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
