@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import ssl
 from collections.abc import Callable
+
+import pytest
 
 from smtpwatch.core.probe import ProbeEnvironment, probe
 from smtpwatch.core.result import ErrorKind, Phase, Status, WarningKind
@@ -152,3 +155,24 @@ def test_days_left_counts_whole_days_down(certs: Certificates) -> None:
     assert tls_info(facts, now=now, version=None, cipher=None, verified=True).days_left == 2
     expired = CertFacts("CN=x", "CN=ca", (), now, now - dt.timedelta(hours=1))
     assert tls_info(expired, now=now, version=None, cipher=None, verified=True).days_left == -1
+
+
+def test_a_chain_that_only_strict_x509_rejects_verifies_on_every_python(
+    ip: str, smtp_server: Smtp, certs: Certificates, make_target: MakeTarget, env: ProbeEnvironment
+) -> None:
+    # GIVEN a server whose CA has no key usage and whose leaf has no key identifiers
+    leaf, ca_pem = certs.legacy()
+    srv = smtp_server(ip, cert=leaf, implicit_tls=True)
+    # (which VERIFY_X509_STRICT — Python 3.13's default — refuses)
+    strict = ssl.create_default_context(cadata=ca_pem)
+    strict.verify_flags |= ssl.VERIFY_X509_STRICT
+    with (
+        pytest.raises(ssl.SSLCertVerificationError),
+        socket.create_connection((ip, srv.port), timeout=5) as raw,
+    ):
+        strict.wrap_socket(raw, server_hostname=ip).close()
+    # WHEN probed with that CA as ca_bundle
+    result = probe(make_target(ip, srv.port, encryption="implicit", ca_bundle=ca_pem), env=env)
+    # THEN it verifies, as it would for an OpenSSL-based MTA, on 3.11 and on 3.13 alike
+    assert result.status is Status.OK, result.to_dict()
+    assert result.tls is not None and result.tls.verified

@@ -112,6 +112,7 @@ class Certificates:
         self.ca_pem: str = self._ca.cert_pem.bytes().decode("ascii")
         self.untrusted_ca_pem: str = self._rogue.cert_pem.bytes().decode("ascii")
         self._cache: dict[str, ServerCert] = {}
+        self._pairs: dict[str, tuple[ServerCert, str]] = {}
         self._lock = threading.Lock()
 
     def issue(
@@ -175,10 +176,77 @@ class Certificates:
         na = dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
         return self.issue(*self._good_names(), not_after=na)
 
+    def legacy(self) -> tuple[ServerCert, str]:
+        """A leaf and its own CA (PEM) in the style of older self-managed CAs: no key
+        usage, no key identifiers. OpenSSL accepts the chain; ``VERIFY_X509_STRICT``
+        (Python 3.13's default) rejects it. Returns ``(leaf, ca_pem)``."""
+        return self._cached_pair("legacy", _legacy_chain)
+
+    def _cached_pair(
+        self, name: str, make: Callable[[], tuple[ServerCert, str]]
+    ) -> tuple[ServerCert, str]:
+        with self._lock:
+            if name not in self._pairs:
+                self._pairs[name] = make()
+            return self._pairs[name]
+
     def client_context(self) -> ssl.SSLContext:
         """A client context that trusts the test CA (for checks outside the probe)."""
         ctx = ssl.create_default_context(cadata=self.ca_pem)
         return ctx
+
+
+def _legacy_chain() -> tuple[ServerCert, str]:
+    # cryptography comes with trustme (the demo/dev extras), never with the Lambda.
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smtpwatch legacy CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = [
+        x509.DNSName(DEFAULT_HOSTNAME),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        x509.IPAddress(ipaddress.ip_address("::1")),
+    ]
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DEFAULT_HOSTNAME)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=90))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    key_pem = key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+    server = ServerCert(
+        leaf.public_bytes(pem).decode("ascii"),
+        key_pem,
+        now + dt.timedelta(days=90),
+        (DEFAULT_HOSTNAME, "127.0.0.1", "::1"),
+    )
+    return server, ca_cert.public_bytes(pem).decode("ascii")
 
 
 # --------------------------------------------------------------------------- aiosmtpd
