@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -565,3 +566,59 @@ def test_network_outputs_fit_the_main_stacks_parameters(network: dict[str, Any])
     assert outputs["EgressIp"]["Value"] == {"Ref": "NatAddress"}
     main = load_template()["Parameters"]
     assert main["SubnetIds"]["Type"] == main["SecurityGroupIds"]["Type"] == "CommaDelimitedList"
+
+
+# Client calls in the Lambda code (functions/smtpwatch minus cli/, local/, testing/) and
+# the IAM action each needs. CLI-only calls (targets import/remove, secret storage) run
+# with the operator's credentials, not the functions' roles.
+_CALL = re.compile(
+    r"\.(get_item|put_item|update_item|delete_item|scan|query|batch_write_item"
+    r"|batch_get_item|transact_write_items|publish|invoke|list_tags_for_resource"
+    r"|describe_secret|get_secret_value|get_parameters?)\("
+)
+_CLI_ONLY = {("dynamodb.py", "batch_write_item"), ("dynamodb.py", "delete_item")}
+_SERVICE = {"dynamodb.py": "dynamodb", "sns.py": "sns", "lambda_invoker.py": "lambda"}
+
+
+def _lambda_code_actions() -> set[str]:
+    actions: set[str] = set()
+    package = ROOT / "functions" / "smtpwatch"
+    for path in [*package.glob("handlers/*.py"), *package.glob("adapters/*.py")]:
+        if path.name == "secret_store.py":  # writes secrets for the CLI
+            continue
+        text = path.read_text(encoding="utf-8")
+        for op in set(_CALL.findall(text)):
+            if (path.name, op) in _CLI_ONLY:
+                continue
+            service = _SERVICE.get(path.name)
+            if op in ("list_tags_for_resource", "get_parameter", "get_parameters"):
+                service = "ssm"
+            elif op in ("describe_secret", "get_secret_value"):
+                service = "secretsmanager"
+            if service is None:
+                continue
+            actions.add(f"{service}:" + "".join(w.title() for w in op.split("_")))
+        if "ssm_client" in text or "_ssm.get(" in text:  # Powertools Parameters
+            actions.add("ssm:GetParameter")
+        if "_sm.get(" in text:
+            actions.add("secretsmanager:GetSecretValue")
+    return actions
+
+
+def test_the_roles_grant_every_call_the_lambda_code_makes(cfn: dict[str, Any]) -> None:
+    granted = {
+        a
+        for role in ("DispatcherRole", "ProbeRole")
+        for st in _statements(cfn, role)
+        if st["Effect"] == "Allow"
+        for a in _actions(st)
+    }
+    used = _lambda_code_actions()
+    assert {
+        "dynamodb:PutItem",
+        "lambda:Invoke",
+        "sns:Publish",
+        "ssm:GetParameter",
+    } <= used  # scanner works
+    used = {"lambda:InvokeFunction" if a == "lambda:Invoke" else a for a in used}
+    assert used <= granted, f"calls without a grant: {sorted(used - granted)}"
