@@ -249,3 +249,21 @@ def test_shutdown_abandons_slow_checks_and_closes_the_store_cleanly(
         assert again.count_results() == 0
         assert list(again.iter_states()) == []
     assert listener.reports == []
+
+
+def test_degraded_episode_over_several_minutes_sends_one_degraded_alert(
+    store: SqliteStore,
+) -> None:
+    # GIVEN six targets failing together, minute after minute, under `run`
+    store.put_items([item(f"t{i}", closed_port(), recheck_delay_s=1) for i in range(6)])
+    sink = MemorySink()
+    clock = Clock()
+    clock.now = T0 + timedelta(seconds=59)  # every first slot falls in one minute
+    sched, _ = scheduler(store, clock, sink=sink, concurrency=8)
+    for _ in range(3):
+        assert sched.tick() == 6
+        settle(sched)
+        clock.advance(60)
+    sched.tick()
+    # THEN one degraded alert for the episode; the down alerts stay held
+    assert sink.events == ["degraded"]

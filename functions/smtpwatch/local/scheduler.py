@@ -18,8 +18,9 @@ check is still running (a slow server, a re-check) is not dispatched again.
 
 Monitor degraded: checks are grouped per minute of ``scheduled_at`` (like one
 dispatcher tick on AWS) under one ``service.gate.SweepGate``; when a group is
-degraded, one ``degraded`` alert replaces its down alerts. A group that ends degraded
-right after a degraded one sends no second alert (one alert per episode).
+degraded, one ``degraded`` alert replaces its down alerts. While the episode lasts
+(minute after degraded minute) the down alerts stay held and no further degraded
+alert is sent: one alert per episode, not one per minute.
 
 Stopping (``shutdown``): no new dispatch, queued checks dropped, checks in flight get
 ``grace_s`` to finish, the database is closed (waiting for a write in progress), and
@@ -47,7 +48,7 @@ from smtpwatch.core.schedule import dispatch_slot, format_ts, parse_ts
 from smtpwatch.core.state import Alert
 from smtpwatch.local.pool import DaemonPool
 from smtpwatch.ports import AlertSink, SecretResolver
-from smtpwatch.service.check import CheckDeps, CheckOutcome, default_probe_fn, run_check
+from smtpwatch.service.check import AlertGate, CheckDeps, CheckOutcome, default_probe_fn, run_check
 from smtpwatch.service.gate import SweepGate
 
 if TYPE_CHECKING:
@@ -156,10 +157,25 @@ class _NamedSink:
 
 @dataclass
 class _Window:
-    """The checks of one minute of ``scheduled_at``: one monitor-degraded gate."""
+    """The checks of one minute of ``scheduled_at``: one monitor-degraded gate.
+
+    ``episode``: the minute began while the monitor was degraded. Then every new down
+    alert is held (targets already down skip the re-check and would decide before the
+    minute's other failures are counted) and no second degraded alert is sent; the
+    gate still counts, so the minute's end says whether the episode goes on.
+    """
 
     gate: SweepGate
+    episode: bool = False
     outstanding: int = 0
+
+    def observe(self, target: Target, result: ProbeResult, *, scheduled_at: str) -> None:
+        self.gate.observe(target, result, scheduled_at=scheduled_at)
+
+    def hold_down(self, target: Target, *, scheduled_at: str) -> bool:
+        if self.episode:
+            return True
+        return self.gate.hold_down(target, scheduled_at=scheduled_at)
 
 
 class LocalScheduler:
@@ -308,7 +324,7 @@ class LocalScheduler:
         # the degraded share is then judged against every probe of the minute so far.
         windows = [self._window_for(slot) for _, slot in due]
         for (target, slot), window in zip(due, windows, strict=True):
-            self._submit(target, slot, window.gate)
+            self._submit(target, slot, window)
         self._close_windows(now)
         self._maybe_prune(now)
         return len(due)
@@ -332,25 +348,27 @@ class LocalScheduler:
         with self._lock:
             window = self._windows.get(key)
             if window is None:
-                gate = SweepGate(0, tick=key + ":00Z", sinks=self._sinks, now=self._now)
-                window = self._windows[key] = _Window(gate)
+                episode = self._last_window_degraded or any(
+                    w.gate.is_degraded for w in self._windows.values()
+                )
+                sinks = () if episode else self._sinks
+                gate = SweepGate(0, tick=key + ":00Z", sinks=sinks, now=self._now)
+                window = self._windows[key] = _Window(gate, episode)
             window.gate.total += 1
             window.outstanding += 1
             return window
 
     def _close_windows(self, now: datetime) -> None:
-        """Send the degraded alert of each finished minute that was degraded (once per
-        episode: not again right after a degraded minute)."""
+        """Finish each minute whose checks are all done: send its degraded alert if it
+        was degraded and no check asked already; track whether the episode goes on."""
         current = format_ts(now)[:16]
         with self._lock:
             done = [(k, w) for k, w in self._windows.items() if k < current and w.outstanding == 0]
             for key, _ in done:
                 del self._windows[key]
         for _, window in sorted(done, key=lambda kw: kw[0]):
-            degraded = window.gate.is_degraded
-            if degraded and not self._last_window_degraded:
-                window.gate.finish()
-            self._last_window_degraded = degraded
+            window.gate.finish()
+            self._last_window_degraded = window.gate.is_degraded
 
     def _maybe_prune(self, now: datetime) -> None:
         if not self._retention_days:
@@ -368,7 +386,7 @@ class LocalScheduler:
 
     # -- checks ----------------------------------------------------------------------
 
-    def _submit(self, target: Target, scheduled_at: str, gate: SweepGate) -> Future[CheckReport]:
+    def _submit(self, target: Target, scheduled_at: str, gate: AlertGate) -> Future[CheckReport]:
         with self._lock:
             self._in_flight.add(target.target_id)
             self._last_slot[target.target_id] = scheduled_at
