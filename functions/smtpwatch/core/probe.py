@@ -191,6 +191,10 @@ def _family_label(ip: str) -> str:
     return "ipv6" if ":" in ip else "ipv4"
 
 
+def _days(n: int | None) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
 def _where(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
@@ -541,9 +545,9 @@ class _ProbeRun:
     def _ehlo(self, client: SmtpClient, phase: Phase) -> None:
         with self.phase(phase):
             code, resp = client.ehlo()
-            self.extensions = client.extensions()
             if code != 250:
                 raise self._reply_error(EhloError, "EHLO rejected", code, resp)
+            self.extensions = client.extensions()
 
     def _starttls(self, client: SmtpClient) -> None:
         """STARTTLS, handshake, EHLO again (RFC 3207: forget what was said before)."""
@@ -578,13 +582,13 @@ class _ProbeRun:
     def _expiry_warning(self, facts: CertFacts | None) -> None:
         if facts is None or facts.not_after is None or self.tls is None:
             return
-        days = self.tls.days_left
+        days, not_after = self.tls.days_left, self.tls.not_after
         left = facts.not_after - self.env.now()
         if left < dt.timedelta(0):
             # Only reachable with tls_verify false: verification would have failed.
-            message = f"certificate expired {-left.days} days ago (not after {self.tls.not_after})"
+            message = f"certificate expired {_days(-left.days)} ago (not after {not_after})"
         elif left < dt.timedelta(days=self.target.cert_warn_days):
-            message = f"certificate expires in {days} days (not after {self.tls.not_after})"
+            message = f"certificate expires in {_days(days)} (not after {not_after})"
         else:
             return
         self.warnings.append(WarningInfo(WarningKind.CERT_EXPIRING, message))
@@ -602,7 +606,7 @@ class _ProbeRun:
         if kind is ErrorKind.CERT_EXPIRED:
             message = "certificate expired"
             if days is not None:
-                message += f" {-days} days ago (not after {self.tls.not_after})"
+                message += f" {_days(-days)} ago (not after {self.tls.not_after})"
         elif kind is ErrorKind.CERT_HOSTNAME:
             names = ", ".join(self.tls.sans) or "none"
             message = f"certificate is not valid for {self.target.host} (names: {names})"
