@@ -6,6 +6,7 @@ failure class (``error.kind``), the phase, the SMTP codes and the one-line messa
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 
@@ -60,6 +61,25 @@ def test_name_mapped_only_to_the_other_family_is_dns_failure(
     # THEN DNS fails, nothing is connected
     assert_failure(result, ErrorKind.DNS, Phase.DNS)
     assert not result.phase(Phase.CONNECT).reached
+
+
+def test_silent_nameserver_until_the_deadline_is_timeout_in_dns(
+    ip: str, make_target: MakeTarget, env: ProbeEnvironment
+) -> None:
+    # GIVEN an external nameserver on loopback that never answers
+    with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM) as ns:
+        ns.bind((ip, 0))
+        server = f"[{ip}]:{ns.getsockname()[1]}" if ":" in ip else f"{ip}:{ns.getsockname()[1]}"
+        target = make_target(
+            "mail.smtpwatch.test", 25, dns_mode="external", nameservers=[server], timeout_s=1
+        )
+        # WHEN probed with a 1 s deadline
+        start = time.monotonic()
+        result = probe(target, env=env)
+        elapsed = time.monotonic() - start
+    # THEN DNS used up the deadline: timeout, in dns
+    assert_failure(result, ErrorKind.TIMEOUT, Phase.DNS)
+    assert elapsed < 2.0
 
 
 def test_refused_port_is_connect_refused(
@@ -151,6 +171,16 @@ def test_starttls_answered_454_is_starttls_failure_with_code(
     assert result.error is not None
     assert (result.error.smtp_code, result.error.enhanced_code) == (454, "4.7.0")
     assert not result.phase(Phase.TLS).reached
+
+
+def test_ehlo_rejected_after_starttls_is_ehlo_failure_in_ehlo_tls(
+    ip: str, smtp_server: Smtp, certs: Certificates, make_target: MakeTarget, env: ProbeEnvironment
+) -> None:
+    srv = smtp_server(ip, cert=certs.valid(), starttls=True, reject_ehlo_after_tls=True)
+    result = probe(make_target(ip, srv.port), env=env)
+    assert_failure(result, ErrorKind.EHLO, Phase.EHLO_TLS)
+    assert result.error is not None and result.error.smtp_code == 550
+    assert result.tls is not None and result.tls.verified
 
 
 def test_garbage_after_starttls_220_is_tls_handshake_failure(

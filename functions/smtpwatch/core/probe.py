@@ -93,6 +93,7 @@ DEFAULT_EHLO_NAME = "localhost"
 # A server that does not answer QUIT quickly is not waited for: QUIT is only detail.
 _QUIT_WAIT_S = 2.0
 _MESSAGE_LIMIT = 300
+_DNS_TIMEOUT_SLACK_S = 0.1
 
 _UNREACHABLE_ERRNOS = frozenset(
     {
@@ -473,7 +474,9 @@ class _ProbeRun:
                 self.target, timeout=self.deadline.remaining()
             )
         except DnsTimeout as err:
-            if self.deadline.expired():
+            # Out of time (the resolver may give up a hair before the deadline itself)
+            # → timeout in dns; nameservers silent while time is left → a DNS failure.
+            if self.deadline.remaining() < _DNS_TIMEOUT_SLACK_S:
                 raise ProbeTimeout(f"DNS: {err}") from None
             raise DnsError(str(err)) from None
         except DnsFailure as err:

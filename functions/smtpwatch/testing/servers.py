@@ -263,6 +263,8 @@ class _Handler:
     ) -> list[str]:
         session.host_name = hostname  # the new-style hook must do this itself
         self._owner.ehlo_names.append(hostname)
+        if self._owner.reject_ehlo_after_tls and getattr(server, "_tls_protocol", None):
+            return ["550 5.7.1 EHLO not accepted after TLS"]
         out = []
         for line in responses:
             keyword = line[4:].split(" ", 1)[0].upper()
@@ -331,7 +333,8 @@ class SmtpServer:
     a plain connection; forced off for implicit TLS, see aiosmtpd#281),
     ``auth_replies`` (mechanism → reply line forced for every AUTH with it, e.g.
     ``{"CRAM-MD5": "504 5.5.4 not here"}``), ``plain_auth_replies`` (the same, only
-    on a connection without STARTTLS done). ``auth_attempts`` lists the mechanism of
+    on a connection without STARTTLS done), ``reject_ehlo_after_tls`` (550 to the EHLO
+    that follows STARTTLS). ``auth_attempts`` lists the mechanism of
     every AUTH command received, in order; ``sni_names`` the SNI name of every TLS
     handshake (None when the client sent none); ``ehlo_names`` every EHLO argument.
     """
@@ -349,6 +352,7 @@ class SmtpServer:
         auth_require_tls: bool = True,
         auth_replies: Mapping[str, str] | None = None,
         plain_auth_replies: Mapping[str, str] | None = None,
+        reject_ehlo_after_tls: bool = False,
         hostname: str = DEFAULT_HOSTNAME,
     ) -> None:
         if (starttls or implicit_tls) and cert is None:
@@ -368,6 +372,7 @@ class SmtpServer:
         self.auth_attempts: list[str] = []
         self.sni_names: list[str | None] = []
         self.ehlo_names: list[str] = []
+        self.reject_ehlo_after_tls = reject_ehlo_after_tls
         self._lock = threading.Lock()
         tls_ctx = cert.server_context() if cert is not None else None
         if tls_ctx is not None:
