@@ -368,9 +368,8 @@ class Dispatcher:
 class _LazySnsSink:
     """The SNS client is built only when an alert is actually resent (cold start)."""
 
-    def __init__(self, session: Any, config: Any, topic_arn: str) -> None:
-        self._session = session
-        self._config = config
+    def __init__(self, clients: Any, topic_arn: str) -> None:
+        self._clients = clients
         self._topic_arn = topic_arn
         self._sink: AlertSink | None = None
 
@@ -378,18 +377,16 @@ class _LazySnsSink:
         if self._sink is None:
             from smtpwatch.adapters.sns import SnsAlertSink
 
-            self._sink = SnsAlertSink(
-                self._session.client("sns", config=self._config), self._topic_arn
-            )
+            self._sink = SnsAlertSink(self._clients("sns"), self._topic_arn)
         self._sink.send(alert)
 
 
 @functools.cache
 def _runtime() -> tuple[Settings, Dispatcher]:
     """Settings and clients, once per container (tests clear the cache)."""
-    import boto3
     from botocore.config import Config
 
+    from smtpwatch.adapters.aws_clients import Clients
     from smtpwatch.adapters.lambda_invoker import DirectLambdaInvoker, LambdaProbeInvoker
 
     settings = load_settings()
@@ -400,19 +397,15 @@ def _runtime() -> tuple[Settings, Dispatcher]:
         connect_timeout=3,
         read_timeout=10,
     )
-    session = boto3.session.Session()
-    ddb = session.client("dynamodb", config=config)
-    lambda_client = session.client("lambda", config=config)
+    clients = Clients(config)
+    ddb = clients("dynamodb")
+    lambda_client = clients("lambda")
     invoker: ProbeInvoker
     if settings.invoke_mode == "direct":
-        invoker = DirectLambdaInvoker(lambda_client, session, settings.probe_function_name)
+        invoker = DirectLambdaInvoker(lambda_client, clients.session, settings.probe_function_name)
     else:
         invoker = LambdaProbeInvoker(lambda_client, settings.probe_function_name)
-    sink = (
-        _LazySnsSink(session, config, settings.alert_topic_arn)
-        if settings.alert_topic_arn
-        else None
-    )
+    sink = _LazySnsSink(clients, settings.alert_topic_arn) if settings.alert_topic_arn else None
     dispatcher = Dispatcher(
         targets=DynamoTargetStore(ddb, settings.targets_table, scan_segments=SCAN_SEGMENTS),
         states=DynamoStateStore(ddb, settings.state_table),

@@ -70,9 +70,8 @@ class _Runtime:
 class _LazySns:
     """SNS client built on the first alert: most checks publish nothing."""
 
-    def __init__(self, session: Any, config: Any, topic_arn: str) -> None:
-        self._session = session
-        self._config = config
+    def __init__(self, clients: Any, topic_arn: str) -> None:
+        self._clients = clients
         self._topic_arn = topic_arn
         self._sink: Any = None
 
@@ -80,19 +79,17 @@ class _LazySns:
         if self._sink is None:
             from smtpwatch.adapters.sns import SnsAlertSink
 
-            self._sink = SnsAlertSink(
-                self._session.client("sns", config=self._config), self._topic_arn
-            )
+            self._sink = SnsAlertSink(self._clients("sns"), self._topic_arn)
         self._sink.send(alert)
 
 
 @functools.cache
 def _runtime() -> _Runtime:
     """Settings, clients, stores and the probe environment, once per container."""
-    import boto3
     from botocore.config import Config
 
     from smtpwatch.adapters.address_guard import GuardedResolver
+    from smtpwatch.adapters.aws_clients import Clients
     from smtpwatch.adapters.aws_secrets import AwsSecretResolver
     from smtpwatch.adapters.dynamodb import (
         DynamoResultStore,
@@ -107,10 +104,10 @@ def _runtime() -> _Runtime:
     config = Config(
         retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10
     )
-    session = boto3.session.Session()
-    ddb = session.client("dynamodb", config=config)
+    clients = Clients(config)
+    ddb = clients("dynamodb")
     states = DynamoStateStore(ddb, settings.state_table)
-    sinks: list[Any] = [_LazySns(session, config, settings.alert_topic_arn)]
+    sinks: list[Any] = [_LazySns(clients, settings.alert_topic_arn)]
     env = ProbeEnvironment(
         resolver=None if settings.allow_loopback else GuardedResolver(),
         default_ehlo_name=settings.ehlo_name or DEFAULT_EHLO_NAME,
@@ -126,8 +123,8 @@ def _runtime() -> _Runtime:
         sinks=sinks,
         secrets=AwsSecretResolver(
             prefix=settings.secrets_prefix,
-            ssm_client=_LazyClient(session, "ssm", config),
-            secrets_client=_LazyClient(session, "secretsmanager", config),
+            ssm_client=clients.lazy("ssm"),
+            secrets_client=clients.lazy("secretsmanager"),
         ),
         env=env,
         gate=TickGate(
@@ -137,21 +134,6 @@ def _runtime() -> _Runtime:
             min_count=settings.degraded_min_probes,
         ),
     )
-
-
-class _LazyClient:
-    """A boto3 client created on first attribute access (secrets are rare)."""
-
-    def __init__(self, session: Any, service: str, config: Any) -> None:
-        self._session = session
-        self._service = service
-        self._config = config
-        self._client: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            self._client = self._session.client(self._service, config=self._config)
-        return getattr(self._client, name)
 
 
 class BadEvent(ValueError):

@@ -1,0 +1,45 @@
+"""AWS clients for the Lambda handlers, made from a botocore session.
+
+``import boto3`` also imports s3transfer and through it multiprocessing — about
+120 ms of a cold start on this machine, several times that on a small Lambda — for
+nothing the handlers use. A botocore session makes the same clients (endpoint from
+``AWS_ENDPOINT_URL``, region and credentials from the Lambda environment).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Clients"]
+
+
+class Clients:
+    """One botocore session; clients created on first use and kept (thread-safe)."""
+
+    def __init__(self, config: Any | None = None) -> None:
+        import botocore.session
+
+        self.session = botocore.session.get_session()
+        self._config = config
+        self._clients: dict[str, Any] = {}
+
+    def __call__(self, service: str) -> Any:
+        client = self._clients.get(service)
+        if client is None:
+            client = self._clients[service] = self.session.create_client(
+                service, config=self._config
+            )
+        return client
+
+    def lazy(self, service: str) -> Any:
+        """A stand-in that creates the client on first attribute access."""
+        return _Lazy(self, service)
+
+
+class _Lazy:
+    def __init__(self, clients: Clients, service: str) -> None:
+        self._clients = clients
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._clients(self._service), name)
