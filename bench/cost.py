@@ -80,8 +80,9 @@ FULL_VCPU_MB = 1769  # Lambda allocates CPU in proportion to memory; one vCPU at
 
 # ----------------------------------------------------------------------------- measured
 # `python bench/cost.py --measure --checks 25 --dispatch-targets 500` on the team
-# machine, 2026-11-25: x86_64, Python 3.11, loopback aiosmtpd (STARTTLS + AUTH through
-# an SSM SecureString) and moto server in its own process; 501 targets per tick.
+# machine, 2026-11-25: x86_64, loopback aiosmtpd (STARTTLS + AUTH through an SSM
+# SecureString), moto server in its own process, 501 targets per tick; the same within
+# noise with `--lambda-python python3.13 --lambda-path <sam build artifact>:<boto3 dir>`.
 MEASURED: dict[str, float] = {
     "probe_cpu_ms": 12.0,  # one warm check, handler process CPU (runs: 10.3, 14.1)
     "probe_aws_calls": 3.0,  # GetItem target, GetItem state, PutItem result
@@ -91,13 +92,13 @@ MEASURED: dict[str, float] = {
     "probe_log_events": 2.0,
     "result_item_bytes": 1383.0,
     "emf_metrics": 19.0,  # probe 12 + dispatcher 6 + cold start, dimension service only
-    "dispatch_cpu_ms_per_target": 2.6,  # incl. one Invoke call's client CPU (2.35 ms)
+    "dispatch_cpu_ms_per_target": 1.05,  # incl. its signed async Invoke (direct invoker)
     "dispatch_cpu_ms_per_tick": 30.0,  # claim, counters, summary (estimate)
     "dispatch_rru_per_target": 0.02,  # both scans, eventually consistent
     "dispatch_wru_per_tick": 3.0,  # window claim + completion + tick counter
     "dispatch_log_bytes_per_tick": 1135.0,
-    "cold_cpu_ms": 353.0,  # import + first check (clients, TLS context) on this machine
-    "max_rss_mb": 70.7,  # handler process after 25 checks (Lambda adds its runtime client)
+    "cold_cpu_ms": 300.0,  # import + first check (clients, TLS context), python3.13 artifact
+    "max_rss_mb": 71.1,  # handler process after 25 checks (Lambda adds its runtime client)
 }
 
 
@@ -381,6 +382,7 @@ def _free_port() -> int:
 def _child(config_path: str) -> None:
     """Runs in a fresh interpreter: only the Lambda code, instrumented at boto3's edge."""
     cfg = json.loads(Path(config_path).read_text())
+    sys.path[:0] = cfg["path"]  # the Lambda code (and, for python3.13, a boto3-only dir)
     sink = _CountingStdout()
     sys.stdout = sink  # before the handlers import: Powertools binds its stream then
     import botocore.client
@@ -390,9 +392,6 @@ def _child(config_path: str) -> None:
 
     def counted(self: Any, op: str, params: dict[str, Any]) -> Any:
         service = self.meta.service_model.service_name
-        if service == "lambda" and op == "Invoke":  # the probes of a dispatcher tick
-            calls.append({"service": service, "op": op, "wru": 0.0, "rru": 0.0})
-            return {"StatusCode": 202, "ResponseMetadata": {"HTTPStatusCode": 202}}
         try:
             resp = original(self, op, params)
         except Exception:
@@ -485,8 +484,8 @@ def _child(config_path: str) -> None:
             }
         )
     out["ticks"] = ticks
-    # Client-side CPU of one AWS call (signing, HTTP, parsing): the stubbed Invoke above
-    # costs about this much for real. The server side runs in another process.
+    # Client-side CPU of one boto3 call (validation, signing, HTTP, parsing), for
+    # reference; the servers run in other processes.
     import boto3
 
     ddb = boto3.client("dynamodb")
@@ -512,7 +511,49 @@ def _child(config_path: str) -> None:
     Path(cfg["out"]).write_text(json.dumps(out))
 
 
-def measure(checks: int, dispatch_targets: int, ticks: int, log_level: str) -> dict[str, Any]:
+class _AcceptInvokes:
+    """A loopback stand-in for the Lambda Invoke API: answers 202 to every async invoke
+    (moto would try to run the function). Counts them."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        owner = self
+        self.count = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the real endpoint
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                owner.count += 1
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.send_header("x-amzn-RequestId", "00000000-0000-4000-8000-000000000000")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def measure(
+    checks: int,
+    dispatch_targets: int,
+    ticks: int,
+    log_level: str,
+    python: str = sys.executable,
+    code_path: str = str(ROOT / "functions"),
+) -> dict[str, Any]:
     """Start moto (own process) + an SMTP server, seed the stack, run the child."""
     sys.path[:0] = [str(ROOT / "tests" / "aws"), str(ROOT / "functions")]
     import boto3
@@ -540,6 +581,8 @@ def measure(checks: int, dispatch_targets: int, ticks: int, log_level: str) -> d
         stderr=subprocess.DEVNULL,
     )
     server = None
+    invokes = _AcceptInvokes()
+    env["AWS_ENDPOINT_URL_LAMBDA"] = invokes.url
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -606,7 +649,6 @@ def measure(checks: int, dispatch_targets: int, ticks: int, log_level: str) -> d
             SMTPWATCH_TRACING="false",
             SMTPWATCH_IN_VPC="false",
             SMTPWATCH_ALLOW_LOOPBACK="1",  # the bench server is on loopback (DESIGN §6)
-            PYTHONPATH=str(ROOT / "functions"),
         )
         with tempfile.TemporaryDirectory() as tmp:
             cfg = {
@@ -614,18 +656,21 @@ def measure(checks: int, dispatch_targets: int, ticks: int, log_level: str) -> d
                 "ticks": ticks,
                 "target_id": "bench",
                 "out": str(Path(tmp) / "out.json"),
+                "path": code_path.split(os.pathsep),
             }
             (Path(tmp) / "cfg.json").write_text(json.dumps(cfg))
             subprocess.run(
-                [sys.executable, __file__, "--child", str(Path(tmp) / "cfg.json")],
+                [python, "-I", __file__, "--child", str(Path(tmp) / "cfg.json")],
                 env=env,
                 check=True,
                 timeout=600,
             )
             result: dict[str, Any] = json.loads((Path(tmp) / "out.json").read_text())
         result["dispatch_targets"] = dispatch_targets + 1
+        result["invokes_received"] = invokes.count
         return result
     finally:
+        invokes.stop()
         if server is not None:
             server.stop()
         moto.terminate()
@@ -668,8 +713,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, float]:
         "cold_wall_ms": raw["import_ms"] + raw["probe"][0]["wall_ms"],
         "emf_metrics": float(len(raw["emf_metrics"])),
         "dispatch_due": float(due),
-        # + one real Invoke call per target (stubbed while measuring)
-        "dispatch_cpu_ms_per_target": steady_tick["cpu_ms"] / max(due, 1) + raw["aws_call_cpu_ms"],
+        "dispatch_cpu_ms_per_target": steady_tick["cpu_ms"] / max(due, 1),
         "aws_call_cpu_ms": raw["aws_call_cpu_ms"],
         "dispatch_wall_ms": steady_tick["wall_ms"],
         "dispatch_rru_per_target": scans / n_targets,
@@ -719,6 +763,17 @@ def main(argv: list[str] | None = None) -> int:
         help="secret reads per target with login (Powertools cache: 300 s per container)",
     )
     p.add_argument("--json", action="store_true", help="print the measurement as JSON too")
+    p.add_argument(
+        "--lambda-python",
+        default=sys.executable,
+        help="interpreter for the measured handlers, e.g. python3.13",
+    )
+    p.add_argument(
+        "--lambda-path",
+        default=str(ROOT / "functions"),
+        help="their sys.path (os.pathsep-separated), e.g. the sam build artifact "
+        "and a boto3-only directory, as in Lambda",
+    )
     args = p.parse_args(argv)
 
     if args.child:
@@ -727,7 +782,14 @@ def main(argv: list[str] | None = None) -> int:
 
     measured = dict(MEASURED)
     if args.measure:
-        raw = measure(args.checks, args.dispatch_targets, 3, args.log_level)
+        raw = measure(
+            args.checks,
+            args.dispatch_targets,
+            3,
+            args.log_level,
+            args.lambda_python,
+            args.lambda_path,
+        )
         summary = summarize(raw)
         measured.update(summary)
         print("== measured (this machine, loopback; python bench/cost.py --measure)")
@@ -737,6 +799,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  EMF metrics: {len(raw['emf_metrics'])}")
         calls = [f"{c['service']}:{c['op']}" for c in raw["probe"][-1]["calls"]]
         print(f"  AWS calls in one warm check: {calls}")
+        print(f"  invokes received by the stand-in Invoke API: {raw['invokes_received']}")
         print(f"  dispatcher tick summaries: {[t['summary'] for t in raw['ticks']]}")
         if args.json:
             print(
