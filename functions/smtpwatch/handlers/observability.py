@@ -37,7 +37,15 @@ def traced(handler: F) -> F:
     """``tracer.capture_lambda_handler(handler)`` when tracing is on, else ``handler``."""
     if not tracing_enabled():
         return handler
-    from aws_lambda_powertools import Tracer
+    try:
+        from aws_lambda_powertools import Tracer
 
-    tracer = Tracer()
+        tracer = Tracer()
+    except ImportError:  # the X-Ray SDK is not bundled (see functions/requirements.txt)
+        import logging
+
+        logging.getLogger("smtpwatch").warning(
+            "SMTPWATCH_TRACING=true but the X-Ray SDK is missing: handler not traced"
+        )
+        return handler
     return cast(F, tracer.capture_lambda_handler(handler))
