@@ -276,6 +276,15 @@ def test_a_failing_invoke_does_not_stop_the_rest(
     assert "injected: Lambda endpoint unreachable" in failures[0]["error"]
 
 
+def test_a_new_target_whose_invoke_failed_is_retried_at_the_next_tick(harness: Harness) -> None:
+    harness.targets.put_items([{"target_id": "new", "host": "h.example.com"}])
+    harness.captured.fail = {"new"}
+    assert harness.tick(T0)["failed"] == 1
+    harness.captured.fail = set()
+    harness.tick(T0 + timedelta(minutes=1))
+    assert [t for t, _ in harness.captured.take()] == ["new"]
+
+
 def test_a_malformed_item_is_dispatched_for_a_config_result_and_others_are_unaffected(
     harness: Harness,
 ) -> None:

@@ -333,6 +333,20 @@ class DynamoStateStore:
             raise
         return True
 
+    def release_first_dispatch(self, target_id: str, scheduled_at: str) -> None:
+        """Undo ``claim_first_dispatch`` after a failed invoke, so the next tick treats
+        the target as new again (instead of waiting for its regular slot)."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key={"target_id": {"S": target_id}},
+                ConditionExpression="first_scheduled_at = :s AND attribute_not_exists(version)",
+                ExpressionAttributeValues={":s": {"S": scheduled_at}},
+            )
+        except Exception as exc:
+            if not _is_condition_failure(exc):
+                raise
+
     # --- dispatcher: tick windows
     def get_dispatcher_mark(self) -> DispatcherMark:
         resp = self._client.get_item(

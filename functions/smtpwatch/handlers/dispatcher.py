@@ -34,6 +34,7 @@ AlertsResent, DispatchMs.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections import Counter
@@ -276,7 +277,13 @@ class Dispatcher:
         def one(job: _Job) -> tuple[_Job, str]:
             if job.new and not self._states.claim_first_dispatch(job.target_id, job.scheduled_at):
                 return job, "claimed"
-            self._invoker.invoke(job.target_id, job.scheduled_at)
+            try:
+                self._invoker.invoke(job.target_id, job.scheduled_at)
+            except Exception:
+                if job.new:  # let the next tick try it as a new target again
+                    with contextlib.suppress(Exception):
+                        self._states.release_first_dispatch(job.target_id, job.scheduled_at)
+                raise
             return job, "ok"
 
         with ThreadPoolExecutor(
