@@ -375,3 +375,43 @@ def test_metrics_are_emf_with_low_cardinality_dimensions(
     assert {"ProbeSuccess", "TotalMs", "ConnectMs", "TlsMs", "CertDaysLeft"} <= names
     assert probe_doc["ProbeSuccess"] in (1, 1.0, [1.0])
     assert probe_doc["target_id"] == "mx1"  # metadata, not a dimension
+
+
+def test_when_most_probes_of_a_tick_fail_one_degraded_alert_replaces_the_flood(
+    lambda_probe: Probe, certs: Certificates
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from smtpwatch.adapters.tick_gate import tick_bucket
+    from smtpwatch.testing.servers import closed_port
+
+    # GIVEN six targets the dispatcher invoked for one tick, all unreachable (the
+    # monitor's own network is the likely culprit)
+    ids = [f"t{i}" for i in range(6)]
+    port = closed_port()
+    for tid in ids:
+        lambda_probe.put_target(
+            target_id=tid,
+            host="127.0.0.1",
+            port=port,
+            tls_verify=False,
+            timeout_s=5,
+            recheck_delay_s=1,  # the re-check lets the tick's other failures arrive
+            interval_s=60,
+        )
+    scheduled_at = _at(0)
+    DynamoStateStore(lambda_probe.ddb, lambda_probe.tables["StateTable"]).record_dispatched(
+        tick_bucket(scheduled_at), len(ids)
+    )
+    rt = probe_module._runtime()
+    # WHEN their checks run at once
+    with ThreadPoolExecutor(max_workers=len(ids)) as pool:
+        outs = list(pool.map(lambda t: probe_module.check(rt, t, scheduled_at), ids))
+    # THEN one degraded alert, no down alert; the targets are down, not yet announced
+    assert all(o["error"] == "connect_refused" for o in outs)
+    assert lambda_probe.events() == ["degraded"]
+    assert all(lambda_probe.state(t).status is TargetStatus.DOWN for t in ids)
+    # AND at the next tick (not degraded any more) each down alert goes out
+    for tid in ids:
+        lambda_probe.run(tid, _at(1))
+    assert lambda_probe.events() == ["down"] * len(ids)
