@@ -43,6 +43,7 @@ COMMON_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
     "SMTPWATCH_TRACING",
+    "SMTPWATCH_DEGRADED_SHARE",
 }
 
 
@@ -174,6 +175,7 @@ def test_environment_of_both_functions_names_the_stacks_own_resources(stack: Sta
         "POWERTOOLS_METRICS_NAMESPACE": "Smtpwatch",
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "SMTPWATCH_TRACING": "false",
+        "SMTPWATCH_DEGRADED_SHARE": "0.5",
     }
     for logical_id in ("DispatcherFunction", "ProbeFunction"):
         env = _env(stack, logical_id)
