@@ -71,6 +71,7 @@ PRICE = {
     "secretsmanager_request": 0.05 / 10_000,
     "ssm_standard_request": 0.0,  # standard parameters, standard throughput
     "sns_publish": 0.50 / 1e6,
+    "sns_email": 2.00 / 100_000,
     "nat_gateway_month": 0.045 * 730,
     "nat_gateway_gb": 0.045,
 }
@@ -156,6 +157,7 @@ class Inputs:
     emf_metrics: float
     platform_log_bytes: float
     secret_reads_per_month: float
+    alerts_per_month: float = 10.0
 
 
 @dataclass
@@ -218,6 +220,14 @@ def model(i: Inputs) -> Breakdown:
             log_gb * i.log_retention_days / 30 * PRICE["logs_storage_gb_month"],
         ),
     ]
+    # Alerts go out on state changes only: a publish, an e-mail, KMS calls for the key.
+    b.per_target.append(
+        (
+            f"SNS alerts ({i.alerts_per_month:g}/month, e-mail, topic key)",
+            i.alerts_per_month
+            * (PRICE["sns_publish"] + PRICE["sns_email"] + 2 * PRICE["kms_request"]),
+        )
+    )
     # Dispatcher: per due target per tick; a target is due once per interval.
     dispatch_ms = i.dispatcher_ms_per_target * checks
     b.per_target += [
