@@ -44,7 +44,7 @@ __all__ = [
 
 DISPATCHER_ID = "#dispatcher"
 TICK_PREFIX = "#tick#"
-_TICK_TTL_S = 86_400  # tick counters only matter for the minutes after their tick
+_TICK_TTL_S = 3_600  # tick counters only matter for the minutes after their tick
 
 # DynamoDB numbers: 38 digits of precision; phase times are rounded to 0.1 ms anyway.
 _CONDITION_FAILED = "ConditionalCheckFailedException"
