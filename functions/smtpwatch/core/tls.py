@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import ssl
-import tempfile
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -152,6 +151,10 @@ def cert_facts_from_dict(cert: dict[str, Any]) -> CertFacts:
 def cert_facts_from_der(der: bytes) -> CertFacts | None:
     """Facts from DER bytes, or None if they cannot be decoded."""
     # The ssl module's X.509 decoder reads only files; the file lives for this call.
+    # (tempfile is imported here: only unverified handshakes need it, and it costs a
+    # few ms of start-up for every `smtpwatch probe`.)
+    import tempfile
+
     decode: Callable[[str], dict[str, Any]] | None = getattr(ssl._ssl, "_test_decode_cert", None)  # type: ignore[attr-defined]
     if decode is None:
         return None
