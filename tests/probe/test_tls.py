@@ -176,3 +176,15 @@ def test_a_chain_that_only_strict_x509_rejects_verifies_on_every_python(
     # THEN it verifies, as it would for an OpenSSL-based MTA, on 3.11 and on 3.13 alike
     assert result.status is Status.OK, result.to_dict()
     assert result.tls is not None and result.tls.verified
+
+
+def test_a_ca_bundle_that_cannot_be_loaded_is_a_config_error(
+    ip: str, smtp_server: Smtp, certs: Certificates, make_target: MakeTarget, env: ProbeEnvironment
+) -> None:
+    srv = smtp_server(ip, cert=certs.valid(), starttls=True)
+    broken = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
+    result = probe(make_target(ip, srv.port, ca_bundle=broken), env=env)
+    assert result.status is Status.CRITICAL
+    assert result.error is not None
+    assert (result.error.kind, result.error.phase) == (ErrorKind.CONFIG, Phase.TLS)
+    assert "ca_bundle" in result.error.message

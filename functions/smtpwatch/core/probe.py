@@ -564,8 +564,13 @@ class _ProbeRun:
     # ------------------------------------------------------------------ TLS
     def _tls(self, client: SmtpClient) -> None:
         t = self.target
-        context = self.env.ssl_contexts.get(verify=t.tls_verify, ca_bundle=t.ca_bundle)
         with self.phase(Phase.TLS):
+            try:
+                context = self.env.ssl_contexts.get(verify=t.tls_verify, ca_bundle=t.ca_bundle)
+            except (ssl.SSLError, ValueError) as err:
+                # PEM markers around text that is no certificate pass validation
+                reason = getattr(err, "reason", None) or str(err)
+                raise ProbeConfigError(f"ca_bundle cannot be loaded: {reason}") from None
             try:
                 tls = client.start_tls(context, server_hostname=t.host)
             except ssl.SSLCertVerificationError as err:
