@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from smtpwatch.core.probe import ProbeEnvironment, probe
-from smtpwatch.core.result import ErrorKind, ProbeResult, Status
+from smtpwatch.core.result import ErrorKind, Phase, ProbeResult, Status
 from smtpwatch.core.target import Target
 from smtpwatch.testing.servers import Certificates, HostileServer, SmtpServer
 
@@ -93,3 +93,22 @@ def test_a_server_quoting_the_auth_line_back_does_not_leak_it(
     assert result.error is not None and result.error.kind is ErrorKind.AUTH_FAILED
     assert "rejected: AUTH PLAIN ***" in result.error.message
     _assert_no_secret(password, result, everything_logged.text)
+
+
+@pytest.mark.parametrize("mechanism", ["CRAM-MD5", "LOGIN", "PLAIN"])
+def test_a_non_ascii_password_is_a_config_error_that_reveals_none_of_it(
+    mechanism: str,
+    smtp_server: Callable[..., SmtpServer],
+    certs: Certificates,
+    make_target: MakeTarget,
+    env: ProbeEnvironment,
+) -> None:
+    secret = "pässwörd-ü"
+    srv = smtp_server("127.0.0.1", cert=certs.valid(), starttls=True, credentials={USER: secret})
+    target = make_target("127.0.0.1", srv.port, login=True, auth_methods=mechanism)
+    result = probe(target, password=secret, env=env)
+    assert result.error is not None
+    assert (result.error.kind, result.error.phase) == (ErrorKind.CONFIG, Phase.AUTH)
+    assert "non-ASCII" in result.error.message
+    for leaked in ("ä", "ö", "ü", "position", secret):
+        assert leaked not in json.dumps(result.to_dict(), ensure_ascii=False)

@@ -23,7 +23,7 @@ import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from smtpwatch.core.errors import AuthFailed, ProtocolError
+from smtpwatch.core.errors import AuthFailed, ProbeConfigError, ProtocolError
 from smtpwatch.core.result import Phase
 from smtpwatch.core.smtp_client import enhanced_code
 
@@ -116,7 +116,15 @@ def try_mechanisms(
             code, resp = client.auth(mechanism, getattr(client, _IMPLEMENTATIONS[mechanism]))
         except smtplib.SMTPAuthenticationError as err:
             code, resp = err.smtp_code, _as_bytes(err.smtp_error)
-        except (smtplib.SMTPException, binascii.Error, ValueError, UnicodeError) as err:
+        except UnicodeEncodeError:
+            # smtplib encodes credentials as ASCII. The exception text names the
+            # offending character and its position: never shown.
+            raise ProbeConfigError(
+                f"AUTH {mechanism}: the username or password has non-ASCII characters,"
+                " which smtplib cannot send",
+                phase=Phase.AUTH,
+            ) from None
+        except (smtplib.SMTPException, binascii.Error, ValueError) as err:
             # a challenge that is not base64, an endless chain of 334 challenges...
             raise ProtocolError(
                 f"AUTH {mechanism}: {redact(str(err))[:200]}", phase=Phase.AUTH
