@@ -17,7 +17,6 @@ floats (phase milliseconds) become Decimals without the resource layer's float b
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from smtpwatch.adapters.result_codec import decode_item, encode_item
 from smtpwatch.core.result import ProbeResult
 from smtpwatch.core.state import TargetState
 
@@ -395,8 +395,10 @@ class DynamoStateStore:
             )
         except Exception as exc:
             if _is_condition_failure(exc):
+                print("DBGCLAIM fail", read, start, end, flush=True)
                 return False
             raise
+        print("DBGCLAIM ok", read, start, end, flush=True)
         return True
 
     def complete_window(self, start: str, end: str) -> bool:
@@ -491,26 +493,9 @@ class DynamoStateStore:
 # --------------------------------------------------------------------------- results
 
 
-def _compact(value: Any) -> Any:
-    """Drop nulls and empty lists/maps: ``ProbeResult.from_dict`` defaults them, and each
-    byte saved keeps the per-check write near one 1 KB write unit."""
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            c = _compact(v)
-            if c is None or c == [] or c == {}:
-                continue
-            out[k] = c
-        return out
-    if isinstance(value, list):
-        return [_compact(v) for v in value]
-    return value
-
-
 class DynamoResultStore:
-    """Probe results: item ``{target_id, ts, status, expires_at, result}``, ``result``
-    being the compact JSON text of ``ProbeResult.to_dict()`` (one string attribute is
-    smaller than a map and readable in the console)."""
+    """Probe results, one item per check in ``adapters.result_codec``'s format (the full
+    result compressed, a few plain attributes; at most 1 KB = one write unit)."""
 
     def __init__(
         self,
@@ -526,18 +511,12 @@ class DynamoResultStore:
         self._clock = clock
 
     @staticmethod
-    def encode(result: ProbeResult) -> str:
-        return json.dumps(_compact(result.to_dict()), separators=(",", ":"), sort_keys=False)
+    def encode(result: ProbeResult, *, ts: str = "", expires_at: int = 0) -> dict[str, Any]:
+        return encode_item(result, ts=ts or result.started_at, expires_at=expires_at)
 
     def add_result(self, result: ProbeResult, *, scheduled_at: str | None = None) -> bool:
         ts = scheduled_at or result.started_at
-        item: dict[str, Any] = {
-            "target_id": {"S": result.target_id},
-            "ts": {"S": ts},
-            "status": {"S": result.status.value},
-            "expires_at": {"N": str(int(self._clock()) + self._retention_s)},
-            "result": {"S": self.encode(result)},
-        }
+        item = encode_item(result, ts=ts, expires_at=int(self._clock()) + self._retention_s)
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -571,9 +550,9 @@ class DynamoResultStore:
         while True:
             page = self._client.query(**kwargs)
             for item in page.get("Items", ()):
-                text = item.get("result", {}).get("S")
-                if text:
-                    yield ProbeResult.from_dict(json.loads(text))
+                result = decode_item(item)
+                if result is not None:
+                    yield result
             last = page.get("LastEvaluatedKey")
             if not last:
                 return
@@ -590,4 +569,4 @@ class DynamoResultStore:
         items = resp.get("Items") or []
         if not items:
             return None
-        return ProbeResult.from_dict(json.loads(items[0]["result"]["S"]))
+        return decode_item(items[0])
