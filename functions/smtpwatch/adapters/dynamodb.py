@@ -395,10 +395,8 @@ class DynamoStateStore:
             )
         except Exception as exc:
             if _is_condition_failure(exc):
-                print("DBGCLAIM fail", read, start, end, flush=True)
                 return False
             raise
-        print("DBGCLAIM ok", read, start, end, flush=True)
         return True
 
     def complete_window(self, start: str, end: str) -> bool:
