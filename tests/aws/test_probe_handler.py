@@ -20,6 +20,7 @@ import pytest
 from conftest import REGION, SECRETS_PREFIX, Alerts, LambdaContext
 from smtpwatch.adapters.aws_secrets import encode_secret
 from smtpwatch.adapters.dynamodb import DynamoResultStore, DynamoStateStore, to_item
+from smtpwatch.adapters.result_codec import decode_item
 from smtpwatch.core.schedule import format_ts
 from smtpwatch.core.state import TargetStatus
 from smtpwatch.handlers import probe as probe_module
@@ -327,7 +328,15 @@ def test_the_password_reaches_the_server_but_never_logs_results_state_or_alerts(
     everything = [
         log_lines.getvalue(),
         capsys.readouterr().out,
-        json.dumps(lambda_probe.ddb.scan(TableName=lambda_probe.tables["ResultsTable"])["Items"]),
+        # result items hold the full result compressed: check what a reader gets back
+        json.dumps(
+            [
+                decode_item(item).to_dict()  # type: ignore[union-attr]
+                for item in lambda_probe.ddb.scan(TableName=lambda_probe.tables["ResultsTable"])[
+                    "Items"
+                ]
+            ]
+        ),
         json.dumps(lambda_probe.ddb.scan(TableName=lambda_probe.tables["StateTable"])["Items"]),
         json.dumps(lambda_probe.alerts.drain()),
     ]
@@ -415,3 +424,50 @@ def test_when_most_probes_of_a_tick_fail_one_degraded_alert_replaces_the_flood(
     for tid in ids:
         lambda_probe.run(tid, _at(1))
     assert lambda_probe.events() == ["down"] * len(ids)
+
+
+def test_a_passing_unchanged_check_logs_only_its_metrics_and_a_failure_logs_a_line(
+    lambda_probe: Probe,
+    starttls_server: SmtpServer,
+    certs: Certificates,
+    log_lines: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
+    lambda_probe.run("mx1", _at(0))  # pending -> up: a state change, logged
+    assert '"check done"' in log_lines.getvalue()
+    # GIVEN a target that is up, WHEN a check passes and changes nothing
+    log_lines.truncate(0)
+    log_lines.seek(0)
+    capsys.readouterr()
+    assert lambda_probe.run("mx1", _at(1))["writes"] == 1
+    # THEN no log line (cost: CloudWatch Logs bills every byte), only the EMF document
+    assert log_lines.getvalue() == ""
+    emf = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert len(emf) == 1 and '"ProbeSuccess"' in emf[0]
+    assert len(emf[0]) < 1024  # was ~930 B before rounding, plus a ~600 B INFO line
+    # WHEN it fails, THEN the check is logged with its error
+    starttls_server.stop()
+    lambda_probe.run("mx1", _at(2))
+    done = [json.loads(x) for x in log_lines.getvalue().splitlines() if '"check done"' in x]
+    assert [(d["status"], d["error"], d["alert"]) for d in done] == [
+        ("critical", "connect_refused", "down")
+    ]
+
+
+def test_a_plaintext_check_emits_only_the_phases_it_reached_and_no_cert_days(
+    lambda_probe: Probe,
+    smtp_server: Callable[..., SmtpServer],
+    certs: Certificates,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server = smtp_server("127.0.0.1")
+    lambda_probe.put_target(target_id="plain", encryption="none", **_server_fields(server, certs))
+    capsys.readouterr()
+    assert lambda_probe.run("plain", _at(0))["status"] == "ok"
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    doc = next(d for d in docs if "ProbeSuccess" in d)
+    names = {m["Name"] for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert {"ProbeSuccess", "TotalMs", "ConnectMs", "BannerMs", "EhloMs"} <= names
+    assert not names & {"TlsMs", "StarttlsMs", "EhloTlsMs", "AuthMs", "CertDaysLeft"}
+    assert doc["target_id"] == "plain"
