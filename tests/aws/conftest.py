@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto_atomic import atomic_dynamodb
 from template_tables import create_tables, table_env
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -41,8 +42,9 @@ def _dummy_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def aws(_dummy_aws_credentials: None) -> Iterator[None]:
-    with mock_aws(config={"lambda": {"use_docker": False}}):
+def aws(_dummy_aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # moto_atomic: conditional writes atomic per request, as on DynamoDB (races are tested)
+    with atomic_dynamodb(monkeypatch), mock_aws(config={"lambda": {"use_docker": False}}):
         yield
 
 

@@ -12,6 +12,7 @@ import threading
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -238,6 +239,29 @@ def test_overlapping_runs_never_dispatch_a_slot_twice(harness: Harness) -> None:
     # AND every known target got its slot of the last window (none skipped)
     last = {t for t, s in got if schedule.parse_ts(s) > T0}
     assert set(ids[:30]) <= last
+
+
+def test_racing_window_claims_on_the_emulator_let_exactly_one_win(harness: Harness) -> None:
+    # The window claim is one conditional write; DynamoDB applies a conditional write
+    # atomically per item, so of racing claims that read the same mark exactly one wins.
+    # moto evaluated the condition and wrote without a lock, so two could both win
+    # (the overlapping-runs test above then saw a slot dispatched twice); the `aws`
+    # fixture makes its writes atomic like the real service's.
+    stores = [harness.states for _ in range(6)]  # each with its own client
+    barrier = threading.Barrier(len(stores))
+    for round_ in range(15):
+        marks = [s.get_dispatcher_mark() for s in stores]
+        assert len({m.version for m in marks}) == 1
+        start = schedule.format_ts(T0 + timedelta(minutes=round_))
+        end = schedule.format_ts(T0 + timedelta(minutes=round_ + 1))
+
+        def claim(i: int, marks: list[Any] = marks, start: str = start, end: str = end) -> bool:
+            barrier.wait()
+            return stores[i].claim_window(marks[i], start, end, 60)
+
+        with ThreadPoolExecutor(max_workers=len(stores)) as pool:
+            wins = list(pool.map(claim, range(len(stores))))
+        assert wins.count(True) == 1, f"round {round_}: {wins.count(True)} claims won"
 
 
 def test_a_missed_tick_skips_no_slot(harness: Harness) -> None:

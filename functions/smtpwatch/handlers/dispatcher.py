@@ -10,7 +10,8 @@ One run:
    what is left, usually nothing), and a missed tick never skips a slot (the next window
    reaches back). A run that dies mid-window leaves its claim unfinished; once its lease
    (the Lambda's remaining time) has passed, the next run claims that window again — the
-   probes' result-key dedupe makes the repeat harmless.
+   probes' result-key dedupe makes the repeat harmless. Exclusivity rests on DynamoDB
+   applying a conditional write atomically per item (moto does not: tests/aws/moto_atomic.py).
 2. **Read** every target item and every state item (parallel Scan segments).
 3. **Plan** (pure): an enabled target is due at its latest slot in the window
    (``core.schedule``: a deterministic per-target offset spreads 10,000 targets over
