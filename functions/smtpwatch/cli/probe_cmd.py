@@ -319,6 +319,8 @@ def _phase_line(p: PhaseResult) -> str:
 def format_human(
     result: ProbeResult, *, warn_ms: int | None = None, cert_warn_days: int = 14
 ) -> str:
+    from smtpwatch.core.result import expiry_phrase
+
     lines = [verdict(result, warn_ms=warn_ms, cert_warn_days=cert_warn_days), "phases:"]
     lines += [_phase_line(p) for p in result.phases]
     lines.append(f"  {'total':<9} {result.total_ms:>6.1f} ms")
@@ -352,11 +354,7 @@ def format_human(
         if tls.not_after:
             left = ""
             if tls.days_left is not None:
-                left = (
-                    f" ({tls.days_left} days left)"
-                    if tls.days_left >= 0
-                    else f" (expired {-tls.days_left} days ago)"
-                )
+                left = f" ({expiry_phrase(tls.days_left)})"
             lines.append(f"  not after: {tls.not_after}{left}")
 
     auth = result.auth

@@ -24,7 +24,7 @@ import re
 import unicodedata
 from typing import Any
 
-from smtpwatch.core.result import PHASES
+from smtpwatch.core.result import PHASES, expiry_phrase
 from smtpwatch.core.state import Alert, AlertEvent
 
 __all__ = [
@@ -236,7 +236,7 @@ def _warning_summary(result: dict[str, Any]) -> str:
     kind = str(first.get("kind") or "warning")
     days = ((result.get("tls") or {}) or {}).get("days_left")
     if kind == "cert_expiring" and days is not None:
-        line = f"{kind}: {days} days left"
+        line = f"{kind}: {_cert_days(int(days))}"
     else:
         message = str(first.get("message") or "").strip()
         line = f"{kind}: {message}" if message else kind
@@ -331,7 +331,7 @@ def _facts(alert: Alert, result: dict[str, Any]) -> list[str]:
         if tls.get("not_after"):
             cert += f"; certificate valid until {tls.get('not_after')}"
         if tls.get("days_left") is not None:
-            cert += f" ({tls.get('days_left')} days left)"
+            cert += f" ({_cert_days(int(tls['days_left']))})"
         if tls.get("verify_error"):
             cert += f"; verification: {tls.get('verify_error')}"
         lines.append(cert)
@@ -348,6 +348,12 @@ def _facts(alert: Alert, result: dict[str, Any]) -> list[str]:
     if tags:
         lines.append("Tags: " + ", ".join(f"{k}={v}" for k, v in sorted(tags.items())))
     return lines
+
+
+def _cert_days(days_left: int) -> str:
+    """"9 days left", or for an expired certificate the exact wording of the probe's
+    message ("expired 2 days ago", see ``expiry_phrase``), never "-3 days left"."""
+    return f"{days_left} days left" if days_left >= 0 else expiry_phrase(days_left)
 
 
 def _duration(seconds: Any) -> str:

@@ -19,12 +19,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smtpwatch.core.errors import ConfigError
 
+# typing.TYPE_CHECKING without importing typing; zoneinfo (~3 ms with sysconfig) is
+# imported only where a weekly window needs a time zone: `smtpwatch probe` never does.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+    from zoneinfo import ZoneInfo
+
     from smtpwatch.core.target import Target
 
 __all__ = [
@@ -86,6 +90,8 @@ class WeeklyWindow:
 
     def span_at(self, now: datetime) -> tuple[datetime, datetime] | None:
         """The occurrence ``[start, end)`` (UTC) that contains ``now``, if any."""
+        from zoneinfo import ZoneInfo
+
         zone = ZoneInfo(self.tz)
         local_day = now.astimezone(zone).date()
         # An occurrence that started yesterday may still be running (midnight crossing).
@@ -246,6 +252,8 @@ def _parse_tz(value: object, where: str) -> str:
     if not isinstance(value, str) or not _TZ_KEY.match(value.strip()) or len(value) > 64:
         raise ConfigError(FIELD, f"{where}: tz must be an IANA time zone such as 'Europe/Berlin'")
     key = value.strip()
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         ZoneInfo(key)
     except (ZoneInfoNotFoundError, ValueError, OSError, UnicodeError):

@@ -63,6 +63,7 @@ from smtpwatch.core.result import (
     TlsInfo,
     WarningInfo,
     WarningKind,
+    expiry_phrase,
 )
 from smtpwatch.core.smtp_auth import (
     SIMPLE,
@@ -190,10 +191,6 @@ def _one_line(text: str, limit: int = _MESSAGE_LIMIT) -> str:
 
 def _family_label(ip: str) -> str:
     return "ipv6" if ":" in ip else "ipv4"
-
-
-def _days(n: int | None) -> str:
-    return f"{n} day" if n == 1 else f"{n} days"
 
 
 def _where(ip: str, port: int) -> str:
@@ -592,13 +589,10 @@ class _ProbeRun:
             return
         days, not_after = self.tls.days_left, self.tls.not_after
         left = facts.not_after - self.env.now()
-        if left < dt.timedelta(0):
-            # Only reachable with tls_verify false: verification would have failed.
-            message = f"certificate expired {_days(-left.days)} ago (not after {not_after})"
-        elif left < dt.timedelta(days=self.target.cert_warn_days):
-            message = f"certificate expires in {_days(days)} (not after {not_after})"
-        else:
+        # left < 0 only with tls_verify false: verification would have failed.
+        if days is None or left >= dt.timedelta(days=self.target.cert_warn_days):
             return
+        message = f"certificate {expiry_phrase(days)} (not after {not_after})"
         self.warnings.append(WarningInfo(WarningKind.CERT_EXPIRING, message))
 
     def _cert_error(self, err: ssl.SSLCertVerificationError) -> ProbeError:
@@ -613,8 +607,8 @@ class _ProbeRun:
         days = self.tls.days_left
         if kind is ErrorKind.CERT_EXPIRED:
             message = "certificate expired"
-            if days is not None:
-                message += f" {_days(-days)} ago (not after {self.tls.not_after})"
+            if days is not None and days < 0:
+                message = f"certificate {expiry_phrase(days)} (not after {self.tls.not_after})"
         elif kind is ErrorKind.CERT_HOSTNAME:
             names = ", ".join(self.tls.sans) or "none"
             message = f"certificate is not valid for {self.target.host} (names: {names})"
@@ -733,9 +727,10 @@ class _ProbeRun:
             code, resp = client.docmd("QUIT")
             record.ok = code == 221
             if not record.ok:
-                record.detail = _one_line(f"{code} {reply_text(resp)}")
+                # A server may quote earlier commands (the AUTH line) back: redact.
+                record.detail = _one_line(self.redact(f"{code} {reply_text(resp)}"))
         except (ProbeError, OSError, smtplib.SMTPException) as err:
-            record.detail = _one_line(f"QUIT: {err}")
+            record.detail = _one_line(self.redact(f"QUIT: {err}"))
         finally:
             record.ms = (self.clock() - start) * 1000.0
 

@@ -5,11 +5,17 @@ results table, alert documents): keys are stable and documented in the README;
 ``SCHEMA_VERSION`` changes when a key changes meaning or disappears.
 """
 
+# __slots__ list fields in constructor order (repr, equality), not sorted.
+# ruff: noqa: RUF023
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "PHASES",
@@ -27,6 +33,7 @@ __all__ = [
     "TlsInfo",
     "WarningInfo",
     "WarningKind",
+    "expiry_phrase",
 ]
 
 SCHEMA_VERSION = 1
@@ -86,13 +93,77 @@ class WarningKind(StrEnum):
     TLS_NOT_OFFERED = "tls_not_offered"
 
 
-@dataclass(frozen=True, slots=True)
-class PhaseResult:
+class _Record:
+    """Base of the small immutable value types below: equality, hash, repr and
+    immutability from ``__slots__`` (the field names, in order: not sorted, the
+    order of the constructor's parameters, as in ``repr``).
+
+    Hand-written instead of ``@dataclass(frozen=True, slots=True)``: a dataclass
+    generates its methods with ``exec`` when the class is created (~1 ms each), and
+    ``smtpwatch probe`` is started once per check. Assigning an attribute raises
+    ``dataclasses.FrozenInstanceError`` (an ``AttributeError``) like a frozen dataclass.
+    """
+
+    __slots__: tuple[str, ...] = ()
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, _Record)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__qualname__}({args})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise _frozen(name)
+
+    def __delattr__(self, name: str) -> None:
+        raise _frozen(name)
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return self._values()
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        for name, value in zip(self.__slots__, state, strict=True):
+            object.__setattr__(self, name, value)
+
+
+def _frozen(name: str) -> AttributeError:
+    # dataclasses is imported by then anyway (core/target.py); only on misuse here.
+    from dataclasses import FrozenInstanceError
+
+    return FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+class PhaseResult(_Record):
+    __slots__ = ("phase", "reached", "ok", "ms", "detail")
     phase: Phase
-    reached: bool = False
-    ok: bool = False
-    ms: float | None = None  # None when not reached
-    detail: str | None = None
+    reached: bool
+    ok: bool
+    ms: float | None  # None when not reached
+    detail: str | None
+
+    def __init__(
+        self,
+        phase: Phase,
+        reached: bool = False,
+        ok: bool = False,
+        ms: float | None = None,
+        detail: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "phase", phase)
+        object.__setattr__(self, "reached", reached)
+        object.__setattr__(self, "ok", ok)
+        object.__setattr__(self, "ms", ms)
+        object.__setattr__(self, "detail", detail)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,13 +173,27 @@ class PhaseResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorInfo:
+class ErrorInfo(_Record):
+    __slots__ = ("kind", "phase", "message", "smtp_code", "enhanced_code")
     kind: ErrorKind
     phase: Phase | None
     message: str  # one line, never a secret
-    smtp_code: int | None = None
-    enhanced_code: str | None = None
+    smtp_code: int | None
+    enhanced_code: str | None
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        phase: Phase | None,
+        message: str,
+        smtp_code: int | None = None,
+        enhanced_code: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "phase", phase)
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "smtp_code", smtp_code)
+        object.__setattr__(self, "enhanced_code", enhanced_code)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,22 +205,35 @@ class ErrorInfo:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class WarningInfo:
+class WarningInfo(_Record):
+    __slots__ = ("kind", "message")
     kind: WarningKind
     message: str
+
+    def __init__(self, kind: WarningKind, message: str) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "message", message)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind.value, "message": self.message}
 
 
-@dataclass(frozen=True, slots=True)
-class AddressAttempt:
+class AddressAttempt(_Record):
+    __slots__ = ("ip", "family", "ok", "ms", "error")
     ip: str
     family: str  # "ipv4" | "ipv6"
     ok: bool
     ms: float | None
-    error: str | None = None  # failure kind of this attempt, e.g. "connect_refused"
+    error: str | None  # failure kind of this attempt, e.g. "connect_refused"
+
+    def __init__(
+        self, ip: str, family: str, ok: bool, ms: float | None, error: str | None = None
+    ) -> None:
+        object.__setattr__(self, "ip", ip)
+        object.__setattr__(self, "family", family)
+        object.__setattr__(self, "ok", ok)
+        object.__setattr__(self, "ms", ms)
+        object.__setattr__(self, "error", error)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,13 +245,27 @@ class AddressAttempt:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class AddressInfo:
-    ip: str | None = None  # the address finally used (None if no connect succeeded)
-    family: str | None = None
-    port: int | None = None
-    source: str | None = None  # "literal" | "dns_hosts" | "dns" | "cache"
-    attempts: tuple[AddressAttempt, ...] = ()
+class AddressInfo(_Record):
+    __slots__ = ("ip", "family", "port", "source", "attempts")
+    ip: str | None  # the address finally used (None if no connect succeeded)
+    family: str | None
+    port: int | None
+    source: str | None  # "literal" | "dns_hosts" | "dns" | "cache"
+    attempts: tuple[AddressAttempt, ...]
+
+    def __init__(
+        self,
+        ip: str | None = None,
+        family: str | None = None,
+        port: int | None = None,
+        source: str | None = None,
+        attempts: tuple[AddressAttempt, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "ip", ip)
+        object.__setattr__(self, "family", family)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "attempts", attempts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -165,18 +277,60 @@ class AddressInfo:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class TlsInfo:
-    version: str | None = None
-    cipher: str | None = None
-    verified: bool = False
-    verify_error: str | None = None
-    subject: str | None = None
-    issuer: str | None = None
-    sans: tuple[str, ...] = ()
-    not_before: str | None = None  # ISO-8601 UTC
-    not_after: str | None = None  # ISO-8601 UTC
-    days_left: int | None = None
+class TlsInfo(_Record):
+    """TLS session and certificate facts.
+
+    ``days_left`` is ``floor((not_after - now) / 1 day)``: 0 means the certificate
+    expires within 24 hours, -1 that it expired within the last 24 hours, -3 that it
+    expired 2 whole days (and less than 3) ago. Say it in words with ``expiry_phrase``.
+    """
+
+    __slots__ = (
+        "version",
+        "cipher",
+        "verified",
+        "verify_error",
+        "subject",
+        "issuer",
+        "sans",
+        "not_before",
+        "not_after",
+        "days_left",
+    )
+    version: str | None
+    cipher: str | None
+    verified: bool
+    verify_error: str | None
+    subject: str | None
+    issuer: str | None
+    sans: tuple[str, ...]
+    not_before: str | None  # ISO-8601 UTC
+    not_after: str | None  # ISO-8601 UTC
+    days_left: int | None
+
+    def __init__(
+        self,
+        version: str | None = None,
+        cipher: str | None = None,
+        verified: bool = False,
+        verify_error: str | None = None,
+        subject: str | None = None,
+        issuer: str | None = None,
+        sans: tuple[str, ...] = (),
+        not_before: str | None = None,
+        not_after: str | None = None,
+        days_left: int | None = None,
+    ) -> None:
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "cipher", cipher)
+        object.__setattr__(self, "verified", verified)
+        object.__setattr__(self, "verify_error", verify_error)
+        object.__setattr__(self, "subject", subject)
+        object.__setattr__(self, "issuer", issuer)
+        object.__setattr__(self, "sans", sans)
+        object.__setattr__(self, "not_before", not_before)
+        object.__setattr__(self, "not_after", not_after)
+        object.__setattr__(self, "days_left", days_left)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,23 +347,54 @@ class TlsInfo:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class AuthInfo:
-    mechanism: str | None = None  # the one that succeeded
-    tried: tuple[str, ...] = ()  # in order; "PLAIN@tls" style is not used: see over_tls
-    over_tls: bool | None = None
+class AuthInfo(_Record):
+    __slots__ = ("mechanism", "tried", "over_tls")
+    mechanism: str | None  # the one that succeeded
+    tried: tuple[str, ...]  # in order; "PLAIN@tls" style is not used: see over_tls
+    over_tls: bool | None
+
+    def __init__(
+        self,
+        mechanism: str | None = None,
+        tried: tuple[str, ...] = (),
+        over_tls: bool | None = None,
+    ) -> None:
+        object.__setattr__(self, "mechanism", mechanism)
+        object.__setattr__(self, "tried", tried)
+        object.__setattr__(self, "over_tls", over_tls)
 
     def to_dict(self) -> dict[str, Any]:
         return {"mechanism": self.mechanism, "tried": list(self.tried), "over_tls": self.over_tls}
 
 
-@dataclass(frozen=True, slots=True)
-class ServerInfo:
-    banner: str | None = None
-    extensions: tuple[str, ...] = ()  # EHLO keywords (upper case), the last EHLO seen
+class ServerInfo(_Record):
+    __slots__ = ("banner", "extensions")
+    banner: str | None
+    extensions: tuple[str, ...]  # EHLO keywords (upper case), the last EHLO seen
+
+    def __init__(self, banner: str | None = None, extensions: tuple[str, ...] = ()) -> None:
+        object.__setattr__(self, "banner", banner)
+        object.__setattr__(self, "extensions", extensions)
 
     def to_dict(self) -> dict[str, Any]:
         return {"banner": self.banner, "extensions": list(self.extensions)}
+
+
+def expiry_phrase(days_left: int) -> str:
+    """``TlsInfo.days_left`` in words, exact for the past too: "expires in 9 days",
+    "expires within 24 hours", "expired within the last 24 hours", "expired 2 days ago"
+    (whole days elapsed since ``not_after``: ``-days_left - 1``)."""
+    if days_left > 0:
+        return f"expires in {_days(days_left)}"
+    if days_left == 0:
+        return "expires within 24 hours"
+    if days_left == -1:
+        return "expired within the last 24 hours"
+    return f"expired {_days(-days_left - 1)} ago"
+
+
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
 
 
 def _empty_phases() -> tuple[PhaseResult, ...]:

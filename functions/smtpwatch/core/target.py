@@ -12,7 +12,6 @@ Stdlib only: the dispatcher Lambda imports this on every tick.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import math
 import re
@@ -524,6 +523,20 @@ Target._DEFAULTS = {
     for f in fields(Target)
 }
 
+_dataclass_init = Target.__init__
+
+
+def _checked_init(self: Target, *args: Any, **kwargs: Any) -> None:
+    """``Target(**fields)``: an unknown keyword is a ``ConfigError`` naming it (with a
+    "did you mean" hint), like every other bad input, not Python's ``TypeError``."""
+    unknown = sorted(key for key in kwargs if key not in _TARGET_FIELD_SET)
+    if unknown:
+        raise ConfigError(unknown[0][:60] or "target", _unknown_message(unknown))
+    _dataclass_init(self, *args, **kwargs)
+
+
+Target.__init__ = _checked_init  # type: ignore[method-assign]
+
 # State attributes (DESIGN §3 plus the store's bookkeeping) that may share an item with
 # the config in some stores; never user fields.
 STATE_FIELDS: tuple[str, ...] = (
@@ -545,6 +558,8 @@ _IGNORED_FIELDS = frozenset(STATE_FIELDS)
 
 
 def _unknown_message(unknown: list[str]) -> str:
+    import difflib  # ~1.7 ms with heapq: only for a "did you mean" hint
+
     parts = []
     for key in unknown[:5]:
         close = difflib.get_close_matches(key, TARGET_FIELDS, n=1, cutoff=0.6)
