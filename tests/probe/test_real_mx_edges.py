@@ -1,0 +1,134 @@
+"""What real MX hosts do that the happy path does not: multi-line greetings, 421,
+old-style ``AUTH=`` advertisements, a connection dropped at STARTTLS or at AUTH, and a
+server quoting the AUTH line back in a later reply. Each runs on 127.0.0.1 and ::1."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+
+from smtpwatch.core.probe import ProbeEnvironment, probe
+from smtpwatch.core.result import ErrorKind, Phase, ProbeResult, Status
+from smtpwatch.core.target import Target
+from smtpwatch.testing.servers import HostileServer, _Conn, _Script
+
+MakeTarget = Callable[..., Target]
+Hostile = Callable[[HostileServer], HostileServer]
+USER = "monitor@smtpwatch.test"
+
+
+def _secret_forms(password: str) -> list[str]:
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    return [password, b64(password), b64(f"\0{USER}\0{password}")]
+
+
+def _failure(result: ProbeResult) -> tuple[object, ...]:
+    err = result.error
+    assert err is not None, result.to_dict()
+    return (result.status, err.kind, err.phase, err.smtp_code, err.enhanced_code)
+
+
+# ------------------------------------------------------------------ greetings
+
+
+def test_multi_line_220_greeting_is_accepted_whole(
+    ip: str, hostile: Hostile, make_target: MakeTarget, env: ProbeEnvironment
+) -> None:
+    # GIVEN a greeting spread over "220-" continuation lines (Exchange, Postfix banners)
+    greeting = b"220-mx.smtpwatch.test ESMTP\r\n220-no UCE\r\n220 ready\r\n"
+    srv = hostile(HostileServer.greeting(greeting, ip))
+    # WHEN probed
+    result = probe(make_target(ip, srv.port, encryption="none"), env=env)
+    # THEN the whole banner is read as one reply and the dialogue goes on
+    assert result.status is Status.OK, result.to_dict()
+    assert result.server.banner == "mx.smtpwatch.test ESMTP no UCE ready"
+    assert result.phase(Phase.EHLO).ok and result.phase(Phase.QUIT).ok
+
+
+def test_421_greeting_is_banner_failure_with_its_codes(
+    ip: str, hostile: Hostile, make_target: MakeTarget, env: ProbeEnvironment
+) -> None:
+    srv = hostile(HostileServer.greeting(b"421 4.3.2 Service not available\r\n", ip))
+    result = probe(make_target(ip, srv.port), env=env)
+    assert _failure(result) == (Status.CRITICAL, ErrorKind.BANNER, Phase.BANNER, 421, "4.3.2")
+    assert not result.phase(Phase.EHLO).reached
+
+
+def test_connection_closed_before_the_greeting_is_banner_failure(
+    ip: str, hostile: Hostile, make_target: MakeTarget, env: ProbeEnvironment
+) -> None:
+    srv = hostile(HostileServer.greeting(None, ip))  # type: ignore[arg-type]
+    result = probe(make_target(ip, srv.port), env=env)
+    assert _failure(result) == (Status.CRITICAL, ErrorKind.BANNER, Phase.BANNER, None, None)
+    assert "closed" in result.error.message  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------------ STARTTLS
+
+
+def test_starttls_advertised_but_connection_dropped_is_starttls_failure(
+    ip: str, hostile: Hostile, make_target: MakeTarget, env: ProbeEnvironment
+) -> None:
+    srv = hostile(HostileServer.close_after("STARTTLS", ip))
+    for encryption in ("explicit", "auto"):  # auto never falls back to plain either
+        result = probe(make_target(ip, srv.port, encryption=encryption), env=env)
+        assert _failure(result) == (
+            Status.CRITICAL,
+            ErrorKind.STARTTLS,
+            Phase.STARTTLS,
+            None,
+            None,
+        ), encryption
+        assert not result.phase(Phase.TLS).reached
+        assert result.warnings == ()
+
+
+# ------------------------------------------------------------------ AUTH
+
+
+def _login_then_quit_reply(ip: str, quit_reply: Callable[[bytes], bytes]) -> HostileServer:
+    """Offers old-style ``AUTH=PLAIN`` only, accepts any AUTH PLAIN, and answers QUIT
+    with ``quit_reply(the AUTH line)``."""
+
+    def accept(conn: _Conn) -> None:
+        auth_line = conn.last_line
+        conn.send(b"235 2.7.0 Authentication successful\r\n")
+        HostileServer._dialogue(conn, _Script(replies={"QUIT": quit_reply(auth_line)}))
+
+    ehlo = b"250-old.smtpwatch.test\r\n250-AUTH=PLAIN\r\n250 8BITMIME\r\n"
+    return HostileServer.scripted(ip, replies={"EHLO": ehlo, "AUTH": accept})
+
+
+def test_old_style_auth_equals_advertisement_is_used(
+    ip: str, hostile: Hostile, make_target: MakeTarget, env: ProbeEnvironment, password: str
+) -> None:
+    # GIVEN a server advertising only "250-AUTH=PLAIN" (pre-RFC 2554 syntax)
+    srv = hostile(_login_then_quit_reply(ip, lambda line: b"221 2.0.0 bye\r\n"))
+    target = make_target(ip, srv.port, encryption="none", login=True, allow_plaintext_auth=True)
+    # WHEN the login runs
+    result = probe(target, password=password, env=env)
+    # THEN PLAIN was recognised as offered and used
+    assert result.status is Status.OK, result.to_dict()
+    assert result.auth is not None
+    assert (result.auth.mechanism, result.auth.tried) == ("PLAIN", ("PLAIN",))
+
+
+def test_a_server_quoting_the_auth_line_in_its_quit_reply_does_not_leak_it(
+    ip: str, hostile: Hostile, make_target: MakeTarget, env: ProbeEnvironment, password: str
+) -> None:
+    # GIVEN a server that logs the client in, then answers QUIT with the AUTH line
+    srv = hostile(_login_then_quit_reply(ip, lambda line: b"500 you said " + line + b"\r\n"))
+    target = make_target(ip, srv.port, encryption="none", login=True, allow_plaintext_auth=True)
+    # WHEN probed
+    result = probe(target, password=password, env=env)
+    # THEN QUIT's reply is kept as detail, with the credentials redacted everywhere
+    assert result.status is Status.OK, result.to_dict()
+    detail = result.phase(Phase.QUIT).detail
+    assert detail is not None and detail.startswith("500 you said AUTH PLAIN")
+    outputs = [repr(result), str(result), json.dumps(result.to_dict()), detail]
+    for form in _secret_forms(password):
+        for out in outputs:
+            assert form not in out
