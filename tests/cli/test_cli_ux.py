@@ -5,6 +5,7 @@ temporary store, the way a mail admin types it.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -80,3 +81,54 @@ def test_output_into_a_closed_pipe_ends_quietly_without_a_traceback(cli: Cli) ->
     assert "Traceback" not in proc.stderr
     assert "BrokenPipeError" not in proc.stderr
     assert proc.stderr == ""
+
+
+def test_add_with_username_and_password_ref_logs_in_without_a_separate_login_flag(
+    cli: Cli,
+) -> None:
+    # GIVEN a user who names the account and where its password is, but not --login
+    result = smtpwatch(
+        cli, "targets", "add", "sub", "smtp.example.com", "--username", "monitor@example.com",
+        "--password-ref", "env:SMTP_PW", "--db", str(cli.db),
+    )  # fmt: skip
+    # THEN the target logs in (it would otherwise never test AUTH)
+    assert result.returncode == 0, result.stderr
+    shown = smtpwatch(cli, "targets", "show", "sub", "--json", "--db", str(cli.db))
+    item = json.loads(shown.stdout)
+    assert item["login"] is True
+    assert item["username"] == "monitor@example.com"
+    assert item["password_ref"] == "env:SMTP_PW"
+
+
+def test_add_with_username_but_no_password_says_how_to_give_one(cli: Cli) -> None:
+    # GIVEN --username without any password option
+    result = smtpwatch(
+        cli, "targets", "add", "sub", "smtp.example.com", "--username", "u", "--db", str(cli.db)
+    )
+    # THEN one line names --username and the ways to give a password; nothing stored
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "--username" in lines[0]
+    assert "--password-prompt" in lines[0] and "--password-ref" in lines[0]
+    listed = smtpwatch(cli, "targets", "list", "--json", "--db", str(cli.db))
+    assert json.loads(listed.stdout) == []
+
+
+def test_explicit_no_login_keeps_a_username_without_logging_in(cli: Cli) -> None:
+    result = smtpwatch(
+        cli, "targets", "add", "sub", "smtp.example.com", "--username", "u",
+        "--password-ref", "env:X", "--no-login", "--db", str(cli.db),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    shown = smtpwatch(cli, "targets", "show", "sub", "--json", "--db", str(cli.db))
+    assert json.loads(shown.stdout).get("login", False) is False
+
+
+def test_add_with_a_bad_port_names_the_host_port_argument(cli: Cli) -> None:
+    result = smtpwatch(cli, "targets", "add", "mx1", "mx1.example.com:0", "--db", str(cli.db))
+    assert result.returncode == 3
+    assert (
+        result.stderr.strip()
+        == "smtpwatch targets: error: HOST[:PORT]: 0 is out of range (1-65535)"
+    )

@@ -238,9 +238,10 @@ def test_bad_add_names_the_field_exits_3_and_writes_nothing(
     ("target_id", "host", "expected"),
     [
         ("bad id!", "mx1.example.com", "target_id"),
-        ("mx1", "mx1.example.com:abc", "host"),
-        ("mx1", "[2001:db8::1", "host"),
-        ("mx1", "exa mple.com", "host"),
+        ("mx1", "mx1.example.com:abc", "HOST[:PORT]"),
+        ("mx1", "mx1.example.com:0", "HOST[:PORT]"),
+        ("mx1", "[2001:db8::1", "HOST[:PORT]"),
+        ("mx1", "exa mple.com", "HOST[:PORT]"),
     ],
 )
 def test_bad_id_or_host_names_the_field(cli: Cli, target_id: str, host: str, expected: str) -> None:

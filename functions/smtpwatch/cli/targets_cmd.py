@@ -609,7 +609,10 @@ def _add(args: argparse.Namespace) -> int:
 
     store = _open(args)
     try:
-        host, port = parse_host_port(args.host)
+        try:
+            host, port = parse_host_port(args.host)
+        except ConfigError as exc:  # "host: 0 is out of range" would blame the name
+            raise UsageError(f"HOST[:PORT]: {exc.reason}") from None
         item: dict[str, Any] = {"target_id": args.target_id, "host": host}
         if port is not None:
             item["port"] = port
@@ -618,6 +621,16 @@ def _add(args: argparse.Namespace) -> int:
         if "target_id" in fields or "host" in fields:
             raise UsageError("give TARGET_ID and HOST[:PORT] as arguments, not with --set")
         item.update(fields)
+        if "login" not in fields and ("username" in fields or "password_ref" in fields):
+            # `--username U --password-ref REF` means "log in" (as with --password-env):
+            # a target that kept both and never logged in would look healthy while
+            # proving nothing about AUTH.
+            item["login"] = True
+            if not item.get("password_ref") and not (args.password_prompt or args.password_env):
+                raise UsageError(
+                    "--username: logging in needs a password: add --password-prompt, "
+                    "--password-env VAR or --password-ref REF (or --no-login)"
+                )
         item, password = _with_password(store, args, item, set(fields))
         target = _validate(item, aws=store.aws)
         if store.get(target.target_id) is not None:
