@@ -132,3 +132,27 @@ def test_a_server_quoting_the_auth_line_in_its_quit_reply_does_not_leak_it(
     for form in _secret_forms(password):
         for out in outputs:
             assert form not in out
+
+
+def test_a_long_rejection_quoting_the_password_line_leaks_no_part_of_it(
+    ip: str, hostile: Hostile, make_target: MakeTarget, env: ProbeEnvironment, password: str
+) -> None:
+    # GIVEN a server that answers the AUTH LOGIN password line with a 535 whose text
+    # quotes that line after ~290 characters, where one-line messages are cut
+    def login(conn: _Conn) -> None:
+        conn.send(b"334 UGFzc3dvcmQ6\r\n")
+        secret_line = conn.readline() or b""
+        conn.send(b"535 5.7.8 " + b"x" * 287 + b" " + secret_line + b"\r\n")
+        HostileServer._dialogue(conn, _Script())
+
+    ehlo = b"250-echo.smtpwatch.test\r\n250 AUTH LOGIN\r\n"
+    srv = hostile(HostileServer.scripted(ip, replies={"EHLO": ehlo, "AUTH": login}))
+    target = make_target(ip, srv.port, encryption="none", login=True, allow_plaintext_auth=True)
+    # WHEN the login fails
+    result = probe(target, password=password, env=env)
+    # THEN it is auth_failed, and not even a prefix of the password line is shown
+    assert _failure(result) == (Status.CRITICAL, ErrorKind.AUTH_FAILED, Phase.AUTH, 535, "5.7.8")
+    outputs = [repr(result), json.dumps(result.to_dict()), result.error.message]  # type: ignore[union-attr]
+    for form in _secret_forms(password):
+        for out in outputs:
+            assert form[:8] not in out
