@@ -80,26 +80,39 @@ MINUTES_PER_MONTH = 30 * 24 * 60  # 43,200
 FULL_VCPU_MB = 1769  # Lambda allocates CPU in proportion to memory; one vCPU at 1,769 MB
 
 # ----------------------------------------------------------------------------- measured
-# `python bench/cost.py --measure --checks 25 --dispatch-targets 500` on the team
-# machine, 2026-11-25: x86_64, loopback aiosmtpd (STARTTLS + AUTH through an SSM
-# SecureString), moto server in its own process, 501 targets per tick; the same within
-# noise with `--lambda-python python3.13 --lambda-path <sam build artifact>:<boto3 dir>`.
+# `python bench/cost.py --measure --checks 30 --dispatch-targets 500` on the team
+# machine, 2026-11-25 (two runs, after the cost work: compact result items, one
+# BatchGetItem, no INFO line for a passing unchanged check): x86_64, loopback aiosmtpd
+# (STARTTLS + AUTH through an SSM SecureString), moto server in its own process, 501
+# targets per tick. Before that work: 10.2-12 ms CPU, 3 AWS calls, 2 WRU, 1,533 log
+# bytes in 2 events, 1,383-byte result items.
 MEASURED: dict[str, float] = {
-    "probe_cpu_ms": 12.0,  # one warm check, handler process CPU (runs: 10.3, 14.1)
-    "probe_aws_calls": 3.0,  # GetItem target, GetItem state, PutItem result
-    "probe_wru": 2.0,  # the result item is ~1.38 KB: 2 write units, not 1
-    "probe_rru": 1.5,  # 0.5 + one consistent read (1.0)
-    "probe_log_bytes": 1532.0,  # per check at LogLevel INFO: "check done" ~600 B + EMF ~930 B
-    "probe_log_events": 2.0,
-    "result_item_bytes": 1383.0,
+    "probe_cpu_ms": 8.2,  # one warm check, handler process CPU (runs: 8.31, 8.12)
+    "probe_aws_calls": 2.0,  # BatchGetItem (target + state), PutItem result
+    "probe_wru": 1.0,  # the result item is ~410 B (compressed): one write unit
+    "probe_rru": 1.5,  # target 0.5 + state, consistent, 1.0 (BatchGetItem bills per item)
+    "probe_log_bytes": 860.0,  # the EMF document only (the INFO line is DEBUG when routine)
+    "probe_log_events": 1.0,
+    "result_item_bytes": 413.0,
     "emf_metrics": 19.0,  # probe 12 + dispatcher 6 + cold start, dimension service only
-    "dispatch_cpu_ms_per_target": 1.05,  # incl. its signed async Invoke (direct invoker)
+    "dispatch_cpu_ms_per_target": 1.05,  # incl. its signed async Invoke (runs: 0.91, 1.19)
     "dispatch_cpu_ms_per_tick": 30.0,  # claim, counters, summary (estimate)
     "dispatch_rru_per_target": 0.02,  # both scans, eventually consistent
     "dispatch_wru_per_tick": 3.0,  # window claim + completion + tick counter
     "dispatch_log_bytes_per_tick": 1135.0,
-    "cold_cpu_ms": 300.0,  # import + first check (clients, TLS context), python3.13 artifact
-    "max_rss_mb": 71.1,  # handler process after 25 checks (Lambda adds its runtime client)
+    "cold_cpu_ms": 245.0,  # import + first check (clients, TLS context)
+    "max_rss_mb": 71.3,  # handler process after 30 checks (Lambda adds its runtime client)
+}
+
+
+# The same figures before the cost work (commit 80ebd92), for the before/after table.
+BEFORE: dict[str, float] = {
+    "probe_cpu_ms": 12.0,
+    "probe_aws_calls": 3.0,  # GetItem target, GetItem state (consistent), PutItem result
+    "probe_wru": 2.0,  # plain-JSON result item ~1,383 B
+    "probe_rru": 1.5,
+    "probe_log_bytes": 1532.0,  # "check done" INFO line ~600 B + EMF ~930 B
+    "result_item_bytes": 1383.0,
 }
 
 
@@ -304,38 +317,96 @@ def print_fixed(b: Breakdown) -> None:
         print(f"  {name:<62} ${usd:9.4f}")
 
 
-LEVERS: list[tuple[str, dict[str, float]]] = [
-    # What each change would save at 1-minute checks (applied one after the other).
-    (
-        "result item <= 1 KB (e.g. zlib-compressed JSON in a B attribute)",
-        {"wru_per_check": 1.0, "result_item_bytes": 700.0},
-    ),
-    (
-        "EMF: 3 metrics (ProbeSuccess, TotalMs, CertDaysLeft), phase ms as properties; "
-        "no INFO line for an ok, unchanged check",
-        {"log_bytes_per_check": 450.0},
-    ),
-    ("ProbeMemorySize 128 -> 256 (for comparison: faster, dearer)", {"probe_memory_mb": 256.0}),
-]
+def _lever_ms(current: Inputs, calls: float = 0.0, cpu_ms: float = 0.0) -> float:
+    """Billed ms per check after removing ``calls`` AWS calls and ``cpu_ms`` of CPU
+    (this machine's ms, scaled to the probe's share of a vCPU)."""
+    saved = calls * LEVER_AWS_CALL_MS + cpu_ms * cpu_scale(current.probe_memory_mb)
+    return max(0.0, current.probe_ms - saved)
 
 
-def print_levers(base: Inputs) -> None:
-    print("\n== levers at 1-minute checks (variable cost per target-month, cumulative)")
-    current = base
-    print(f"  {'as measured':<86} ${model(current).per_target_total:8.5f}")
-    for name, changes in LEVERS:
-        updated = asdict(current) | changes
-        if "probe_memory_mb" in changes:  # CPU share changes the billed duration
-            cpu_part = MEASURED["probe_cpu_ms"] * cpu_scale(current.probe_memory_mb)
-            net = current.probe_ms - cpu_part
-            updated["probe_ms"] = net + MEASURED["probe_cpu_ms"] * cpu_scale(
-                changes["probe_memory_mb"]
-            )
-            updated["probe_memory_mb"] = int(changes["probe_memory_mb"])
-            print(f"  {name:<86} ${model(Inputs(**updated)).per_target_total:8.5f}")
-            continue
-        current = Inputs(**updated)
-        print(f"  {'+ ' + name:<86} ${model(current).per_target_total:8.5f}")
+LEVER_AWS_CALL_MS = 6.0  # --aws-call-ms default: one in-region round trip
+
+
+def levers(measured: dict[str, float]) -> list[tuple[str, Any]]:
+    """What each further change would save at 1-minute checks, applied one after the
+    other; each maps the current Inputs to the changed Inputs."""
+    call_cpu = measured.get("aws_call_cpu_ms", 2.3)
+    direct_cpu = 0.8  # a signed urllib3 POST, as the dispatcher's DirectLambdaInvoker
+    return [
+        (
+            "dispatcher puts the target item + state snapshot in the event: no reads, "
+            "one AWS call fewer (stale snapshot -> conditional write fails, re-read)",
+            lambda i: i | {"rru_per_check": 0.0, "probe_ms": _lever_ms(Inputs(**i), 1, call_cpu)},
+        ),
+        (
+            "the result PutItem as a signed HTTP POST without botocore (~0.8 ms CPU)",
+            lambda i: i | {"probe_ms": _lever_ms(Inputs(**i), 0, call_cpu - direct_cpu)},
+        ),
+        (
+            "ResultRetentionDays 30 -> 7",
+            lambda i: i | {"result_retention_days": 7},
+        ),
+        (
+            "design change: a result item only on change + one per hour (history of "
+            "passing checks from EMF in Logs); redelivery dedupe by the state item",
+            lambda i: (
+                i
+                | {
+                    "wru_per_check": 1 / 60 + 0.02,  # hourly item + state writes on change
+                    "result_retention_days": i["result_retention_days"] / 60,
+                }
+            ),
+        ),
+    ]
+
+
+def print_levers(base: Inputs, measured: dict[str, float]) -> None:
+    print("\n== further levers at 1-minute checks (variable cost per target-month, cumulative)")
+    current = asdict(base)
+    print(f"  {'as measured':<92} ${model(base).per_target_total:8.5f}")
+    for name, change in levers(measured):
+        current = change(current)
+        print(f"  {'+ ' + name:<92} ${model(Inputs(**current)).per_target_total:8.5f}")
+    for mb in (256, 512):
+        net = base.probe_ms - measured["probe_cpu_ms"] * cpu_scale(base.probe_memory_mb)
+        ms = net + measured["probe_cpu_ms"] * cpu_scale(mb)
+        alt = Inputs(**(asdict(base) | {"probe_memory_mb": mb, "probe_ms": ms}))
+        name = f"(for comparison) ProbeMemorySize {base.probe_memory_mb} -> {mb}: {ms:.0f} ms"
+        print(f"  {name:<92} ${model(alt).per_target_total:8.5f}")
+
+
+def print_before_after(now: Inputs, before: Inputs) -> None:
+    """Each per-target line at 1-minute checks: before the cost work and now."""
+    print("\n== before -> after the cost work, 1-minute checks (same model, same prices)")
+    a, b = model(before), model(now)
+    for (name, old), (_, new) in zip(a.per_target, b.per_target, strict=True):
+        print(f"  {name.split(' (')[0]:<46} ${old:8.5f} -> ${new:8.5f}")
+    total_a, total_b = a.per_target_total, b.per_target_total
+    print(f"  {'per target-month (variable)':<46} ${total_a:8.5f} -> ${total_b:8.5f}")
+
+
+def print_floor(base: Inputs, rtt_ms: float, round_trips: float) -> None:
+    """What no handler change can remove at 1-minute checks, against the goal."""
+    checks = MINUTES_PER_MONTH / base.interval_min
+    gb = base.probe_memory_mb / 1024
+    wait_ms = round_trips * rtt_ms
+    lines = [
+        ("Lambda probe requests (one per check)", checks * PRICE["lambda_request"]),
+        (
+            f"Lambda duration of the SMTP conversation alone ({round_trips:g} x {rtt_ms:g} ms "
+            f"at {base.probe_memory_mb} MB)",
+            checks * wait_ms / 1000 * gb * PRICE["lambda_gb_s_arm64"],
+        ),
+        ("one 1 KB write per check (the result item)", checks * PRICE["ddb_wru"]),
+    ]
+    print("\n== the floor at 1-minute checks with a result item per check")
+    for name, usd in lines:
+        print(f"  {name:<62} ${usd:9.5f}")
+    floor = sum(v for _, v in lines)
+    print(
+        f"  {'floor':<62} ${floor:9.5f} = {floor / GOAL_PER_TARGET_MONTH:.2f}x the goal; "
+        f"${GOAL_PER_TARGET_MONTH - floor:.5f} left for CPU, reads, storage, logs"
+    )
 
 
 # ----------------------------------------------------------------------------- measure
@@ -423,6 +494,12 @@ def _child(config_path: str) -> None:
                 wru = max(1, math.ceil(item_size(got.get("Item", {})) / 1024))
             elif op == "GetItem":
                 rru = max(1, math.ceil(item_size(resp.get("Item", {})) / 4096)) * factor
+            elif op == "BatchGetItem":  # billed like one GetItem per key, per table's mode
+                for tname, req in params["RequestItems"].items():
+                    f = 1.0 if req.get("ConsistentRead") else 0.5
+                    got = (resp.get("Responses") or {}).get(tname, [])
+                    sizes = [item_size(it) for it in got] + [0] * (len(req["Keys"]) - len(got))
+                    rru += sum(max(1, math.ceil(n / 4096)) * f for n in sizes)
             elif op in ("Query", "Scan"):
                 size = sum(item_size(it) for it in resp.get("Items", []))
                 rru = max(1, math.ceil(size / 4096)) * factor
@@ -889,7 +966,18 @@ def main(argv: list[str] | None = None) -> int:
             inputs_1min = inputs
     assert b1 is not None
     print_fixed(b1)
-    print_levers(inputs_1min)
+    net_before = args.smtp_round_trips * args.rtt_ms + BEFORE["probe_aws_calls"] * args.aws_call_ms
+    before = asdict(inputs_1min) | {
+        "probe_ms": net_before + BEFORE["probe_cpu_ms"] * args.cpu_scale * cpu_scale(probe_mb),
+        "wru_per_check": BEFORE["probe_wru"],
+        "rru_per_check": BEFORE["probe_rru"],
+        "log_bytes_per_check": BEFORE["probe_log_bytes"],
+        "result_item_bytes": BEFORE["result_item_bytes"],
+    }
+    if args.probe_ms is None:
+        print_before_after(inputs_1min, Inputs(**before))
+    print_floor(inputs_1min, args.rtt_ms, args.smtp_round_trips)
+    print_levers(inputs_1min, measured)
     if args.json and not args.measure:
         print(json.dumps(asdict(inputs), indent=1))
     return 0
