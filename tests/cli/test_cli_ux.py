@@ -132,3 +132,47 @@ def test_add_with_a_bad_port_names_the_host_port_argument(cli: Cli) -> None:
         result.stderr.strip()
         == "smtpwatch targets: error: HOST[:PORT]: 0 is out of range (1-65535)"
     )
+
+
+PEM = (
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBzzCCAXWgAwIBAgIULqBAsoOD6nQSZ227kYSvy/U4YZ0wCgYIKoZIzj0EAwIw\n"
+    "-----END CERTIFICATE-----\n"
+)
+
+
+def test_export_writes_a_ca_bundle_as_a_readable_yaml_block_that_imports_back(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # GIVEN a target that trusts its own CA
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text(PEM)
+    added = smtpwatch(
+        cli, "targets", "add", "mx1", "mx1.example.com", "--ca-bundle", str(bundle),
+        "--db", str(cli.db),
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    # WHEN it is exported as YAML
+    exported = smtpwatch(cli, "targets", "export", "--db", str(cli.db))
+    assert exported.returncode == 0, exported.stderr
+    # THEN the PEM is a `|` block with its lines as they are in the file
+    assert "  ca_bundle: |\n    -----BEGIN CERTIFICATE-----\n    MIIB" in exported.stdout
+    # AND importing that file into a new store gives the same target
+    other = tmp_path / "other.db"
+    (tmp_path / "t.yaml").write_text(exported.stdout)
+    imported = smtpwatch(cli, "targets", "import", str(tmp_path / "t.yaml"), "--db", str(other))
+    assert imported.returncode == 0, imported.stderr
+    shown = smtpwatch(cli, "targets", "show", "mx1", "--json", "--db", str(other))
+    assert json.loads(shown.stdout)["ca_bundle"] == PEM
+
+
+def test_export_json_flag_prints_the_same_items_as_format_json(cli: Cli) -> None:
+    added = smtpwatch(cli, "targets", "add", "mx1", "mx1.example.com:25", "--db", str(cli.db))
+    assert added.returncode == 0, added.stderr
+    by_flag = smtpwatch(cli, "targets", "export", "--json", "--db", str(cli.db))
+    by_format = smtpwatch(cli, "targets", "export", "--format", "json", "--db", str(cli.db))
+    assert by_flag.returncode == 0, by_flag.stderr
+    assert json.loads(by_flag.stdout) == json.loads(by_format.stdout)
+    assert json.loads(by_flag.stdout) == [
+        {"target_id": "mx1", "host": "mx1.example.com", "port": 25}
+    ]

@@ -504,6 +504,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub("export", "print every target as YAML or JSON (what import reads)")
     p.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    # `--json` like list/show/status/history, so a user need not remember --format.
+    p.add_argument("--json", dest="format", action="store_const", const="json", help="JSON")
 
 
 def run(args: argparse.Namespace) -> int:
