@@ -471,3 +471,57 @@ def test_a_plaintext_check_emits_only_the_phases_it_reached_and_no_cert_days(
     assert {"ProbeSuccess", "TotalMs", "ConnectMs", "BannerMs", "EhloMs"} <= names
     assert not names & {"TlsMs", "StarttlsMs", "EhloTlsMs", "AuthMs", "CertDaysLeft"}
     assert doc["target_id"] == "plain"
+
+
+def test_a_healthy_check_costs_one_read_call_and_one_write_call(
+    lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
+) -> None:
+    lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
+    lambda_probe.run("mx1", _at(0))
+    calls: list[str] = []
+    rt = probe_module._runtime()
+    rt.ddb.meta.events.register(
+        "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
+    )
+    # WHEN a target that is up passes again
+    out = lambda_probe.run("mx1", _at(1))
+    # THEN the target item and its state come in one call, the result goes in another
+    assert (out["status"], out["writes"]) == ("ok", 1)
+    assert calls == ["BatchGetItem", "PutItem"]
+
+
+class _ThrottledOnce:
+    """The DynamoDB client, except that the first BatchGetItem leaves every key
+    unprocessed (what DynamoDB does under throttling)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.throttled = 0
+
+    def batch_get_item(self, **kwargs: Any) -> dict[str, Any]:
+        if not self.throttled:
+            self.throttled += 1
+            return {"Responses": {}, "UnprocessedKeys": kwargs["RequestItems"]}
+        out: dict[str, Any] = self._client.batch_get_item(**kwargs)
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_keys_left_unprocessed_by_a_throttled_batch_read_are_read_again(
+    lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
+) -> None:
+    lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
+    starttls_server.stop()
+    lambda_probe.run("mx1", _at(0))
+    assert lambda_probe.events() == ["down"]
+    rt = probe_module._runtime()
+    throttled = _ThrottledOnce(rt.ddb)
+    rt.ddb = throttled
+    # WHEN the read is throttled once, THEN the check still sees the target and its
+    # state: still down, no second alert
+    out = lambda_probe.run("mx1", _at(1))
+    assert throttled.throttled == 1
+    assert (out["status"], out["state"], out["alert"]) == ("critical", "down", None)
+    assert lambda_probe.events() == []

@@ -182,6 +182,8 @@ def _read_target_and_state(rt: _Runtime, target_id: str) -> tuple[Any, Any]:
     from smtpwatch.core.state import TargetState
 
     tt, st = rt.settings.targets_table, rt.settings.state_table
+    if tt == st:  # one table for both (not the template's layout): the plain reads
+        return rt.targets.get_item(target_id), rt.states.get_state(target_id)
     key = {"target_id": {"S": target_id}}
     request: dict[str, Any] = {tt: {"Keys": [key]}, st: {"Keys": [key], "ConsistentRead": True}}
     found: dict[str, Any] = {}
