@@ -422,3 +422,26 @@ def test_literals_and_dns_hosts_do_not_load_dnspython() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_silent_a_does_not_lose_the_ipv6_answer() -> None:
+    # GIVEN a server that drops A queries but answers AAAA (ip_family any asks A first)
+    with DnsServer(ZONE, silent_rdtypes=["A"]) as server:
+        resolver = AddressResolver(server.resolver(timeout=0.3))
+        started = time.monotonic()
+        res = resolver.resolve(target("mx.example.com"), timeout=4)
+        elapsed = time.monotonic() - started
+    # THEN the IPv6 address is used: A got about half of the budget, not all of it
+    assert ips(res) == ["2001:db8::10"]
+    assert elapsed < 4 / 2 + 0.5
+
+
+def test_silent_a_and_no_aaaa_record_is_the_a_timeout() -> None:
+    # GIVEN a name with only an A record, on a server that drops A queries
+    with DnsServer(ZONE, silent_rdtypes=["A"]) as server:
+        resolver = AddressResolver(server.resolver(timeout=0.3))
+        # WHEN resolved for any family
+        with pytest.raises(DnsTimeout) as info:
+            resolver.resolve(target("v4only.example.com"), timeout=2)
+    # THEN the failure says the A question timed out (not "no A or AAAA record")
+    assert "A query" in str(info.value)

@@ -240,22 +240,33 @@ class AddressResolver:
         ips: list[str] = []
         all_cached = True
         rdtypes = _RDTYPES[family]
+        timed_out: DnsTimeout | None = None
         for i, rdtype in enumerate(rdtypes):
-            if i > 0 and ips:
-                # A second question (AAAA) may not eat the whole deadline when the first
-                # already gave addresses: the connect needs time too. If it times out or
-                # fails, the addresses we have are used.
+            last = i == len(rdtypes) - 1
+            if not last or ips:
+                # A question that is not the last hope may not eat the whole deadline:
+                # a server dropping AAAA must not cost the connect its time, nor one
+                # dropping A the AAAA answer. The first (A) question's timeout moves on
+                # to AAAA; when A already gave addresses, any AAAA failure keeps them.
                 remaining = deadline - self._clock()
                 budget_end = self._clock() + max(min(remaining, 1.0), remaining / 2)
                 try:
                     got, cached = self._ask_one(resolver, qname, host, rdtype, budget_end, cache)
+                except DnsTimeout as exc:
+                    all_cached = False
+                    timed_out = timed_out or exc
+                    continue
                 except DnsFailure:
+                    if not ips:
+                        raise
                     all_cached = False
                     continue
             else:
                 got, cached = self._ask_one(resolver, qname, host, rdtype, deadline, cache)
             ips.extend(got)
             all_cached = all_cached and cached
+        if not ips and timed_out is not None:
+            raise timed_out  # not "no record": the unanswered question may have had one
         return ips, all_cached
 
     def _ask_one(
