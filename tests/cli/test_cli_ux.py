@@ -176,3 +176,42 @@ def test_export_json_flag_prints_the_same_items_as_format_json(cli: Cli) -> None
     assert json.loads(by_flag.stdout) == [
         {"target_id": "mx1", "host": "mx1.example.com", "port": 25}
     ]
+
+
+READ_ONLY_COMMANDS = [
+    (["status"], 0, "no targets"),
+    (["status", "--json"], 0, "[]"),
+    (["history", "mx1"], 3, "no target 'mx1'"),
+    (["targets", "list"], 0, "no targets"),
+    (["targets", "export", "--json"], 0, "[]"),
+    (["targets", "show", "mx1"], 3, "no target 'mx1'"),
+    (["targets", "remove", "mx1"], 3, "no target 'mx1'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "says"),
+    READ_ONLY_COMMANDS,
+    ids=[" ".join(a) for a, _, _ in READ_ONLY_COMMANDS],
+)
+def test_a_command_that_only_reads_creates_no_database_at_a_mistyped_path(
+    cli: Cli, tmp_path: Path, argv: list[str], code: int, says: str
+) -> None:
+    # GIVEN a --db path where nothing exists (a typo, say)
+    db = tmp_path / "typo" / "smtpwatch.db"
+    # WHEN a command that only reads runs on it
+    proc = smtpwatch(cli, *argv, "--db", str(db))
+    # THEN it reads as an empty store, naming the path, and leaves nothing behind
+    assert proc.returncode == code, proc.stderr
+    assert says in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "typo").exists()
+
+
+def test_add_still_creates_the_database_and_its_directory(cli: Cli, tmp_path: Path) -> None:
+    db = tmp_path / "new" / "smtpwatch.db"
+    proc = smtpwatch(cli, "targets", "add", "mx1", "mx1.example.com", "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    assert db.is_file()
+    listed = smtpwatch(cli, "status", "--json", "--db", str(db))
+    assert [row["target_id"] for row in json.loads(listed.stdout)] == ["mx1"]

@@ -102,11 +102,16 @@ def add_backend_arguments(parser: argparse.ArgumentParser, *, aws: bool = True) 
     group.add_argument("--region", metavar="REGION", help="AWS region (default: from the profile)")
 
 
-def open_backend(args: argparse.Namespace, *, need: Iterable[str] = ("targets",)) -> Backend:
+def open_backend(
+    args: argparse.Namespace, *, need: Iterable[str] = ("targets",), create: bool = True
+) -> Backend:
     """Open the backend chosen by ``add_backend_arguments``'s options.
 
     ``need`` names the stores the command uses ("targets", "states", "results"): with
     ``--table`` the missing table options are reported as one usage error.
+    ``create=False`` (commands that only read): a missing SQLite database reads as
+    empty and is not created — `status --db /typo/x.db` must not leave a new
+    directory and database behind.
     """
     stack = getattr(args, "stack", None)
     table = getattr(args, "table", None)
@@ -117,7 +122,7 @@ def open_backend(args: argparse.Namespace, *, need: Iterable[str] = ("targets",)
         raise UsageError("--db is the local store; it cannot be combined with --stack/--table")
     if stack or table:
         return _open_dynamodb(args, set(need))
-    return _open_sqlite(db)
+    return _open_sqlite(db, create=create)
 
 
 def open_local_store(db: str | None) -> SqliteStore:
@@ -130,9 +135,39 @@ def open_local_store(db: str | None) -> SqliteStore:
         raise UsageError(str(exc)) from None
 
 
-def _open_sqlite(db: str | None) -> Backend:
+def _open_sqlite(db: str | None, *, create: bool = True) -> Backend:
+    from smtpwatch.local.sqlite_store import resolve_db_path
+
+    path = resolve_db_path(db)
+    if not create and not path.exists():
+        return _empty_sqlite(path)
     store = open_local_store(db)
-    path = store.path
+    return Backend(
+        kind="sqlite",
+        description=f"SQLite {store.path}",
+        targets=store,
+        states=store,
+        results=store,
+        db_path=store.path,
+        _close=store.close,
+    )
+
+
+def _empty_sqlite(path: Path) -> Backend:
+    """An empty store standing in for the missing database at ``path`` (a throwaway
+    file: the commands read it like any other, and messages name ``path``)."""
+    import shutil
+    import tempfile
+
+    from smtpwatch.local.sqlite_store import SqliteStore
+
+    tmp = tempfile.mkdtemp(prefix="smtpwatch-empty-")
+    store = SqliteStore(Path(tmp) / "empty.db")
+
+    def close() -> None:
+        store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
     return Backend(
         kind="sqlite",
         description=f"SQLite {path}",
@@ -140,7 +175,7 @@ def _open_sqlite(db: str | None) -> Backend:
         states=store,
         results=store,
         db_path=path,
-        _close=store.close,
+        _close=close,
     )
 
 

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     since = parse_since(args.since, now=now)
     if args.failures < 0:
         raise UsageError("--failures: must be 0 or more")
-    backend = open_backend(args, need=("targets", "results"))
+    backend = open_backend(args, need=("targets", "results"), create=False)
     try:
         item = backend.targets.get_item(args.target_id)
         results = list(backend.results.iter_results(args.target_id, since=format_ts(since)))

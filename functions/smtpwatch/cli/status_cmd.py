@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    backend = open_backend(args, need=("targets", "states", "results"))
+    backend = open_backend(args, need=("targets", "states", "results"), create=False)
     try:
         rows = collect(backend)
     finally:

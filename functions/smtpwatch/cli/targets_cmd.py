@@ -303,9 +303,12 @@ class _Missing(Exception):
 class _SqliteTargets:
     aws = False
 
-    def __init__(self, store: SqliteStore, description: str) -> None:
+    def __init__(
+        self, store: SqliteStore, description: str, close: Callable[[], None] | None = None
+    ) -> None:
         self.store = store
         self.description = description
+        self._close = close or store.close
 
     def get(self, target_id: str) -> dict[str, Any] | None:
         return self.store.get_item(target_id)
@@ -350,7 +353,7 @@ class _SqliteTargets:
         return FileSecretStore()
 
     def close(self) -> None:
-        self.store.close()
+        self._close()
 
 
 class _DynamoTargets:
@@ -429,8 +432,13 @@ def _open(args: argparse.Namespace) -> _Targets:
     if not (stack or table):
         from smtpwatch.cli.common import open_backend
 
-        backend = open_backend(args)
-        return _SqliteTargets(backend.targets, backend.description)  # type: ignore[arg-type]
+        # Only add and import create the database; the rest read a missing one as empty.
+        backend = open_backend(args, create=args.action in ("add", "import"))
+        return _SqliteTargets(
+            backend.targets,  # type: ignore[arg-type]
+            backend.description,
+            backend.close,
+        )
     region = getattr(args, "region", None)
     if stack:
         from smtpwatch.cli.common import stack_outputs
