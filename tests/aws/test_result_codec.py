@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 import string
@@ -37,9 +36,9 @@ TS = "2026-11-25T15:00:00Z"
 EXPIRES = 1_800_000_000
 
 
-def _starttls_auth_ok() -> ProbeResult:
+def _starttls_auth_ok(**changes: Any) -> ProbeResult:
     """An ordinary healthy check: STARTTLS, verified certificate, AUTH PLAIN."""
-    return ProbeResult(
+    fields: dict[str, Any] = dict(
         target_id="mx-primary.example-corp",
         started_at="2026-11-25T15:00:00.123Z",
         status=Status.OK,
@@ -73,6 +72,7 @@ def _starttls_auth_ok() -> ProbeResult:
         ),
         total_ms=312.4,
     )
+    return ProbeResult(**(fields | changes))
 
 
 def _worst_case() -> ProbeResult:
@@ -85,8 +85,7 @@ def _worst_case() -> ProbeResult:
         return "".join(rnd.choice(string.ascii_lowercase + string.digits) for _ in range(n))
 
     base = _starttls_auth_ok()
-    return dataclasses.replace(
-        base,
+    return base.replace(
         target_id="t" + noise(127),
         host=".".join([noise(63), noise(63), noise(63), noise(61)]),
         status=Status.CRITICAL,
@@ -133,8 +132,7 @@ def test_an_ordinary_starttls_auth_result_is_one_write_unit_and_reads_back_whole
 
 
 def test_the_queryable_attributes_stay_plain() -> None:
-    failed = dataclasses.replace(
-        _starttls_auth_ok(),
+    failed = _starttls_auth_ok().replace(
         status=Status.CRITICAL,
         error=ErrorInfo(ErrorKind.CONNECT_REFUSED, Phase.CONNECT, "Connection refused"),
     )
