@@ -156,3 +156,20 @@ def test_a_long_rejection_quoting_the_password_line_leaks_no_part_of_it(
     for form in _secret_forms(password):
         for out in outputs:
             assert form[:8] not in out
+
+
+def test_connection_closed_at_auth_fails_the_login_like_any_phase(
+    ip: str, hostile: Hostile, make_target: MakeTarget, env: ProbeEnvironment, password: str
+) -> None:
+    # GIVEN a server that hangs up on the AUTH command (as some do after a bad login)
+    ehlo = b"250-drop.smtpwatch.test\r\n250 AUTH PLAIN LOGIN\r\n"
+    srv = hostile(HostileServer.scripted(ip, replies={"EHLO": ehlo, "AUTH": None}))
+    target = make_target(ip, srv.port, encryption="none", login=True, allow_plaintext_auth=True)
+    # WHEN the login runs
+    result = probe(target, password=password, env=env)
+    # THEN the failure is the phase's own class, auth_failed in auth (not "protocol",
+    # which is garbled, oversize or endless replies), after exactly one attempt
+    assert _failure(result) == (Status.CRITICAL, ErrorKind.AUTH_FAILED, Phase.AUTH, None, None)
+    assert "closed" in result.error.message  # type: ignore[union-attr]
+    assert result.auth is not None and result.auth.tried == ("LOGIN",)
+    assert srv.connections == 1

@@ -21,7 +21,6 @@ import base64
 import binascii
 import smtplib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from smtpwatch.core.errors import AuthFailed, ProbeConfigError, ProtocolError
 from smtpwatch.core.result import Phase
@@ -77,15 +76,16 @@ def offered_mechanisms(client: smtplib.SMTP) -> tuple[str, ...] | None:
     return tuple(client.esmtp_features.get("auth", "").upper().split())
 
 
-@dataclass
 class AuthRound:
     """The outcome of one pass over the mechanisms on one connection state."""
 
-    mechanism: str | None = None  # the one that logged in
-    tried: list[str] = field(default_factory=list)
-    last_code: int | None = None  # of the last abandoned mechanism
-    last_text: str = ""
-    all_unknown: bool = True  # every abandoned mechanism got 504
+    # A plain class, not a dataclass: no dataclasses import on the CLI's path.
+    def __init__(self) -> None:
+        self.mechanism: str | None = None  # the one that logged in
+        self.tried: list[str] = []
+        self.last_code: int | None = None  # of the last abandoned mechanism
+        self.last_text = ""
+        self.all_unknown = True  # every abandoned mechanism got 504
 
 
 def try_mechanisms(
@@ -102,7 +102,7 @@ def try_mechanisms(
     """Try each of ``methods`` that the server offers, in order.
 
     Returns the round (``mechanism`` set on success); raises ``AuthFailed`` on a clear
-    rejection and ``ProtocolError`` on a garbled exchange. Every mechanism sent is
+    rejection or a hang-up and ``ProtocolError`` on a garbled exchange. Every mechanism sent is
     appended to ``tried`` as it is sent, so the list is complete even after a raise.
     """
     result = AuthRound()
@@ -123,6 +123,12 @@ def try_mechanisms(
                 f"AUTH {mechanism}: the username or password has non-ASCII characters,"
                 " which smtplib cannot send",
                 phase=Phase.AUTH,
+            ) from None
+        except smtplib.SMTPServerDisconnected as err:
+            # A hang-up fails the phase it happens in, as everywhere in the dialogue
+            # (servers drop the line after a bad login); it is no garbled reply.
+            raise AuthFailed(
+                f"AUTH {mechanism}: {redact(str(err))[:200]}", phase=Phase.AUTH
             ) from None
         except (smtplib.SMTPException, binascii.Error, ValueError) as err:
             # a challenge that is not base64, an endless chain of 334 challenges...
