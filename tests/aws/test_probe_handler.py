@@ -420,10 +420,125 @@ def test_when_most_probes_of_a_tick_fail_one_degraded_alert_replaces_the_flood(
     assert all(o["error"] == "connect_refused" for o in outs)
     assert lambda_probe.events() == ["degraded"]
     assert all(lambda_probe.state(t).status is TargetStatus.DOWN for t in ids)
-    # AND at the next tick (not degraded any more) each down alert goes out
+    # AND the next tick still holds them (the episode ends only when a tick is over
+    # without being degraded), the one after sends each down alert that is still true
     for tid in ids:
         lambda_probe.run(tid, _at(1))
+    assert lambda_probe.events() == []
+    for tid in ids:
+        lambda_probe.run(tid, _at(2))
     assert lambda_probe.events() == ["down"] * len(ids)
+
+
+def test_a_monitor_outage_over_several_ticks_sends_one_degraded_alert_not_one_per_tick(
+    lambda_probe: Probe,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from smtpwatch.adapters.tick_gate import tick_bucket
+    from smtpwatch.testing.servers import closed_port
+
+    ids = [f"t{i}" for i in range(6)]
+    port = closed_port()
+    for tid in ids:
+        lambda_probe.put_target(
+            target_id=tid,
+            host="127.0.0.1",
+            port=port,
+            tls_verify=False,
+            timeout_s=5,
+            recheck_delay_s=1,
+            interval_s=60,
+        )
+    states = DynamoStateStore(lambda_probe.ddb, lambda_probe.tables["StateTable"])
+    rt = probe_module._runtime()
+
+    def tick(minute: int, dispatched: int) -> None:
+        scheduled_at = _at(minute)
+        states.record_dispatched(tick_bucket(scheduled_at), dispatched)
+        with ThreadPoolExecutor(max_workers=len(ids)) as pool:
+            list(pool.map(lambda t: probe_module.check(rt, t, scheduled_at), ids))
+
+    # GIVEN the monitor's own network fails for three ticks: every probe fails
+    for minute in range(3):
+        tick(minute, dispatched=len(ids))
+    # THEN one degraded alert for the whole episode, and no down alert leaks
+    assert lambda_probe.events() == ["degraded"]
+    # WHEN the network is back: 20 probes per tick, only these six targets (really
+    # down) fail — the first such tick ends the episode, its verdict known when over
+    tick(3, dispatched=20)
+    assert lambda_probe.events() == []
+    # THEN the next tick sends the held down alerts that are still true, one each
+    tick(4, dispatched=20)
+    assert lambda_probe.events() == ["down"] * len(ids)
+
+
+def test_each_degraded_episode_sends_its_own_alert_and_healthy_probes_write_nothing_for_it(
+    lambda_probe: Probe,
+) -> None:
+    from smtpwatch.adapters.tick_gate import TickGate, tick_bucket
+    from smtpwatch.core.result import ErrorInfo, ErrorKind, ProbeResult, Status
+    from smtpwatch.core.target import Target
+    from smtpwatch.service.memory import MemorySink
+
+    states = DynamoStateStore(lambda_probe.ddb, lambda_probe.tables["StateTable"])
+    sink = MemorySink()
+    gate = TickGate(states, [sink])
+    targets = [Target(target_id=f"t{i}", host="mx.example.com") for i in range(10)]
+
+    def tick(minute: int, failing: int) -> list[bool]:
+        scheduled_at = _at(minute)
+        states.record_dispatched(tick_bucket(scheduled_at), len(targets))
+        for i, t in enumerate(targets):
+            ok = i >= failing
+            result = ProbeResult(
+                target_id=t.target_id,
+                started_at=scheduled_at,
+                status=Status.OK if ok else Status.CRITICAL,
+                error=None if ok else ErrorInfo(ErrorKind.CONNECT_TIMEOUT, None, "timed out"),
+            )
+            gate.observe(t, result, scheduled_at=scheduled_at)
+        return [gate.hold_down(t, scheduled_at=scheduled_at) for t in targets[:failing]]
+
+    def writes() -> int:
+        return len(lambda_probe.ddb.scan(TableName=lambda_probe.tables["StateTable"])["Items"])
+
+    # An episode of two ticks, a clean tick, one that ends it, then a second episode.
+    assert all(tick(0, failing=8)) and all(tick(1, failing=9))
+    assert tick(2, failing=1) == [True]  # the tick after a degraded one still holds
+    assert tick(3, failing=1) == [False]
+    assert all(tick(4, failing=7))
+    assert sink.events == ["degraded", "degraded"]
+    assert [a.since for a in sink.alerts] == [_at(0), _at(4)]
+    # Cost: a tick where every probe passes adds no item and no write beyond the
+    # dispatcher's one counter per tick.
+    before = writes()
+    assert tick(5, failing=0) == []
+    assert writes() == before + 1
+
+
+def test_the_degraded_minimum_is_the_same_in_code_template_and_docs() -> None:
+    import re
+    from pathlib import Path
+
+    from smtpwatch.core.alerting import DEGRADED_MIN_COUNT
+    from smtpwatch.handlers.settings import load_settings
+
+    root = Path(__file__).resolve().parents[2]
+    # The Lambda's default is the core's: at least this many probes of the tick FAILED.
+    assert load_settings({}).degraded_min_probes == DEGRADED_MIN_COUNT
+    template = (root / "template.yaml").read_text(encoding="utf-8")
+    block = template[template.index("  DegradedShare:") :]
+    description = " ".join(block[: block.index("\n  AlertEmail:")].split())
+    docs_row = next(
+        line
+        for line in (root / "docs" / "aws.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("| `DegradedShare`")
+    )
+    for text in (description, docs_row):
+        assert f"at least {DEGRADED_MIN_COUNT} of them failed" in text
+        assert "per episode" in text
+        assert not re.search(r"at least \d+ ran", text)
 
 
 def test_a_passing_unchanged_check_logs_only_its_metrics_and_a_failure_logs_a_line(

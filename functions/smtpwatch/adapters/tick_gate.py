@@ -3,16 +3,23 @@
 The dispatcher ADDs how many probes it invoked to the item ``#tick#<bucket>`` (bucket:
 the minute a ``scheduled_at`` rounds up to — computable from the probe event alone).
 Each probe whose first result is a failure of the target ADDs one to ``failures`` of
-the same item (one extra write, for failing checks only). Before a *new* down alert
-goes out — after the re-check delay, when most probes of the tick have reported — the
-check reads the counters: past ``share`` of the dispatched probes (and at least
-``min_count``) the down alert is held (the target stays down, unannounced, and its next
-check that is not held announces it), and exactly one caller per tick wins a
-conditional flag and publishes the single ``degraded`` alert.
+the same item (one extra write, for failing checks only; a healthy probe writes nothing
+here). Before a *new* down alert goes out — after the re-check delay, when most probes
+of the tick have reported — the check reads the counters of its tick and of the tick
+before, and applies the episode rule both backends share (``service.gate``): a tick
+past ``share`` of its dispatched probes (and at least ``min_count`` failures) is
+degraded; the tick that begins an episode sends ONE ``degraded`` alert (exactly one
+caller wins a conditional flag on the tick's item); while the episode lasts, and in
+the tick after its last degraded one, down alerts are held (the target stays down,
+unannounced, and its first check after the episode announces it if still down).
 
-A check that finishes before the failures pile up (no re-check) may still send its own
-down alert: the price of not delaying every alert to the end of the tick. Any store
-error opens the gate (alerts flow as usual) rather than silencing them.
+No episode item is needed: "the tick before was degraded" is read from that tick's own
+counters (kept an hour). A check that finishes before the failures pile up (no
+re-check) may still send its own down alert at the start of an episode: the price of
+not delaying every alert to the end of the tick. Any store error opens the gate (alerts
+flow as usual) rather than silencing them. If every sink refused the degraded alert,
+the next failing check of the same tick tries again; a later tick of the episode does
+not (it is logged).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from smtpwatch.adapters.dynamodb import DynamoStateStore
+from smtpwatch.adapters.dynamodb import DynamoStateStore, TickCounts
 from smtpwatch.core.alerting import (
     DEGRADED_MIN_COUNT,
     DEGRADED_SHARE,
@@ -33,11 +40,12 @@ from smtpwatch.core.alerting import (
 from smtpwatch.core.result import ErrorKind, ProbeResult
 from smtpwatch.core.schedule import format_ts, parse_ts
 from smtpwatch.ports import AlertSink
+from smtpwatch.service.gate import episode_verdict
 
 if TYPE_CHECKING:
     from smtpwatch.core.target import Target
 
-__all__ = ["TickGate", "tick_bucket"]
+__all__ = ["TickGate", "previous_bucket", "tick_bucket"]
 
 log = logging.getLogger("smtpwatch.gate")
 
@@ -47,6 +55,11 @@ def tick_bucket(scheduled_at: str) -> str:
     moment = parse_ts(scheduled_at)
     floor = moment.replace(second=0, microsecond=0)
     return format_ts(floor if floor == moment else floor + timedelta(minutes=1))
+
+
+def previous_bucket(bucket: str) -> str:
+    """The tick before ``bucket`` (one minute earlier: the dispatcher's tick rate)."""
+    return format_ts(parse_ts(bucket) - timedelta(minutes=1))
 
 
 def _utcnow() -> datetime:
@@ -81,10 +94,14 @@ class TickGate:
     def hold_down(self, target: Target, *, scheduled_at: str) -> bool:
         bucket = tick_bucket(scheduled_at)
         counts = self._states.get_tick_counts(bucket)
-        if not degraded(
-            counts.failures, counts.dispatched, share=self._share, min_count=self._min_count
-        ):
+        before = self._states.get_tick_counts(previous_bucket(bucket))
+        verdict = episode_verdict(
+            degraded_now=self._degraded(counts), degraded_before=self._degraded(before)
+        )
+        if not verdict.hold:
             return False
+        if not verdict.announce:
+            return True
         if not counts.degraded_sent and self._states.claim_degraded_alert(bucket):
             alert = degraded_alert(
                 tick=bucket,
@@ -101,3 +118,8 @@ class TickGate:
                 self._states.release_degraded_alert(bucket)
                 log.exception("degraded alert not delivered")
         return True
+
+    def _degraded(self, counts: TickCounts) -> bool:
+        return degraded(
+            counts.failures, counts.dispatched, share=self._share, min_count=self._min_count
+        )

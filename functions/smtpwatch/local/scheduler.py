@@ -159,22 +159,20 @@ class _NamedSink:
 class _Window:
     """The checks of one minute of ``scheduled_at``: one monitor-degraded gate.
 
-    ``episode``: the minute began while the monitor was degraded. Then every new down
-    alert is held (targets already down skip the re-check and would decide before the
-    minute's other failures are counted) and no second degraded alert is sent; the
-    gate still counts, so the minute's end says whether the episode goes on.
+    The gate's ``continues_episode``: the minute began while the monitor was degraded.
+    Then every new down alert is held (targets already down skip the re-check and would
+    decide before the minute's other failures are counted) and no second degraded alert
+    is sent (``service.gate.episode_verdict``, the rule the AWS gate shares); the gate
+    still counts, so the minute's end says whether the episode goes on.
     """
 
     gate: SweepGate
-    episode: bool = False
     outstanding: int = 0
 
     def observe(self, target: Target, result: ProbeResult, *, scheduled_at: str) -> None:
         self.gate.observe(target, result, scheduled_at=scheduled_at)
 
     def hold_down(self, target: Target, *, scheduled_at: str) -> bool:
-        if self.episode:
-            return True
         return self.gate.hold_down(target, scheduled_at=scheduled_at)
 
 
@@ -351,9 +349,14 @@ class LocalScheduler:
                 episode = self._last_window_degraded or any(
                     w.gate.is_degraded for w in self._windows.values()
                 )
-                sinks = () if episode else self._sinks
-                gate = SweepGate(0, tick=key + ":00Z", sinks=sinks, now=self._now)
-                window = self._windows[key] = _Window(gate, episode)
+                gate = SweepGate(
+                    0,
+                    tick=key + ":00Z",
+                    sinks=self._sinks,
+                    now=self._now,
+                    continues_episode=episode,
+                )
+                window = self._windows[key] = _Window(gate)
             window.gate.total += 1
             window.outstanding += 1
             return window

@@ -1,16 +1,27 @@
-"""Monitor-degraded gate for one local sweep (``smtpwatch run``).
+"""Monitor-degraded gate (DESIGN §4): the episode rule both backends share, and the
+gate of one local sweep (``smtpwatch run``).
 
-The scheduler knows how many checks a sweep (its tick) runs; each check reports its
-first result (``observe``) and asks before a new down alert (``hold_down``). When more
-than ``share`` of the sweep's checks — and at least ``min_count`` — have failed, the
-gate sends ONE ``degraded`` alert and holds the down alerts (the targets stay down,
-unannounced, and are announced by their next check that is not held).
+**Episodes** (``episode_verdict``). A tick is *degraded* when more than ``share`` of its
+probes — and at least ``min_count`` of them — failed (``core.alerting.degraded``). An
+episode begins with a degraded tick and ends with the first tick that is over without
+being degraded. The tick that begins it sends ONE ``degraded`` alert; while it lasts
+every new down alert is held (the targets stay down, unannounced) and no second
+degraded alert is sent. A tick's verdict is known only when it is over, so the tick
+after a degraded one holds too. Once the episode has ended, each held down alert that
+is still true goes out with its target's next check (a target that recovered meanwhile
+sends nothing: it was never announced). The end of an episode is not announced: what
+follows is either silence or down alerts about real outages.
+
+Locally the scheduler passes ``continues_episode`` (its previous minute was degraded) to
+the minute's ``SweepGate``; on AWS ``adapters.tick_gate.TickGate`` reads the previous
+tick's counters. Neither writes anything for a healthy probe.
 
 Timing: checks of a sweep run concurrently and each asks the gate after its own
 re-check (``recheck_delay_s``, default 10 s), by which time the other probes of the
 sweep have mostly reported their first result; a check that finishes before the
 failures pile up (no re-check, or a very early one) may still send its own down
-alert. That is the price of not delaying every alert until the whole sweep is done.
+alert at the start of an episode. That is the price of not delaying every alert until
+the whole sweep is done.
 
 Failures that say nothing about the monitor (``config``) are not counted.
 """
@@ -21,6 +32,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -38,7 +50,7 @@ from smtpwatch.ports import AlertSink
 if TYPE_CHECKING:
     from smtpwatch.core.target import Target
 
-__all__ = ["SweepGate"]
+__all__ = ["GateVerdict", "SweepGate", "episode_verdict"]
 
 log = logging.getLogger("smtpwatch.gate")
 
@@ -47,8 +59,28 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    hold: bool  # hold this new down alert
+    announce: bool  # this tick begins an episode: it sends the one degraded alert
+
+
+def episode_verdict(*, degraded_now: bool, degraded_before: bool) -> GateVerdict:
+    """The episode rule for a new down alert of a tick: ``degraded_now`` — the tick is
+    degraded (so far); ``degraded_before`` — the tick before it was."""
+    if degraded_before:
+        # The episode goes on; if this tick turns out clean it ends with it, but that is
+        # known only when the tick is over.
+        return GateVerdict(hold=True, announce=False)
+    if degraded_now:
+        return GateVerdict(hold=True, announce=True)
+    return GateVerdict(hold=False, announce=False)
+
+
 class SweepGate:
-    """``AlertGate`` (``service.check``) for a sweep of ``total`` checks; thread-safe."""
+    """``AlertGate`` (``service.check``) for a sweep of ``total`` checks; thread-safe.
+
+    ``continues_episode``: the sweep before this one was degraded (``episode_verdict``)."""
 
     def __init__(
         self,
@@ -59,8 +91,10 @@ class SweepGate:
         share: float = DEGRADED_SHARE,
         min_count: int = DEGRADED_MIN_COUNT,
         now: Callable[[], datetime] = _utcnow,
+        continues_episode: bool = False,
     ) -> None:
         self.total = total
+        self.continues_episode = continues_episode
         self.tick = tick
         self._sinks = tuple(sinks)
         self._share = share
@@ -94,17 +128,21 @@ class SweepGate:
 
     def hold_down(self, target: Target, *, scheduled_at: str) -> bool:
         with self._lock:
-            if not self._degraded():
+            verdict = episode_verdict(
+                degraded_now=self._degraded(), degraded_before=self.continues_episode
+            )
+            if not verdict.hold:
                 return False
             self.held += 1
-        self.finish()
+        if verdict.announce:
+            self.finish()
         return True
 
     def finish(self) -> Alert | None:
-        """Send the degraded alert if the sweep is degraded and it was not sent yet
-        (call at the end of a sweep, so that it goes out even if no check asked)."""
+        """Send the degraded alert if the sweep begins an episode and it was not sent
+        yet (call at the end of a sweep, so that it goes out even if no check asked)."""
         with self._lock:
-            if self._alert_sent or not self._degraded():
+            if self._alert_sent or self.continues_episode or not self._degraded():
                 return self.alert
             self._alert_sent = True  # claim it; released again if every sink failed
             alert = degraded_alert(
