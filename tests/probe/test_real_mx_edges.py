@@ -114,6 +114,8 @@ def test_old_style_auth_equals_advertisement_is_used(
     assert result.status is Status.OK, result.to_dict()
     assert result.auth is not None
     assert (result.auth.mechanism, result.auth.tried) == ("PLAIN", ("PLAIN",))
+    # and the extension is reported by its keyword, as with "AUTH PLAIN"
+    assert result.server.extensions == ("AUTH", "8BITMIME")
 
 
 def test_a_server_quoting_the_auth_line_in_its_quit_reply_does_not_leak_it(

@@ -152,7 +152,8 @@ class SmtpClient(smtplib.SMTP):
             return ()
         words = []
         for line in self.ehlo_resp.decode("latin-1").split("\n")[1:]:
-            word = line.strip().split(" ", 1)[0].upper()
+            # "AUTH=LOGIN" is the pre-RFC 2554 spelling of the AUTH keyword
+            word = line.strip().split(" ", 1)[0].split("=", 1)[0].upper()
             if word and word not in words:
                 words.append(word)
         return tuple(words)
