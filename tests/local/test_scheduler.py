@@ -267,3 +267,34 @@ def test_degraded_episode_over_several_minutes_sends_one_degraded_alert(
     sched.tick()
     # THEN one degraded alert for the episode; the down alerts stay held
     assert sink.events == ["degraded"]
+
+
+def test_after_a_degraded_episode_the_held_down_alerts_still_true_go_out_once(
+    store: SqliteStore, plain_server: SmtpServer
+) -> None:
+    # GIVEN six targets failing together for two minutes: one degraded alert
+    store.put_items([item(f"t{i}", closed_port(), recheck_delay_s=1) for i in range(6)])
+    sink = MemorySink()
+    clock = Clock()
+    clock.now = T0 + timedelta(seconds=59)  # each tick's slots fall in one minute
+    sched, _ = scheduler(store, clock, sink=sink, concurrency=8)
+
+    def minute() -> None:
+        sched.tick()
+        settle(sched)
+        clock.advance(60)
+
+    minute()
+    minute()
+    assert sink.events == ["degraded"]
+    # WHEN the monitor is fine again (14 healthy targets join; the six are really down)
+    store.put_items([item(f"ok{i}", plain_server.port) for i in range(14)])
+    # THEN the first clean minute ends the episode; its verdict is known when it is
+    # over, so its down alerts are still held
+    minute()
+    assert sink.events == ["degraded"]
+    # AND the next minute sends each held down alert, once — like the AWS gate
+    minute()
+    assert sink.events == ["degraded"] + ["down"] * 6
+    minute()
+    assert sink.events == ["degraded"] + ["down"] * 6

@@ -318,6 +318,9 @@ class LocalScheduler:
                 slot = self._due_slot(target, now)
                 if slot is not None:
                     due.append((target, slot))
+        # Close finished minutes first: whether the minute before was degraded (the
+        # episode goes on) is then known when this minute's gate is made, as on AWS.
+        self._close_windows(now)
         # Count the whole batch into its gate before any check can report a failure:
         # the degraded share is then judged against every probe of the minute so far.
         windows = [self._window_for(slot) for _, slot in due]
