@@ -129,6 +129,10 @@ class SmtpClient(smtplib.SMTP):
         """TLS handshake on the current socket (after a 220 to STARTTLS, or at once
         for implicit TLS). Forgets what EHLO said, as RFC 3207 requires."""
         self._buf.clear()  # bytes sent before the handshake must not count after it
+        if ":" in server_hostname:
+            # An IPv6 literal's zone ("fe80::1%eth0") is local routing, not part of the
+            # address: with it, ssl would send the literal as SNI and check it as a name.
+            server_hostname = server_hostname.split("%", 1)[0]
         tls = context.wrap_socket(
             self._socket(), server_hostname=server_hostname, do_handshake_on_connect=False
         )
