@@ -215,3 +215,44 @@ def test_add_still_creates_the_database_and_its_directory(cli: Cli, tmp_path: Pa
     assert db.is_file()
     listed = smtpwatch(cli, "status", "--json", "--db", str(db))
     assert [row["target_id"] for row in json.loads(listed.stdout)] == ["mx1"]
+
+
+def test_two_databases_keep_their_own_passwords_for_the_same_target_id(
+    cli: Cli, tmp_path: Path
+) -> None:
+    from smtpwatch.testing.servers import Certificates, SmtpServer
+
+    certs = Certificates()
+    ca = tmp_path / "ca.pem"
+    ca.write_text(certs.ca_pem)
+    env = {k: v for k, v in cli.env.items() if k != "SMTPWATCH_SECRETS_DIR"}
+    db_a, db_b = tmp_path / "a" / "smtpwatch.db", tmp_path / "b" / "smtpwatch.db"
+
+    def run(*args: str, pw: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "smtpwatch", *args],
+            capture_output=True,
+            text=True,
+            env=env | {"MX_PW": pw},
+            timeout=120,
+        )
+
+    with SmtpServer(cert=certs.valid(), starttls=True, credentials={"u": "pw-of-a"}) as server:
+        # GIVEN target "mx" in database A with the right password, and a target with
+        # the same id in database B (another --db) with a different password
+        for db, pw in ((db_a, "pw-of-a"), (db_b, "pw-of-b")):
+            added = run(
+                "targets", "add", "mx", f"127.0.0.1:{server.port}", "--ca-bundle", str(ca),
+                "--username", "u", "--password-env", "MX_PW", "--db", str(db), pw=pw,
+            )  # fmt: skip
+            assert added.returncode == 0, added.stderr
+        # THEN each password lives beside its own database
+        assert (tmp_path / "a" / "secrets" / "mx").is_file()
+        assert (tmp_path / "b" / "secrets" / "mx").is_file()
+        # AND A still logs in with its own password; B fails with its wrong one
+        assert run("run", "--once", "-q", "--db", str(db_a)).returncode == 0
+        assert run("run", "--once", "-q", "--db", str(db_b)).returncode == 2
+        # WHEN the target is removed from B, A's password stays
+        assert run("targets", "remove", "mx", "--db", str(db_b)).returncode == 0
+        assert not (tmp_path / "b" / "secrets" / "mx").exists()
+        assert run("run", "--once", "-q", "--db", str(db_a)).returncode == 0

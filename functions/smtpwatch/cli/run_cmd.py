@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--retention-days: must be 0 or more")
 
     from smtpwatch.core.probe import ProbeEnvironment
-    from smtpwatch.local.secrets import LocalSecretResolver
+    from smtpwatch.local.secrets import FileSecretStore, LocalSecretResolver, default_secrets_dir
     from smtpwatch.local.sinks import ConsoleSink
 
     logging.basicConfig(level=logging.WARNING, format="smtpwatch: %(levelname)s %(message)s")
@@ -187,7 +187,9 @@ def run(args: argparse.Namespace) -> int:
     scheduler = LocalScheduler(
         store,
         sinks=sinks,
-        secrets=LocalSecretResolver(aws_prefix=args.secrets_prefix),
+        secrets=LocalSecretResolver(
+            files=FileSecretStore(default_secrets_dir(store.path)), aws_prefix=args.secrets_prefix
+        ),
         concurrency=args.concurrency,
         listener=console,
         env=env,

@@ -304,11 +304,16 @@ class _SqliteTargets:
     aws = False
 
     def __init__(
-        self, store: SqliteStore, description: str, close: Callable[[], None] | None = None
+        self,
+        store: SqliteStore,
+        description: str,
+        close: Callable[[], None] | None = None,
+        db_path: Path | None = None,
     ) -> None:
         self.store = store
         self.description = description
         self._close = close or store.close
+        self.db_path = db_path or store.path
 
     def get(self, target_id: str) -> dict[str, Any] | None:
         return self.store.get_item(target_id)
@@ -348,9 +353,9 @@ class _SqliteTargets:
         return ImportReport(total=len(items), written=written, unchanged=unchanged, new=new)
 
     def secret_writer(self, args: argparse.Namespace) -> SecretWriter:
-        from smtpwatch.local.secrets import FileSecretStore
+        from smtpwatch.local.secrets import FileSecretStore, default_secrets_dir
 
-        return FileSecretStore()
+        return FileSecretStore(default_secrets_dir(self.db_path))
 
     def close(self) -> None:
         self._close()
@@ -438,6 +443,7 @@ def _open(args: argparse.Namespace) -> _Targets:
             backend.targets,  # type: ignore[arg-type]
             backend.description,
             backend.close,
+            backend.db_path,
         )
     region = getattr(args, "region", None)
     if stack:

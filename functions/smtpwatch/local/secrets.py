@@ -1,11 +1,12 @@
 """Passwords for local runs: ``env:VAR``, ``file:ID``, optionally ``ssm:``/``secretsmanager:``.
 
-``file:ID`` reads ``<data dir>/secrets/ID`` (``$SMTPWATCH_SECRETS_DIR`` overrides the
-directory). The store is the user's alone: the directory must be mode 0700 and the
-file 0600, both owned by the user — anything looser is refused rather than read,
-like ssh does with private keys. A file holds the same document as the AWS secrets
-(``{"password": "...", "hosts": ["mx1.example.com"]}``): the hosts it may be sent to
-are checked against the target's host (DESIGN §6). A file with only the password
+``file:ID`` reads ``secrets/ID`` beside the database (``<data dir>/secrets`` for the
+default one; ``$SMTPWATCH_SECRETS_DIR`` overrides the directory). The store is the
+user's alone: the directory must be mode 0700 and the file 0600, both owned by the
+user — anything looser is refused rather than read, like ssh does with private keys.
+A file holds the same document as the AWS secrets (``{"password": "...", "hosts":
+["mx1.example.com"]}``): the hosts it may be sent to are checked against the target's
+host (DESIGN §6). A file with only the password
 (no JSON) is accepted too, unbound, for users who write it by hand.
 
 ``ssm:`` and ``secretsmanager:`` go to AWS through the Lambda's resolver
@@ -38,9 +39,15 @@ __all__ = ["FileSecretStore", "LocalSecretResolver", "default_secrets_dir", "hos
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+=-]{0,199}$")
 
 
-def default_secrets_dir() -> Path:
+def default_secrets_dir(db_path: Path | None = None) -> Path:
+    """``$SMTPWATCH_SECRETS_DIR``, else ``secrets`` beside the database ``db_path``
+    (else beside the default one, in the data dir). Beside it, so a second database
+    (``--db``) keeps its own passwords: adding or removing a target with the same id
+    there cannot overwrite or delete the first one's."""
     env = os.environ.get("SMTPWATCH_SECRETS_DIR")
-    return Path(env).expanduser() if env else data_dir() / "secrets"
+    if env:
+        return Path(env).expanduser()
+    return (db_path.parent if db_path is not None else data_dir()) / "secrets"
 
 
 def host_allowed(hosts: list[str] | tuple[str, ...] | None, host: str) -> bool:
