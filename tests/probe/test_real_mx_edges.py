@@ -11,7 +11,7 @@ from collections.abc import Callable
 from smtpwatch.core.probe import ProbeEnvironment, probe
 from smtpwatch.core.result import ErrorKind, Phase, ProbeResult, Status
 from smtpwatch.core.target import Target
-from smtpwatch.testing.servers import HostileServer, _Conn, _Script
+from smtpwatch.testing.servers import Certificates, HostileServer, SmtpServer, _Conn, _Script
 
 MakeTarget = Callable[..., Target]
 Hostile = Callable[[HostileServer], HostileServer]
@@ -175,3 +175,25 @@ def test_connection_closed_at_auth_fails_the_login_like_any_phase(
     assert "closed" in result.error.message  # type: ignore[union-attr]
     assert result.auth is not None and result.auth.tried == ("LOGIN",)
     assert srv.connections == 1
+
+
+def test_wrong_password_on_plain_ends_the_login_without_the_starttls_fallback(
+    ip: str,
+    smtp_server: Callable[..., SmtpServer],
+    certs: Certificates,
+    make_target: MakeTarget,
+    env: ProbeEnvironment,
+    password: str,
+) -> None:
+    # GIVEN a server offering AUTH on the plain connection and STARTTLS
+    srv = smtp_server(
+        ip, cert=certs.valid(), starttls=True, credentials={"x": "y"}, auth_require_tls=False
+    )
+    target = make_target(ip, srv.port, encryption="none", login=True, allow_plaintext_auth=True)
+    # WHEN the password is wrong (535 on plain)
+    result = probe(target, password=password, env=env)
+    # THEN that one rejection is the verdict: no STARTTLS, no second round
+    assert _failure(result) == (Status.CRITICAL, ErrorKind.AUTH_FAILED, Phase.AUTH, 535, "5.7.8")
+    assert srv.auth_attempts == ["CRAM-MD5"]
+    assert not result.phase(Phase.STARTTLS).reached
+    assert result.auth is not None and result.auth.over_tls is False
