@@ -123,7 +123,7 @@ def test_run_once_on_healthy_targets_exits_ok_and_stores_results(
     # THEN it exits 0 (monitoring-plugin OK) and says what it checked
     assert done.returncode == 0, done.stderr
     assert "OK" in done.stdout and "good" in done.stdout
-    assert "swept 1 targets" in done.stdout
+    assert "probing 1 target once" in done.stdout and "swept 1 target in" in done.stdout
     with SqliteStore(env.db) as store:
         (result,) = store.iter_results("good")
         assert result.status.value == "ok" and result.auth is not None

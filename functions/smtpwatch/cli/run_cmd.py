@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
         targets = scheduler.load_targets()
         enabled = sum(1 for t in targets if t.enabled)
         console.notice(
-            f"smtpwatch run: {len(targets)} targets ({enabled} enabled) in {where}; "
+            f"smtpwatch run: {_count(len(targets), 'target')} ({enabled} enabled) in {where}; "
             f"{scheduler.concurrency} workers; alerts to {sink_names}; Ctrl-C to stop"
         )
         if not targets:
@@ -231,6 +231,10 @@ def run(args: argparse.Namespace) -> int:
         scheduler.shutdown(grace_s=0)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _once(
     scheduler: LocalScheduler,
     console: Console,
@@ -244,14 +248,16 @@ def _once(
         console.notice(f"no enabled targets in {where}: nothing to probe")
         return EXIT_UNKNOWN
     if not console.quiet:
-        console.notice(f"probing {len(targets)} targets once ({scheduler.concurrency} workers)")
+        console.notice(
+            f"probing {_count(len(targets), 'target')} once ({scheduler.concurrency} workers)"
+        )
     summary = scheduler.sweep(stop=stop, abandon=abandon, grace_s=grace_s)
     counts = summary.counts()
     text = ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "unknown")
     if summary.interrupted:
         console.line(
             f"interrupted after {summary.seconds:.1f} s: {len(summary.reports)} of "
-            f"{len(targets)} targets checked ({text}); {summary.abandoned} abandoned",
+            f"{_count(len(targets), 'target')} checked ({text}); {summary.abandoned} abandoned",
             type="summary",
             interrupted=True,
             checked=len(summary.reports),
@@ -262,7 +268,7 @@ def _once(
         )
     else:
         console.line(
-            f"swept {len(summary.reports)} targets in {summary.seconds:.1f} s: {text}",
+            f"swept {_count(len(summary.reports), 'target')} in {summary.seconds:.1f} s: {text}",
             type="summary",
             interrupted=False,
             checked=len(summary.reports),
