@@ -421,17 +421,35 @@ def test_to_item_full_lists_every_field() -> None:
 def test_target_is_immutable_and_replace_revalidates() -> None:
     t = Target(**MIN)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        t.port = 25  # type: ignore[misc]
-    assert dataclasses.replace(t, port=Decimal(25)).port == 25  # type: ignore[arg-type]
+        t.port = 25
+    with pytest.raises(AttributeError):
+        del t.host
+    assert t.replace(port=Decimal(25)).port == 25
     with pytest.raises(ConfigError):
-        dataclasses.replace(t, port=0)
+        t.replace(port=0)
     full = make(
         dns_mode="external",
         nameservers="192.0.2.53",
         maintenance=[{"start": "01:00", "end": "02:00"}],
     )
-    assert dataclasses.replace(full) == full
-    assert hash(full) == hash(dataclasses.replace(full))
+    assert full.replace() == full
+    assert hash(full) == hash(full.replace())
+
+
+def test_an_unknown_keyword_is_a_config_error_naming_it_with_a_suggestion() -> None:
+    # GIVEN a typo in a field name passed as a keyword
+    # WHEN the target is built with Target(**fields)
+    with pytest.raises(ConfigError) as caught:
+        Target(**MIN, prot=25)
+    # THEN it is the one validation error, naming the unknown field, with a suggestion
+    assert caught.value.field == "prot"
+    assert "unknown attribute 'prot' (did you mean port?)" in str(caught.value)
+    # AND replace() says the same, and from_item(strict=True) agrees
+    with pytest.raises(ConfigError, match=r"did you mean timeout_s\?"):
+        Target(**MIN).replace(timeout=5)
+    with pytest.raises(ConfigError) as strict:
+        Target.from_item({**MIN, "prot": 25}, strict=True)
+    assert (strict.value.field, str(strict.value)) == (caught.value.field, str(caught.value))
 
 
 def test_state_and_target_fields_do_not_overlap() -> None:

@@ -351,8 +351,8 @@ def _facts(alert: Alert, result: dict[str, Any]) -> list[str]:
 
 
 def _cert_days(days_left: int) -> str:
-    """"9 days left", or for an expired certificate the exact wording of the probe's
-    message ("expired 2 days ago", see ``expiry_phrase``), never "-3 days left"."""
+    """``9 days left``, or for an expired certificate the exact wording of the probe's
+    message (``expired 2 days ago``, see ``expiry_phrase``), never ``-3 days left``."""
     return f"{days_left} days left" if days_left >= 0 else expiry_phrase(days_left)
 
 

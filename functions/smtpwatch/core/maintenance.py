@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from smtpwatch.core.errors import ConfigError
+from smtpwatch.core.record import Record
 
-# typing.TYPE_CHECKING without importing typing; zoneinfo (~3 ms with sysconfig) is
-# imported only where a weekly window needs a time zone: `smtpwatch probe` never does.
+# typing.TYPE_CHECKING without importing typing; no dataclasses (see core/record.py);
+# zoneinfo (~3 ms with sysconfig) is imported only where a weekly window needs a time
+# zone: `smtpwatch probe` never does.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -60,12 +61,16 @@ _TZ_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+)*$")
 _MINUTES_PER_DAY = 24 * 60
 
 
-@dataclass(frozen=True, slots=True)
-class OneOffWindow:
+class OneOffWindow(Record):
     """``[start, end)`` in UTC."""
 
+    __slots__ = ("start", "end")  # noqa: RUF023 (constructor order)
     start: datetime
     end: datetime
+
+    def __init__(self, start: datetime, end: datetime) -> None:
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
 
     def span_at(self, now: datetime) -> tuple[datetime, datetime] | None:
         return (self.start, self.end) if self.start <= now < self.end else None
@@ -74,15 +79,23 @@ class OneOffWindow:
         return {"start": _format_utc(self.start), "end": _format_utc(self.end)}
 
 
-@dataclass(frozen=True, slots=True)
-class WeeklyWindow:
+class WeeklyWindow(Record):
     """Every ``days`` (0 = Monday) from ``start_minute`` to ``end_minute`` local time in
     ``tz``; ``end_minute <= start_minute`` crosses midnight, 1440 is "24:00"."""
 
+    __slots__ = ("days", "start_minute", "end_minute", "tz")  # noqa: RUF023
     days: tuple[int, ...]
     start_minute: int
     end_minute: int
-    tz: str = "UTC"
+    tz: str
+
+    def __init__(
+        self, days: tuple[int, ...], start_minute: int, end_minute: int, tz: str = "UTC"
+    ) -> None:
+        object.__setattr__(self, "days", days)
+        object.__setattr__(self, "start_minute", start_minute)
+        object.__setattr__(self, "end_minute", end_minute)
+        object.__setattr__(self, "tz", tz)
 
     @property
     def crosses_midnight(self) -> bool:

@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
@@ -116,7 +115,6 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@dataclass
 class ProbeEnvironment:
     """What a probe needs besides the target; one per process, shared by threads.
 
@@ -130,12 +128,23 @@ class ProbeEnvironment:
       port-25 connect timeout then says that AWS blocks outbound port 25 there.
     """
 
-    resolver: AddressResolverLike | None = None
-    default_ehlo_name: str = DEFAULT_EHLO_NAME
-    ssl_contexts: ContextCache = field(default_factory=ContextCache)
-    clock: Callable[[], float] = time.monotonic
-    now: Callable[[], dt.datetime] = _utcnow
-    port25_blocked: bool = False
+    # A plain class, not a dataclass: no dataclasses import on the CLI's path (see
+    # core/record.py).
+    def __init__(
+        self,
+        resolver: AddressResolverLike | None = None,
+        default_ehlo_name: str = DEFAULT_EHLO_NAME,
+        ssl_contexts: ContextCache | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], dt.datetime] = _utcnow,
+        port25_blocked: bool = False,
+    ) -> None:
+        self.resolver = resolver
+        self.default_ehlo_name = default_ehlo_name
+        self.ssl_contexts = ContextCache() if ssl_contexts is None else ssl_contexts
+        self.clock = clock
+        self.now = now
+        self.port25_blocked = port25_blocked
 
     def get_resolver(self) -> AddressResolverLike:
         if self.resolver is None:
@@ -175,12 +184,14 @@ def probe(
 # --------------------------------------------------------------------------- internals
 
 
-@dataclass
 class _PhaseRecord:
-    reached: bool = False
-    ok: bool = False
-    ms: float | None = None
-    detail: str | None = None
+    __slots__ = ("reached", "ok", "ms", "detail")  # noqa: RUF023
+
+    def __init__(self) -> None:
+        self.reached = False
+        self.ok = False
+        self.ms: float | None = None
+        self.detail: str | None = None
 
 
 def _one_line(text: str, limit: int = _MESSAGE_LIMIT) -> str:

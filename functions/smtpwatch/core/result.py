@@ -10,8 +10,9 @@ results table, alert documents): keys are stable and documented in the README;
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
+
+from smtpwatch.core.record import Record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
 if TYPE_CHECKING:
@@ -93,57 +94,7 @@ class WarningKind(StrEnum):
     TLS_NOT_OFFERED = "tls_not_offered"
 
 
-class _Record:
-    """Base of the small immutable value types below: equality, hash, repr and
-    immutability from ``__slots__`` (the field names, in order: not sorted, the
-    order of the constructor's parameters, as in ``repr``).
-
-    Hand-written instead of ``@dataclass(frozen=True, slots=True)``: a dataclass
-    generates its methods with ``exec`` when the class is created (~1 ms each), and
-    ``smtpwatch probe`` is started once per check. Assigning an attribute raises
-    ``dataclasses.FrozenInstanceError`` (an ``AttributeError``) like a frozen dataclass.
-    """
-
-    __slots__: tuple[str, ...] = ()
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, _Record)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"{type(self).__qualname__}({args})"
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise _frozen(name)
-
-    def __delattr__(self, name: str) -> None:
-        raise _frozen(name)
-
-    def __getstate__(self) -> tuple[object, ...]:
-        return self._values()
-
-    def __setstate__(self, state: tuple[object, ...]) -> None:
-        for name, value in zip(self.__slots__, state, strict=True):
-            object.__setattr__(self, name, value)
-
-
-def _frozen(name: str) -> AttributeError:
-    # dataclasses is imported by then anyway (core/target.py); only on misuse here.
-    from dataclasses import FrozenInstanceError
-
-    return FrozenInstanceError(f"cannot assign to field {name!r}")
-
-
-class PhaseResult(_Record):
+class PhaseResult(Record):
     __slots__ = ("phase", "reached", "ok", "ms", "detail")
     phase: Phase
     reached: bool
@@ -173,7 +124,7 @@ class PhaseResult(_Record):
         }
 
 
-class ErrorInfo(_Record):
+class ErrorInfo(Record):
     __slots__ = ("kind", "phase", "message", "smtp_code", "enhanced_code")
     kind: ErrorKind
     phase: Phase | None
@@ -205,7 +156,7 @@ class ErrorInfo(_Record):
         }
 
 
-class WarningInfo(_Record):
+class WarningInfo(Record):
     __slots__ = ("kind", "message")
     kind: WarningKind
     message: str
@@ -218,7 +169,7 @@ class WarningInfo(_Record):
         return {"kind": self.kind.value, "message": self.message}
 
 
-class AddressAttempt(_Record):
+class AddressAttempt(Record):
     __slots__ = ("ip", "family", "ok", "ms", "error")
     ip: str
     family: str  # "ipv4" | "ipv6"
@@ -245,7 +196,7 @@ class AddressAttempt(_Record):
         }
 
 
-class AddressInfo(_Record):
+class AddressInfo(Record):
     __slots__ = ("ip", "family", "port", "source", "attempts")
     ip: str | None  # the address finally used (None if no connect succeeded)
     family: str | None
@@ -277,7 +228,7 @@ class AddressInfo(_Record):
         }
 
 
-class TlsInfo(_Record):
+class TlsInfo(Record):
     """TLS session and certificate facts.
 
     ``days_left`` is ``floor((not_after - now) / 1 day)``: 0 means the certificate
@@ -347,7 +298,7 @@ class TlsInfo(_Record):
         }
 
 
-class AuthInfo(_Record):
+class AuthInfo(Record):
     __slots__ = ("mechanism", "tried", "over_tls")
     mechanism: str | None  # the one that succeeded
     tried: tuple[str, ...]  # in order; "PLAIN@tls" style is not used: see over_tls
@@ -367,7 +318,7 @@ class AuthInfo(_Record):
         return {"mechanism": self.mechanism, "tried": list(self.tried), "over_tls": self.over_tls}
 
 
-class ServerInfo(_Record):
+class ServerInfo(Record):
     __slots__ = ("banner", "extensions")
     banner: str | None
     extensions: tuple[str, ...]  # EHLO keywords (upper case), the last EHLO seen
@@ -401,23 +352,74 @@ def _empty_phases() -> tuple[PhaseResult, ...]:
     return tuple(PhaseResult(p) for p in PHASES)
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeResult:
+class ProbeResult(Record):
+    __slots__ = (
+        "target_id",
+        "started_at",
+        "status",
+        "host",
+        "port",
+        "encryption",
+        "error",
+        "warnings",
+        "phases",
+        "address",
+        "tls",
+        "auth",
+        "server",
+        "total_ms",
+        "schema_version",
+    )
     target_id: str
     started_at: str  # ISO-8601 UTC with "Z"
     status: Status
-    host: str = ""
-    port: int | None = None
-    encryption: str = ""
-    error: ErrorInfo | None = None
-    warnings: tuple[WarningInfo, ...] = ()
-    phases: tuple[PhaseResult, ...] = field(default_factory=_empty_phases)
-    address: AddressInfo = field(default_factory=AddressInfo)
-    tls: TlsInfo | None = None
-    auth: AuthInfo | None = None
-    server: ServerInfo = field(default_factory=ServerInfo)
-    total_ms: float = 0.0
-    schema_version: int = SCHEMA_VERSION
+    host: str
+    port: int | None
+    encryption: str
+    error: ErrorInfo | None
+    warnings: tuple[WarningInfo, ...]
+    phases: tuple[PhaseResult, ...]  # default: every phase, not reached
+    address: AddressInfo
+    tls: TlsInfo | None
+    auth: AuthInfo | None
+    server: ServerInfo
+    total_ms: float
+    schema_version: int
+
+    def __init__(
+        self,
+        target_id: str,
+        started_at: str,
+        status: Status,
+        host: str = "",
+        port: int | None = None,
+        encryption: str = "",
+        error: ErrorInfo | None = None,
+        warnings: tuple[WarningInfo, ...] = (),
+        phases: tuple[PhaseResult, ...] | None = None,
+        address: AddressInfo | None = None,
+        tls: TlsInfo | None = None,
+        auth: AuthInfo | None = None,
+        server: ServerInfo | None = None,
+        total_ms: float = 0.0,
+        schema_version: int = SCHEMA_VERSION,
+    ) -> None:
+        set_ = object.__setattr__
+        set_(self, "target_id", target_id)
+        set_(self, "started_at", started_at)
+        set_(self, "status", status)
+        set_(self, "host", host)
+        set_(self, "port", port)
+        set_(self, "encryption", encryption)
+        set_(self, "error", error)
+        set_(self, "warnings", warnings)
+        set_(self, "phases", _empty_phases() if phases is None else phases)
+        set_(self, "address", AddressInfo() if address is None else address)
+        set_(self, "tls", tls)
+        set_(self, "auth", auth)
+        set_(self, "server", ServerInfo() if server is None else server)
+        set_(self, "total_ms", total_ms)
+        set_(self, "schema_version", schema_version)
 
     @property
     def ok(self) -> bool:

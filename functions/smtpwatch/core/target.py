@@ -16,9 +16,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
 
 from smtpwatch.core.errors import ConfigError
 from smtpwatch.core.maintenance import MaintenanceWindow, parse_maintenance
@@ -33,6 +31,11 @@ from smtpwatch.core.parsing import (
     parse_nameserver,
     parse_port,
 )
+from smtpwatch.core.record import Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 __all__ = [
     "AUTH_METHODS",
@@ -397,45 +400,123 @@ def _tags(value: object) -> dict[str, str]:
 # ---- the model ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One monitored SMTP server (DESIGN §3). Construct with keyword arguments."""
+class Target(Record):
+    """One monitored SMTP server (DESIGN §3). Construct with keyword arguments:
+    ``Target(**fields)`` validates and normalizes every field (see the module doc); an
+    unknown keyword is a ``ConfigError`` naming it, with a "did you mean" hint.
 
-    target_id: str = ""
-    host: str = ""
-    name: str = ""
-    port: int | None = None
-    encryption: str = "explicit"
-    timeout_s: float = 120.0
-    login: bool = False
-    username: str | None = None
-    password_ref: str | None = None
-    auth_methods: tuple[str, ...] = DEFAULT_AUTH_METHODS
-    allow_plaintext_auth: bool = False
-    dns_mode: str = "device_cached"
-    nameservers: tuple[Nameserver, ...] = ()
-    dns_hosts: tuple[HostsEntry, ...] = ()
-    ip_family: str = "any"
-    tls_verify: bool = True
-    ca_bundle: str | None = None
-    cert_warn_days: int = 14
-    warn_ms: int | None = None
-    ehlo_name: str | None = None
-    interval_s: int = 300
-    enabled: bool = True
-    failures_before_alert: int = 1
-    recheck_delay_s: int = 10
-    notify_recovery: bool = True
-    remind_every_s: int = 0
-    maintenance: tuple[MaintenanceWindow, ...] = ()
-    tags: dict[str, str] = field(default_factory=dict)
+    Immutable (``replace(**changes)`` returns a validated copy). A hand-written class,
+    not a dataclass: see ``core/record.py`` (``smtpwatch probe`` starts fast).
+    """
 
-    _DEFAULTS: ClassVar[dict[str, Any]]
+    # DESIGN §3 order: to_item(), repr and TARGET_FIELDS follow it.
+    __slots__ = (  # noqa: RUF023
+        "target_id",
+        "host",
+        "name",
+        "port",
+        "encryption",
+        "timeout_s",
+        "login",
+        "username",
+        "password_ref",
+        "auth_methods",
+        "allow_plaintext_auth",
+        "dns_mode",
+        "nameservers",
+        "dns_hosts",
+        "ip_family",
+        "tls_verify",
+        "ca_bundle",
+        "cert_warn_days",
+        "warn_ms",
+        "ehlo_name",
+        "interval_s",
+        "enabled",
+        "failures_before_alert",
+        "recheck_delay_s",
+        "notify_recovery",
+        "remind_every_s",
+        "maintenance",
+        "tags",
+    )
+    target_id: str
+    host: str
+    name: str
+    port: int | None
+    encryption: str
+    timeout_s: float
+    login: bool
+    username: str | None
+    password_ref: str | None
+    auth_methods: tuple[str, ...]
+    allow_plaintext_auth: bool
+    dns_mode: str
+    nameservers: tuple[Nameserver, ...]
+    dns_hosts: tuple[HostsEntry, ...]
+    ip_family: str
+    tls_verify: bool
+    ca_bundle: str | None
+    cert_warn_days: int
+    warn_ms: int | None
+    ehlo_name: str | None
+    interval_s: int
+    enabled: bool
+    failures_before_alert: int
+    recheck_delay_s: int
+    notify_recovery: bool
+    remind_every_s: int
+    maintenance: tuple[MaintenanceWindow, ...]
+    tags: dict[str, str]
 
-    def __post_init__(self) -> None:
-        values = _normalize({name: getattr(self, name) for name in TARGET_FIELDS})
-        for key, value in values.items():
-            object.__setattr__(self, key, value)
+    _DEFAULTS: ClassVar[dict[str, Any]]  # every field's default (normalized form)
+
+    if TYPE_CHECKING:
+        # The typed signature for mypy; at run time every field goes through the
+        # validation below, whatever its spelling (Decimal, numeric strings ...).
+        def __init__(
+            self,
+            *,
+            target_id: str = "",
+            host: str = "",
+            name: str = "",
+            port: int | None = None,
+            encryption: str = "explicit",
+            timeout_s: float = 120.0,
+            login: bool = False,
+            username: str | None = None,
+            password_ref: str | None = None,
+            auth_methods: tuple[str, ...] = DEFAULT_AUTH_METHODS,
+            allow_plaintext_auth: bool = False,
+            dns_mode: str = "device_cached",
+            nameservers: tuple[Nameserver, ...] = (),
+            dns_hosts: tuple[HostsEntry, ...] = (),
+            ip_family: str = "any",
+            tls_verify: bool = True,
+            ca_bundle: str | None = None,
+            cert_warn_days: int = 14,
+            warn_ms: int | None = None,
+            ehlo_name: str | None = None,
+            interval_s: int = 300,
+            enabled: bool = True,
+            failures_before_alert: int = 1,
+            recheck_delay_s: int = 10,
+            notify_recovery: bool = True,
+            remind_every_s: int = 0,
+            maintenance: tuple[MaintenanceWindow, ...] = (),
+            tags: Mapping[str, str] | None = None,
+        ) -> None: ...
+
+    else:
+
+        def __init__(self, **fields: Any) -> None:
+            unknown = sorted(key for key in fields if key not in _TARGET_FIELD_SET)
+            if unknown:
+                raise ConfigError(unknown[0][:60] or "target", _unknown_message(unknown))
+            raw = dict(_DEFAULTS)
+            raw.update(fields)
+            for key, value in _normalize(raw).items():
+                object.__setattr__(self, key, value)
 
     # Tags are a dict: hash on the identity fields (equal targets share them).
     def __hash__(self) -> int:
@@ -489,7 +570,7 @@ class Target:
             if not full and name not in ("target_id", "host"):
                 if name == "name" and value == self.host:
                     continue
-                if value == Target._DEFAULTS[name]:
+                if value == _DEFAULTS[name]:
                     continue
             item[name] = _dump(name, value)
         return item
@@ -516,26 +597,40 @@ def _dump(name: str, value: Any) -> Any:
     return value
 
 
-TARGET_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Target))
+TARGET_FIELDS: tuple[str, ...] = Target.__slots__
 _TARGET_FIELD_SET = frozenset(TARGET_FIELDS)
-Target._DEFAULTS = {
-    f.name: (f.default_factory() if callable(f.default_factory) else f.default)
-    for f in fields(Target)
+# Every field's default (normalized form); "tags" gets a fresh dict per target.
+_DEFAULTS: dict[str, Any] = {
+    "target_id": "",
+    "host": "",
+    "name": "",
+    "port": None,
+    "encryption": "explicit",
+    "timeout_s": 120.0,
+    "login": False,
+    "username": None,
+    "password_ref": None,
+    "auth_methods": DEFAULT_AUTH_METHODS,
+    "allow_plaintext_auth": False,
+    "dns_mode": "device_cached",
+    "nameservers": (),
+    "dns_hosts": (),
+    "ip_family": "any",
+    "tls_verify": True,
+    "ca_bundle": None,
+    "cert_warn_days": 14,
+    "warn_ms": None,
+    "ehlo_name": None,
+    "interval_s": 300,
+    "enabled": True,
+    "failures_before_alert": 1,
+    "recheck_delay_s": 10,
+    "notify_recovery": True,
+    "remind_every_s": 0,
+    "maintenance": (),
+    "tags": {},
 }
-
-_dataclass_init = Target.__init__
-
-
-def _checked_init(self: Target, *args: Any, **kwargs: Any) -> None:
-    """``Target(**fields)``: an unknown keyword is a ``ConfigError`` naming it (with a
-    "did you mean" hint), like every other bad input, not Python's ``TypeError``."""
-    unknown = sorted(key for key in kwargs if key not in _TARGET_FIELD_SET)
-    if unknown:
-        raise ConfigError(unknown[0][:60] or "target", _unknown_message(unknown))
-    _dataclass_init(self, *args, **kwargs)
-
-
-Target.__init__ = _checked_init  # type: ignore[method-assign]
+Target._DEFAULTS = _DEFAULTS
 
 # State attributes (DESIGN §3 plus the store's bookkeeping) that may share an item with
 # the config in some stores; never user fields.
@@ -575,7 +670,7 @@ def _unknown_message(unknown: list[str]) -> str:
 def _normalize(raw: dict[str, Any]) -> dict[str, Any]:
     """Every field validated and normalized, then the rules between fields."""
     v: dict[str, Any] = {}
-    defaults = Target._DEFAULTS
+    defaults = _DEFAULTS
     for name in TARGET_FIELDS:
         value = raw[name]
         if name in ("target_id", "host"):
