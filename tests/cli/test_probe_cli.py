@@ -322,3 +322,24 @@ def test_ca_bundle_that_is_not_text_is_refused(tmp_path: Path) -> None:
     proc = smtpwatch("mx.example.com", "--ca-bundle", str(bundle))
     assert proc.returncode == 3
     assert "--ca-bundle" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "host", "port"),
+    [(["[fe80::1%eth0]:25"], "fe80::1%eth0", 25), (["fe80::1%eth0"], "fe80::1%eth0", None)],
+)
+def test_scoped_ipv6_literal_is_accepted_as_the_host(
+    argv: list[str], host: str, port: int | None
+) -> None:
+    # GIVEN a link-local address with its zone (valid for a target's host)
+    import argparse
+
+    from smtpwatch.cli import probe_cmd
+
+    parser = argparse.ArgumentParser()
+    probe_cmd.add_arguments(parser)
+    # WHEN the command builds its target (nothing is probed here: not loopback)
+    target, password = probe_cmd.build_target(parser.parse_args(argv), {})
+    # THEN the host keeps its zone and the derived target id is a valid one
+    assert (target.host, target.port, password) == (host, port, None)
+    assert "%" not in target.target_id

@@ -240,7 +240,8 @@ def _target_id(text: str) -> str:
     # "[::1]:2525" loses its brackets and gets a leading "ip6" so it starts with a letter.
     if _TARGET_ID_OK.match(text):
         return text
-    bare = text.replace("[", "").replace("]", "")
+    # An IPv6 zone ("fe80::1%eth0") keeps its name with "-" for the "%".
+    bare = text.replace("[", "").replace("]", "").replace("%", "-")
     return bare if _TARGET_ID_OK.match(bare) else f"ip6{bare}"[:128]
 
 
