@@ -256,3 +256,16 @@ def test_two_databases_keep_their_own_passwords_for_the_same_target_id(
         assert run("targets", "remove", "mx", "--db", str(db_b)).returncode == 0
         assert not (tmp_path / "b" / "secrets" / "mx").exists()
         assert run("run", "--once", "-q", "--db", str(db_a)).returncode == 0
+
+
+def test_history_of_one_check_says_one_check() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from smtpwatch.cli.history_cmd import render_text, summarize
+    from smtpwatch.core.result import ProbeResult, Status
+
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    result = ProbeResult(target_id="mx1", started_at="2026-11-25T11:59:00.000Z", status=Status.OK)
+    report = summarize("mx1", [result], since=now - timedelta(days=1), until=now)
+    text = render_text(report, {"target_id": "mx1", "host": "mx1.example.com"})
+    assert "uptime 100.00% over 1 check (1 ok," in text

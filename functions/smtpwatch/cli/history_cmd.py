@@ -156,7 +156,7 @@ def render_text(report: dict[str, Any], item: dict[str, Any] | None) -> str:
     uptime = report["uptime_percent"]
     uptime_text = "n/a" if uptime is None else f"{uptime:.2f}%"
     lines.append(
-        f"uptime {uptime_text} over {report['checks']} checks "
+        f"uptime {uptime_text} over {report['checks']} check{'s' if report['checks'] != 1 else ''} "
         f"({c['ok']} ok, {c['warning']} warning, {c['critical']} critical"
         + (f", {c['unknown']} unknown" if c["unknown"] else "")
         + f"); last: {report['last_status']} at {report['last_check_at']}"
