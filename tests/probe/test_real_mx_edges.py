@@ -197,3 +197,19 @@ def test_wrong_password_on_plain_ends_the_login_without_the_starttls_fallback(
     assert srv.auth_attempts == ["CRAM-MD5"]
     assert not result.phase(Phase.STARTTLS).reached
     assert result.auth is not None and result.auth.over_tls is False
+
+
+def test_auto_after_a_refused_starttls_sends_nothing_more_in_plain(
+    ip: str, hostile: Hostile, make_target: MakeTarget, env: ProbeEnvironment, password: str
+) -> None:
+    # GIVEN a server advertising STARTTLS and AUTH, answering STARTTLS 454
+    srv = hostile(HostileServer.starttls_454(ip))
+    # WHEN an auto target that may even log in without TLS is probed
+    target = make_target(ip, srv.port, encryption="auto", login=True, allow_plaintext_auth=True)
+    result = probe(target, password=password, env=env)
+    # THEN the failed STARTTLS is the verdict: no downgrade, no warning, no login
+    assert _failure(result) == (Status.CRITICAL, ErrorKind.STARTTLS, Phase.STARTTLS, 454, "4.7.0")
+    assert result.warnings == ()
+    for later in (Phase.TLS, Phase.EHLO_TLS, Phase.AUTH, Phase.QUIT):
+        assert not result.phase(later).reached, later
+    assert result.auth is not None and result.auth.tried == ()
