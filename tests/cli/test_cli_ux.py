@@ -37,6 +37,8 @@ PARSER_ERRORS = [
     (["targets", "add", "mx1", "mx1.example.com", "--encryption"], "--encryption"),
     (["targets", "remove", "mx1", "--yes"], "--yes"),
     (["history"], "TARGET"),
+    (["alerts"], "ACTION"),
+    (["alerts", "tset"], "'tset'"),
 ]
 
 

@@ -24,7 +24,9 @@ EXIT_FAILED = 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["test"], help="test: send a test alert")
+    parser.add_argument(
+        "action", choices=["test"], metavar="ACTION", help="test: send a test alert"
+    )
     add_sink_arguments(parser)
     parser.add_argument(
         "--stack", metavar="NAME", help="publish to the alert topic of the deployed stack NAME"
