@@ -213,3 +213,17 @@ def test_auto_after_a_refused_starttls_sends_nothing_more_in_plain(
     for later in (Phase.TLS, Phase.EHLO_TLS, Phase.AUTH, Phase.QUIT):
         assert not result.phase(later).reached, later
     assert result.auth is not None and result.auth.tried == ()
+
+
+def test_a_server_that_never_answers_quit_does_not_make_the_probe_slow(
+    ip: str, hostile: Hostile, make_target: MakeTarget, env: ProbeEnvironment
+) -> None:
+    # GIVEN a server that completes the dialogue but never answers QUIT
+    srv = hostile(HostileServer.scripted(ip, replies={"QUIT": lambda conn: conn.hold()}))
+    # WHEN probed with a warn_ms far above the dialogue's own time
+    target = make_target(ip, srv.port, encryption="none", warn_ms=1500)
+    result = probe(target, env=env)
+    # THEN the unanswered QUIT is detail: no slow warning, the verdict stays ok
+    assert result.phase(Phase.QUIT).reached and not result.phase(Phase.QUIT).ok
+    assert result.status is Status.OK, result.to_dict()
+    assert result.warnings == ()

@@ -323,9 +323,11 @@ class _ProbeRun:
             self._close()
         total_ms = (self.clock() - self.t0) * 1000.0
         warn_ms = self.target.warn_ms
-        if error is None and warn_ms is not None and total_ms > warn_ms:
+        # QUIT is detail (DESIGN §2): a server slow to say goodbye is not a slow server.
+        took_ms = total_ms - (self.phases[Phase.QUIT].ms or 0.0)
+        if error is None and warn_ms is not None and took_ms > warn_ms:
             self.warnings.append(
-                WarningInfo(WarningKind.SLOW, f"probe took {total_ms:.0f} ms (warn_ms {warn_ms})")
+                WarningInfo(WarningKind.SLOW, f"probe took {took_ms:.0f} ms (warn_ms {warn_ms})")
             )
         if crashed:
             status = Status.UNKNOWN
