@@ -227,3 +227,33 @@ def test_a_server_that_never_answers_quit_does_not_make_the_probe_slow(
     assert result.phase(Phase.QUIT).reached and not result.phase(Phase.QUIT).ok
     assert result.status is Status.OK, result.to_dict()
     assert result.warnings == ()
+
+
+def test_every_mechanism_answered_504_is_auth_unsupported_with_the_code(
+    ip: str,
+    smtp_server: Callable[..., SmtpServer],
+    certs: Certificates,
+    make_target: MakeTarget,
+    env: ProbeEnvironment,
+    password: str,
+) -> None:
+    # GIVEN a server that advertises mechanisms but knows none of them when asked
+    unknown = "504 5.5.4 Unrecognized authentication type"
+    srv = smtp_server(
+        ip,
+        cert=certs.valid(),
+        starttls=True,
+        credentials={USER: password},
+        auth_replies={m: unknown for m in ("CRAM-MD5", "LOGIN", "PLAIN")},
+    )
+    # WHEN the login runs
+    result = probe(make_target(ip, srv.port, login=True), password=password, env=env)
+    # THEN each was tried once, in order, and the verdict is "cannot log in this way"
+    assert _failure(result) == (
+        Status.CRITICAL,
+        ErrorKind.AUTH_UNSUPPORTED,
+        Phase.AUTH,
+        504,
+        "5.5.4",
+    )
+    assert srv.auth_attempts == ["CRAM-MD5", "LOGIN", "PLAIN"]
