@@ -23,11 +23,13 @@ import argparse
 import os
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from smtpwatch.cli.main import UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
 if TYPE_CHECKING:
+    from typing import Any
+
     from smtpwatch.core.errors import ConfigError
     from smtpwatch.core.result import PhaseResult, ProbeResult
     from smtpwatch.core.target import Target

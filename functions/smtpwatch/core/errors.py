@@ -9,9 +9,10 @@ boundary and never lets one escape to the caller (it returns a ``ProbeResult``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
 if TYPE_CHECKING:
+    from typing import ClassVar
+
     from smtpwatch.core.result import ErrorKind, Phase
 
 __all__ = [

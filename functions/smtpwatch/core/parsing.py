@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections import namedtuple
 from collections.abc import Iterable
-from typing import NamedTuple
 
 from smtpwatch.core.errors import ConfigError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
 __all__ = [
     "HostsEntry",
@@ -38,21 +42,36 @@ _LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 _DIGITS = re.compile(r"^[0-9]+$")
 
 
-class HostsEntry(NamedTuple):
+# typing.NamedTuple for mypy, collections.namedtuple at run time (the same class
+# without importing typing, which `smtpwatch probe` would pay at every start).
+if TYPE_CHECKING:
+
+    class _HostsEntry(NamedTuple):
+        ip: str
+        names: tuple[str, ...]
+
+    class _Nameserver(NamedTuple):
+        ip: str
+        port: int = 53
+
+else:
+    _HostsEntry = namedtuple("HostsEntry", ("ip", "names"))
+    _Nameserver = namedtuple("Nameserver", ("ip", "port"), defaults=(53,))
+
+
+class HostsEntry(_HostsEntry):
     """One hosts-file line: an address and the names it answers for (lower case)."""
 
-    ip: str
-    names: tuple[str, ...]
+    __slots__ = ()
 
     def to_line(self) -> str:
         return " ".join((self.ip, *self.names))
 
 
-class Nameserver(NamedTuple):
+class Nameserver(_Nameserver):
     """A DNS server of ``dns_mode: external``."""
 
-    ip: str
-    port: int = 53
+    __slots__ = ()
 
 
 def is_valid_hostname(name: str) -> bool:
