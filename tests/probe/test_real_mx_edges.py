@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable
 
 from smtpwatch.core.probe import ProbeEnvironment, probe
@@ -257,3 +258,28 @@ def test_every_mechanism_answered_504_is_auth_unsupported_with_the_code(
         "5.5.4",
     )
     assert srv.auth_attempts == ["CRAM-MD5", "LOGIN", "PLAIN"]
+
+
+def test_a_tls_handshake_dripped_byte_by_byte_ends_at_the_deadline(
+    ip: str, hostile: Hostile, make_target: MakeTarget, env: ProbeEnvironment
+) -> None:
+    # GIVEN a server that answers STARTTLS 220, then sends a TLS record header and its
+    # body one byte every 0.3 s (every read is short; the handshake never completes)
+    record = b"\x16\x03\x03\x40\x00" + b"\x02" * 200
+
+    def drip_tls(conn: _Conn) -> None:
+        if conn.send(b"220 2.0.0 go ahead\r\n"):
+            for i in range(len(record)):
+                if not conn.alive() or not conn.send(record[i : i + 1]):
+                    return
+                conn.stop.wait(0.3)
+
+    ehlo = b"250-drip.smtpwatch.test\r\n250 STARTTLS\r\n"
+    srv = hostile(HostileServer.scripted(ip, replies={"EHLO": ehlo, "STARTTLS": drip_tls}))
+    # WHEN probed with a 2 s deadline
+    start = time.monotonic()
+    result = probe(make_target(ip, srv.port, timeout_s=2), env=env)
+    elapsed = time.monotonic() - start
+    # THEN the handshake is cut at the one deadline: timeout in tls
+    assert _failure(result) == (Status.CRITICAL, ErrorKind.TIMEOUT, Phase.TLS, None, None)
+    assert elapsed < 3.0
