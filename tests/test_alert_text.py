@@ -258,3 +258,20 @@ def test_tags_named_like_fixed_attributes_or_invalid_names_are_made_safe() -> No
     assert attrs["event"]["StringValue"] == "down"
     assert set(attrs) == {"event", "status", "target_id", "tag_AWS.x", "a_b_c", "dot"}
     assert len(attrs) <= 10
+
+
+def test_an_expired_certificate_is_described_with_the_probes_wording() -> None:
+    # GIVEN a result for a certificate that expired 2 days and some seconds ago
+    # (days_left, the floor, is -3)
+    result = failing(
+        "certificate expired 2 days ago (not after 2026-11-23T11:59:00Z)",
+        kind=ErrorKind.CERT_EXPIRED,
+        phase=Phase.TLS,
+        smtp_code=None,
+    ).replace(tls=TlsInfo(version="TLSv1.3", days_left=-3, not_after="2026-11-23T11:59:00Z"))
+    # WHEN the alert text is written
+    body = alert_text.text(alert_for(target(encryption="implicit"), result))
+    # THEN the facts say "expired 2 days ago" like the message, never "-3 days left"
+    assert "certificate valid until 2026-11-23T11:59:00Z (expired 2 days ago)" in body
+    assert "certificate expired 2 days ago (not after" in body
+    assert "-3 days" not in body

@@ -101,7 +101,7 @@ def test_tls_verify_false_with_an_expired_cert_is_a_warning_not_a_failure(
     result = probe(make_target(ip, srv.port, tls_verify=False), env=env)
     assert result.status is Status.WARNING
     assert [w.kind for w in result.warnings] == [WarningKind.CERT_EXPIRING]
-    assert "expired" in result.warnings[0].message
+    assert result.warnings[0].message.startswith("certificate expired 2 days ago (not after ")
 
 
 def test_system_store_does_not_trust_the_test_ca(
@@ -188,3 +188,24 @@ def test_a_ca_bundle_that_cannot_be_loaded_is_a_config_error(
     assert result.error is not None
     assert (result.error.kind, result.error.phase) == (ErrorKind.CONFIG, Phase.TLS)
     assert "ca_bundle" in result.error.message
+
+
+def test_expiry_phrase_counts_whole_days_elapsed_since_not_after() -> None:
+    from smtpwatch.core.result import expiry_phrase
+    from smtpwatch.core.tls import CertFacts, tls_info
+
+    now = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+
+    def phrase(not_after: dt.datetime) -> str:
+        facts = CertFacts("CN=x", "CN=ca", (), now - dt.timedelta(days=90), not_after)
+        days_left = tls_info(facts, now=now, version=None, cipher=None, verified=True).days_left
+        assert days_left is not None
+        return expiry_phrase(days_left)
+
+    # GIVEN certificates that expired 2 days + 1 s, 1 day + 1 s, 1 s ago, or expire soon
+    # THEN the words say the whole days elapsed, never one more
+    assert phrase(now - dt.timedelta(days=2, seconds=1)) == "expired 2 days ago"
+    assert phrase(now - dt.timedelta(days=1, seconds=1)) == "expired 1 day ago"
+    assert phrase(now - dt.timedelta(seconds=1)) == "expired within the last 24 hours"
+    assert phrase(now + dt.timedelta(hours=23)) == "expires within 24 hours"
+    assert phrase(now + dt.timedelta(days=9, hours=1)) == "expires in 9 days"
