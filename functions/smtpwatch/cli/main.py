@@ -8,10 +8,12 @@ once per check).
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
-from collections.abc import Sequence
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # command -> (module, one-line help). Each module defines:
 #   def add_arguments(parser: argparse.ArgumentParser) -> None
@@ -65,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command not in COMMANDS:
         top.error(f"unknown command {command!r} (choose from {', '.join(COMMANDS)})")
     module_name, help_text = COMMANDS[command]
-    module = importlib.import_module(module_name)
+    # __import__, not importlib.import_module: one package less to load at every start.
+    module = sys.modules.get(module_name) or __import__(module_name, fromlist=["run"])
     parser = _Parser(prog=f"smtpwatch {command}", description=help_text)
     module.add_arguments(parser)
     args = parser.parse_args(args_list[1:])
