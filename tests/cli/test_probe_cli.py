@@ -277,6 +277,9 @@ BAD_INPUTS = [
     (["mx.example.com", "--dns-mode", "cached"], "--dns-mode"),
     (["mx.example.com", "--dns-host", "300.1.1.1 mx.example.com"], "--dns-host"),
     (["mx.example.com", "--dns-host", "127.0.0.1"], "--dns-host"),
+    (["[::1]:25", "--port", "2525"], "--port"),
+    (["mx.example.com", "--port", "0"], "--port"),
+    (["[mx.example.com]:25"], "HOST[:PORT]"),
     (["mx.example.com", "--nameserver", "ns.example.com"], "--nameserver"),
     (["mx.example.com", "--dns-mode", "external"], "--nameserver"),
     (["::1", "-4"], "-4/-6"),
@@ -345,3 +348,47 @@ def test_scoped_ipv6_literal_is_accepted_as_the_host(
     # THEN the host keeps its zone and the derived target id is a valid one
     assert (target.host, target.port, password) == (host, port, None)
     assert "%" not in target.target_id
+
+
+def test_bare_ipv6_address_with_port_option_probes_that_port(smtp_server: StartServer) -> None:
+    # GIVEN a server on ::1 and its port (a bare IPv6 address cannot carry a port)
+    server = smtp_server("::1")
+    # WHEN the address is given bare and the port with --port
+    proc = smtpwatch("::1", "--port", str(server.port), "--encryption", "none")
+    # THEN that port is probed
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith(f"SMTP OK - [::1]:{server.port} none")
+
+
+def test_same_port_in_host_and_port_option_is_accepted(smtp_server: StartServer) -> None:
+    server = smtp_server()
+    proc = smtpwatch(f"127.0.0.1:{server.port}", "--port", str(server.port), "--encryption", "none")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _built(argv: list[str]) -> tuple[str, int | None]:
+    import argparse
+
+    from smtpwatch.cli import probe_cmd
+
+    parser = argparse.ArgumentParser()
+    probe_cmd.add_arguments(parser)
+    target, _ = probe_cmd.build_target(parser.parse_args(argv), {})
+    return target.host, target.port
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        # A Nagios command [$HOSTADDRESS$]:$ARG1$ filled with either family.
+        (["[192.0.2.25]:25"], ("192.0.2.25", 25)),
+        (["[2001:db8::25]:25"], ("2001:db8::25", 25)),
+        # Without brackets every group belongs to the address: no port is guessed.
+        (["2001:db8::1:25"], ("2001:db8::1:25", None)),
+        (["2001:db8::1", "--port", "25"], ("2001:db8::1", 25)),
+    ],
+)
+def test_host_port_forms_give_the_host_and_port(
+    argv: list[str], expected: tuple[str, int | None]
+) -> None:
+    assert _built(argv) == expected

@@ -412,3 +412,41 @@ def test_local_commands_do_not_import_the_aws_sdk(cli: Cli) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=cli.env, timeout=60
     )
     assert done.stdout.splitlines()[-1] == "none 0", done.stderr
+
+
+def test_add_accepts_ipv4_in_brackets_with_a_port(cli: Cli) -> None:
+    # GIVEN a command template [$HOSTADDRESS$]:$PORT$ filled with an IPv4 address
+    result = cli("add", "mx4", "[192.0.2.25]:2525")
+    # THEN the host is the bare address and the port is kept
+    assert result.returncode == 0, result.stderr
+    item = stored(cli)["mx4"]
+    assert (item["host"], item["port"]) == ("192.0.2.25", 2525)
+
+
+def test_add_bare_ipv6_takes_the_port_from_the_port_option(cli: Cli) -> None:
+    result = cli("add", "mx6", "2001:db8::1", "--port", "25")
+    assert result.returncode == 0, result.stderr
+    item = stored(cli)["mx6"]
+    assert (item["host"], item["port"]) == ("2001:db8::1", 25)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["add", "mx1", "mx1.example.com:25", "--port", "26"],
+        ["add", "mx1", "[::1]:25", "--set", "port=26"],
+    ],
+)
+def test_add_with_two_different_ports_is_refused(cli: Cli, argv: list[str]) -> None:
+    result = cli(*argv)
+    assert result.returncode == 3
+    assert "conflicts with port 25" in result.stderr
+    assert stored(cli) == {}
+
+
+def test_update_with_two_different_ports_is_refused(cli: Cli) -> None:
+    assert cli("add", "mx1", "mx1.example.com").returncode == 0
+    result = cli("update", "mx1", "--host", "mx2.example.com:25", "--port", "26")
+    assert result.returncode == 3
+    assert "conflicts with port 25" in result.stderr
+    assert stored(cli)["mx1"]["host"] == "mx1.example.com"

@@ -636,6 +636,7 @@ def _add(args: argparse.Namespace) -> int:
         fields.update(_set_values(args.set_values))
         if "target_id" in fields or "host" in fields:
             raise UsageError("give TARGET_ID and HOST[:PORT] as arguments, not with --set")
+        _check_one_port(port, fields)
         item.update(fields)
         if "login" not in fields and ("username" in fields or "password_ref" in fields):
             # `--username U --password-ref REF` means "log in" (as with --password-env):
@@ -668,6 +669,21 @@ def _add(args: argparse.Namespace) -> int:
         store.close()
 
 
+def _check_one_port(in_host: int | None, fields: dict[str, Any]) -> None:
+    """A port both in HOST:PORT and in --port (or --set port=) must be the same one:
+    silently preferring either would probe a port the user did not mean."""
+    if in_host is None or "port" not in fields:
+        return
+    from smtpwatch.core.parsing import parse_port
+
+    try:
+        other = parse_port(fields["port"])
+    except ConfigError:
+        return  # the model names the bad value
+    if other != in_host:
+        raise UsageError(f"--port: {other} conflicts with port {in_host} in HOST:PORT; give one")
+
+
 def _update(args: argparse.Namespace) -> int:
     store = _open(args)
     try:
@@ -683,7 +699,8 @@ def _update(args: argparse.Namespace) -> int:
 
             host, port = parse_host_port(fields["host"])
             fields["host"] = host
-            if port is not None and "port" not in fields:
+            _check_one_port(port, fields)
+            if port is not None:
                 fields["port"] = port
         # Attributes the model does not know (typed in the console, say) are dropped
         # with a note, also when the stored item is invalid and this update fixes it.

@@ -157,8 +157,9 @@ def parse_port(value: object, *, field: str = "port") -> int:
 def parse_host_port(
     text: object, default_port: int | None = None, *, field: str = "host"
 ) -> tuple[str, int | None]:
-    """Split ``host``, ``host:port``, ``1.2.3.4:25``, ``[v6]:port``, ``[v6]`` or a bare
-    IPv6 address (``::1``, never with a port: the last group would be ambiguous).
+    """Split ``host``, ``host:port``, ``1.2.3.4:25``, ``[v6]:port``, ``[v6]``,
+    ``[1.2.3.4]:25`` or a bare IPv6 address (``::1``, never with a port: in
+    ``2001:db8::1:25`` the last group is part of the address; a port needs brackets).
 
     Returns ``(host, port)`` with the host normalized as by ``normalize_host`` and port
     ``default_port`` when none was given.
@@ -173,8 +174,8 @@ def parse_host_port(
     if s.startswith("["):
         close = s.find("]")
         if close < 0:
-            raise ConfigError(field, f"{_show(s)}: missing ']' after the IPv6 address")
-        host = normalize_host(s[: close + 1], field=field)
+            raise ConfigError(field, f"{_show(s)}: missing ']' after the address")
+        host = _bracketed_address(s[: close + 1], field=field)
         rest = s[close + 1 :]
         if not rest:
             return host, default_port
@@ -193,6 +194,19 @@ def parse_host_port(
         host_part, port_part = s.rsplit(":", 1)
         return normalize_host(host_part, field=field), parse_port(port_part, field=field)
     return normalize_host(s, field=field), default_port
+
+
+def _bracketed_address(text: str, *, field: str) -> str:
+    """``[v6]`` or ``[v4]``: a template like ``[$HOSTADDRESS$]:$ARG1$`` (Nagios) must
+    work whatever the family of the address it is filled with."""
+    try:
+        return str(ipaddress.IPv4Address(text[1:-1]))
+    except ValueError:
+        pass
+    try:
+        return normalize_host(text, field=field)
+    except ConfigError:
+        raise ConfigError(field, f"{_show(text)} is not an IP address in brackets") from None
 
 
 def format_host_port(host: str, port: int | None) -> str:
