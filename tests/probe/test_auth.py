@@ -310,6 +310,29 @@ def test_simple_passes_when_the_server_offers_no_auth(
     assert srv.auth_attempts == []
 
 
+def test_simple_does_not_pass_when_auth_is_offered_without_an_allowed_mechanism(
+    ip: str,
+    smtp_server: Smtp,
+    certs: Certificates,
+    users: dict[str, str],
+    make_target: MakeTarget,
+    env: ProbeEnvironment,
+    password: str,
+) -> None:
+    # GIVEN a server offering AUTH, but only mechanisms the target does not allow
+    srv = smtp_server(
+        ip, cert=certs.valid(), starttls=True, credentials=users, mechanisms=("LOGIN",)
+    )
+    target = make_target(ip, srv.port, login=True, auth_methods="CRAM-MD5, SIMPLE")
+    # WHEN probed
+    result = probe(target, password=password, env=env)
+    # THEN the login is not waved through: SIMPLE is only for servers without AUTH
+    assert result.status is Status.CRITICAL, result.to_dict()
+    assert result.error is not None and result.error.kind is ErrorKind.AUTH_UNSUPPORTED
+    assert result.error.phase is Phase.AUTH
+    assert srv.auth_attempts == []
+
+
 def test_simple_still_logs_in_when_the_server_offers_auth(
     ip: str,
     smtp_server: Smtp,

@@ -697,7 +697,9 @@ class _ProbeRun:
         offered = offered_mechanisms(client)
         real = [m for m in t.auth_methods if m != SIMPLE]
         if offered is None or not any(m in offered for m in real):
-            if SIMPLE in t.auth_methods:
+            # DESIGN §2: SIMPLE passes only when the server offers no AUTH at all; AUTH
+            # offered with none of the allowed mechanisms is still auth_unsupported.
+            if offered is None and SIMPLE in t.auth_methods:
                 self.auth_mechanism = SIMPLE
                 return None
             if offered is None:
