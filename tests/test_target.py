@@ -75,6 +75,18 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("dns_mode unknown", {"dns_mode": "cached"}, "dns_mode", "device_cached"),
     ("external without nameservers", {"dns_mode": "external"}, "nameservers", "at least one"),
+    (
+        "nameservers without dns_mode external",
+        {"nameservers": ["192.0.2.53"], "dns_mode": "non_cached"},
+        "nameservers",
+        "only used with dns_mode external",
+    ),
+    (
+        "nameservers with the default dns_mode",
+        {"nameservers": ["192.0.2.53"]},
+        "nameservers",
+        "only used with dns_mode external",
+    ),
     ("nameserver host name", {"nameservers": ["dns.google"]}, "nameservers", "IP address"),
     ("nameserver bad port", {"nameservers": ["[::1]:0"]}, "nameservers", "1-65535"),
     (
@@ -305,8 +317,8 @@ def test_nameservers_and_dns_hosts_accept_lists_and_newline_strings() -> None:
         HostsEntry("192.0.2.1", ("mail.example.com", "smtp.example.com")),
         HostsEntry("2001:db8::1", ("mail.example.com",)),
     )
-    assert make(nameservers=["192.0.2.53"], dns_hosts=["192.0.2.1 a"]) == make(
-        nameservers="192.0.2.53", dns_hosts="192.0.2.1 a"
+    assert make(dns_mode="external", nameservers=["192.0.2.53"], dns_hosts=["192.0.2.1 a"]) == make(
+        dns_mode="external", nameservers="192.0.2.53", dns_hosts="192.0.2.1 a"
     )
 
 

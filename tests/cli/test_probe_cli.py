@@ -281,6 +281,10 @@ BAD_INPUTS = [
     (["mx.example.com", "--port", "0"], "--port"),
     (["[mx.example.com]:25"], "HOST[:PORT]"),
     (["mx.example.com", "--nameserver", "ns.example.com"], "--nameserver"),
+    (
+        ["mx.example.com", "--nameserver", "192.0.2.53", "--dns-mode", "non_cached"],
+        "--nameserver: only used with dns_mode external",
+    ),
     (["mx.example.com", "--dns-mode", "external"], "--nameserver"),
     (["::1", "-4"], "-4/-6"),
     (["mx.example.com", "--cert-warn-days=-1"], "--cert-warn-days"),
@@ -392,3 +396,16 @@ def test_host_port_forms_give_the_host_and_port(
     argv: list[str], expected: tuple[str, int | None]
 ) -> None:
     assert _built(argv) == expected
+
+
+def test_nameserver_without_dns_mode_means_external() -> None:
+    import argparse
+
+    from smtpwatch.cli import probe_cmd
+
+    parser = argparse.ArgumentParser()
+    probe_cmd.add_arguments(parser)
+    args = parser.parse_args(["mx.example.com", "--nameserver", "[::1]:5353"])
+    target, _ = probe_cmd.build_target(args, {})
+    assert target.dns_mode == "external"
+    assert [(ns.ip, ns.port) for ns in target.nameservers] == [("::1", 5353)]

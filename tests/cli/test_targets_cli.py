@@ -204,6 +204,10 @@ BAD_ADDS: list[tuple[list[str], list[str]]] = [
     (["--dns-mode", "external"], ["nameservers"]),
     (["--dns-host", "not-an-ip mx.example.com"], ["dns_hosts"]),
     (["--nameserver", "dns.example.com"], ["nameservers"]),
+    (
+        ["--nameserver", "192.0.2.53", "--dns-mode", "ttl_cached"],
+        ["nameservers", "only used with dns_mode external"],
+    ),
     (["--ip-family", "ipv5"], ["ip_family"]),
     (["--tag", "env"], ["tags", "KEY=VALUE"]),
     ([f"--tag=k{i}=v" for i in range(8)], ["tags", "at most 7"]),
@@ -450,3 +454,19 @@ def test_update_with_two_different_ports_is_refused(cli: Cli) -> None:
     assert result.returncode == 3
     assert "conflicts with port 25" in result.stderr
     assert stored(cli)["mx1"]["host"] == "mx1.example.com"
+
+
+def test_nameserver_without_dns_mode_means_external_on_add_and_update(cli: Cli) -> None:
+    # GIVEN --nameserver alone on add
+    assert cli("add", "mx1", "mx1.example.com", "--nameserver", "192.0.2.53").returncode == 0
+    # THEN the target asks that nameserver: dns_mode external
+    item = stored(cli)["mx1"]
+    assert (item["dns_mode"], item["nameservers"]) == ("external", ["192.0.2.53"])
+    # AND on update of a target with the default mode the same holds
+    assert cli("add", "mx2", "mx2.example.com").returncode == 0
+    assert cli("update", "mx2", "--nameserver", "192.0.2.54").returncode == 0
+    assert stored(cli)["mx2"]["dns_mode"] == "external"
+    # AND leaving external while nameservers stay is refused, naming the field
+    back = cli("update", "mx2", "--dns-mode", "device_cached")
+    assert back.returncode == 3
+    assert "nameservers: only used with dns_mode external" in back.stderr

@@ -142,7 +142,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--nameserver",
         action="append",
         metavar="IP[:PORT]",
-        help="nameserver for --dns-mode external (repeatable; [IPv6]:PORT)",
+        help="ask this nameserver (repeatable; [IPv6]:PORT); implies --dns-mode external",
     )
     dns.add_argument(
         "--dns-host",
@@ -211,6 +211,8 @@ def build_target(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[
         "cert_warn_days": args.cert_warn_days,
         "warn_ms": args.warn_ms,
     }
+    if args.nameserver and args.dns_mode is None:
+        simple["dns_mode"] = "external"  # the only mode that asks them
     fields.update({k: v for k, v in simple.items() if v is not None})
     if args.allow_plaintext_auth:
         fields["allow_plaintext_auth"] = True

@@ -84,7 +84,7 @@ FIELD_OPTIONS: tuple[_FieldOption, ...] = (
         ("--nameserver",),
         "append",
         "IP[:PORT]",
-        "nameserver for external (repeatable)",
+        "nameserver to ask (repeatable); implies --dns-mode external",
     ),
     _FieldOption(
         "dns_hosts", ("--dns-host",), "append", '"IP NAME [NAME…]"', "hosts-file line (repeatable)"
@@ -637,6 +637,7 @@ def _add(args: argparse.Namespace) -> int:
         if "target_id" in fields or "host" in fields:
             raise UsageError("give TARGET_ID and HOST[:PORT] as arguments, not with --set")
         _check_one_port(port, fields)
+        _nameservers_imply_external(fields)
         item.update(fields)
         if "login" not in fields and ("username" in fields or "password_ref" in fields):
             # `--username U --password-ref REF` means "log in" (as with --password-env):
@@ -669,6 +670,13 @@ def _add(args: argparse.Namespace) -> int:
         store.close()
 
 
+def _nameservers_imply_external(fields: dict[str, Any]) -> None:
+    """--nameserver without --dns-mode means "ask these": dns_mode external, the only
+    mode that uses them (with another mode given, the model refuses the pair)."""
+    if fields.get("nameservers") and "dns_mode" not in fields:
+        fields["dns_mode"] = "external"
+
+
 def _check_one_port(in_host: int | None, fields: dict[str, Any]) -> None:
     """A port both in HOST:PORT and in --port (or --set port=) must be the same one:
     silently preferring either would probe a port the user did not mean."""
@@ -694,13 +702,14 @@ def _update(args: argparse.Namespace) -> int:
         fields.update(_set_values(args.set_values))
         if "target_id" in fields or "target_id" in args.unset:
             raise UsageError("target_id cannot change (export, edit and import under the new id)")
+        _nameservers_imply_external(fields)
         if "host" in fields and isinstance(fields["host"], str):
             from smtpwatch.core.parsing import parse_host_port
 
             host, port = parse_host_port(fields["host"])
             fields["host"] = host
             _check_one_port(port, fields)
-            if port is not None:
+            if port is not None and "port" not in fields:
                 fields["port"] = port
         # Attributes the model does not know (typed in the console, say) are dropped
         # with a note, also when the stored item is invalid and this update fixes it.

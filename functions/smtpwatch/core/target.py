@@ -738,6 +738,10 @@ def _check_rules(v: dict[str, Any]) -> None:
         raise _err(
             "nameservers", "dns_mode 'external' needs at least one nameserver (IP or [IP]:PORT)"
         )
+    if v["nameservers"] and v["dns_mode"] != "external":
+        # Kept but never asked, they would look configured while the probe uses another
+        # resolver.
+        raise _err("nameservers", f"only used with dns_mode external (dns_mode is {v['dns_mode']})")
     if is_ip_literal(v["host"]) and v["ip_family"] != "any":
         version = ipaddress.ip_address(v["host"]).version
         if f"ipv{version}" != v["ip_family"]:
