@@ -288,6 +288,10 @@ BAD_INPUTS = [
     (["mx.example.com", "--dns-mode", "external"], "--nameserver"),
     (["::1", "-4"], "-4/-6"),
     (["mx.example.com", "--cert-warn-days=-1"], "--cert-warn-days"),
+    # A negative value after a space reaches the model too (-4/-6 exist as options).
+    (["mx.example.com", "--cert-warn-days", "-1"], "--cert-warn-days: -1 is out of range"),
+    (["mx.example.com", "--warn-ms", "-5", "-4"], "--warn-ms: -5 is out of range"),
+    (["mx.example.com", "--timeout", "-5"], "--timeout: -5"),
     (["mx.example.com", "--warn-ms", "fast"], "--warn-ms"),
     (["mx.example.com", "--auth-methods", "NTLM"], "--auth-methods"),
     (["mx.example.com", "--ehlo-name", "bad name!"], "--ehlo-name"),

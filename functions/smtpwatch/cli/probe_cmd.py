@@ -157,6 +157,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     family.add_argument(
         "-6", dest="ip_family", action="store_const", const="ipv6", help="IPv6 only"
     )
+    # -4/-6 look like negative numbers, so argparse would take "-1" in
+    # "--cert-warn-days -1" for an option ("expected one argument"). Negative numbers are
+    # values again (-4 and -6 still match their options exactly first), and the model
+    # names the option and its range.
+    parser._has_negative_number_optionals.clear()
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
