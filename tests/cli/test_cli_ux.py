@@ -9,10 +9,13 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from targets_helpers import Cli, make_cli
+
+from smtpwatch.testing.servers import Certificates, SmtpServer
 
 
 @pytest.fixture
@@ -271,3 +274,33 @@ def test_history_of_one_check_says_one_check() -> None:
     report = summarize("mx1", [result], since=now - timedelta(days=1), until=now)
     text = render_text(report, {"target_id": "mx1", "host": "mx1.example.com"})
     assert "uptime 100.00% over 1 check (1 ok," in text
+
+
+def test_status_shows_no_error_for_a_healthy_target_and_full_errors_when_piped(
+    cli: Cli, certs: Certificates, smtp_server: Callable[..., SmtpServer]
+) -> None:
+    from smtpwatch.local.sqlite_store import SqliteStore
+
+    # GIVEN a healthy TLS target and a stored item whose error is longer than a cell
+    server = smtp_server("127.0.0.1", cert=certs.valid(), starttls=True)
+    healthy = {
+        "target_id": "good", "host": "127.0.0.1", "port": server.port,
+        "ca_bundle": certs.ca_pem, "interval_s": 60,
+    }  # fmt: skip
+    broken = {"target_id": "broken", "host": "a-rather-long-mail-host-name.example.com:25"}
+    with SqliteStore(cli.db) as store:
+        store.put_items([healthy, broken])
+    assert smtpwatch(cli, "run", "--once", "-q", "--db", str(cli.db)).returncode != 3
+    # WHEN status is piped (not a terminal)
+    text = smtpwatch(cli, "status", "--db", str(cli.db))
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    # THEN the healthy target's last error is "-", not its certificate's days
+    good = next(line for line in lines if line.startswith("good"))
+    assert " up " in good
+    assert good.rstrip().endswith(" -"), good
+    assert "days left" not in good
+    # AND the long error is printed whole, for grep and for the reader
+    bad = next(line for line in lines if line.startswith("broken"))
+    assert "…" not in bad
+    assert bad.rstrip().endswith("is not a host name; give the port separately"), bad

@@ -10,6 +10,7 @@ item, so the last check is taken from the newest result
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from smtpwatch.cli.common import (
@@ -63,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
                 )
                 for r in rows
             ),
-            max_width=70,
+            # Cut long cells for a terminal only: piped, the whole error is what a
+            # grep or a mail to a colleague needs.
+            max_width=70 if sys.stdout.isatty() else sys.maxsize,
         )
     )
     counts: dict[str, int] = {}
@@ -169,6 +172,6 @@ def _problem(row: dict[str, Any]) -> str:
     warnings = row.get("warnings") or []
     if warnings:
         return "; ".join(f"{w['kind']}: {w.get('message', '')}" for w in warnings)
-    if row.get("days_left") is not None:
-        return f"certificate: {row['days_left']} days left"
-    return ""
+    # Nothing wrong: a fact like the certificate's days left would read as a problem
+    # in this column (--json keeps days_left).
+    return "-"
