@@ -317,9 +317,9 @@ def test_dynamodb_import_shows_progress(run: Run, tmp_path: Any) -> None:
     assert code == 0 and "imported 2500 target(s)" in out
     lines = [line for line in err.splitlines() if line.startswith("import:")]
     assert lines == [
-        "import: 1000/2500 written",
-        "import: 2000/2500 written",
-        "import: 2500/2500 written",
+        "import: 1000/2500 processed",
+        "import: 2000/2500 processed",
+        "import: 2500/2500 processed",
     ]
 
 

@@ -140,6 +140,20 @@ def test_reimport_replaces_and_reports_unchanged(cli: Cli, tmp_path: Path) -> No
     assert stored(cli)["mx1"]["port"] == 2525
 
 
+def test_reimport_of_the_same_file_says_processed_not_written(cli: Cli, tmp_path: Path) -> None:
+    # GIVEN a file imported once
+    path = write(tmp_path, "t.json", GOOD)
+    assert cli("import", str(path)).returncode == 0
+    # WHEN the same file is imported again
+    result = cli("import", str(path))
+    # THEN the progress line counts the items processed, as the summary does
+    assert result.returncode == 0, result.stderr
+    n = len(GOOD)
+    assert f"0 new, 0 replaced, {n} unchanged" in result.stdout
+    assert f"import: {n}/{n} processed" in result.stderr
+    assert "written" not in result.stderr
+
+
 def test_import_keeps_targets_not_in_the_file(cli: Cli, tmp_path: Path) -> None:
     cli("add", "other", "other.example.com")
     cli("import", str(write(tmp_path, "t.json", GOOD)))
@@ -180,7 +194,7 @@ def test_import_of_10000_targets(cli: Cli, tmp_path: Path) -> None:
     result = cli("import", str(write(tmp_path, "big.json", items)))
     assert result.returncode == 0, result.stderr
     assert "imported 10000 target(s)" in result.stdout
-    assert "import: 10000/10000 written" in result.stderr
+    assert "import: 10000/10000 processed" in result.stderr
     targets = stored(cli)
     assert len(targets) == 10_000
     assert targets["mx09999"] == items[-1]

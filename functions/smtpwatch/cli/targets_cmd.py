@@ -349,7 +349,7 @@ class _SqliteTargets:
         new = sum(1 for item in items if item["target_id"] not in existing)
         # One transaction: all of the file or, on any failure, nothing.
         written = self.store.put_items(items)
-        progress(written, written)
+        progress(len(items), len(items))
         return ImportReport(total=len(items), written=written, unchanged=unchanged, new=new)
 
     def secret_writer(self, args: argparse.Namespace) -> SecretWriter:
@@ -987,7 +987,9 @@ def _import(args: argparse.Namespace) -> int:
             # 10,000-target import move, without flooding a terminal.
             if done and (done == total or done - shown >= PROGRESS_EVERY):
                 shown = done
-                print(f"import: {done}/{total} written", file=sys.stderr, flush=True)
+                # "processed", not "written": unchanged items count too (the summary
+                # below tells new, replaced and unchanged apart).
+                print(f"import: {done}/{total} processed", file=sys.stderr, flush=True)
 
         try:
             report = store.import_items(items, progress)

@@ -179,8 +179,10 @@ class DynamoTargets:
         unchanged = len(wanted) - len(todo)
         written = 0
         total = len(todo)
+        # Progress counts every item of the file, the skipped unchanged ones first, so
+        # it ends at the file's size like the local store's and the summary.
         if progress is not None:
-            progress(0, total)
+            progress(unchanged, len(wanted))
         for start in range(0, total, BATCH_SIZE):
             batch = [{"PutRequest": {"Item": raw}} for _, raw in todo[start : start + BATCH_SIZE]]
             try:
@@ -190,7 +192,7 @@ class DynamoTargets:
                 raise ImportInterrupted(written, total, reason) from exc
             written += len(batch)
             if progress is not None:
-                progress(written, total)
+                progress(unchanged + written, len(wanted))
         return ImportReport(total=len(wanted), written=written, unchanged=unchanged, new=new)
 
     def _existing(self, ids: list[str]) -> dict[str, dict[str, Any]]:
