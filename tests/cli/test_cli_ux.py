@@ -33,6 +33,29 @@ def smtpwatch(cli: Cli, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+SUBCOMMAND_ERRORS = [
+    (["targets", "add", "mx1", "mx1.example.com", "--frob"], "smtpwatch targets add: error: "),
+    (["targets", "add", "mx1", "mx1.example.com:0"], "smtpwatch targets add: error: "),
+    (["targets", "add", "mx1"], "smtpwatch targets add: error: "),
+    (["targets", "update", "nope", "--port", "2525"], "smtpwatch targets update: error: "),
+    (["targets", "show", "nope", "--json", "extra"], "smtpwatch targets show: error: "),
+    (["targets", "frob"], "smtpwatch targets: error: "),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "prefix"), SUBCOMMAND_ERRORS, ids=[" ".join(a) for a, _ in SUBCOMMAND_ERRORS]
+)
+def test_errors_of_a_subcommand_name_the_whole_subcommand(
+    cli: Cli, argv: list[str], prefix: str
+) -> None:
+    # GIVEN a bad `targets ACTION` line, refused by the parser or by the command
+    proc = smtpwatch(cli, *argv, "--db", str(cli.db))
+    # THEN the one error line starts with the full command the user typed
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.startswith(prefix), proc.stderr
+
+
 PARSER_ERRORS = [
     (["probe"], "HOST[:PORT]"),
     (["probe", "127.0.0.1", "--frob"], "--frob"),
@@ -135,7 +158,7 @@ def test_add_with_a_bad_port_names_the_host_port_argument(cli: Cli) -> None:
     assert result.returncode == 3
     assert (
         result.stderr.strip()
-        == "smtpwatch targets: error: HOST[:PORT]: 0 is out of range (1-65535)"
+        == "smtpwatch targets add: error: HOST[:PORT]: 0 is out of range (1-65535)"
     )
 
 

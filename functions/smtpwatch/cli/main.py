@@ -14,6 +14,7 @@ import sys
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import NoReturn
 
 # command -> (module, one-line help). Each module defines:
 #   def add_arguments(parser: argparse.ArgumentParser) -> None
@@ -36,11 +37,15 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # One line like every other usage error: the usage of a command with thirty
-        # options would bury the message (and a Nagios check shows only one line).
-        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+    def error(self, message: str) -> NoReturn:
+        _usage_exit(self.prog, message)
+
+
+def _usage_exit(prog: str, message: str) -> NoReturn:
+    # One line like every other usage error: the usage of a command with thirty
+    # options would bury the message (and a Nagios check shows only one line).
+    print(f"{prog}: error: {message} (see {prog} --help)", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
 
 
 def _top_parser() -> _Parser:
@@ -71,13 +76,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = sys.modules.get(module_name) or __import__(module_name, fromlist=["run"])
     parser = _Parser(prog=f"smtpwatch {command}", description=help_text)
     module.add_arguments(parser)
-    args = parser.parse_args(args_list[1:])
+    args, extra = parser.parse_known_args(args_list[1:])
+    # A subcommand (`targets add`) sets command_prog, so that its errors name it whether
+    # the parser or the command finds them (argparse reports an unknown option of a
+    # subcommand from the top parser).
+    prog = str(getattr(args, "command_prog", parser.prog))
+    if extra:
+        _usage_exit(prog, f"unrecognized arguments: {' '.join(extra)}")
     try:
         code = int(module.run(args))
         sys.stdout.flush()  # a closed pipe shows up here, not at exit as a traceback
         return code
     except UsageError as exc:
-        print(f"smtpwatch {command}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

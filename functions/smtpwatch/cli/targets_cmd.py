@@ -481,6 +481,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     def sub(name: str, help_text: str) -> argparse.ArgumentParser:
         p = subs.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(command_prog=p.prog)  # errors name `smtpwatch targets add` (main)
         add_backend_arguments(p)
         return p
 
