@@ -13,7 +13,14 @@ from typing import Any, Protocol
 from smtpwatch.core.result import ProbeResult
 from smtpwatch.core.state import Alert, TargetState
 
-__all__ = ["AlertSink", "ProbeInvoker", "ResultStore", "SecretResolver", "StateStore", "TargetStore"]
+__all__ = [
+    "AlertSink",
+    "ProbeInvoker",
+    "ResultStore",
+    "SecretResolver",
+    "StateStore",
+    "TargetStore",
+]
 
 
 class TargetStore(Protocol):
