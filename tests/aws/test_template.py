@@ -630,3 +630,19 @@ def test_the_roles_grant_every_call_the_lambda_code_makes(cfn: dict[str, Any]) -
     } <= used  # scanner works
     used = {"lambda:InvokeFunction" if a == "lambda:Invoke" else a for a in used}
     assert used <= granted, f"calls without a grant: {sorted(used - granted)}"
+
+
+def test_the_dispatcher_may_delete_the_first_dispatch_stub_it_releases_after_a_failed_invoke(
+    cfn: dict[str, Any],
+) -> None:
+    # GIVEN the dispatcher releases a new target's first-dispatch stub (DeleteItem on the
+    # state table) when the invoke failed, so the next tick dispatches it as new again
+    source = (ROOT / "functions/smtpwatch/adapters/dynamodb.py").read_text(encoding="utf-8")
+    release = source.split("def release_first_dispatch", 1)[1].split("\n    def ", 1)[0]
+    assert ".delete_item(" in release
+    # THEN its role may do that on the state table (and only there)
+    state = _sid(cfn, "DispatcherRole", "ReadWriteState")
+    assert state["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}
+    assert "dynamodb:DeleteItem" in _actions(state)
+    targets = _sid(cfn, "DispatcherRole", "ReadTargets")
+    assert "dynamodb:DeleteItem" not in _actions(targets)
