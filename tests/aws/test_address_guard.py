@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from smtpwatch.adapters.address_guard import forbidden_reason
@@ -33,3 +35,42 @@ def test_loopback_link_local_and_metadata_addresses_are_refused(ip: str) -> None
 )
 def test_private_and_public_addresses_are_allowed(ip: str) -> None:
     assert forbidden_reason(ip) is None
+
+
+def test_a_nameserver_on_loopback_is_refused_before_any_query_is_sent() -> None:
+    # GIVEN a target whose external nameserver is a loopback service of the Lambda
+    from smtpwatch.adapters.address_guard import GuardedResolver
+    from smtpwatch.core.resolve import AddressResolver, DnsFailure
+    from smtpwatch.core.target import Target
+    from smtpwatch.testing.dns_server import DnsServer
+
+    with DnsServer({"mx.example.com": ["203.0.113.7"]}).start() as server:
+        target = Target(
+            target_id="ns",
+            host="mx.example.com",
+            dns_mode="external",
+            nameservers=[server.nameserver],
+        )
+        # WHEN the Lambda's guarded resolver resolves it
+        with pytest.raises(DnsFailure) as info:
+            GuardedResolver(AddressResolver()).resolve(target, timeout=2.0)
+        # THEN the nameserver is refused by name and never receives a packet
+        assert "127.0.0.1" in str(info.value) and "nameserver" in str(info.value)
+        assert server.count() == 0
+
+
+@pytest.mark.parametrize("ip", ["169.254.169.253", "fd00:ec2::253", "::ffff:127.0.0.1"])
+def test_link_local_and_mapped_loopback_nameservers_are_refused(ip: str) -> None:
+    from smtpwatch.adapters.address_guard import GuardedResolver
+    from smtpwatch.core.resolve import AddressResolver, DnsFailure
+    from smtpwatch.core.target import Target
+
+    class _NeverAsked(AddressResolver):
+        # No packet may leave for a non-loopback address, even if the guard regressed.
+        def resolve(self, target: Target, *, timeout: float) -> Any:
+            raise AssertionError(f"{target.nameservers} was asked")
+
+    host = f"[{ip}]:53" if ":" in ip else f"{ip}:53"
+    target = Target(target_id="ns", host="mx.example.com", dns_mode="external", nameservers=[host])
+    with pytest.raises(DnsFailure, match="nameserver"):
+        GuardedResolver(_NeverAsked()).resolve(target, timeout=0.5)

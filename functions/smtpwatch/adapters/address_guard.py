@@ -42,7 +42,8 @@ def forbidden_reason(ip: str) -> str | None:
 
 
 class GuardedResolver:
-    """An address resolver that drops forbidden addresses from every answer.
+    """An address resolver that drops forbidden addresses from every answer and refuses
+    forbidden ``nameservers`` before asking them.
 
     The probe connects only to the addresses of the ``Resolution`` its resolver returns,
     so filtering here guards the address actually connected — no second lookup that a
@@ -56,6 +57,15 @@ class GuardedResolver:
     def resolve(self, target: Any, *, timeout: float) -> Any:
         from smtpwatch.core.resolve import DnsFailure, Resolution
 
+        # The target's own nameservers are contacted too: a table writer must not aim
+        # DNS packets at the runtime API or a metadata endpoint either.
+        for ns in getattr(target, "nameservers", ()) or ():
+            reason = forbidden_reason(ns.ip)
+            if reason:
+                raise DnsFailure(
+                    f"nameserver {ns.ip}: {reason}: refused on AWS (DESIGN §6; "
+                    "SMTPWATCH_ALLOW_LOOPBACK=1 lifts it for tests)"
+                )
         if self._inner is None:
             from smtpwatch.core.resolve import default_resolver
 
