@@ -403,6 +403,27 @@ def test_a_crash_message_never_carries_the_password() -> None:
     assert "s3cr3t-pw" not in repr(out.result.to_dict())
 
 
+@pytest.mark.parametrize(
+    "password",
+    ["two  spaces\tand tab", "x" * 40],  # whitespace runs; a password cut by the 300 limit
+)
+def test_a_crash_never_carries_the_password_in_its_result_or_its_log_line(
+    password: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def leaky(target: Target, pw: str | None) -> ProbeResult:
+        raise ValueError("y" * 270 + f" bad login {pw}")
+
+    w = World(probe_override=leaky)
+    w.secrets = MemorySecrets({"env:PW": password})
+    with caplog.at_level("DEBUG", logger="smtpwatch"):
+        out = w.tick(tgt(login=True, username="u", password_ref="env:PW"))
+    assert out.result is not None and out.result.error is not None
+    text = repr(out.result.to_dict()) + caplog.text
+    for piece in (password, " ".join(password.split()), password[:20]):
+        assert piece not in text
+    assert "ValueError" in out.result.error.message and "ValueError" in caplog.text
+
+
 def test_a_disabled_target_is_not_probed() -> None:
     w = World()
     out = w.tick(tgt(enabled=False))

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -308,10 +309,12 @@ def _probe(target: Target, password: str | None, probe_fn: ProbeFn, deps: CheckD
     try:
         return probe_fn(target, password)
     except Exception as exc:  # a bug of ours, not a failure of the target
-        text = _one_line(f"probe crashed: {type(exc).__name__}: {exc}")
-        if password:
-            text = text.replace(password, "***")
-        log.exception("probe crashed", extra={"target_id": target.target_id})
+        # Redact before anything reshapes the text (whitespace folding, the length cut
+        # would leave a password with spaces, or its first part, readable), and log the
+        # traceback as redacted text: log.exception would print the raw message.
+        text = _one_line(_redact(f"probe crashed: {type(exc).__name__}: {exc}", password))
+        trace = _redact("".join(traceback.format_exception(exc)), password)
+        log.error("probe crashed\n%s", trace, extra={"target_id": target.target_id})
         return ProbeResult(
             target_id=target.target_id,
             started_at=format_ts(deps.now()),
@@ -429,6 +432,10 @@ def _safely_bool(fn: Callable[..., bool], *args: Any, **kwargs: Any) -> bool:
     except Exception:
         log.exception("%s failed", getattr(fn, "__name__", "hook"))
         return False
+
+
+def _redact(text: str, password: str | None) -> str:
+    return text.replace(password, "***") if password else text
 
 
 def _one_line(text: str) -> str:
