@@ -640,3 +640,35 @@ def test_keys_left_unprocessed_by_a_throttled_batch_read_are_read_again(
     assert throttled.throttled == 1
     assert (out["status"], out["state"], out["alert"]) == ("critical", "down", None)
     assert lambda_probe.events() == []
+
+
+def test_a_server_flooding_its_ehlo_reply_still_gets_its_down_alert_delivered(
+    lambda_probe: Probe,
+) -> None:
+    from smtpwatch.testing.servers import HostileServer
+
+    # GIVEN a server whose EHLO advertises 900 distinct 4 KB keywords (3.6 MB) and then
+    # refuses STARTTLS: no DynamoDB item (400 KB) or SNS message (256 KB) holds that
+    ehlo = b"250-flood.smtpwatch.test\r\n"
+    ehlo += b"".join(b"250-X%04d" % i + b"A" * 4000 + b"\r\n" for i in range(900))
+    ehlo += b"250 STARTTLS\r\n"
+    server = HostileServer.scripted(replies={"EHLO": ehlo})
+    with server:
+        lambda_probe.put_target(
+            target_id="flood",
+            host="127.0.0.1",
+            port=server.port,
+            encryption="explicit",
+            timeout_s=20,
+            recheck_delay_s=0,
+            interval_s=60,
+        )
+        # WHEN it is checked
+        out = lambda_probe.run("flood", _at(0))
+    # THEN it is down, its down alert is delivered and recorded as sent
+    assert (out["status"], out["alert"], out["delivered"]) == ("critical", "down", True)
+    docs = lambda_probe.alerts.documents(lambda_probe.alerts.drain())
+    assert [d["event"] for d in docs] == ["down"]
+    assert docs[0]["result"]["error"]["phase"] == "starttls"
+    state = lambda_probe.state("flood")
+    assert state.status is TargetStatus.DOWN and state.pending_alert is None

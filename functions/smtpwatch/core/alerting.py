@@ -74,6 +74,7 @@ __all__ = [
     "make_test_alert",
     "mark_sent",
     "needs_recheck",
+    "stored_result",
     "target_summary",
     "with_latest_result",
 ]
@@ -125,6 +126,34 @@ class Decision:
     reason: str
 
 
+# A result copied into the state item and into alerts is bounded: a hostile server can
+# fill a result with up to 1,000 EHLO lines of 8 KB or a certificate with huge names,
+# and a state item holds 400 KB, an SNS message (six copies of the document) 256 KB.
+# Real results stay whole: no list of theirs comes near 16 entries but SANs, and no
+# text near 512 characters (the banner is already cut there).
+STORED_LIST_MAX = 16
+STORED_TEXT_MAX = 512
+
+
+def stored_result(result: ProbeResult) -> dict[str, Any]:
+    """``result.to_dict()`` with every list cut to ``STORED_LIST_MAX`` entries and every
+    text to ``STORED_TEXT_MAX`` characters: what state items and alerts carry."""
+    bounded: dict[str, Any] = _bounded(result.to_dict())
+    return bounded
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, str):
+        if len(value) <= STORED_TEXT_MAX:
+            return value
+        return value[: STORED_TEXT_MAX - 3] + "..."
+    if isinstance(value, list):
+        return [_bounded(v) for v in value[:STORED_LIST_MAX]]
+    if isinstance(value, dict):
+        return {k: _bounded(v) for k, v in value.items()}
+    return value
+
+
 def counts_as_failure(result: ProbeResult) -> bool:
     """A failure of the *target*: ``critical``. ``unknown`` is the monitor's own crash."""
     return result.status is Status.CRITICAL
@@ -161,7 +190,7 @@ def decide(
     """
     checked_at = result.started_at or format_ts(now)
     seen = {
-        "last_result": result.to_dict(),
+        "last_result": stored_result(result),
         "last_checked_at": checked_at,
         "last_scheduled_at": scheduled_at,
     }
@@ -370,7 +399,7 @@ def _announce(
             status=new.status.value,
             created_at=format_ts(now),
             target=target_summary(target),
-            result=result.to_dict(),
+            result=stored_result(result),
             since=since,
             details=details,
         )
