@@ -275,3 +275,51 @@ def test_an_expired_certificate_is_described_with_the_probes_wording() -> None:
     assert "certificate valid until 2026-11-23T11:59:00Z (expired 2 days ago)" in body
     assert "certificate expired 2 days ago (not after" in body
     assert "-3 days" not in body
+
+
+def test_an_alert_about_a_server_full_of_huge_text_still_fits_one_sns_message() -> None:
+    # GIVEN a result stuffed by a hostile server and certificate (every text huge and
+    # multi-byte, every list long), confirmed down by the state machine
+    big = "\U0001f600" * 9000
+    d = ProbeResult(target_id="t", started_at="2026-11-25T15:00:00Z", status=Status.CRITICAL)
+    doc = d.to_dict()
+    doc["server"] = {"banner": big, "extensions": [big + str(i) for i in range(1000)]}
+    doc["tls"] = {
+        "version": big,
+        "cipher": big,
+        "subject": big,
+        "issuer": big,
+        "sans": [big] * 1000,
+        "not_after": big,
+        "not_before": big,
+        "days_left": 3,
+        "verified": False,
+        "verify_error": big,
+    }
+    doc["error"] = {"kind": "starttls", "phase": "starttls", "smtp_code": 454, "message": big}
+    doc["warnings"] = [{"kind": "slow", "message": big}] * 50
+    target = Target(
+        target_id="t", host="mx.example.com", tags={f"k{i}": "v" * 256 for i in range(7)}
+    )
+    decision = decide(
+        target,
+        TargetState("t"),
+        ProbeResult.from_dict(doc),
+        now=datetime(2026, 11, 25, 15, 0, 1, tzinfo=UTC),
+        scheduled_at="2026-11-25T15:00:00Z",
+    )
+    assert decision.alert is not None
+    # WHEN it becomes an SNS message
+    message = alert_text.sns_message(decision.alert)
+    # THEN Publish accepts it: at most 256 KB with the attributes, the subject still clean
+    size = len(message["Message"].encode()) + sum(
+        len(k) + len(v["StringValue"].encode()) for k, v in message["MessageAttributes"].items()
+    )
+    assert size <= 256 * 1024
+    assert message["Subject"].startswith("[DOWN] mx.example.com:587 starttls")
+    # AND every protocol still gets what happened: the event, the id, the failure
+    per_protocol = json.loads(message["Message"])
+    sqs = json.loads(per_protocol["sqs"])
+    assert (sqs["event"], sqs["alert_id"]) == ("down", decision.alert.alert_id)
+    assert sqs["result"]["error"]["kind"] == "starttls"
+    assert "starttls" in per_protocol["email"]

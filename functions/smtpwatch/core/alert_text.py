@@ -123,8 +123,64 @@ def document(alert: Alert) -> dict[str, Any]:
 
 
 def sns_message(alert: Alert) -> dict[str, Any]:
-    """``sns.publish(TopicArn=..., **sns_message(alert))``."""
-    doc = json.dumps(document(alert), ensure_ascii=False, separators=(",", ":"), default=str)
+    """``sns.publish(TopicArn=..., **sns_message(alert))``.
+
+    SNS refuses a message over 256 KB (attributes included), and this one carries the
+    document six times: when a result full of a hostile server's text would exceed
+    ``_SNS_BUDGET``, the message is built from the result's essentials (status, error,
+    address facts) and the document says ``"result_trimmed": true`` — a refused publish
+    would keep the alert pending forever."""
+    message = _sns_message(alert, trimmed=False)
+    if _sns_size(message) > _SNS_BUDGET:
+        result = alert.result or {}
+        essentials = {k: result[k] for k in _RESULT_ESSENTIALS if k in result}
+        lean = Alert(**{**_alert_fields(alert), "result": essentials})
+        message = _sns_message(lean, trimmed=True)
+    return message
+
+
+# SNS: 262,144 bytes for the message and its attributes; some room for the subject.
+_SNS_BUDGET = 250_000
+_RESULT_ESSENTIALS = (
+    "schema_version",
+    "target_id",
+    "started_at",
+    "status",
+    "host",
+    "port",
+    "encryption",
+    "error",
+    "total_ms",
+)
+
+
+def _alert_fields(alert: Alert) -> dict[str, Any]:
+    return {
+        "alert_id": alert.alert_id,
+        "event": alert.event,
+        "target_id": alert.target_id,
+        "status": alert.status,
+        "created_at": alert.created_at,
+        "target": alert.target,
+        "result": alert.result,
+        "since": alert.since,
+        "details": alert.details,
+    }
+
+
+def _sns_size(message: dict[str, Any]) -> int:
+    attributes = message.get("MessageAttributes") or {}
+    return len(str(message["Message"]).encode("utf-8")) + sum(
+        len(name) + len("String") + len(str(v.get("StringValue", "")).encode("utf-8"))
+        for name, v in attributes.items()
+    )
+
+
+def _sns_message(alert: Alert, *, trimmed: bool) -> dict[str, Any]:
+    body_doc = document(alert)
+    if trimmed:
+        body_doc["result_trimmed"] = True
+    doc = json.dumps(body_doc, ensure_ascii=False, separators=(",", ":"), default=str)
     body = text(alert)
     per_protocol = {
         "default": body,
