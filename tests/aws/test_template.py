@@ -646,3 +646,31 @@ def test_the_dispatcher_may_delete_the_first_dispatch_stub_it_releases_after_a_f
     assert "dynamodb:DeleteItem" in _actions(state)
     targets = _sid(cfn, "DispatcherRole", "ReadTargets")
     assert "dynamodb:DeleteItem" not in _actions(targets)
+
+
+def test_the_monitor_alarms_when_the_dispatcher_cannot_invoke_probes(cfn: dict[str, Any]) -> None:
+    # GIVEN invokes that fail (throttled, the probe function's permission or name broken):
+    # the dispatcher run itself succeeds and nothing reaches FailureQueue, so without
+    # its own alarm no target would be probed and nobody told
+    env = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    alarms = [
+        r["Properties"]
+        for r in cfn["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and r["Properties"].get("MetricName") == "DispatchFailed"
+    ]
+    # THEN an alarm watches the dispatcher's DispatchFailed metric (EMF, as Powertools
+    # names it: the stack's namespace and the service dimension) into the topic
+    assert len(alarms) == 1, alarms
+    (alarm,) = alarms
+    assert alarm["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
+    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "Sum",
+        "GreaterThanThreshold",
+        0,
+    )
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
+    source = (ROOT / "functions/smtpwatch/handlers/dispatcher.py").read_text(encoding="utf-8")
+    assert 'name="DispatchFailed"' in source
