@@ -579,7 +579,13 @@ _CALL = re.compile(
     r"|batch_get_item|transact_write_items|publish|invoke|list_tags_for_resource"
     r"|describe_secret|get_secret_value|get_parameters?)\("
 )
-_CLI_ONLY = {("dynamodb.py", "batch_write_item"), ("dynamodb.py", "delete_item")}
+# (query: DynamoResultStore.iter_results/latest, read by `history`/`status --stack`;
+# delete_item: targets remove — the dispatcher's own DeleteItem has its test below.)
+_CLI_ONLY = {
+    ("dynamodb.py", "batch_write_item"),
+    ("dynamodb.py", "delete_item"),
+    ("dynamodb.py", "query"),
+}
 _SERVICE = {
     "dynamodb.py": "dynamodb",
     "probe.py": "dynamodb",  # its one BatchGetItem (target item + state)
@@ -674,3 +680,19 @@ def test_the_monitor_alarms_when_the_dispatcher_cannot_invoke_probes(cfn: dict[s
     assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
     source = (ROOT / "functions/smtpwatch/handlers/dispatcher.py").read_text(encoding="utf-8")
     assert 'name="DispatchFailed"' in source
+
+
+def test_the_probe_may_only_add_results_not_read_the_history(cfn: dict[str, Any]) -> None:
+    # GIVEN the probe code never reads the results table (the conditional PutItem is
+    # its redelivery dedupe; readers are the CLI with the operator's credentials)
+    package = ROOT / "functions" / "smtpwatch"
+    for path in [*package.glob("handlers/*.py"), *package.glob("service/check.py")]:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"results\.(latest|has_result|iter_results)\(", text), path
+    # THEN its role may put result items and nothing else on that table
+    (statement,) = [
+        s
+        for s in _statements(cfn, "ProbeRole")
+        if s["Resource"] == {"Fn::GetAtt": ["ResultsTable", "Arn"]}
+    ]
+    assert _actions(statement) == ["dynamodb:PutItem"]
