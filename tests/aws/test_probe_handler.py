@@ -672,3 +672,18 @@ def test_a_server_flooding_its_ehlo_reply_still_gets_its_down_alert_delivered(
     assert docs[0]["result"]["error"]["phase"] == "starttls"
     state = lambda_probe.state("flood")
     assert state.status is TargetStatus.DOWN and state.pending_alert is None
+
+
+def test_an_item_whose_target_id_is_invalid_still_alerts_its_config_problem(
+    lambda_probe: Probe,
+) -> None:
+    # GIVEN a console user typed a space into the target id (and no host at all)
+    lambda_probe.put_target(target_id="mx 1", port=25)
+    # WHEN the dispatcher's event for it arrives
+    out = lambda_probe.run("mx 1", _at(0))
+    # THEN the check is a config failure the operator hears of, under the item's own id
+    assert (out["status"], out["error"], out["alert"]) == ("critical", "config", "down")
+    (doc,) = lambda_probe.alerts.documents(lambda_probe.alerts.drain())
+    assert doc["event"] == "down" and doc["target"]["target_id"] == "mx 1"
+    assert "target_id" in doc["result"]["error"]["message"]
+    assert lambda_probe.state("mx 1").status is TargetStatus.DOWN

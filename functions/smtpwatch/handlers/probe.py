@@ -259,12 +259,18 @@ def _stand_in(target_id: str, item: Mapping[str, Any]) -> Any:
 
     host = item.get("host")
     for candidate in (host, "invalid"):
-        try:
-            return Target(
-                target_id=target_id, host=candidate if isinstance(candidate, str) else "invalid"
-            )
-        except Exception:
-            continue
+        for tid in (target_id, "invalid"):
+            try:
+                target = Target(
+                    target_id=tid, host=candidate if isinstance(candidate, str) else "invalid"
+                )
+            except Exception:
+                continue
+            if tid != target_id:
+                # The id itself is invalid (a space typed in the console): the stand-in
+                # still carries the item's own id, so its state and alerts are its own.
+                object.__setattr__(target, "target_id", target_id)
+            return target
     return None
 
 
