@@ -197,7 +197,7 @@ def test_text_tells_what_failed_where_since_when_and_what_to_do() -> None:
     assert "What failed: starttls: 454 TLS not available" in body
     assert "Phase: starttls" in body
     assert "SMTP reply code: 454" in body
-    assert "is DOWN since 2026-11-25T12:00:00Z" in body
+    assert "Status: DOWN since 2026-11-25T12:00:00Z" in body
     assert "Phases (ms): dns 3, connect 12.5, banner 40, ehlo 2, starttls FAILED after 1" in body
     assert "Next step: STARTTLS was refused" in body
     assert "Alert id: " in body

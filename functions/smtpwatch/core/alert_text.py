@@ -330,7 +330,7 @@ def _what_happened(alert: Alert, error: dict[str, Any]) -> list[str]:
         f" id {alert.target_id})"
     )
     if event in (AlertEvent.DOWN, AlertEvent.REMINDER):
-        state = "is DOWN" if event is AlertEvent.DOWN else "is still DOWN"
+        state = "DOWN" if event is AlertEvent.DOWN else "still DOWN"
         lines.append(f"Status: {state} since {alert.since or '?'}")
         lines.append(f"What failed: {failure_line(error) if error else 'unknown'}")
         if error.get("phase"):
@@ -349,8 +349,13 @@ def _what_happened(alert: Alert, error: dict[str, Any]) -> list[str]:
         if details.get("held"):
             lines.append("Held until now (maintenance window or monitor degraded).")
     elif event is AlertEvent.RECOVERED:
-        was = "warnings cleared" if details.get("was") == "warning" else "is UP again"
-        lines.append(f"Status: {was} ({alert.status}); problem since {alert.since or '?'}")
+        if details.get("was") == "warning":
+            now = "warnings cleared"
+        elif alert.status == "warning":
+            now = "UP again, with a warning"
+        else:
+            now = "UP again"
+        lines.append(f"Status: {now}; the problem began {alert.since or '?'}")
         down_for = _duration(details.get("down_for_s"))
         if down_for:
             lines.append(f"Duration: {down_for}")
