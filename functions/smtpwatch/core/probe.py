@@ -448,8 +448,10 @@ class _ProbeRun:
                 "login is on but no username/password was given to the probe",
                 phase=None,
             )
+        # Loading the resolver module (first probe of a process) is not DNS time.
+        resolver = self.env.get_resolver()
         with self.phase(Phase.DNS):
-            resolution = self._resolve()
+            resolution = self._resolve(resolver)
         with self.phase(Phase.CONNECT):
             sock = self._connect(resolution.addresses)
         client = SmtpClient(
@@ -484,11 +486,11 @@ class _ProbeRun:
             self._login(client)
         self._quit(client)
 
-    def _resolve(self) -> Resolution:
+    def _resolve(self, resolver: AddressResolverLike) -> Resolution:
         from smtpwatch.core.resolve import DnsFailure, DnsTimeout
 
         try:
-            resolution = self.env.get_resolver().resolve(
+            resolution = resolver.resolve(
                 self.target, timeout=self.deadline.remaining()
             )
         except DnsTimeout as err:
