@@ -282,4 +282,4 @@ def test_a_tls_handshake_dripped_byte_by_byte_ends_at_the_deadline(
     elapsed = time.monotonic() - start
     # THEN the handshake is cut at the one deadline: timeout in tls
     assert _failure(result) == (Status.CRITICAL, ErrorKind.TIMEOUT, Phase.TLS, None, None)
-    assert elapsed < 3.0
+    assert elapsed < 2 + 1.0  # the deadline (timeout_s=2) + 1 s slack: the behaviour
