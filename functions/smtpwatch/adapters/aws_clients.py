@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Clients"]
+__all__ = ["Clients", "error_code"]
 
 
 class Clients:
@@ -43,3 +43,13 @@ class _Lazy:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._clients(self._service), name)
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError`` (``"ConditionalCheckFailedException"``,
+    ``"ParameterNotFound"``, ...); "" for any other exception. Duck-typed, so callers need
+    not import botocore."""
+    response: Any = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""

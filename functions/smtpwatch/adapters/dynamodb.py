@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from smtpwatch.adapters.aws_clients import error_code
 from smtpwatch.adapters.result_codec import decode_item, encode_item
 from smtpwatch.core.result import ProbeResult
 from smtpwatch.core.state import TargetState
@@ -125,13 +126,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(v) for v in value]
     return value
-
-
-def _is_condition_failure(exc: Exception) -> bool:
-    response = getattr(exc, "response", None)
-    if not isinstance(response, dict):
-        return False
-    return bool(response.get("Error", {}).get("Code") == _CONDITION_FAILED)
 
 
 def _scan(
@@ -296,7 +290,7 @@ class DynamoStateStore:
         try:
             self._client.put_item(**kwargs)
         except Exception as exc:
-            if _is_condition_failure(exc):
+            if error_code(exc) == _CONDITION_FAILED:
                 return False
             raise
         return True
@@ -328,7 +322,7 @@ class DynamoStateStore:
                 ConditionExpression="attribute_not_exists(target_id)",
             )
         except Exception as exc:
-            if _is_condition_failure(exc):
+            if error_code(exc) == _CONDITION_FAILED:
                 return False
             raise
         return True
@@ -344,7 +338,7 @@ class DynamoStateStore:
                 ExpressionAttributeValues={":s": {"S": scheduled_at}},
             )
         except Exception as exc:
-            if not _is_condition_failure(exc):
+            if error_code(exc) != _CONDITION_FAILED:
                 raise
 
     # --- dispatcher: tick windows
@@ -394,7 +388,7 @@ class DynamoStateStore:
                 ExpressionAttributeValues=values,
             )
         except Exception as exc:
-            if _is_condition_failure(exc):
+            if error_code(exc) == _CONDITION_FAILED:
                 return False
             raise
         return True
@@ -414,7 +408,7 @@ class DynamoStateStore:
                 },
             )
         except Exception as exc:
-            if _is_condition_failure(exc):
+            if error_code(exc) == _CONDITION_FAILED:
                 return False
             raise
         return True
@@ -482,7 +476,7 @@ class DynamoStateStore:
                 ExpressionAttributeValues={":yes": {"BOOL": True}},
             )
         except Exception as exc:
-            if _is_condition_failure(exc):
+            if error_code(exc) == _CONDITION_FAILED:
                 return False
             raise
         return True
@@ -522,7 +516,7 @@ class DynamoResultStore:
                 ConditionExpression="attribute_not_exists(ts)",
             )
         except Exception as exc:
-            if _is_condition_failure(exc):
+            if error_code(exc) == _CONDITION_FAILED:
                 return False
             raise
         return True

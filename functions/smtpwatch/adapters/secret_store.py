@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Protocol
 
+from smtpwatch.adapters.aws_clients import error_code
 from smtpwatch.adapters.aws_secrets import encode_secret
 from smtpwatch.core.errors import SecretError
 
@@ -60,13 +61,6 @@ def secret_document(password: str, hosts: list[str], *, allow_unverified: bool =
     """The stored value: the password and the hosts it may be sent to (the Lambda's own
     encoder, so writer and reader cannot disagree)."""
     return encode_secret(password, hosts, allow_unverified=allow_unverified)
-
-
-def _error_code(exc: Exception) -> str:
-    response: Any = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
 
 
 class AwsSecretWriter:
@@ -140,7 +134,7 @@ class SsmSecretWriter(AwsSecretWriter):
             self.client.put_parameter(**kwargs)
         except Exception as exc:  # botocore errors: report the code, never the value
             raise SecretError(
-                f"could not store SSM parameter {name}: {_error_code(exc) or type(exc).__name__}"
+                f"could not store SSM parameter {name}: {error_code(exc) or type(exc).__name__}"
             ) from None
         return f"ssm:{name}"
 
@@ -149,10 +143,10 @@ class SsmSecretWriter(AwsSecretWriter):
         try:
             self.client.delete_parameter(Name=name)
         except Exception as exc:
-            if _error_code(exc) == "ParameterNotFound":
+            if error_code(exc) == "ParameterNotFound":
                 return False
             raise SecretError(
-                f"could not delete SSM parameter {name}: {_error_code(exc) or type(exc).__name__}"
+                f"could not delete SSM parameter {name}: {error_code(exc) or type(exc).__name__}"
             ) from None
         return True
 
@@ -197,12 +191,12 @@ class SecretsManagerSecretWriter(AwsSecretWriter):
                     Description=f"smtpwatch password for target {target_id} (host {host})",
                 )
             except Exception as exc:
-                if _error_code(exc) != "ResourceExistsException":
+                if error_code(exc) != "ResourceExistsException":
                     raise
                 self.client.put_secret_value(SecretId=name, SecretString=value)
         except Exception as exc:
             raise SecretError(
-                f"could not store secret {name}: {_error_code(exc) or type(exc).__name__}"
+                f"could not store secret {name}: {error_code(exc) or type(exc).__name__}"
             ) from None
         return f"secretsmanager:{name}"
 
@@ -212,9 +206,9 @@ class SecretsManagerSecretWriter(AwsSecretWriter):
             # The default 30-day recovery window lets an operator undo a mistaken remove.
             self.client.delete_secret(SecretId=name)
         except Exception as exc:
-            if _error_code(exc) == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 return False
             raise SecretError(
-                f"could not delete secret {name}: {_error_code(exc) or type(exc).__name__}"
+                f"could not delete secret {name}: {error_code(exc) or type(exc).__name__}"
             ) from None
         return True

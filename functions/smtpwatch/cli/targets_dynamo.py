@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from smtpwatch.adapters.aws_clients import error_code
 from smtpwatch.adapters.dynamodb import from_item, to_item
 
 if TYPE_CHECKING:
@@ -64,13 +65,6 @@ Progress = Callable[[int, int], None]  # (done, total)
 # byte-for-byte what a re-import compares against.
 serialize = to_item
 deserialize = from_item
-
-
-def _code(exc: Exception) -> str:
-    response: Any = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
 
 
 class DynamoTargets:
@@ -128,7 +122,7 @@ class DynamoTargets:
                 ConditionExpression="attribute_not_exists(target_id)",
             )
         except Exception as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 raise TargetExists(item["target_id"]) from None
             raise
 
@@ -141,7 +135,7 @@ class DynamoTargets:
                 ConditionExpression="attribute_exists(target_id)",
             )
         except Exception as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 raise TargetMissing(item["target_id"]) from None
             raise
 
@@ -188,7 +182,7 @@ class DynamoTargets:
             try:
                 self._write_batch(batch)
             except Exception as exc:
-                reason = _code(exc) or str(exc) or type(exc).__name__
+                reason = error_code(exc) or str(exc) or type(exc).__name__
                 raise ImportInterrupted(written, total, reason) from exc
             written += len(batch)
             if progress is not None:
