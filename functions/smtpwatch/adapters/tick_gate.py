@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from smtpwatch.adapters.dynamodb import DynamoStateStore, TickCounts
@@ -38,7 +38,7 @@ from smtpwatch.core.alerting import (
     degraded_alert,
 )
 from smtpwatch.core.result import ErrorKind, ProbeResult
-from smtpwatch.core.schedule import format_ts, parse_ts
+from smtpwatch.core.schedule import format_ts, parse_ts, utc_now
 from smtpwatch.ports import AlertSink
 from smtpwatch.service.gate import episode_verdict
 
@@ -62,10 +62,6 @@ def previous_bucket(bucket: str) -> str:
     return format_ts(parse_ts(bucket) - timedelta(minutes=1))
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class TickGate:
     """``service.check.AlertGate`` backed by the state table's tick counters."""
 
@@ -76,7 +72,7 @@ class TickGate:
         *,
         share: float = DEGRADED_SHARE,
         min_count: int = DEGRADED_MIN_COUNT,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._states = states
         self._sinks = sinks

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from smtpwatch.cli.main import UsageError
+from smtpwatch.core.schedule import parse_ts as parse_time
+from smtpwatch.core.schedule import utc_now
 from smtpwatch.ports import AlertSink, ResultStore, StateStore, TargetStore
 
 if TYPE_CHECKING:
@@ -392,11 +394,8 @@ def format_ms(ms: float | None) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Times (everything is UTC; ISO-8601 with "Z" on the wire)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+# Times (everything is UTC; ISO-8601 with "Z" on the wire). ``parse_time`` and
+# ``utc_now`` are core.schedule's: a "Z" or offset time, a naive time or a date (UTC).
 
 
 def iso_z(moment: datetime) -> str:
@@ -405,14 +404,6 @@ def iso_z(moment: datetime) -> str:
     if moment.microsecond:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str) -> datetime:
-    """An ISO-8601 time (``Z`` or offset; a naive time or a date is taken as UTC)."""
-    value = datetime.fromisoformat(text.strip().replace("z", "Z"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)\s*$", re.IGNORECASE)

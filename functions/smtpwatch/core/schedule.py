@@ -54,6 +54,7 @@ __all__ = [
     "slot_offset",
     "slot_start",
     "tick_window",
+    "utc_now",
 ]
 
 # The dispatcher's tick rate on AWS (EventBridge rate(1 minute)); the local scheduler
@@ -67,6 +68,11 @@ class ScheduledTarget(Protocol):
 
     @property
     def interval_s(self) -> int: ...
+
+
+def utc_now() -> datetime:
+    """The current time, aware UTC (the default clock wherever one is injected)."""
+    return datetime.now(UTC)
 
 
 def format_ts(moment: datetime) -> str:

@@ -154,7 +154,10 @@ class Dispatcher:
         window = self._claim(tick, lease_s)
         lap("claim")
         if window is None:
-            self._log.info("nothing to dispatch: window already claimed", extra={"tick": _ts(tick)})
+            self._log.info(
+                "nothing to dispatch: window already claimed",
+                extra={"tick": schedule.format_ts(tick)},
+            )
             report.elapsed_ms = (time.perf_counter() - t0) * 1000
             return report
         start, end = window
@@ -475,7 +478,3 @@ def _parse(text: str | None) -> datetime | None:
         return schedule.parse_ts(text)
     except (ValueError, IndexError):
         return None
-
-
-def _ts(moment: datetime) -> str:
-    return schedule.format_ts(moment)

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from smtpwatch.core.errors import ConfigError
 from smtpwatch.core.result import ProbeResult, Status
-from smtpwatch.core.schedule import dispatch_slot, format_ts, parse_ts
+from smtpwatch.core.schedule import dispatch_slot, format_ts, parse_ts, utc_now
 from smtpwatch.core.state import Alert
 from smtpwatch.local.pool import DaemonPool
 from smtpwatch.ports import AlertSink, SecretResolver
@@ -62,10 +62,6 @@ log = logging.getLogger("smtpwatch.scheduler")
 
 DEFAULT_CONCURRENCY = 32
 RETENTION_EVERY_S = 3600.0
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +182,7 @@ class LocalScheduler:
         concurrency: int = DEFAULT_CONCURRENCY,
         listener: Listener | None = None,
         env: ProbeEnvironment | None = None,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         poll_s: float = 1.0,
         retention_days: float | None = 30.0,

@@ -22,12 +22,12 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from smtpwatch.core.errors import SmtpwatchError
 from smtpwatch.core.result import ProbeResult
+from smtpwatch.core.schedule import format_ts, parse_ts, utc_now
 from smtpwatch.core.state import TargetState
 
 __all__ = [
@@ -96,17 +96,14 @@ def resolve_db_path(flag: str | os.PathLike[str] | None) -> Path:
 
 
 def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_ts(utc_now())
 
 
 def _epoch(iso: str) -> float:
     try:
-        moment = datetime.fromisoformat(iso.replace("z", "Z"))
+        return parse_ts(iso).timestamp()
     except ValueError:
         return 0.0
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def _dumps(value: Any) -> str:

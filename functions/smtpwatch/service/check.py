@@ -42,13 +42,13 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from smtpwatch.core.alerting import Decision, decide, mark_sent, needs_recheck
 from smtpwatch.core.errors import SecretError
 from smtpwatch.core.result import ErrorInfo, ErrorKind, ProbeResult, Status
-from smtpwatch.core.schedule import format_ts, parse_ts
+from smtpwatch.core.schedule import format_ts, parse_ts, utc_now
 from smtpwatch.core.state import Alert, AlertEvent, TargetState
 from smtpwatch.ports import AlertSink, ResultStore, SecretResolver, StateStore
 
@@ -89,10 +89,6 @@ class AlertGate(Protocol):
         ...
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def default_probe_fn(env: ProbeEnvironment | None = None) -> ProbeFn:
     """``smtpwatch.probe`` with ``env`` (None: the process-wide environment)."""
 
@@ -113,7 +109,7 @@ class CheckDeps:
     sinks: Sequence[AlertSink] = ()
     secrets: SecretResolver | None = None
     probe_fn: ProbeFn | None = None  # None: smtpwatch.probe, process-wide environment
-    now: Callable[[], datetime] = _utcnow
+    now: Callable[[], datetime] = utc_now
     sleep: Callable[[float], None] = time.sleep
     gate: AlertGate | None = None
     # in_maintenance(target, now); None: core.maintenance.in_maintenance
@@ -234,7 +230,7 @@ def flush_pending(
         return Flush(cleared, None, False, n)
     if not deliver(alert, sinks):
         return Flush(state, alert, False, 0)
-    when = now or _utcnow()
+    when = now or utc_now()
     sent, n = _save_with(
         states, state, lambda s: mark_sent(s, alert.alert_id, sent_at=when), attempts
     )

@@ -33,7 +33,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from smtpwatch.core.alerting import (
@@ -44,6 +44,7 @@ from smtpwatch.core.alerting import (
     degraded_alert,
 )
 from smtpwatch.core.result import ErrorKind, ProbeResult
+from smtpwatch.core.schedule import utc_now
 from smtpwatch.core.state import Alert
 from smtpwatch.ports import AlertSink
 
@@ -53,10 +54,6 @@ if TYPE_CHECKING:
 __all__ = ["GateVerdict", "SweepGate", "episode_verdict"]
 
 log = logging.getLogger("smtpwatch.gate")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +87,7 @@ class SweepGate:
         sinks: Sequence[AlertSink] = (),
         share: float = DEGRADED_SHARE,
         min_count: int = DEGRADED_MIN_COUNT,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utc_now,
         continues_episode: bool = False,
     ) -> None:
         self.total = total
