@@ -182,17 +182,6 @@ class DynamoTargetStore:
     def iter_items(self) -> Iterator[dict[str, Any]]:
         return _scan(self._client, self._table, segments=self._segments)
 
-    def iter_raw_items(self) -> Iterator[dict[str, Any]]:
-        """Undecoded items, for callers that must survive any one item being garbage."""
-        kwargs: dict[str, Any] = {"TableName": self._table}
-        while True:
-            page = self._client.scan(**kwargs)
-            yield from page.get("Items", ())
-            last = page.get("LastEvaluatedKey")
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
-
     def put_items(self, items: Iterable[dict[str, Any]]) -> int:
         batch: list[dict[str, Any]] = []
         count = 0
@@ -520,14 +509,6 @@ class DynamoResultStore:
                 return False
             raise
         return True
-
-    def has_result(self, target_id: str, ts: str) -> bool:
-        resp = self._client.get_item(
-            TableName=self._table,
-            Key={"target_id": {"S": target_id}, "ts": {"S": ts}},
-            ProjectionExpression="ts",
-        )
-        return "Item" in resp
 
     def iter_results(self, target_id: str, *, since: str | None = None) -> Iterator[ProbeResult]:
         kwargs: dict[str, Any] = {

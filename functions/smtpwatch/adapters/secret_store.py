@@ -33,7 +33,6 @@ __all__ = [
     "SecretWriter",
     "SecretsManagerSecretWriter",
     "SsmSecretWriter",
-    "secret_document",
 ]
 
 # SSM parameter names: letters, digits and . - _ / (a hierarchy starts with "/").
@@ -55,12 +54,6 @@ class SecretWriter(Protocol):
     def delete(self, ref: str) -> bool:
         """Delete a secret this writer stored; False when it did not exist."""
         ...
-
-
-def secret_document(password: str, hosts: list[str], *, allow_unverified: bool = False) -> str:
-    """The stored value: the password and the hosts it may be sent to (the Lambda's own
-    encoder, so writer and reader cannot disagree)."""
-    return encode_secret(password, hosts, allow_unverified=allow_unverified)
 
 
 class AwsSecretWriter:
@@ -123,7 +116,7 @@ class SsmSecretWriter(AwsSecretWriter):
         name = self.name_for(target_id)
         kwargs: dict[str, Any] = {
             "Name": name,
-            "Value": secret_document(password, [host], allow_unverified=allow_unverified),
+            "Value": encode_secret(password, [host], allow_unverified=allow_unverified),
             "Type": "SecureString",
             "Overwrite": True,
             "Description": f"smtpwatch password for target {target_id} (host {host})",
@@ -182,7 +175,7 @@ class SecretsManagerSecretWriter(AwsSecretWriter):
         self, *, target_id: str, host: str, password: str, allow_unverified: bool = False
     ) -> str:
         name = self.name_for(target_id)
-        value = secret_document(password, [host], allow_unverified=allow_unverified)
+        value = encode_secret(password, [host], allow_unverified=allow_unverified)
         try:
             try:
                 self.client.create_secret(

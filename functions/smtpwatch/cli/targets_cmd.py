@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the store failed (AWS error, interrupted import): retry may help
-EXIT_USAGE = 3
 
 PROGRESS_EVERY = 1000  # import progress line on stderr every N items
 

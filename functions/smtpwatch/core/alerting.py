@@ -470,10 +470,6 @@ def _reminder_due(target: AlertTarget, state: TargetState, now: datetime) -> boo
     return elapsed >= every - slack
 
 
-def _was(old: TargetState) -> str:
-    return "warning" if old.warning_kinds else "down"
-
-
 def _warning_kinds(result: ProbeResult) -> tuple[str, ...]:
     # Never empty for a warning: empty kinds mean "announced down" in the state.
     return tuple(sorted({w.kind.value for w in result.warnings})) or ("warning",)

@@ -222,10 +222,6 @@ class SqliteStore:
             ).fetchall()
         return [(str(t), str(i)) for t, i in rows]
 
-    def count_items(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM targets").fetchone()[0])
-
     def put_item(self, item: dict[str, Any]) -> None:
         self.put_items([item])
 
