@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from smtpwatch.core.errors import ConfigError
 from smtpwatch.core.record import Record
+from smtpwatch.core.schedule import as_utc, parse_ts
 
 # typing.TYPE_CHECKING without importing typing; no dataclasses (see core/record.py);
 # zoneinfo (~3 ms with sysconfig) is imported only where a weekly window needs a time
@@ -139,7 +140,7 @@ def window_end(target: Target, now: datetime) -> datetime | None:
     """When the maintenance covering ``now`` ends (UTC), following windows that overlap
     or touch; None when not in maintenance."""
     end: datetime | None = None
-    at = _as_utc(now)
+    at = as_utc(now)
     # Bounded: a chain of touching weekly windows could otherwise run forever.
     for _ in range(2 * MAX_WINDOWS + 14):
         spans = active_windows(target.maintenance, at)
@@ -153,7 +154,7 @@ def window_end(target: Target, now: datetime) -> datetime | None:
 def active_windows(
     windows: tuple[MaintenanceWindow, ...], now: datetime
 ) -> list[tuple[datetime, datetime]]:
-    at = _as_utc(now)
+    at = as_utc(now)
     spans = []
     for window in windows:
         span = window.span_at(at)
@@ -278,27 +279,18 @@ def _parse_tz(value: object, where: str) -> str:
 
 def _parse_utc(value: object, where: str) -> datetime:
     if isinstance(value, datetime):
-        return _as_utc(value)
+        return as_utc(value)
     if not isinstance(value, str) or len(value) > 64:
         raise ConfigError(FIELD, f"{where} must be an ISO-8601 UTC time like 2026-11-25T22:00:00Z")
     text = value.strip()
     try:
-        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" else text)
-    except (ValueError, IndexError):
+        return parse_ts(text)  # a time without offset is UTC, as documented
+    except ValueError:
         raise ConfigError(
             FIELD, f"{where}: {text[:40]!r} is not an ISO-8601 UTC time like 2026-11-25T22:00:00Z"
         ) from None
-    try:
-        return _as_utc(parsed)
     except OverflowError:
         raise ConfigError(FIELD, f"{where}: {text[:40]!r} is out of range") from None
-
-
-def _as_utc(moment: datetime) -> datetime:
-    # A time without offset is UTC (the documented form of one-off windows and `now`).
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def _local_to_utc(day: date, minute: int, zone: ZoneInfo) -> datetime:

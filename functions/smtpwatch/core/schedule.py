@@ -44,6 +44,7 @@ from typing import Protocol
 
 __all__ = [
     "ScheduledTarget",
+    "as_utc",
     "dispatch_slot",
     "due_slot",
     "due_slots",
@@ -77,7 +78,7 @@ def utc_now() -> datetime:
 
 def format_ts(moment: datetime) -> str:
     """ISO-8601 UTC with ``Z``, whole seconds (``scheduled_at`` and alert times)."""
-    return _utc(moment).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return as_utc(moment).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def parse_ts(text: str) -> datetime:
@@ -86,7 +87,7 @@ def parse_ts(text: str) -> datetime:
     value = text.strip()
     if value[-1:] in ("Z", "z"):
         value = value[:-1] + "+00:00"
-    return _utc(datetime.fromisoformat(value))
+    return as_utc(datetime.fromisoformat(value))
 
 
 def slot_offset(target_id: str, interval_s: int) -> int:
@@ -114,7 +115,7 @@ def due_slots(target: ScheduledTarget, start: datetime, end: datetime) -> list[d
     slots: list[datetime] = []
     step = timedelta(seconds=_interval(target.interval_s))
     slot = slot_start(target, end)
-    start_utc = _utc(start)
+    start_utc = as_utc(start)
     while slot > start_utc:
         slots.append(slot)
         slot -= step
@@ -125,7 +126,7 @@ def due_slots(target: ScheduledTarget, start: datetime, end: datetime) -> list[d
 def due_slot(target: ScheduledTarget, start: datetime, end: datetime) -> datetime | None:
     """The latest slot in ``(start, end]`` or None: what one tick dispatches."""
     slot = slot_start(target, end)
-    return slot if slot > _utc(start) else None
+    return slot if slot > as_utc(start) else None
 
 
 def dispatch_slot(
@@ -171,7 +172,7 @@ def tick_window(
         end = (_epoch_floor(now) + quantum // 2) // quantum * quantum
         return _from_epoch(end - quantum), _from_epoch(end)
     last = _epoch_floor(last_end)
-    elapsed = (_utc(now) - _from_epoch(last)).total_seconds()
+    elapsed = (as_utc(now) - _from_epoch(last)).total_seconds()
     quanta = int(elapsed / quantum + 0.5) if elapsed > 0 else 0
     if quanta <= 0:
         return None
@@ -185,14 +186,15 @@ def _interval(interval_s: int) -> int:
     return interval
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC time."""
     if moment.tzinfo is None:  # naive times are UTC throughout smtpwatch
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
 
 
 def _epoch_floor(moment: datetime) -> int:
-    delta = _utc(moment) - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = as_utc(moment) - datetime(1970, 1, 1, tzinfo=UTC)
     return delta.days * 86_400 + delta.seconds  # floor, also before 1970
 
 
