@@ -490,9 +490,7 @@ class _ProbeRun:
         from smtpwatch.core.resolve import DnsFailure, DnsTimeout
 
         try:
-            resolution = resolver.resolve(
-                self.target, timeout=self.deadline.remaining()
-            )
+            resolution = resolver.resolve(self.target, timeout=self.deadline.remaining())
         except DnsTimeout as err:
             # Out of time (the resolver may give up a hair before the deadline itself)
             # → timeout in dns; nameservers silent while time is left → a DNS failure.
