@@ -62,6 +62,7 @@ from smtpwatch.core.result import (
     WarningKind,
     expiry_phrase,
 )
+from smtpwatch.core.schedule import utc_now
 from smtpwatch.core.smtp_auth import (
     SIMPLE,
     AuthRound,
@@ -114,10 +115,6 @@ if TYPE_CHECKING:  # a Protocol only for mypy: no typing import at run time
         def resolve(self, target: ResolvableTarget, *, timeout: float) -> Resolution: ...
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class ProbeEnvironment:
     """What a probe needs besides the target; one per process, shared by threads.
 
@@ -139,7 +136,7 @@ class ProbeEnvironment:
         default_ehlo_name: str = DEFAULT_EHLO_NAME,
         ssl_contexts: ContextCache | None = None,
         clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], dt.datetime] = _utcnow,
+        now: Callable[[], dt.datetime] = utc_now,
         port25_blocked: bool = False,
     ) -> None:
         self.resolver = resolver
