@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from smtpwatch.adapters.dynamodb import (
     DispatcherMark,
     DynamoResultStore,
@@ -154,3 +156,21 @@ def test_a_result_is_stored_once_per_scheduled_at_with_a_ttl(
 def test_a_healthy_result_item_fits_in_one_write_unit(ddb: Any, tables: dict[str, str]) -> None:
     item = DynamoResultStore.encode(_result(), ts="2026-11-25T15:00:00Z", expires_at=1_800_000_000)
     assert item_size(item) <= 1024  # key, status and TTL attributes included
+
+
+def test_a_table_that_keeps_throttling_a_batch_write_fails_instead_of_spinning(
+    ddb: Any, tables: dict[str, str], monkeypatch: Any
+) -> None:
+    # GIVEN DynamoDB answering every BatchWriteItem with all items unprocessed (throttled),
+    # injected at the boto3 boundary
+    def all_unprocessed(parsed: dict[str, Any], **_: Any) -> None:
+        item = {"target_id": {"S": "t1"}, "host": {"S": "h1.example.com"}}
+        parsed["UnprocessedItems"] = {tables["TargetsTable"]: [{"PutRequest": {"Item": item}}]}
+
+    ddb.meta.events.register("after-call.dynamodb.BatchWriteItem", all_unprocessed)
+    monkeypatch.setattr("smtpwatch.adapters.dynamodb.time.sleep", lambda _s: None)
+    store = DynamoTargetStore(ddb, tables["TargetsTable"])
+    # WHEN targets are written THEN the store gives up with a clear error, not a hang
+    with pytest.raises(RuntimeError, match="still unprocessed after 10 attempts"):
+        store.put_items([{"target_id": "t1", "host": "h1.example.com"}])
+    ddb.meta.events.unregister("after-call.dynamodb.BatchWriteItem", all_unprocessed)

@@ -43,6 +43,8 @@ __all__ = [
     "to_item",
 ]
 
+_MAX_BATCH_ATTEMPTS = 10  # ~0.05+0.1+…+2 s: about 8 s of backoff in all
+
 DISPATCHER_ID = "#dispatcher"
 TICK_PREFIX = "#tick#"
 _TICK_TTL_S = 3_600  # tick counters only matter for the minutes after their tick
@@ -197,13 +199,19 @@ class DynamoTargetStore:
     def _write_batch(self, batch: list[dict[str, Any]]) -> int:
         requests = batch
         delay = 0.05
-        while requests:
+        for _attempt in range(_MAX_BATCH_ATTEMPTS):
             resp = self._client.batch_write_item(RequestItems={self._table: requests})
             requests = resp.get("UnprocessedItems", {}).get(self._table, [])
-            if requests:  # throttled: back off, then resend only what was left
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-        return len(batch)
+            if not requests:
+                return len(batch)
+            time.sleep(delay)  # throttled: back off, then resend only what was left
+            delay = min(delay * 2, 2.0)
+        # A table throttled for this long is not going to take the rest now: say so
+        # rather than spin (callers treat it like any other store failure).
+        raise RuntimeError(
+            f"DynamoDB {self._table}: {len(requests)} of {len(batch)} items still "
+            f"unprocessed after {_MAX_BATCH_ATTEMPTS} attempts"
+        )
 
     def delete_item(self, target_id: str) -> bool:
         resp = self._client.delete_item(
