@@ -263,12 +263,20 @@ def test_status_shows_state_since_and_last_error(
     assert rows["dead"]["since"] is not None
     assert rows["good"]["status"] == "up" and rows["good"]["error"] is None
     assert rows["good"]["last_checked_at"] is not None
+    # next_due_at (DESIGN §3) is the target's next slot: after its last check, within
+    # one interval of now
+    from datetime import UTC, datetime, timedelta
+
+    due = datetime.fromisoformat(rows["good"]["next_due_at"].replace("Z", "+00:00"))
+    checked = datetime.fromisoformat(rows["good"]["last_checked_at"].replace("Z", "+00:00"))
+    assert checked < due <= datetime.now(UTC) + timedelta(seconds=60)  # interval_s: 60
 
 
 def test_status_of_a_never_probed_target_is_pending(env: Env) -> None:
     env.put(refused("new"))
     (row,) = json.loads(env("status", "--json").stdout)
     assert row["status"] == "pending" and row["last_checked_at"] is None
+    assert row["next_due_at"] is not None  # a never-probed target is due at the next tick
 
 
 def test_history_gives_uptime_percentiles_and_recent_failures(

@@ -127,7 +127,22 @@ def _row(target: Any, state: Any) -> dict[str, Any]:
         "days_left": (last.get("tls") or {}).get("days_left"),
         "pending_alert": bool(state.pending_alert),
         "last_alert_at": state.last_alert_at,
+        # Derived, not stored: a slot is a pure function of id and interval
+        # (core.schedule), so no write is spent on it. A never-probed target is due at
+        # the next tick rather than at its slot.
+        "next_due_at": _next_due(target, state),
     }
+
+
+def _next_due(target: Any, state: Any) -> str | None:
+    from smtpwatch.core import schedule
+
+    if not target.enabled:
+        return None
+    now = schedule.utc_now()
+    if state.last_checked_at is None:
+        return schedule.format_ts(now)
+    return schedule.format_ts(schedule.next_slot(target, now))
 
 
 def _broken_row(item: dict[str, Any], message: str) -> dict[str, Any]:
