@@ -40,7 +40,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    # typing (with contextlib) costs milliseconds at every `smtpwatch probe` start,
+    # which reaches this module for its UTC clock; the Protocol is for mypy only.
+    Protocol = object
 
 __all__ = [
     "ScheduledTarget",
