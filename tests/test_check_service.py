@@ -66,6 +66,7 @@ class World:
     probes: list[str | None] = field(default_factory=list)  # password of each probe
     sleeps: list[float] = field(default_factory=list)
     gate: Any = None
+    passing_result_every_s: int = 0
     probe_override: Callable[[Target, str | None], ProbeResult] | None = None
     scheduled_at: str = ""
 
@@ -92,6 +93,7 @@ class World:
             now=lambda: self.now,
             sleep=self.sleep,
             gate=self.gate,
+            passing_result_every_s=self.passing_result_every_s,
         )
 
     def check(self, target: Target, *, at: datetime | None = None) -> CheckOutcome:
@@ -280,6 +282,40 @@ def test_a_healthy_unchanged_check_costs_one_write() -> None:
     for _ in range(5):
         out = w.tick(t, "ok")
         assert out.writes == 1 and out.result_written and out.state_writes == 0
+
+
+def test_with_sampling_a_healthy_unchanged_check_costs_no_write_but_the_sample() -> None:
+    # GIVEN AWS's policy: keep one passing result per hour (T0 = 12:00 opens one)
+    w, t = World(passing_result_every_s=3600), tgt(interval_s=300)
+    assert w.check(t, at=T0).writes == 2  # pending -> up: a change
+    outs = [w.tick(t, "ok") for _ in range(11)]  # 12:05 ... 12:55
+    assert [o.writes for o in outs] == [0] * 11
+    assert not any(o.result_written for o in outs)
+    assert w.tick(t, "ok").result_written  # 13:00 opens the next hour
+    assert w.results.writes == 2
+    # A warning that persists is thinned out the same way once announced
+    w.tick(t, "warning")
+    kept = w.results.writes
+    assert [w.tick(t, "warning").writes for _ in range(3)] == [0, 0, 0]
+    assert w.results.writes == kept
+    # Failures are always stored, steady ones too, and so is the recovery
+    outs = [w.tick(t, "critical") for _ in range(3)]
+    assert all(o.result_written for o in outs)
+    back = w.tick(t, "ok")
+    assert back.result_written and back.alert is not None
+    assert back.alert.event.value == "recovered"
+    # ...and a crashed probe (the monitor's fault) is kept for the record
+    assert w.tick(t, "crash").result_written
+
+
+def test_with_sampling_a_failure_below_the_threshold_and_its_reset_are_both_stored() -> None:
+    w, t = World(passing_result_every_s=3600), tgt(interval_s=300, failures_before_alert=3)
+    w.check(t, at=T0)
+    failed = w.tick(t, "critical")
+    assert failed.result_written and w.state(t).consecutive_failures == 1
+    reset = w.tick(t, "ok")  # changes the count back to 0: a change, so it is kept
+    assert reset.result_written and reset.state_writes == 1
+    assert w.state(t).consecutive_failures == 0
 
 
 def test_a_down_alert_costs_result_plus_pending_plus_sent() -> None:

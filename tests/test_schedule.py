@@ -19,6 +19,7 @@ from smtpwatch.core.schedule import (
     is_due,
     next_slot,
     parse_ts,
+    sample_slot,
     slot_offset,
     slot_start,
     tick_window,
@@ -203,3 +204,42 @@ def test_tick_jitter_is_absorbed_by_rounding_to_the_tick_rate(jitter_s: int) -> 
 def test_local_ticks_every_second_cover_whole_seconds() -> None:
     window = tick_window(T0, T0 + timedelta(seconds=3, milliseconds=200), quantum_s=1)
     assert window == (T0, T0 + timedelta(seconds=3))
+
+
+# ---- sample_slot: the passing result kept per period on AWS ----------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    target_id=st.text(min_size=1, max_size=20),
+    interval_s=st.integers(min_value=60, max_value=7200),
+    period_s=st.sampled_from([600, 3600, 86_400]),
+    hours=st.integers(min_value=0, max_value=24 * 400),
+)
+def test_each_period_keeps_exactly_one_slot_or_every_slot_when_the_interval_is_longer(
+    target_id: str, interval_s: int, period_s: int, hours: int
+) -> None:
+    # GIVEN a target's real slots over three periods
+    t = Tgt(target_id, interval_s)
+    start = T0 + timedelta(hours=hours)
+    slots = due_slots(t, start, start + timedelta(seconds=3 * period_s))
+    kept = [s for s in slots if sample_slot(s, interval_s, period_s)]
+    if interval_s >= period_s:
+        assert kept == slots  # nothing to thin out
+    else:
+        # THEN of the slots inside a whole period exactly one is kept: the first of it
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        periods = Counter(int((s - epoch).total_seconds()) // period_s for s in kept)
+        full = Counter(int((s - epoch).total_seconds()) // period_s for s in slots)
+        for p in list(full)[1:-1]:  # the two ends may be cut by the window
+            assert periods[p] == 1
+            first = min(s for s in slots if int((s - epoch).total_seconds()) // period_s == p)
+            assert sample_slot(first, interval_s, period_s)
+
+
+def test_sample_slot_off_keeps_everything_and_the_hour_boundary_is_kept() -> None:
+    assert sample_slot(T0 + timedelta(minutes=1), 60, 0)
+    assert sample_slot(T0, 60, 3600)  # 12:00:00 opens an hour
+    assert not sample_slot(T0 + timedelta(minutes=1), 60, 3600)
+    assert sample_slot(T0 + timedelta(seconds=30), 60, 3600)  # slot 12:00:30: first of 12h
+    assert not sample_slot(T0 + timedelta(minutes=59, seconds=30), 60, 3600)

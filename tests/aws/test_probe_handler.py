@@ -175,11 +175,66 @@ def test_a_redelivered_event_changes_nothing(
     assert lambda_probe.state("mx1") == before
 
 
-def test_a_healthy_check_writes_one_item_and_a_redelivery_of_it_writes_none(
+def test_a_healthy_unchanged_check_writes_nothing_but_the_hourly_sample(
     lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
 ) -> None:
+    # Template default PassingResultSeconds=3600; T0 = 15:00:00 opens an hour.
     lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
-    lambda_probe.run("mx1", _at(0))  # first check: pending -> up is a state change
+    first = lambda_probe.run("mx1", _at(0))  # pending -> up: a change, and the sample
+    assert (first["status"], first["writes"]) == ("ok", 2)
+    # WHEN the target keeps passing inside the hour THEN no item is written at all
+    for minute in (1, 2, 59):
+        steady = lambda_probe.run("mx1", _at(minute))
+        assert (steady["status"], steady["skipped"], steady["writes"]) == ("ok", None, 0)
+    assert len(lambda_probe.results("mx1")) == 1
+    # WHEN the slot opening the next hour passes THEN its result is the one item
+    sample = lambda_probe.run("mx1", _at(60))
+    assert (sample["status"], sample["writes"]) == ("ok", 1)
+    assert len(lambda_probe.results("mx1")) == 2
+    # A redelivery of the sample writes nothing and publishes nothing
+    again = lambda_probe.run("mx1", _at(60))
+    assert (again["skipped"], again["writes"]) == ("redelivered", 0)
+    # ...nor does a redelivery of an unstored slot (it is just probed once more)
+    assert lambda_probe.run("mx1", _at(1))["writes"] == 0
+    assert len(lambda_probe.results("mx1")) == 2
+    assert lambda_probe.events() == []
+    assert lambda_probe.state("mx1").status.value == "up"
+
+
+def test_failures_and_passing_changes_are_stored_on_every_slot(
+    lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
+) -> None:
+    fields = _server_fields(starttls_server, certs, failures_before_alert=2)
+    lambda_probe.put_target(target_id="mx1", **fields)
+    lambda_probe.run("mx1", _at(0))
+    starttls_server.stop()
+    # GIVEN an outage: one failure below the threshold, then down, then a steady outage
+    outs = [lambda_probe.run("mx1", _at(m)) for m in (1, 2, 3, 4)]
+    assert [o["status"] for o in outs] == ["critical"] * 4
+    assert [o["alert"] for o in outs] == [None, "down", None, None]
+    # THEN every failing check is in the history, steady ones included
+    assert [r.ok for r in lambda_probe.results("mx1")] == [True] + [False] * 4
+    # WHEN it recovers on a slot that is not the hour's sample THEN the recovery is stored
+    starttls_server.start()
+    back = lambda_probe.run("mx1", _at(5))
+    assert (back["status"], back["alert"]) == ("ok", "recovered")
+    assert [r.status.value for r in lambda_probe.results("mx1")][-1] == "ok"
+    assert len(lambda_probe.results("mx1")) == 6
+    # ...and the next passing check, which changes nothing, is not
+    assert lambda_probe.run("mx1", _at(6))["writes"] == 0
+    assert len(lambda_probe.results("mx1")) == 6
+
+
+def test_passing_result_seconds_zero_stores_every_check(
+    lambda_probe: Probe,
+    starttls_server: SmtpServer,
+    certs: Certificates,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PASSING_RESULT_SECONDS", "0")
+    probe_module._runtime.cache_clear()
+    lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
+    lambda_probe.run("mx1", _at(0))
     steady = lambda_probe.run("mx1", _at(1))
     assert (steady["status"], steady["writes"]) == ("ok", 1)
     again = lambda_probe.run("mx1", _at(1))
@@ -555,12 +610,19 @@ def test_a_passing_unchanged_check_logs_only_its_metrics_and_a_failure_logs_a_li
     log_lines.truncate(0)
     log_lines.seek(0)
     capsys.readouterr()
-    assert lambda_probe.run("mx1", _at(1))["writes"] == 1
+    assert lambda_probe.run("mx1", _at(1))["writes"] == 0
     # THEN no log line (cost: CloudWatch Logs bills every byte), only the EMF document
     assert log_lines.getvalue() == ""
     emf = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert len(emf) == 1 and '"ProbeSuccess"' in emf[0]
-    assert len(emf[0]) < 1024  # was ~930 B before rounding, plus a ~600 B INFO line
+    # ...as compact as EMF allows: no units, one value as a plain number (was ~860 B
+    # with units and one-element lists, ~930 B before rounding, plus a ~600 B INFO line)
+    doc = json.loads(emf[0])
+    (directive,) = doc["_aws"]["CloudWatchMetrics"]
+    assert all(set(m) == {"Name"} for m in directive["Metrics"])
+    assert doc["ProbeSuccess"] == 1 and isinstance(doc["TotalMs"], (int, float))
+    assert '"ProbeSuccess":1,' in emf[0]
+    assert len(emf[0].encode()) < 640
     # WHEN it fails, THEN the check is logged with its error
     starttls_server.stop()
     lambda_probe.run("mx1", _at(2))
@@ -588,7 +650,7 @@ def test_a_plaintext_check_emits_only_the_phases_it_reached_and_no_cert_days(
     assert doc["target_id"] == "plain"
 
 
-def test_a_healthy_check_costs_one_read_call_and_one_write_call(
+def test_a_healthy_check_costs_one_read_call_and_a_write_only_on_the_sample_slot(
     lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
 ) -> None:
     lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
@@ -598,9 +660,14 @@ def test_a_healthy_check_costs_one_read_call_and_one_write_call(
     rt.ddb.meta.events.register(
         "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
     )
-    # WHEN a target that is up passes again
+    # WHEN a target that is up passes again THEN the target item and its state come
+    # in one call, and nothing is written
     out = lambda_probe.run("mx1", _at(1))
-    # THEN the target item and its state come in one call, the result goes in another
+    assert (out["status"], out["writes"]) == ("ok", 0)
+    assert calls == ["BatchGetItem"]
+    # ...except on the slot that opens the hour: its result goes in one more call
+    calls.clear()
+    out = lambda_probe.run("mx1", _at(60))
     assert (out["status"], out["writes"]) == ("ok", 1)
     assert calls == ["BatchGetItem", "PutItem"]
 

@@ -59,6 +59,7 @@ __all__ = [
     "is_due",
     "next_slot",
     "parse_ts",
+    "sample_slot",
     "slot_offset",
     "slot_start",
     "tick_window",
@@ -153,6 +154,20 @@ def dispatch_slot(
 
 def is_due(target: ScheduledTarget, start: datetime, end: datetime, *, probed: bool = True) -> bool:
     return dispatch_slot(target, start, end, probed=probed) is not None
+
+
+def sample_slot(scheduled_at: datetime, interval_s: int, period_s: int) -> bool:
+    """True when ``scheduled_at`` is the first slot of its ``period_s``-long period
+    (periods aligned to the epoch): the slot whose passing result is kept on AWS.
+
+    A pure function of the slot, so every delivery of one dispatch agrees and no state
+    is spent on "when did I last store one". With ``period_s`` <= 0, or an interval as
+    long as the period, every slot is one.
+    """
+    if period_s <= 0:
+        return True
+    seconds = _epoch_floor(scheduled_at)
+    return seconds // period_s != (seconds - _interval(interval_s)) // period_s
 
 
 def tick_window(

@@ -302,6 +302,7 @@ def check(rt: _Runtime, target_id: str, scheduled_at: str) -> dict[str, Any]:
         secrets=None if target is None else TargetSecretResolver(rt.secrets, target),
         probe_fn=default_probe_fn(rt.env),
         gate=rt.gate,
+        passing_result_every_s=rt.settings.passing_result_every_s,
     )
     if problem is not None:
         logger.warning("target not probed: config problem", extra={"error": problem})

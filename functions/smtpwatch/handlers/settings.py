@@ -26,6 +26,9 @@ class Settings:
     secrets_prefix: str
     ehlo_name: str | None
     result_retention_days: int
+    # A passing check that changes nothing stores its result once per this many
+    # seconds (0: every check); service.check explains. Template: PassingResultSeconds.
+    passing_result_every_s: int
     tracing: bool
     # DESIGN §6: never set by the template; tests and development only.
     allow_loopback: bool
@@ -91,6 +94,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secrets_prefix=prefix,
         ehlo_name=(e.get("EHLO_NAME") or "").strip() or None,
         result_retention_days=_int(e, "RESULT_RETENTION_DAYS", 30, 1, 3650),
+        passing_result_every_s=_int(e, "PASSING_RESULT_SECONDS", 3600, 0, 86_400),
         tracing=_flag(e, "SMTPWATCH_TRACING"),
         allow_loopback=(e.get("SMTPWATCH_ALLOW_LOOPBACK") or "").strip() == "1",
         in_vpc=_flag(e, "SMTPWATCH_IN_VPC"),

@@ -11,20 +11,31 @@
 4. re-check once after ``recheck_delay_s`` when this failure would make the target
    down (``core.alerting.needs_recheck``); the re-check's result is the one that counts
    and is stored (the spec's false-positive check);
-5. store the result, conditionally on ``(target_id, scheduled_at)``: False means
-   another invocation of the same dispatch got here first → stop, publish nothing;
+5. store the result, conditionally on ``(target_id, scheduled_at)``, when it is kept
+   whatever the decision (below): False means another invocation of the same dispatch
+   got here first → stop, publish nothing;
 6. publish a pending alert an earlier run left unsent (``flush_pending``);
 7. decide (``core.alerting.decide``, with maintenance and the monitor-degraded gate);
 8. if something changed, save the state conditionally on its version (on a conflict
    re-read and decide again, bounded) — the new alert is in it as ``pending_alert``;
+   a passing result not stored in 5 is stored now, because it changed something;
 9. publish the alert to every sink; when all accepted it, save it as sent.
 
-Writes per check (DESIGN cost goal): a healthy, unchanged target costs exactly one
-write — its result item, which is also the redelivery dedupe. The state item is
-written only when something changes (status, failure count, pending alert,
-announcements), and twice around an alert (pending, then sent). So the state item's
-``last_result``/``last_checked_at`` are those of the last check that changed
-something; readers take the newest result item instead
+Which results are stored (``CheckDeps.passing_result_every_s``, cost goal of issue 3):
+0 (the local default) stores every result. N > 0 (AWS, template parameter
+``PassingResultSeconds``, default 3600) stores every ``critical``/``unknown`` result,
+every result that changed the state, and of the passing (``ok``/``warning``) results
+that changed nothing only the one whose slot opens each N-second period
+(``core.schedule.sample_slot``). A healthy, unchanged check then writes nothing at
+all on 59 of 60 one-minute slots. The redelivery dedupe still holds: a stored result
+is written conditionally (5), a state change is written conditionally on the
+version and records ``last_scheduled_at`` (1), and a check that stores and changes
+nothing has nothing a second delivery could repeat.
+
+The state item is written only when something changes (status, failure count,
+pending alert, announcements), and twice around an alert (pending, then sent). So
+the state item's ``last_result``/``last_checked_at`` are those of the last check that
+changed something; readers take the newest result item instead
 (``core.alerting.with_latest_result``).
 
 Monitor degraded: ``deps.gate`` (``AlertGate``) sees every check's first result
@@ -48,7 +59,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from smtpwatch.core.alerting import Decision, decide, mark_sent, needs_recheck
 from smtpwatch.core.errors import SecretError
 from smtpwatch.core.result import ErrorInfo, ErrorKind, ProbeResult, Status
-from smtpwatch.core.schedule import format_ts, parse_ts, utc_now
+from smtpwatch.core.schedule import format_ts, parse_ts, sample_slot, utc_now
 from smtpwatch.core.state import Alert, AlertEvent, TargetState
 from smtpwatch.ports import AlertSink, ResultStore, SecretResolver, StateStore
 
@@ -115,6 +126,9 @@ class CheckDeps:
     # in_maintenance(target, now); None: core.maintenance.in_maintenance
     maintenance: Callable[[Target, datetime], bool] | None = None
     save_attempts: int = SAVE_ATTEMPTS
+    # 0: store every result. N > 0: a passing result that changes nothing is stored
+    # only for the first slot of each N-second period (see the module docstring).
+    passing_result_every_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +149,7 @@ class CheckOutcome:
 
     @property
     def writes(self) -> int:
-        """Store writes of this check (cost: the goal is one for a healthy target)."""
+        """Store writes of this check (cost: none for most healthy checks on AWS)."""
         return int(self.result_written) + self.state_writes
 
 
@@ -174,7 +188,8 @@ def run_check(target: Target, *, scheduled_at: str, deps: CheckDeps) -> CheckOut
         if again.status is not Status.UNKNOWN:  # a crashed re-check proves nothing
             result = again
 
-    if not deps.results.add_result(result, scheduled_at=scheduled_at):
+    stored = _kept_whatever_happens(target, result, scheduled_at, deps)
+    if stored and not deps.results.add_result(result, scheduled_at=scheduled_at):
         log.info("result exists: redelivered", extra={"target_id": tid})
         return CheckOutcome(
             tid, scheduled_at, state, result=result, skipped="redelivered", reason="redelivered"
@@ -186,6 +201,10 @@ def run_check(target: Target, *, scheduled_at: str, deps: CheckDeps) -> CheckOut
 
     decision, state, saved = _decide_and_save(target, state, result, scheduled_at, deps)
     writes += saved
+    if saved and not stored:
+        # A passing check that changed something (recovery, a reset failure count, new
+        # warning kinds): history must show it. The state write above was the dedupe.
+        stored = deps.results.add_result(result, scheduled_at=scheduled_at)
     delivered = False
     if decision.alert is not None and saved:
         delivered = deliver(decision.alert, deps.sinks)
@@ -203,7 +222,7 @@ def run_check(target: Target, *, scheduled_at: str, deps: CheckDeps) -> CheckOut
         rechecked=rechecked,
         first_result=first,
         reason=decision.reason if saved or not decision.write else "state write conflict",
-        result_written=True,
+        result_written=stored,
         state_writes=writes,
     )
 
@@ -255,6 +274,19 @@ def deliver(alert: Alert, sinks: Sequence[AlertSink]) -> bool:
 
 
 # ---- internals -----------------------------------------------------------------------
+
+
+def _kept_whatever_happens(
+    target: Target, result: ProbeResult, scheduled_at: str, deps: CheckDeps
+) -> bool:
+    """Is this result stored before the decision (see "Which results are stored")?"""
+    every = deps.passing_result_every_s
+    if every <= 0 or result.status in (Status.CRITICAL, Status.UNKNOWN):
+        return True
+    try:
+        return sample_slot(parse_ts(scheduled_at), target.interval_s, every)
+    except ValueError:  # an odd scheduled_at: keep the result rather than lose it
+        return True
 
 
 def _redelivery(state: TargetState, scheduled_at: str) -> str | None:
