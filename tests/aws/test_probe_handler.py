@@ -656,15 +656,28 @@ def test_a_healthy_check_costs_one_read_call_and_a_write_only_on_the_sample_slot
     lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
     lambda_probe.run("mx1", _at(0))
     calls: list[str] = []
+    params: list[dict[str, Any]] = []
+    keep = params.append
     rt = probe_module._runtime()
     rt.ddb.meta.events.register(
         "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
     )
+    rt.ddb.meta.events.register(
+        "provide-client-params.dynamodb.BatchGetItem", lambda params, **_: keep(params)
+    )
+
     # WHEN a target that is up passes again THEN the target item and its state come
     # in one call, and nothing is written
     out = lambda_probe.run("mx1", _at(1))
     assert (out["status"], out["writes"]) == ("ok", 0)
     assert calls == ["BatchGetItem"]
+    # ...both eventually consistent: 0.5 + 0.5 read units (conditional writes, not
+    # the read, are what keep racing or redelivered checks apart)
+    (request,) = params
+    assert [r.get("ConsistentRead", False) for r in request["RequestItems"].values()] == [
+        False,
+        False,
+    ]
     # ...except on the slot that opens the hour: its result goes in one more call
     calls.clear()
     out = lambda_probe.run("mx1", _at(60))

@@ -12,9 +12,11 @@ runs: dedupe, secret, probe, re-check, store, alert state machine, publish).
   ``SMTPWATCH_ALLOW_LOOPBACK=1``); passwords go only to the hosts their secret names,
   and only over connections whose TLS proves the host (``TargetSecretResolver``).
 - Reads and writes (cost, issue 3): the target item and its state come in one
-  BatchGetItem (state consistent: the redelivery check); a healthy, unchanged check
-  writes one item of at most 1 KB (its result, ``adapters.result_codec``, conditional
-  on ``(target_id, scheduled_at)`` — the redelivery dedupe); state only on change.
+  eventually consistent BatchGetItem (1 read unit); a healthy, unchanged check writes
+  nothing, except on the slot that opens each ``PassingResultSeconds`` period (its
+  result, at most 1 KB, ``adapters.result_codec``, conditional on
+  ``(target_id, scheduled_at)``); failures, unknowns and changes are always stored;
+  state only on change (``service.check`` explains the dedupe).
 - Logs: a passing check that changed nothing logs its "check done" line at DEBUG (it
   would be ~600 of its ~1,500 log bytes); everything else logs it at INFO.
 - Cold start: clients, stores and the probe environment are built once per container
@@ -180,8 +182,7 @@ _BATCH_ATTEMPTS = 3
 
 def _read_target_and_state(rt: _Runtime, target_id: str) -> tuple[Any, Any]:
     """The target item and the state, in one BatchGetItem (one round trip instead of
-    two; the read units are the same): the item eventually consistent, the state
-    consistent (the redelivery check). Keys left unprocessed (throttling) after a few
+    two; the read units are the same). Keys left unprocessed (throttling) after a few
     tries are read one by one."""
     from smtpwatch.adapters.dynamodb import from_item, plain
     from smtpwatch.core.state import TargetState
@@ -190,7 +191,13 @@ def _read_target_and_state(rt: _Runtime, target_id: str) -> tuple[Any, Any]:
     if tt == st:  # one table for both (not the template's layout): the plain reads
         return rt.targets.get_item(target_id), rt.states.get_state(target_id)
     key = {"target_id": {"S": target_id}}
-    request: dict[str, Any] = {tt: {"Keys": [key]}, st: {"Keys": [key], "ConsistentRead": True}}
+    # Both eventually consistent (0.5 read units each, issue 3's cost goal). A stale
+    # state cannot do harm: every state write is conditional on the version (a
+    # conflict re-reads consistently and decides again) and every stored result on
+    # its key, so staleness can at worst delay a change by one check, never duplicate
+    # an alert or lose an update. Probe events are not retried (MaximumRetryAttempts
+    # 0), and a duplicate delivery runs concurrently, when consistency cannot help.
+    request: dict[str, Any] = {tt: {"Keys": [key]}, st: {"Keys": [key]}}
     found: dict[str, Any] = {}
     for attempt in range(_BATCH_ATTEMPTS):
         resp = rt.ddb.batch_get_item(RequestItems=request)
