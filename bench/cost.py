@@ -8,8 +8,9 @@ What is counted (us-east-1 list prices, no free tier, checked 2026-11-25):
 - Lambda: one probe request per check + billed GB-seconds at the template's
   ProbeMemorySize (arm64); the dispatcher's requests and GB-seconds shared by all targets.
 - DynamoDB on-demand: the write/read units of one healthy check as *measured* at the
-  boto3 boundary (item sizes by DynamoDB's sizing rules), the dispatcher's scans, and
-  result storage for ResultRetentionDays.
+  boto3 boundary (item sizes by DynamoDB's sizing rules), plus the one result a
+  passing target stores per PassingResultSeconds (template default) and the writes
+  around its alerts, the dispatcher's scans, and result storage for ResultRetentionDays.
 - CloudWatch Logs: the bytes the handlers print per check (Powertools JSON lines + EMF
   blobs), measured; the template's SystemLogLevel WARN drops START/END/REPORT lines.
 - Secrets (only targets with a login): SSM SecureString or Secrets Manager reads through
@@ -80,39 +81,45 @@ MINUTES_PER_MONTH = 30 * 24 * 60  # 43,200
 FULL_VCPU_MB = 1769  # Lambda allocates CPU in proportion to memory; one vCPU at 1,769 MB
 
 # ----------------------------------------------------------------------------- measured
-# `python bench/cost.py --measure --checks 30 --dispatch-targets 500` on the team
-# machine, 2026-11-25 (two runs, after the cost work: compact result items, one
-# BatchGetItem, no INFO line for a passing unchanged check): x86_64, loopback aiosmtpd
-# (STARTTLS + AUTH through an SSM SecureString), moto server in its own process, 501
-# targets per tick. Before that work: 10.2-12 ms CPU, 3 AWS calls, 2 WRU, 1,533 log
-# bytes in 2 events, 1,383-byte result items.
+# `python bench/cost.py --measure --checks 25 --dispatch-targets 500` on the team
+# machine, 2026-12-06 (x86_64, loopback aiosmtpd with STARTTLS + AUTH through an SSM
+# SecureString, moto server in its own process, 501 targets per tick), after this
+# session's cost work: no result item for a passing unchanged check (one per
+# PassingResultSeconds), compact EMF, eventually consistent reads.
 MEASURED: dict[str, float] = {
-    "probe_cpu_ms": 8.2,  # one warm check, handler process CPU (runs: 8.31, 8.12)
-    "probe_aws_calls": 2.0,  # BatchGetItem (target + state), PutItem result
-    "probe_wru": 1.0,  # the result item is ~410 B (compressed): one write unit
-    "probe_rru": 1.5,  # target 0.5 + state, consistent, 1.0 (BatchGetItem bills per item)
-    "probe_log_bytes": 860.0,  # the EMF document only (the INFO line is DEBUG when routine)
+    "probe_cpu_ms": 3.0,  # one warm, steady check, handler process CPU
+    "probe_aws_calls": 1.0,  # BatchGetItem (target + state)
+    "probe_wru": 0.0,  # nothing written for a passing, unchanged check
+    "probe_rru": 1.0,  # target 0.5 + state 0.5, eventually consistent
+    "probe_log_bytes": 600.0,  # the EMF document only
     "probe_log_events": 1.0,
-    "result_item_bytes": 413.0,
+    "result_item_bytes": 409.0,  # the sampled result item (compressed): one write unit
     "emf_metrics": 19.0,  # probe 12 + dispatcher 6 + cold start, dimension service only
-    "dispatch_cpu_ms_per_target": 1.05,  # incl. its signed async Invoke (runs: 0.91, 1.19)
+    "dispatch_cpu_ms_per_target": 0.55,  # incl. its signed async Invoke
     "dispatch_cpu_ms_per_tick": 30.0,  # claim, counters, summary (estimate)
-    "dispatch_rru_per_target": 0.02,  # both scans, eventually consistent
+    "dispatch_rru_per_target": 0.04,  # both scans, eventually consistent
     "dispatch_wru_per_tick": 3.0,  # window claim + completion + tick counter
     "dispatch_log_bytes_per_tick": 1135.0,
-    "cold_cpu_ms": 245.0,  # import + first check (clients, TLS context)
-    "max_rss_mb": 71.3,  # handler process after 30 checks (Lambda adds its runtime client)
+    "aws_call_cpu_ms": 0.93,  # client-side CPU of one boto3 DynamoDB call
+    "cold_cpu_ms": 218.0,  # import + first check (clients, TLS context)
+    "max_rss_mb": 71.3,  # handler process after 25 checks (Lambda adds its runtime client)
 }
 
 
-# The same figures before the cost work (commit 80ebd92), for the before/after table.
+# The same figures at the previous landing (commit 3434266: a result item per check,
+# units and one-element lists in EMF, the state read consistent), measured on the same
+# machine the same day with the same command, for the before/after table.
+# Measured then: 3.8 ms CPU, 2 calls (BatchGetItem with the state consistent, PutItem of
+# the result), 1 WRU per check. Split here the way the model counts: the steady part
+# below, and the result write the model adds per stored result (every check then).
 BEFORE: dict[str, float] = {
-    "probe_cpu_ms": 12.0,
-    "probe_aws_calls": 3.0,  # GetItem target, GetItem state (consistent), PutItem result
-    "probe_wru": 2.0,  # plain-JSON result item ~1,383 B
+    "probe_cpu_ms": 3.8 - 0.93,  # minus the PutItem's client CPU (aws_call_cpu_ms)
+    "probe_aws_calls": 1.0,  # BatchGetItem; the PutItem comes with each stored result
+    "probe_wru": 0.0,
     "probe_rru": 1.5,
-    "probe_log_bytes": 1532.0,  # "check done" INFO line ~600 B + EMF ~930 B
-    "result_item_bytes": 1383.0,
+    "probe_log_bytes": 860.0,
+    "result_item_bytes": 409.0,
+    "passing_result_s": 0.0,  # every result stored
 }
 
 
@@ -139,6 +146,7 @@ def template_defaults() -> dict[str, Any]:
         "probe_memory_mb": int(params["ProbeMemorySize"]["Default"]),
         "dispatcher_memory_mb": int(params["DispatcherMemorySize"]["Default"]),
         "result_retention_days": int(params["ResultRetentionDays"]["Default"]),
+        "passing_result_s": int(params["PassingResultSeconds"]["Default"]),
         "log_retention_days": int(params["LogRetentionDays"]["Default"]),
         "topic_key": params["EncryptAlertTopic"]["Default"] == "true",
         "alarms": sum(r["Type"] == "AWS::CloudWatch::Alarm" for r in resources.values()),
@@ -156,8 +164,10 @@ class Inputs:
     probe_ms: float  # billed ms per check
     dispatcher_ms_per_target: float
     dispatcher_ms_per_tick: float
-    wru_per_check: float
+    wru_per_check: float  # a steady (passing, unchanged, not sampled) check
     rru_per_check: float
+    passing_result_s: int  # PassingResultSeconds; 0 = a result item per check
+    sample_extra_ms: float  # billed ms the sampled result's PutItem adds
     log_bytes_per_check: float
     result_item_bytes: float
     result_retention_days: int
@@ -171,6 +181,14 @@ class Inputs:
     platform_log_bytes: float
     secret_reads_per_month: float
     alerts_per_month: float = 10.0
+    state_writes_per_alert: float = 3.0  # pending, sent, and the change that caused it
+
+    @property
+    def samples_per_check(self) -> float:
+        """Share of passing checks that store their result (1.0 = every check)."""
+        if self.passing_result_s <= 0:
+            return 1.0
+        return min(1.0, self.interval_min * 60 / self.passing_result_s)
 
 
 @dataclass
@@ -198,22 +216,28 @@ def model(i: Inputs) -> Breakdown:
     ticks = MINUTES_PER_MONTH  # the dispatcher runs every minute whatever the intervals
     b = Breakdown()
     gb_s = PRICE["lambda_gb_s_arm64"]
+    samples = checks * i.samples_per_check  # stored passing results per month
+    result_wru = max(1, math.ceil(i.result_item_bytes / 1024))
+    billed_ms = i.probe_ms + i.samples_per_check * i.sample_extra_ms  # mean per check
+    wru = i.wru_per_check * checks + samples * result_wru
+    wru += i.alerts_per_month * i.state_writes_per_alert
+    period = "every check" if i.passing_result_s <= 0 else f"1 per {i.passing_result_s} s"
     b.per_target += [
         ("Lambda probe requests", checks * PRICE["lambda_request"]),
         (
-            f"Lambda probe duration ({i.probe_ms:.0f} ms x {i.probe_memory_mb} MB)",
-            checks * i.probe_ms / 1000 * i.probe_memory_mb / 1024 * gb_s,
+            f"Lambda probe duration ({billed_ms:.0f} ms x {i.probe_memory_mb} MB)",
+            checks * billed_ms / 1000 * i.probe_memory_mb / 1024 * gb_s,
         ),
         (
-            f"DynamoDB writes ({i.wru_per_check:g} WRU/check)",
-            checks * i.wru_per_check * PRICE["ddb_wru"],
+            f"DynamoDB writes ({wru / checks:.3f} WRU/check: results {period}, alerts)",
+            wru * PRICE["ddb_wru"],
         ),
         (
             f"DynamoDB reads ({i.rru_per_check:g} RRU/check)",
             checks * i.rru_per_check * PRICE["ddb_rru"],
         ),
     ]
-    retained_items = i.result_retention_days * 1440 / i.interval_min
+    retained_items = i.result_retention_days * 1440 / i.interval_min * i.samples_per_check
     storage_gb = retained_items * (i.result_item_bytes + 100) / 1e9  # +100 B index overhead
     b.per_target.append(
         (
@@ -330,34 +354,24 @@ LEVER_AWS_CALL_MS = 6.0  # --aws-call-ms default: one in-region round trip
 def levers(measured: dict[str, float]) -> list[tuple[str, Any]]:
     """What each further change would save at 1-minute checks, applied one after the
     other; each maps the current Inputs to the changed Inputs."""
-    call_cpu = measured.get("aws_call_cpu_ms", 2.3)
-    direct_cpu = 0.8  # a signed urllib3 POST, as the dispatcher's DirectLambdaInvoker
+    call_cpu = measured.get("aws_call_cpu_ms", 0.93)
     return [
         (
-            "dispatcher puts target item + state snapshot in the event (0 reads, 1 call fewer)",
+            "dispatcher puts the target item in the event (state read alone: 0.5 RRU)",
+            lambda i: i | {"rru_per_check": 0.5},
+        ),
+        (
+            "...and a state snapshot too (0 reads, 1 call fewer; a stale snapshot "
+            "can delay a change)",
             lambda i: i | {"rru_per_check": 0.0, "probe_ms": _lever_ms(Inputs(**i), 1, call_cpu)},
         ),
         (
-            "the result PutItem as a signed HTTP POST without botocore (~0.8 ms CPU)",
-            lambda i: i | {"probe_ms": _lever_ms(Inputs(**i), 0, call_cpu - direct_cpu)},
-        ),
-        (
-            "per-phase ms metrics on 1 check in 5 and on every failure (~330 B EMF otherwise)",
-            lambda i: i | {"log_bytes_per_check": 0.2 * i["log_bytes_per_check"] + 0.8 * 330},
+            "per-phase ms metrics on 1 check in 5 and on every failure (~260 B EMF otherwise)",
+            lambda i: i | {"log_bytes_per_check": 0.2 * i["log_bytes_per_check"] + 0.8 * 260},
         ),
         (
             "ResultRetentionDays 30 -> 7",
             lambda i: i | {"result_retention_days": 7},
-        ),
-        (
-            "design change: result item only on a change + one per hour (history from EMF)",
-            lambda i: (
-                i
-                | {
-                    "wru_per_check": 1 / 60 + 0.02,  # hourly item + state writes on change
-                    "result_retention_days": i["result_retention_days"] / 60,
-                }
-            ),
         ),
     ]
 
@@ -399,15 +413,14 @@ def print_floor(base: Inputs, rtt_ms: float, round_trips: float) -> None:
             f"at {base.probe_memory_mb} MB)",
             checks * wait_ms / 1000 * gb * PRICE["lambda_gb_s_arm64"],
         ),
-        ("one 1 KB write per check (the result item)", checks * PRICE["ddb_wru"]),
     ]
-    print("\n== the floor at 1-minute checks with a result item per check")
+    print("\n== the floor at 1-minute checks (what any design pays)")
     for name, usd in lines:
         print(f"  {name:<62} ${usd:9.5f}")
     floor = sum(v for _, v in lines)
     print(
         f"  {'floor':<62} ${floor:9.5f} = {floor / GOAL_PER_TARGET_MONTH:.2f}x the goal; "
-        f"${GOAL_PER_TARGET_MONTH - floor:.5f} left for CPU, reads, storage, logs"
+        f"a result item per check would add ${checks * PRICE['ddb_wru']:.5f}"
     )
 
 
@@ -778,7 +791,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, float]:
 
     result_puts = [
         c["bytes"]
-        for r in warm
+        for r in raw["probe"]  # the first check stores its result (pending -> up)
         for c in r["calls"]
         if c["op"] == "PutItem" and "ResultsTable" in c.get("table", "")
     ]
@@ -931,9 +944,10 @@ def main(argv: list[str] | None = None) -> int:
         f"SystemLogLevel {t['system_log_level']} (no START/END/REPORT lines)"
     )
     print(
-        f"  per check: {measured['probe_wru']:g} WRU, {measured['probe_rru']:g} RRU, "
-        f"{measured['probe_log_bytes']:.0f} log bytes, "
-        f"result item ~{measured['result_item_bytes']:.0f} B"
+        f"  per steady check: {measured['probe_wru']:g} WRU, {measured['probe_rru']:g} RRU, "
+        f"{measured['probe_log_bytes']:.0f} log bytes; a stored result item "
+        f"~{measured['result_item_bytes']:.0f} B, one per {t['passing_result_s']} s "
+        "for a passing target (PassingResultSeconds)"
     )
     platform = 0.0 if t["system_log_level"] in ("WARN", "ERROR", "FATAL") else 700.0
     b1 = None
@@ -948,6 +962,9 @@ def main(argv: list[str] | None = None) -> int:
             dispatcher_ms_per_tick=measured["dispatch_cpu_ms_per_tick"] * cpu_scale(disp_mb),
             wru_per_check=measured["probe_wru"],
             rru_per_check=measured["probe_rru"],
+            passing_result_s=t["passing_result_s"],
+            sample_extra_ms=args.aws_call_ms
+            + measured["aws_call_cpu_ms"] * args.cpu_scale * cpu_scale(probe_mb),
             log_bytes_per_check=measured["probe_log_bytes"],
             result_item_bytes=measured["result_item_bytes"],
             result_retention_days=t["result_retention_days"],
@@ -973,6 +990,7 @@ def main(argv: list[str] | None = None) -> int:
         "probe_ms": net_before + BEFORE["probe_cpu_ms"] * args.cpu_scale * cpu_scale(probe_mb),
         "wru_per_check": BEFORE["probe_wru"],
         "rru_per_check": BEFORE["probe_rru"],
+        "passing_result_s": int(BEFORE["passing_result_s"]),
         "log_bytes_per_check": BEFORE["probe_log_bytes"],
         "result_item_bytes": BEFORE["result_item_bytes"],
     }

@@ -1,10 +1,13 @@
 """`smtpwatch status`: every target's confirmed state, since when, and its last error.
 
 Reads the local SQLite store by default, or the deployed stack's DynamoDB tables
-(``--stack``/``--table``). A healthy check writes only its result, not the state
-item, so the last check is taken from the newest result
-(``core.alerting.with_latest_result``). Exit 0: this is a report, not a check (use
-``smtpwatch probe`` or ``run --once`` for monitoring-plugin exit codes).
+(``--stack``/``--table``). A healthy check does not write the state item, so the
+last check is taken from the newest stored result
+(``core.alerting.with_latest_result``). On AWS a passing check that changes nothing
+stores no result either, except one per ``PassingResultSeconds`` (1 h by default), so
+there "CHECKED" is the newest *stored* check and the table says so. Exit 0: this is a
+report, not a check (use ``smtpwatch probe`` or ``run --once`` for monitoring-plugin
+exit codes).
 """
 
 from __future__ import annotations
@@ -76,6 +79,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{len(rows)} target{'s' if len(rows) != 1 else ''}: {summary}")
     if any(r["pending_alert"] for r in rows):
         print("* an alert is waiting to be delivered (sent by the next run)")
+    if backend.kind == "dynamodb":
+        print(
+            "CHECKED is the newest stored result: a passing check that changes nothing is "
+            "stored once per PassingResultSeconds (1 h by default); every check is in the "
+            "EMF metrics (namespace Smtpwatch) and next_due_at in --json"
+        )
     return 0
 
 
