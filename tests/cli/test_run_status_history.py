@@ -589,3 +589,138 @@ def test_alerts_test_publishes_to_the_sns_topic(env: Env, moto_endpoint: str) ->
     assert len(messages) == 1
     envelope = json.loads(messages[0]["Body"])
     assert envelope["MessageAttributes"]["event"]["Value"] == "test"
+
+
+# ---- history with sampled passing results (PassingResultSeconds) -----------------
+
+# One target at 1-minute checks: 10:00 and 11:00 are hourly samples, 11:10 fails, 11:11
+# recovers, 11:30 fails again (last, so nothing after it is implied whatever "now" is).
+_SAMPLED = [("10:00", True), ("11:00", True), ("11:10", False), ("11:11", True), ("11:30", False)]
+
+
+def _seed_sampled(
+    moto_endpoint: str, env: Env, outputs: dict[str, str]
+) -> tuple[str, dict[str, str]]:
+    """The stack's tables holding _SAMPLED, and a stack whose outputs name them (plus
+    ``outputs``); points ``env`` at moto. Returns the stack's name and the table names
+    (both fresh: moto's servers in one process share their state)."""
+    import uuid
+
+    import boto3
+
+    tag = f"sampled{uuid.uuid4().hex[:8]}"
+
+    from smtpwatch.adapters.dynamodb import DynamoResultStore, DynamoTargetStore
+
+    ddb = boto3.client("dynamodb", endpoint_url=moto_endpoint)
+    names: dict[str, str] = _template_tables().create_tables(ddb, prefix=tag)
+    DynamoTargetStore(ddb, names["TargetsTable"]).put_items(
+        [{"target_id": "mx1", "host": "mx1.example.com", "interval_s": 60}]
+    )
+    results = DynamoResultStore(ddb, names["ResultsTable"])
+    for hhmm, ok in _SAMPLED:
+        at = f"2026-11-25T{hhmm}:00Z"
+        assert results.add_result(_aws_result("mx1", at, ok), scheduled_at=at)
+    stack_body = {
+        "Resources": {"AlertTopic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {
+            "TargetsTableName": {"Value": names["TargetsTable"]},
+            "StateTableName": {"Value": names["StateTable"]},
+            "ResultsTableName": {"Value": names["ResultsTable"]},
+            **{key: {"Value": value} for key, value in outputs.items()},
+        },
+    }
+    boto3.client("cloudformation", endpoint_url=moto_endpoint).create_stack(
+        StackName=tag, TemplateBody=json.dumps(stack_body)
+    )
+    env.env |= {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    return tag, names
+
+
+def _history(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "smtpwatch", "history", "mx1", "--since", "2026-11-25", *args],
+        capture_output=True, text=True, env=env.env, timeout=120,
+    )  # fmt: skip
+
+
+# Implied passes per stored result, by the rule (cap = ceil(P / 60)):
+#   10:00 -> 11:00: 59 (cap 60) | 11:00 -> 11:10: 9 | 11:10 critical: 0
+#   11:11 -> 11:30: 18          | 11:30 critical (last): 0
+def _expected(cap: int) -> tuple[int, float]:
+    implied = min(59, cap) + min(9, cap) + min(18, cap)
+    return implied, round(100.0 * (3 + implied) / (5 + implied), 3)
+
+
+def test_history_stack_reads_passing_result_seconds_from_the_stack_output(
+    env: Env, moto_endpoint: str
+) -> None:
+    # GIVEN a stack deployed with PassingResultSeconds 600 (its output says so)
+    stack, _ = _seed_sampled(moto_endpoint, env, {"PassingResultSeconds": "600"})
+    # WHEN history reads it through --stack
+    done = _history(env, "--json", "--stack", stack)
+    # THEN the passes between stored results count, at most 10 per gap
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["passing_result_seconds"] == 600
+    implied_and_uptime = (report["implied_passing_checks"], report["uptime_percent"])
+    assert implied_and_uptime == _expected(cap=10) == (29, 94.118)
+    assert report["checks"] == 5 and report["counts"]["critical"] == 2
+    text = _history(env, "--stack", stack).stdout
+    assert "uptime 94.12% over 34 checks (5 stored: 3 ok, 0 warning, 2 critical; " in text
+    assert "29 passing checks not stored, see PassingResultSeconds" in text
+    # AND --passing-result-seconds overrides the output (0: every check was stored)
+    done = _history(env, "--json", "--stack", stack, "--passing-result-seconds", "0")
+    report = json.loads(done.stdout)
+    assert report["implied_passing_checks"] == 0 and report["uptime_percent"] == 60.0
+
+
+def test_history_stack_without_the_output_assumes_the_template_default(
+    env: Env, moto_endpoint: str
+) -> None:
+    # GIVEN a stack deployed before the PassingResultSeconds output existed
+    stack, _ = _seed_sampled(moto_endpoint, env, {})
+    report = json.loads(_history(env, "--json", "--stack", stack).stdout)
+    # THEN history assumes 3600, the template's default
+    assert report["passing_result_seconds"] == 3600
+    implied_and_uptime = (report["implied_passing_checks"], report["uptime_percent"])
+    assert implied_and_uptime == _expected(cap=60) == (86, 97.802)
+
+
+def test_history_table_honours_passing_result_seconds(env: Env, moto_endpoint: str) -> None:
+    _, names = _seed_sampled(moto_endpoint, env, {})
+    tables = ["--table", names["TargetsTable"], "--state-table", names["StateTable"],
+              "--results-table", names["ResultsTable"]]  # fmt: skip
+    # WHEN no period is given THEN --table assumes the template default, 3600
+    report = json.loads(_history(env, "--json", *tables).stdout)
+    assert report["passing_result_seconds"] == 3600
+    assert report["implied_passing_checks"] == 86
+    # WHEN one is given THEN it is used
+    for seconds, expected in (("600", _expected(cap=10)), ("0", (0, 60.0))):
+        done = _history(env, "--json", *tables, "--passing-result-seconds", seconds)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["passing_result_seconds"] == int(seconds)
+        assert (report["implied_passing_checks"], report["uptime_percent"]) == expected
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--table", "t", "--passing-result-seconds", "-1"),
+        ("--table", "t", "--passing-result-seconds", "soon"),
+        ("--passing-result-seconds", "60"),  # the local store keeps every check
+    ],
+)
+def test_history_bad_passing_result_seconds_is_a_usage_error(
+    env: Env, args: tuple[str, ...]
+) -> None:
+    # Rejected before any store is opened (AWS_ENDPOINT_URL points nowhere).
+    done = _history(env, *args)
+    assert done.returncode == 3
+    assert "--passing-result-seconds" in done.stderr and "Traceback" not in done.stderr

@@ -4,6 +4,11 @@ Backend selection: the local SQLite store by default (``--db PATH``, else
 ``$SMTPWATCH_DB``, else the user's data directory); ``--stack NAME`` reads the
 DynamoDB table names (and the alert topic) from the CloudFormation stack's outputs;
 ``--table NAME`` (+ ``--state-table``/``--results-table``) names them directly.
+``Backend.passing_result_s`` is how often a passing check that changes nothing is
+stored (``PassingResultSeconds``; 0 = every check): 0 for SQLite, the stack's output
+with ``--stack`` (3600, the template default, for a stack deployed before that
+output), 3600 with ``--table``; a command that offers ``--passing-result-seconds``
+(history) overrides it for either.
 boto3 is imported only when an AWS backend is chosen, so local commands stay light.
 """
 
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
     from smtpwatch.local.sqlite_store import SqliteStore
 
 __all__ = [
+    "DEFAULT_PASSING_RESULT_S",
     "Backend",
     "add_backend_arguments",
     "add_json_argument",
@@ -66,6 +72,9 @@ class Backend:
     secrets_prefix: str | None = None  # the stack's secrets prefix, if known
     region: str | None = None
     db_path: Path | None = None  # SQLite only
+    # PassingResultSeconds: a passing check that changes nothing is stored once per
+    # this many seconds (0: every check is stored, as in the local store).
+    passing_result_s: int = 0
     _close: Callable[[], None] | None = field(default=None, repr=False)
 
     def close(self) -> None:
@@ -122,6 +131,15 @@ def open_backend(
         raise UsageError("--stack and --table exclude each other")
     if (stack or table) and db:
         raise UsageError("--db is the local store; it cannot be combined with --stack/--table")
+    passing = getattr(args, "passing_result_seconds", None)
+    if passing is not None:
+        if passing < 0:
+            raise UsageError(f"--passing-result-seconds: must be 0 or more, not {passing}")
+        if not (stack or table):
+            raise UsageError(
+                "--passing-result-seconds applies to --stack/--table "
+                "(the local store keeps every check)"
+            )
     if stack or table:
         return _open_dynamodb(args, set(need))
     return _open_sqlite(db, create=create)
@@ -189,7 +207,12 @@ _OUTPUT_KEYS: dict[str, tuple[str, ...]] = {
     "results": ("ResultsTableName", "ResultsTable"),
     "topic": ("AlertTopicArn", "AlertTopic"),
     "secrets_prefix": ("SecretsPrefix",),
+    "passing_result_s": ("PassingResultSeconds",),
 }
+
+# template.yaml's PassingResultSeconds default: what a stack deployed before the stack
+# had that output stores (and the assumption for bare --table names).
+DEFAULT_PASSING_RESULT_S = 3600
 
 
 def stack_outputs(stack: str, region: str | None = None) -> dict[str, str]:
@@ -214,6 +237,8 @@ def _pick_output(outputs: dict[str, str], what: str) -> str | None:
     for key in _OUTPUT_KEYS[what]:
         if key in outputs:
             return outputs[key]
+    if what == "passing_result_s":
+        return None  # no loose match: a guessed output would silently skew uptime
     stem = _OUTPUT_KEYS[what][-1].lower()
     for key, value in outputs.items():
         if stem in key.lower():
@@ -225,11 +250,15 @@ def _open_dynamodb(args: argparse.Namespace, need: set[str]) -> Backend:
     region = getattr(args, "region", None)
     topic: str | None = None
     prefix: str | None = None
+    override: int | None = getattr(args, "passing_result_seconds", None)
+    passing = DEFAULT_PASSING_RESULT_S if override is None else override
     if args.stack:
         outputs = stack_outputs(args.stack, region)
         names = {w: _pick_output(outputs, w) for w in ("targets", "states", "results")}
         topic = _pick_output(outputs, "topic")
         prefix = _pick_output(outputs, "secrets_prefix")
+        if override is None:
+            passing = _passing_output(args.stack, _pick_output(outputs, "passing_result_s"))
         description = f"DynamoDB (stack {args.stack})"
         missing = [w for w in sorted(need) if not names.get(w)]
         if missing:
@@ -267,7 +296,25 @@ def _open_dynamodb(args: argparse.Namespace, need: set[str]) -> Backend:
         topic_arn=topic,
         secrets_prefix=prefix,
         region=region,
+        passing_result_s=passing,
     )
+
+
+def _passing_output(stack: str, value: str | None) -> int:
+    """The stack's PassingResultSeconds output; the template default when the stack
+    predates that output."""
+    if value is None:
+        return DEFAULT_PASSING_RESULT_S
+    try:
+        seconds = int(value)
+    except ValueError:
+        seconds = -1
+    if seconds < 0:
+        raise UsageError(
+            f"--stack {stack}: output PassingResultSeconds {value!r} is not a number of "
+            "seconds (give --passing-result-seconds N)"
+        )
+    return seconds
 
 
 class _Missing:

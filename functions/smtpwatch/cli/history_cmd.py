@@ -1,16 +1,39 @@
 """`smtpwatch history TARGET [--since 24h|ISO]`: uptime, timings and recent failures.
 
-Uptime counts a check as up when the target passed (``ok`` or ``warning``); ``unknown``
-results (the probe itself crashed) are left out of the ratio — they say nothing about
-the server. Percentiles use the nearest-rank method on the checks that reached a phase,
-so a phase that never ran (e.g. ``auth`` without login) has no figures.
+Uptime is the share of checks that passed (``ok`` or ``warning``); ``unknown`` results
+(the probe itself crashed) are left out of the ratio — they say nothing about the
+server. Percentiles use the nearest-rank method on the checks that reached a phase, so
+a phase that never ran (e.g. ``auth`` without login) has no figures.
+
+Checks that passed without a stored result. On AWS a passing check that changes
+nothing stores its result only once per ``PassingResultSeconds`` (P, default 3600; see
+``service.check``), while every ``critical``/``unknown`` result and every change is
+stored. So the slots strictly between two stored results, when the earlier one is
+``ok``/``warning``/``unknown``, were checks that passed and changed nothing (a failure or
+a change would have been stored). For the stored results sorted by ``started_at``:
+
+* after result i (not ``critical``): ``round((t_next - t_i) / interval_s) - 1`` implied
+  passing checks, at least 0; after the last one, ``floor((until - t_last) /
+  interval_s)``; both capped at ``ceil(P / interval_s)`` — a longer gap means the
+  monitor itself did not run, and nothing more is counted for it;
+* after a ``critical`` result: none (the next check is always stored).
+
+``uptime = (ok + warning + implied) / (ok + warning + critical + implied)``. P comes
+from the backend (``Backend.passing_result_s``: 0 for the local store, which keeps
+every check; the stack's ``PassingResultSeconds`` output; ``--passing-result-seconds``
+overrides it); interval_s is the target's (its item parsed as the dispatcher parses it,
+so a missing interval_s is the default). With P = 0, or without a valid target item,
+nothing is implied and the report is the stored results' alone. An estimate at the
+edges: slots between ``--since`` and the first stored result are not counted (what came
+before is not read), and a changed interval_s applies to the whole window.
+Timings (total and phases) are always those of the stored results.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +49,7 @@ from smtpwatch.cli.common import (
 )
 from smtpwatch.cli.main import UsageError
 from smtpwatch.core.result import PHASES, ProbeResult, Status
-from smtpwatch.core.schedule import format_ts
+from smtpwatch.core.schedule import format_ts, parse_ts
 
 RECENT_FAILURES = 10
 
@@ -47,6 +70,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"how many recent failures to list (default: {RECENT_FAILURES})",
     )
     add_backend_arguments(parser)
+    parser.add_argument(
+        "--passing-result-seconds",
+        type=int,
+        metavar="N",
+        help="with --stack/--table: the stack's PassingResultSeconds (a passing check that "
+        "changes nothing is stored once per N seconds; 0 = every check), used to count the "
+        "passing checks without a stored result (default: the stack's output, else 3600)",
+    )
     add_json_argument(parser)
 
 
@@ -63,7 +94,15 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"no target {args.target_id!r} in {backend.description}")
     finally:
         backend.close()
-    report = summarize(args.target_id, results, since=since, until=now, failures=args.failures)
+    report = summarize(
+        args.target_id,
+        results,
+        since=since,
+        until=now,
+        failures=args.failures,
+        interval_s=target_interval(item),
+        passing_result_s=backend.passing_result_s,
+    )
     if args.json:
         print_json(report)
     else:
@@ -90,6 +129,52 @@ def _stats(values: Iterable[float]) -> dict[str, Any]:
     }
 
 
+def target_interval(item: Mapping[str, Any] | None) -> int | None:
+    """The interval the target is probed at, as the dispatcher reads its item (a
+    missing interval_s is the default); None without a valid item."""
+    if item is None:
+        return None
+    from smtpwatch.core.errors import ConfigError
+    from smtpwatch.core.target import Target
+
+    try:
+        target, _ = Target.from_item(item, strict=False)
+    except (ConfigError, TypeError, ValueError):
+        return None
+    return target.interval_s
+
+
+def implied_passing(
+    results: Sequence[ProbeResult],
+    *,
+    until: datetime,
+    interval_s: int | None,
+    passing_result_s: int,
+) -> int:
+    """How many checks passed and changed nothing without a stored result (module
+    docstring): 0 when every check is stored (P = 0) or the interval is unknown."""
+    if passing_result_s <= 0 or not interval_s or interval_s <= 0 or not results:
+        return 0
+    cap = math.ceil(passing_result_s / interval_s)
+    times: list[tuple[float, Status]] = []
+    for r in results:
+        try:
+            times.append((parse_ts(r.started_at).timestamp(), r.status))
+        except ValueError:
+            continue  # a result without a readable time cannot place any gap
+    times.sort(key=lambda t: t[0])
+    implied = 0
+    for i, (at, status) in enumerate(times):
+        if status is Status.CRITICAL:
+            continue  # the check after a failure is always stored
+        if i + 1 < len(times):
+            slots = round((times[i + 1][0] - at) / interval_s) - 1
+        else:
+            slots = math.floor((until.timestamp() - at) / interval_s)
+        implied += min(max(0, slots), cap)
+    return implied
+
+
 def summarize(
     target_id: str,
     results: Sequence[ProbeResult],
@@ -97,12 +182,17 @@ def summarize(
     since: datetime,
     until: datetime,
     failures: int = RECENT_FAILURES,
+    interval_s: int | None = None,
+    passing_result_s: int = 0,
 ) -> dict[str, Any]:
     counts = {s.value: 0 for s in Status}
     for r in results:
         counts[r.status.value] += 1
-    judged = len(results) - counts["unknown"]
-    up = counts["ok"] + counts["warning"]
+    implied = implied_passing(
+        results, until=until, interval_s=interval_s, passing_result_s=passing_result_s
+    )
+    judged = len(results) - counts["unknown"] + implied
+    up = counts["ok"] + counts["warning"] + implied
     passed = [r for r in results if r.ok]
     phases: dict[str, Any] = {}
     for phase in PHASES:
@@ -130,6 +220,9 @@ def summarize(
         "until": format_ts(until),
         "checks": len(results),
         "counts": counts,
+        # Checks that passed and changed nothing, so stored no result (P > 0 only).
+        "implied_passing_checks": implied,
+        "passing_result_seconds": passing_result_s,
         "uptime_percent": None if judged == 0 else round(100.0 * up / judged, 3),
         "first_check_at": results[0].started_at if results else None,
         "last_check_at": results[-1].started_at if results else None,
@@ -155,14 +248,32 @@ def render_text(report: dict[str, Any], item: dict[str, Any] | None) -> str:
     c = report["counts"]
     uptime = report["uptime_percent"]
     uptime_text = "n/a" if uptime is None else f"{uptime:.2f}%"
-    lines.append(
-        f"uptime {uptime_text} over {report['checks']} check{'s' if report['checks'] != 1 else ''} "
-        f"({c['ok']} ok, {c['warning']} warning, {c['critical']} critical"
-        + (f", {c['unknown']} unknown" if c["unknown"] else "")
-        + f"); last: {report['last_status']} at {report['last_check_at']}"
+    stored = report["checks"]
+    implied = report.get("implied_passing_checks", 0)
+    tally = f"{c['ok']} ok, {c['warning']} warning, {c['critical']} critical" + (
+        f", {c['unknown']} unknown" if c["unknown"] else ""
     )
+    last = f"last: {report['last_status']} at {report['last_check_at']}"
+    if implied:
+        total_checks = stored + implied
+        lines.append(
+            f"uptime {uptime_text} over {total_checks:,} check{'s' if total_checks != 1 else ''} "
+            f"({stored:,} stored: {tally}; {implied:,} passing "
+            f"check{'s' if implied != 1 else ''} not stored, see PassingResultSeconds); {last}"
+        )
+    else:
+        lines.append(
+            f"uptime {uptime_text} over {stored} check{'s' if stored != 1 else ''} "
+            f"({tally}); {last}"
+        )
     total = report["total_ms"]
     lines.append("")
+    if implied:
+        lines.append(
+            f"timings from the {stored:,} stored result{'s' if stored != 1 else ''} "
+            f"(a passing check that changes nothing is stored once per "
+            f"{report['passing_result_seconds']:,} s)"
+        )
     rows = [("total (passing)", total), *report["phases_ms"].items()]
     lines.append(
         render_table(
