@@ -235,6 +235,7 @@ def test_outputs_name_the_created_resources(stack: Stack) -> None:
         "ProbeFunctionName": stack.physical("ProbeFunction"),
         "FailureQueueUrl": stack.physical("FailureQueue"),
         "SecretsPrefix": "/smtpwatch/",
+        "PassingResultSeconds": "3600",
     }
 
 
