@@ -256,6 +256,7 @@ def test_status_shows_state_since_and_last_error(
     good = next(line for line in lines if line.startswith("good"))
     assert " up " in good
     assert "2 targets: 1 down, 1 up" in text.stdout
+    assert "newest stored result" not in text.stdout  # locally every check is stored
 
     rows = {r["target_id"]: r for r in json.loads(env("status", "--json").stdout)}
     assert rows["dead"]["status"] == "down"
@@ -541,6 +542,9 @@ def test_status_and_history_read_the_stacks_dynamodb_tables(env: Env, moto_endpo
         assert rows["mx2"]["status"] == "pending"
     text = cli("status", "--stack", "smtpwatch")
     assert "connect_timeout in connect" in text.stdout
+    # ...and says that CHECKED is the newest *stored* result (a passing check that
+    # changes nothing is stored once per PassingResultSeconds on AWS)
+    assert "CHECKED is the newest stored result" in text.stdout
 
     # AND history computes uptime and timings from the results table
     hist = cli(
