@@ -61,7 +61,7 @@ def probe_function(aws: None) -> str:
 class Captured:
     """Probe events seen at the boto3 boundary; ``fail`` names targets whose invoke raises."""
 
-    events: list[dict[str, str]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
     fail: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -71,6 +71,14 @@ class Captured:
             raise ConnectionError("injected: Lambda endpoint unreachable")
         with self.lock:
             self.events.append(payload)
+
+    def payloads(self) -> dict[str, dict[str, Any]]:
+        """The captured events by target id (each target once), then cleared."""
+        with self.lock:
+            got = {e["target_id"]: e for e in self.events}
+            assert len(got) == len(self.events)
+            self.events.clear()
+        return got
 
     def take(self) -> list[tuple[str, str]]:
         with self.lock:
@@ -448,3 +456,78 @@ def _emf(stdout: str) -> dict[str, float]:
                 value = doc[metric["Name"]]
                 values[metric["Name"]] = value[-1] if isinstance(value, list) else value
     return values
+
+
+def test_each_probe_event_carries_its_target_item_as_scanned_unless_it_cannot(
+    harness: Harness,
+) -> None:
+    from smtpwatch.adapters.lambda_invoker import MAX_TARGET_JSON
+
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    table = harness.tables["TargetsTable"]
+    # GIVEN items of every JSON-able type (a string set must come back a string set),
+    # one with a binary attribute, one nesting a binary value, and one too big
+    full = {
+        "target_id": {"S": "full"},
+        "host": {"S": "mx.example.com"},
+        "port": {"N": "587"},
+        "interval_s": {"N": "60"},
+        "enabled": {"BOOL": True},
+        "name": {"NULL": True},
+        "dns_hosts": {"L": [{"S": "192.0.2.25 mx.example.com"}]},
+        "tags": {"M": {"team": {"S": "mail"}, "tier": {"N": "1"}}},
+        "note_set": {"SS": ["a", "b"]},
+    }
+    plain = {"target_id": {"S": "plain"}, "host": {"S": "mx.example.com"}}
+    blob = plain | {"target_id": {"S": "blob"}, "logo": {"B": b"\x89PNG"}}
+    nested = plain | {
+        "target_id": {"S": "nested"},
+        "tags": {"M": {"k": {"L": [{"BS": [b"\x00"]}]}}},
+    }
+    big = plain | {"target_id": {"S": "big"}, "notes": {"S": "x" * MAX_TARGET_JSON}}
+    for item in (full, plain, blob, nested, big):
+        ddb.put_item(TableName=table, Item=item)
+    # WHEN a tick dispatches them all
+    summary = harness.tick(T0)
+    assert summary["dispatched"] == 5 and summary["failed"] == 0
+    got = harness.captured.payloads()
+    # THEN each JSON-able item travels exactly as a low-level read returns it
+    for tid in ("full", "plain"):
+        stored = ddb.get_item(TableName=table, Key={"target_id": {"S": tid}})["Item"]
+        assert got[tid]["target"] == stored
+        assert set(got[tid]) == {"target_id", "scheduled_at", "target"}
+    assert got["full"]["target"]["note_set"] == {"SS": ["a", "b"]}
+    # AND an item JSON cannot carry, or one over 16 KiB, goes as before: the probe reads it
+    for tid in ("blob", "nested", "big"):
+        assert set(got[tid]) == {"target_id", "scheduled_at"}, tid
+
+
+def test_the_dispatcher_reads_the_targets_table_with_one_scan_per_segment(
+    harness: Harness,
+) -> None:
+    # Carrying the items costs no read: the targets table is scanned once, as before.
+    harness.targets.put_items(
+        [{"target_id": f"t{i}", "host": "h.example.com", "interval_s": 60} for i in range(30)]
+    )
+    _, dispatcher = dispatcher_module._runtime()
+    calls: list[tuple[str, str]] = []
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.meta.events.register(
+        "provide-client-params.dynamodb.*",
+        lambda params, model, **_: calls.append((model.name, params.get("TableName", ""))),
+    )
+    from smtpwatch.adapters.wire_targets import WireTargetStore
+
+    d = Dispatcher(
+        targets=WireTargetStore(client, harness.tables["TargetsTable"], scan_segments=4),
+        states=DynamoStateStore(client, harness.tables["StateTable"]),
+        invoker=dispatcher.invoker,
+        sink=None,
+        workers=8,
+        scan_segments=4,
+    )
+    report = d.run(T0)
+    assert report.dispatched == 30
+    on_targets = [name for name, table in calls if table == harness.tables["TargetsTable"]]
+    assert on_targets == ["Scan"] * 4
+    assert all("target" in e for e in harness.captured.payloads().values())

@@ -20,6 +20,7 @@ import pytest
 from conftest import REGION, SECRETS_PREFIX, Alerts, LambdaContext
 from smtpwatch.adapters.aws_secrets import encode_secret
 from smtpwatch.adapters.dynamodb import DynamoResultStore, DynamoStateStore, to_item
+from smtpwatch.adapters.lambda_invoker import probe_payload
 from smtpwatch.adapters.result_codec import decode_item
 from smtpwatch.core.schedule import format_ts
 from smtpwatch.core.state import TargetStatus
@@ -48,6 +49,39 @@ class Probe:
         event = {"target_id": target_id, "scheduled_at": scheduled_at}
         out: dict[str, Any] = probe_module.handler(event, self.ctx)
         return out
+
+    def wire(self, target_id: str) -> dict[str, Any]:
+        """The target item as a low-level read (the dispatcher's Scan) returns it."""
+        item: dict[str, Any] = self.ddb.get_item(
+            TableName=self.tables["TargetsTable"], Key={"target_id": {"S": target_id}}
+        )["Item"]
+        return item
+
+    def run_delivered(
+        self, target_id: str, scheduled_at: str, target: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A check whose event carries ``target``, sent as the dispatcher sends it."""
+        event = json.loads(probe_payload(target_id, scheduled_at, target))
+        assert event["target"] == target
+        return self.run_event(event)
+
+    def run_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = probe_module.handler(event, self.ctx)
+        return out
+
+    def count_calls(self) -> tuple[list[str], list[dict[str, Any]]]:
+        """DynamoDB operations of the probe's client from now on, and their parameters."""
+        calls: list[str] = []
+        params: list[dict[str, Any]] = []
+        keep = params.append
+        ddb = probe_module._runtime().ddb
+        ddb.meta.events.register(
+            "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
+        )
+        ddb.meta.events.register(
+            "provide-client-params.dynamodb.*", lambda params, **_: keep(params)
+        )
+        return calls, params
 
     def state(self, target_id: str) -> Any:
         return DynamoStateStore(self.ddb, self.tables["StateTable"]).get_state(target_id)
@@ -767,3 +801,162 @@ def test_an_item_whose_target_id_is_invalid_still_alerts_its_config_problem(
     assert doc["event"] == "down" and doc["target"]["target_id"] == "mx 1"
     assert "target_id" in doc["result"]["error"]["message"]
     assert lambda_probe.state("mx 1").status is TargetStatus.DOWN
+
+
+# ---------------------------------------------------------------- the target in the event
+
+
+def test_a_check_whose_event_carries_the_target_reads_only_the_state_and_ends_the_same(
+    lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
+) -> None:
+    lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
+    first = lambda_probe.run("mx1", _at(0))  # the table path: pending -> up, the sample
+    wire = lambda_probe.wire("mx1")
+    calls, params = lambda_probe.count_calls()
+    # WHEN a target that is up passes again, its item in the event
+    delivered = lambda_probe.run_delivered("mx1", _at(1), wire)
+    # THEN one call: a GetItem of its state, eventually consistent (0.5 read units)
+    assert calls == ["GetItem"]
+    (request,) = params
+    assert request["TableName"] == lambda_probe.tables["StateTable"]
+    assert request["Key"] == {"target_id": {"S": "mx1"}}
+    assert request.get("ConsistentRead", False) is False
+    # AND the check ends as one without the item in its event does
+    calls.clear()
+    read = lambda_probe.run("mx1", _at(2))
+    assert calls == ["BatchGetItem"]
+    assert delivered | {"scheduled_at": None} == read | {"scheduled_at": None}
+    assert (delivered["status"], delivered["state"], delivered["writes"]) == ("ok", "up", 0)
+    # AND on the slot that opens the hour its result is stored as the table path stores it
+    calls.clear()
+    sample = lambda_probe.run_delivered("mx1", _at(60), wire)
+    assert (sample["status"], sample["writes"]) == ("ok", 1)
+    assert calls == ["GetItem", "PutItem"]
+    by_table, by_event = lambda_probe.results("mx1")
+    assert first["writes"] == 2
+    assert (by_event.host, by_event.port, by_event.status, by_event.error) == (
+        by_table.host,
+        by_table.port,
+        by_table.status,
+        by_table.error,
+    )
+    # AND a failure goes through the state machine: one down alert
+    starttls_server.stop()
+    down = lambda_probe.run_delivered("mx1", _at(61), wire)
+    assert (down["status"], down["error"], down["alert"]) == ("critical", "connect_refused", "down")
+    assert lambda_probe.events() == ["down"]
+
+
+@pytest.mark.parametrize(
+    "make_target",
+    [
+        pytest.param(lambda wire, other: other, id="another-targets-item"),
+        pytest.param(lambda wire, other: wire | {"target_id": {"S": "mx2"}}, id="other-id"),
+        pytest.param(
+            lambda wire, other: {k: v for k, v in wire.items() if k != "target_id"}, id="no-id"
+        ),
+        pytest.param(lambda wire, other: "mx1", id="a-string"),
+        pytest.param(lambda wire, other: [wire], id="a-list"),
+        pytest.param(
+            lambda wire, other: {"target_id": {"S": "mx1"}, "host": "127.0.0.1"}, id="not-typed"
+        ),
+        pytest.param(lambda wire, other: wire | {"port": {"N": "soon"}}, id="bad-number"),
+        pytest.param(lambda wire, other: wire | {"port": {"N": 25}}, id="number-not-text"),
+        pytest.param(lambda wire, other: wire | {"logo": {"B": "iVBORw0K"}}, id="binary"),
+        pytest.param(lambda wire, other: wire | {"port": {"S": "25", "N": "25"}}, id="two-types"),
+    ],
+)
+def test_a_target_in_the_event_that_is_not_this_targets_item_is_ignored_for_the_table(
+    lambda_probe: Probe,
+    starttls_server: SmtpServer,
+    certs: Certificates,
+    log_lines: io.StringIO,
+    make_target: Callable[[dict[str, Any], dict[str, Any]], Any],
+) -> None:
+    from smtpwatch.testing.servers import closed_port
+
+    # GIVEN mx1 is healthy in the table, and the event carries something else: an
+    # item for an unreachable server, or not an item in DynamoDB's typed form at all
+    lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
+    closed = {"target_id": "mx2", "host": "127.0.0.1", "port": closed_port(), "interval_s": 60}
+    other = to_item(closed | {"tls_verify": False})
+    target = make_target(lambda_probe.wire("mx1") | {"port": {"N": str(closed["port"])}}, other)
+    calls, _ = lambda_probe.count_calls()
+    # WHEN the check runs
+    event = {"target_id": "mx1", "scheduled_at": _at(0), "target": target}
+    out = lambda_probe.run_event(event)
+    # THEN the table's item is what was probed (it passes), read as without "target"
+    assert (out["status"], out["error"]) == ("ok", None)
+    assert calls[0] == "BatchGetItem"
+    # AND the reason is logged
+    logged = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    (warning,) = [r for r in logged if r["message"].startswith("the event's target item")]
+    assert warning["level"] == "WARNING" and warning["reason"]
+
+
+def test_a_malformed_item_in_the_event_gives_the_config_result_the_table_item_would(
+    lambda_probe: Probe,
+) -> None:
+    bad = {"host": "mx.example.com", "timeout_s": "soon"}
+    short = {"host": "mx.example.com", "interval_s": 10}
+    # GIVEN the same malformed items in the table under one id, in the event under another
+    lambda_probe.put_target(target_id="bad-table", **bad)
+    lambda_probe.put_target(target_id="short-table", **short)
+    calls, _ = lambda_probe.count_calls()
+    outs = {
+        "bad-event": lambda_probe.run_delivered(
+            "bad-event", _at(0), to_item({"target_id": "bad-event", **bad})
+        ),
+        "short-event": lambda_probe.run_delivered(
+            "short-event", _at(0), to_item({"target_id": "short-event", **short})
+        ),
+    }
+    # THEN the event's item was judged, not looked up (the table has no such id)
+    assert calls[:1] == ["GetItem"] and "BatchGetItem" not in calls
+    outs |= {tid: lambda_probe.run(tid, _at(0)) for tid in ("bad-table", "short-table")}
+    for out in outs.values():
+        assert (out["status"], out["error"], out["alert"]) == ("critical", "config", "down")
+    messages = {tid: lambda_probe.results(tid)[0].error.message for tid in outs}
+    assert messages["bad-event"] == messages["bad-table"] and "timeout_s" in messages["bad-event"]
+    assert messages["short-event"] == messages["short-table"]
+    assert "interval_s" in messages["short-event"]
+    # AND the operator hears of each like of any failure
+    assert lambda_probe.events() == ["down"] * 4
+
+
+def test_a_target_in_the_event_gets_no_more_than_a_table_item_loopback_and_secrets(
+    lambda_probe: Probe,
+    starttls_server: SmtpServer,
+    certs: Certificates,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The docstring's security claim: invoke permission gives no more than write
+    # access to the targets table. A secret stays bound to its host...
+    ssm = boto3.client("ssm", region_name=REGION)
+    ssm.put_parameter(
+        Name=f"{SECRETS_PREFIX}mx1",
+        Value=encode_secret(PASSWORD, [DEFAULT_HOSTNAME], allow_unverified=True),
+        Type="SecureString",
+    )
+    stolen = {
+        "target_id": "evil",
+        "host": "127.0.0.1",
+        "port": starttls_server.port,
+        "tls_verify": False,
+        "login": True,
+        "username": "monitor",
+        "password_ref": f"ssm:{SECRETS_PREFIX}mx1",
+        "recheck_delay_s": 0,
+    }
+    out = lambda_probe.run_delivered("evil", _at(0), to_item(stolen))
+    assert out["error"] == "config"
+    assert starttls_server.auth_attempts == []
+    assert "may not be sent to 127.0.0.1" in lambda_probe.results("evil")[0].error.message
+    # ...and without the developer switch, loopback is refused as for a table item
+    monkeypatch.delenv("SMTPWATCH_ALLOW_LOOPBACK")
+    probe_module._runtime.cache_clear()
+    plain = {k: v for k, v in stolen.items() if k not in ("login", "username", "password_ref")}
+    lambda_probe.run_delivered("loop", _at(0), to_item(plain | {"target_id": "loop"}))
+    result = lambda_probe.results("loop")[0]
+    assert result.error is not None and "loopback" in result.error.message
+    assert not result.phase("connect").reached

@@ -2,6 +2,12 @@
 due target. Lambda queues the event and answers 202 at once, so the dispatcher's time
 per target is one HTTPS round trip; the boto3 client is thread-safe and is shared by
 the dispatcher's pool (its ``max_pool_connections`` must match the pool size).
+
+The event is ``{"target_id", "scheduled_at"}`` plus, when the dispatcher passes the
+target item it scanned, ``"target"``: that item in DynamoDB's typed JSON form, so the
+probe reads only the state (issue 3's cost goal). An item JSON cannot carry (a ``B`` or
+``BS`` value anywhere) or one over ``MAX_TARGET_JSON`` bytes is left out; the probe
+then reads it from the table as before (``probe_payload``).
 """
 
 from __future__ import annotations
@@ -11,14 +17,63 @@ import json
 import ssl
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["DirectLambdaInvoker", "LambdaProbeInvoker", "probe_event"]
+__all__ = [
+    "MAX_TARGET_JSON",
+    "DirectLambdaInvoker",
+    "LambdaProbeInvoker",
+    "probe_event",
+    "probe_payload",
+]
+
+# The largest target item carried in the event. Real items are a few hundred bytes; the
+# cap keeps one odd item (a long ca_bundle) far below the async payload limit (256 KB).
+MAX_TARGET_JSON = 16 * 1024
+_BINARY = frozenset({"B", "BS"})
 
 
 def probe_event(target_id: str, scheduled_at: str) -> dict[str, str]:
     """The probe Lambda's event (the fixed contract of the team brief)."""
     return {"target_id": target_id, "scheduled_at": scheduled_at}
+
+
+def probe_payload(
+    target_id: str, scheduled_at: str, target: Mapping[str, Any] | None = None
+) -> bytes:
+    """The Invoke body: ``probe_event`` plus ``"target"`` (the item in DynamoDB's typed
+    JSON form, exactly as scanned) when it can travel as JSON within ``MAX_TARGET_JSON``
+    bytes; without it the probe reads the item itself, so leaving it out is always safe.
+    """
+    head = json.dumps(probe_event(target_id, scheduled_at), separators=(",", ":"))
+    if target is None or _has_binary(target):
+        return head.encode()
+    try:
+        text = json.dumps(target, separators=(",", ":"))  # ASCII: characters == bytes
+    except (TypeError, ValueError):  # not wire form after all (a raw bytes value...)
+        return head.encode()
+    if len(text) > MAX_TARGET_JSON:
+        return head.encode()
+    # Serialized once: the dispatcher builds 10,000 of these per tick in one process.
+    return f'{head[:-1]},"target":{text}}}'.encode()
+
+
+def _has_binary(item: Mapping[str, Any]) -> bool:
+    """Whether any attribute value, however deeply nested in M/L, is B or BS."""
+    stack: list[Any] = list(item.values())
+    while stack:
+        av = stack.pop()
+        if not isinstance(av, Mapping):
+            continue
+        for kind, raw in av.items():
+            if kind in _BINARY:
+                return True
+            if kind == "M" and isinstance(raw, Mapping):
+                stack.extend(raw.values())
+            elif kind == "L" and isinstance(raw, list):
+                stack.extend(raw)
+    return False
 
 
 class LambdaProbeInvoker:
@@ -31,11 +86,16 @@ class LambdaProbeInvoker:
         return self._client
 
     def invoke(self, target_id: str, scheduled_at: str) -> None:
-        payload = json.dumps(probe_event(target_id, scheduled_at), separators=(",", ":"))
+        self.invoke_with_target(target_id, scheduled_at, None)
+
+    def invoke_with_target(
+        self, target_id: str, scheduled_at: str, target: Mapping[str, Any] | None
+    ) -> None:
+        """``invoke``, carrying the target item (wire form) when ``probe_payload`` can."""
         resp = self._client.invoke(
             FunctionName=self._function_name,
             InvocationType="Event",
-            Payload=payload.encode(),
+            Payload=probe_payload(target_id, scheduled_at, target),
         )
         status = int(resp.get("StatusCode", 0))
         if status != 202:  # async invokes are accepted with 202 and nothing else
@@ -112,7 +172,13 @@ class DirectLambdaInvoker:
         return {k: str(v) for k, v in request.headers.items()}
 
     def invoke(self, target_id: str, scheduled_at: str) -> None:
-        body = json.dumps(probe_event(target_id, scheduled_at), separators=(",", ":")).encode()
+        self.invoke_with_target(target_id, scheduled_at, None)
+
+    def invoke_with_target(
+        self, target_id: str, scheduled_at: str, target: Mapping[str, Any] | None
+    ) -> None:
+        """``invoke``, carrying the target item (wire form) when ``probe_payload`` can."""
+        body = probe_payload(target_id, scheduled_at, target)
         delay = 0.1
         reconnected = False
         attempt = 0

@@ -12,7 +12,9 @@ One run:
    (the Lambda's remaining time) has passed, the next run claims that window again — the
    probes' result-key dedupe makes the repeat harmless. Exclusivity rests on DynamoDB
    applying a conditional write atomically per item (moto does not: tests/aws/moto_atomic.py).
-2. **Read** every target item and every state item (parallel Scan segments).
+2. **Read** every target item and every state item (parallel Scan segments). Target
+   items are kept as DynamoDB sent them too (``adapters.wire_targets``): each probe
+   event carries its target's item, so the probe reads only the state.
 3. **Plan** (pure): an enabled target is due at its latest slot in the window
    (``core.schedule``: a deterministic per-target offset spreads 10,000 targets over
    the interval). A target with no state item yet is due at once (its most recent slot),
@@ -21,8 +23,11 @@ One run:
    that. A malformed item is still dispatched (on the default interval) so that the
    probe records a ``config`` result the operator sees; it never stops the rest.
 4. **Invoke** the probe function asynchronously per due target from a bounded thread
-   pool (one shared client; ``max_pool_connections`` = pool size). A failing invoke is
-   counted and logged; the others go on.
+   pool (one shared client; ``max_pool_connections`` = pool size). The event is
+   ``{"target_id", "scheduled_at", "target"}``, ``target`` being the scanned item in
+   DynamoDB's typed JSON form — left out for an item with a binary value or over 16 KiB
+   of JSON (``adapters.lambda_invoker.probe_payload``); the probe then reads it itself.
+   A failing invoke is counted and logged; the others go on.
 5. **Count** the probes dispatched per tick bucket (the minute ``scheduled_at`` rounds up
    to) in ``#tick#<bucket>`` items: the probe side compares its failures with it to
    send one monitor-degraded alert instead of a flood (DESIGN §4).
@@ -43,7 +48,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -53,6 +58,7 @@ from smtpwatch.adapters.dynamodb import (
     is_bookkeeping_id,
 )
 from smtpwatch.adapters.tick_gate import tick_bucket
+from smtpwatch.adapters.wire_targets import WireTargetStore
 from smtpwatch.core import schedule
 from smtpwatch.core.state import Alert
 from smtpwatch.handlers.observability import make_logger, make_metrics, traced
@@ -72,6 +78,16 @@ _CLAIM_ATTEMPTS = 5
 # What planning needs of a state item; the full item (last_result: ~1.5 KB) only for
 # the rare target with a stale pending alert.
 _STATE_PROJECTION = ("target_id", "first_scheduled_at", "pending_alert")
+
+
+@runtime_checkable
+class _CarriesTarget(Protocol):
+    """An invoker that can put the target item (wire form) into the probe event
+    (``adapters.lambda_invoker``); a plain ``ProbeInvoker`` gets id and slot only."""
+
+    def invoke_with_target(
+        self, target_id: str, scheduled_at: str, target: Mapping[str, Any] | None
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +152,13 @@ class Dispatcher:
         self._targets = targets
         self._states = states
         self._invoker = invoker
+        self._send: Callable[[str, str, Mapping[str, Any] | None], None]
+        if isinstance(invoker, _CarriesTarget):
+            self._send = invoker.invoke_with_target
+        else:
+            self._send = lambda target_id, scheduled_at, _item: invoker.invoke(
+                target_id, scheduled_at
+            )
         self._sink = sink
         self._workers = max(1, workers)
         self._segments = max(1, scan_segments)
@@ -164,13 +187,13 @@ class Dispatcher:
         report.window = (schedule.format_ts(start), schedule.format_ts(end))
 
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="read") as pool:
-            items_f = pool.submit(lambda: list(self._targets.iter_items()))
+            items_f = pool.submit(self._read_targets)
             states_f = pool.submit(
                 lambda: list(
                     self._states.iter_raw(segments=self._segments, projection=_STATE_PROJECTION)
                 )
             )
-            items, state_items = items_f.result(), states_f.result()
+            (items, wire), state_items = items_f.result(), states_f.result()
         lap("read")
 
         states = {
@@ -180,7 +203,7 @@ class Dispatcher:
         }
         jobs = self.plan(items, states, start, end, report)
         lap("plan")
-        self._dispatch(jobs, report)
+        self._dispatch(jobs, report, wire)
         lap("invoke")
         self._record_ticks(report)
         report.alerts_resent = self._resend_pending(states.values())
@@ -218,6 +241,21 @@ class Dispatcher:
                 return window
         self._log.warning("could not claim a dispatch window: too much contention")
         return None
+
+    # ------------------------------------------------------------------ 2. read
+    def _read_targets(self) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The target items decoded (for planning) and, when the store keeps them, as
+        scanned, by target id (for the probe events). The same one Scan either way."""
+        if not isinstance(self._targets, WireTargetStore):
+            return list(self._targets.iter_items()), {}
+        items: list[dict[str, Any]] = []
+        wire: dict[str, dict[str, Any]] = {}
+        for item, raw in self._targets.iter_items_and_wire():
+            items.append(item)
+            key = raw.get("target_id")
+            if isinstance(key, dict) and isinstance(key.get("S"), str):
+                wire[key["S"]] = raw
+        return items, wire
 
     # ------------------------------------------------------------------ 3. plan (pure)
     def plan(
@@ -273,7 +311,9 @@ class Dispatcher:
         return jobs
 
     # ------------------------------------------------------------------ 4. invoke
-    def _dispatch(self, jobs: list[_Job], report: DispatchReport) -> None:
+    def _dispatch(
+        self, jobs: list[_Job], report: DispatchReport, wire: Mapping[str, Mapping[str, Any]]
+    ) -> None:
         if not jobs:
             return
         logged = 0
@@ -282,7 +322,7 @@ class Dispatcher:
             if job.new and not self._states.claim_first_dispatch(job.target_id, job.scheduled_at):
                 return job, "claimed"
             try:
-                self._invoker.invoke(job.target_id, job.scheduled_at)
+                self._send(job.target_id, job.scheduled_at, wire.get(job.target_id))
             except Exception:
                 if job.new:  # let the next tick try it as a new target again
                     with contextlib.suppress(Exception):
@@ -418,7 +458,7 @@ def _runtime() -> tuple[Settings, Dispatcher]:
         invoker = LambdaProbeInvoker(lambda_client, settings.probe_function_name)
     sink = _LazySnsSink(clients, settings.alert_topic_arn) if settings.alert_topic_arn else None
     dispatcher = Dispatcher(
-        targets=DynamoTargetStore(ddb, settings.targets_table, scan_segments=SCAN_SEGMENTS),
+        targets=WireTargetStore(ddb, settings.targets_table, scan_segments=SCAN_SEGMENTS),
         states=DynamoStateStore(ddb, settings.state_table),
         invoker=invoker,
         sink=sink,

@@ -1,9 +1,17 @@
-"""The probe Lambda: one check of one target per event ``{"target_id", "scheduled_at"}``.
+"""The probe Lambda: one check of one target per event ``{"target_id", "scheduled_at"}``,
+optionally with ``"target"``: the target item as the dispatcher scanned it, in DynamoDB's
+typed JSON form (``{"target_id": {"S": "mx1"}, "port": {"N": "587"}, ...}``).
 
 Thin by design: load the target item, build the per-invocation secret resolver, and
 hand everything to ``service.check.run_check`` (the same check the local scheduler
 runs: dedupe, secret, probe, re-check, store, alert state machine, publish).
 
+- The item comes from the event when ``"target"`` is there, is in wire form and names
+  the event's ``target_id``; else (absent, malformed, another id: a warning is logged)
+  from the targets table, as before. Either way the same ``_load_target`` judges it.
+  A delivered item is as old as the dispatcher's Scan (seconds, like the eventually
+  consistent read it replaces, unless Lambda's async queue holds the event): an edit,
+  a disable or a delete made meanwhile applies from the next check.
 - A missing or malformed item, or one outside the AWS limits (``interval_s`` < 60,
   ``env:``/``file:`` secrets), becomes a ``config`` result that goes through the state
   machine like any failure (the operator is told), never a crash.
@@ -11,12 +19,19 @@ runs: dedupe, secret, probe, re-check, store, alert state machine, publish).
   link-local addresses from the very resolution it connects to (unless
   ``SMTPWATCH_ALLOW_LOOPBACK=1``); passwords go only to the hosts their secret names,
   and only over connections whose TLS proves the host (``TargetSecretResolver``).
-- Reads and writes (cost, issue 3): the target item and its state come in one
-  eventually consistent BatchGetItem (1 read unit); a healthy, unchanged check writes
-  nothing, except on the slot that opens each ``PassingResultSeconds`` period (its
-  result, at most 1 KB, ``adapters.result_codec``, conditional on
-  ``(target_id, scheduled_at)``); failures, unknowns and changes are always stored;
-  state only on change (``service.check`` explains the dedupe).
+- Security of ``"target"``: whoever may invoke this function could already make it
+  probe any target of the table; with ``"target"`` they can make it probe any host. That
+  gives no more than write access to the targets table gives: secrets stay bound to
+  the hosts their values name (DESIGN §6, ``adapters.aws_secrets``: a target naming
+  another host's secret gets a ``config`` result, not the password), and the
+  loopback/link-local guard applies to a delivered target like to any other.
+- Reads and writes (cost, issue 3): with ``"target"`` in the event, only the state is
+  read (one eventually consistent GetItem, 0.5 read units); without it, the target item
+  and its state come in one eventually consistent BatchGetItem (1 read unit). A
+  healthy, unchanged check writes nothing, except on the slot that opens each
+  ``PassingResultSeconds`` period (its result, at most 1 KB, ``adapters.result_codec``,
+  conditional on ``(target_id, scheduled_at)``); failures, unknowns and changes are
+  always stored; state only on change (``service.check`` explains the dedupe).
 - Logs: a passing check that changed nothing logs its "check done" line at DEBUG (it
   would be ~600 of its ~1,500 log bytes); everything else logs it at INFO.
 - Cold start: clients, stores and the probe environment are built once per container
@@ -147,7 +162,7 @@ def _runtime() -> _Runtime:
 
 
 class BadEvent(ValueError):
-    """The event is not ``{"target_id": str, "scheduled_at": ISO-8601}``."""
+    """The event is not ``{"target_id": str, "scheduled_at": ISO-8601, ...}``."""
 
 
 def parse_event(event: Any) -> tuple[str, str]:
@@ -166,6 +181,55 @@ def parse_event(event: Any) -> tuple[str, str]:
     return target_id, normalized
 
 
+_WIRE_SCALARS = {"S": str, "N": str, "BOOL": bool}
+
+
+def _wire_value(av: Any) -> bool:
+    """Whether ``av`` is one AttributeValue as JSON can carry it (no ``B``/``BS``: the
+    dispatcher never sends those)."""
+    if not isinstance(av, Mapping) or len(av) != 1:
+        return False
+    ((kind, raw),) = av.items()
+    if kind in _WIRE_SCALARS:
+        return isinstance(raw, _WIRE_SCALARS[kind])
+    if kind == "NULL":
+        return raw is True
+    if kind == "M":
+        return isinstance(raw, Mapping) and all(
+            isinstance(k, str) and _wire_value(v) for k, v in raw.items()
+        )
+    if kind == "L":
+        return isinstance(raw, list) and all(_wire_value(v) for v in raw)
+    if kind in ("SS", "NS"):
+        return isinstance(raw, list) and all(isinstance(v, str) for v in raw)
+    return False
+
+
+def event_target(event: Mapping[str, Any], target_id: str) -> dict[str, Any] | None:
+    """The decoded target item the event carries, or None: absent, or not usable (not
+    wire form, another target's item: logged) — the caller then reads the table."""
+    raw = event.get("target")
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        problem = "not a JSON object"
+    elif raw.get("target_id") != {"S": target_id}:
+        problem = "its target_id is not the event's"
+    else:
+        from smtpwatch.adapters.dynamodb import from_item
+
+        try:
+            if all(isinstance(k, str) and _wire_value(v) for k, v in raw.items()):
+                return from_item(dict(raw))
+            problem = "not in DynamoDB's typed JSON form"
+        except Exception as exc:  # {"N": "soon"}; nesting deeper than recursion allows
+            problem = f"undecodable: {type(exc).__name__}"
+    logger.warning(
+        "the event's target item is ignored: reading the table", extra={"reason": problem}
+    )
+    return None
+
+
 def _config_result(target_id: str, host: str, message: str, now: datetime) -> ProbeResult:
     return ProbeResult(
         target_id=target_id,
@@ -178,6 +242,20 @@ def _config_result(target_id: str, host: str, message: str, now: datetime) -> Pr
 
 _UNSET: Any = object()
 _BATCH_ATTEMPTS = 3
+
+
+def _read_state(rt: _Runtime, target_id: str) -> Any:
+    """The state alone, when the event brought the target item: one eventually
+    consistent GetItem (0.5 read units; why eventual is enough: the comment in
+    ``_read_target_and_state``)."""
+    from smtpwatch.adapters.dynamodb import from_item, plain
+    from smtpwatch.core.state import TargetState
+
+    if rt.settings.targets_table == rt.settings.state_table:  # as in the batch read
+        return rt.states.get_state(target_id)
+    resp = rt.ddb.get_item(TableName=rt.settings.state_table, Key={"target_id": {"S": target_id}})
+    item = resp.get("Item")
+    return None if item is None else TargetState.from_dict(plain(from_item(item)))
 
 
 def _read_target_and_state(rt: _Runtime, target_id: str) -> tuple[Any, Any]:
@@ -219,8 +297,8 @@ def _read_target_and_state(rt: _Runtime, target_id: str) -> tuple[Any, Any]:
 
 class _ReadOnce:
     """The StateStore for one check: the first ``get_state`` of the target answers with
-    the state already read (in the same batch as the target item); every later read
-    (after a conflict) and every write go to the table."""
+    the state already read (with the target item, or alone when the event brought the
+    item); every later read (after a conflict) and every write go to the table."""
 
     def __init__(self, store: Any, target_id: str, state: Any) -> None:
         self._store = store
@@ -292,15 +370,23 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(name="BadEvent", unit=MetricUnit.Count, value=1)
         return {"status": "bad_event", "error": str(exc)}
     logger.append_keys(target_id=target_id, scheduled_at=scheduled_at)
+    delivered = event_target(event, target_id)
     rt = _runtime()
-    return check(rt, target_id, scheduled_at)
+    return check(rt, target_id, scheduled_at, item=delivered)
 
 
-def check(rt: _Runtime, target_id: str, scheduled_at: str) -> dict[str, Any]:
+def check(
+    rt: _Runtime, target_id: str, scheduled_at: str, *, item: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One check. ``item``: the target item (decoded) when the event brought it; then
+    only the state is read, else both come from the tables."""
     from smtpwatch.adapters.aws_secrets import TargetSecretResolver
     from smtpwatch.service.check import CheckDeps, default_probe_fn, run_check
 
-    item, state = _read_target_and_state(rt, target_id)
+    if item is None:
+        item, state = _read_target_and_state(rt, target_id)
+    else:
+        state = _read_state(rt, target_id)
     target, problem = _load_target(target_id, item)
     deps = CheckDeps(
         states=_ReadOnce(rt.states, target_id, state),
