@@ -516,10 +516,9 @@ def test_the_dispatcher_reads_the_targets_table_with_one_scan_per_segment(
         "provide-client-params.dynamodb.*",
         lambda params, model, **_: calls.append((model.name, params.get("TableName", ""))),
     )
-    from smtpwatch.adapters.wire_targets import WireTargetStore
 
     d = Dispatcher(
-        targets=WireTargetStore(client, harness.tables["TargetsTable"], scan_segments=4),
+        targets=DynamoTargetStore(client, harness.tables["TargetsTable"], scan_segments=4),
         states=DynamoStateStore(client, harness.tables["StateTable"]),
         invoker=dispatcher.invoker,
         sink=None,

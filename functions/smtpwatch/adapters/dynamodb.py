@@ -22,12 +22,14 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from smtpwatch.adapters.aws_clients import error_code
 from smtpwatch.adapters.result_codec import decode_item, encode_item
 from smtpwatch.core.result import ProbeResult
 from smtpwatch.core.state import TargetState
+
+_T = TypeVar("_T")
 
 __all__ = [
     "DISPATCHER_ID",
@@ -140,9 +142,24 @@ def _scan(
 ) -> Iterator[dict[str, Any]]:
     """Every item of ``table`` (decoded). ``segments`` > 1 scans in parallel threads —
     the dispatcher's 10,000 items in a fraction of the sequential time."""
+    return _scan_as(
+        client, table, from_item, segments=segments, consistent=consistent, projection=projection
+    )
 
-    def one(segment: int | None) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+
+def _scan_as(
+    client: Any,
+    table: str,
+    decode: Callable[[dict[str, Any]], _T],
+    *,
+    segments: int = 1,
+    consistent: bool = False,
+    projection: tuple[str, ...] = (),
+) -> Iterator[_T]:
+    """``_scan`` with each wire item passed through ``decode`` (in the scan threads)."""
+
+    def one(segment: int | None) -> list[_T]:
+        out: list[_T] = []
         kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": consistent}
         if projection:  # fewer bytes on the wire and to decode (read units are the same)
             kwargs["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(projection)))
@@ -151,7 +168,7 @@ def _scan(
             kwargs.update(Segment=segment, TotalSegments=segments)
         while True:
             page = client.scan(**kwargs)
-            out.extend(from_item(i) for i in page.get("Items", ()))
+            out.extend(decode(i) for i in page.get("Items", ()))
             last = page.get("LastEvaluatedKey")
             if not last:
                 return out
@@ -183,6 +200,15 @@ class DynamoTargetStore:
 
     def iter_items(self) -> Iterator[dict[str, Any]]:
         return _scan(self._client, self._table, segments=self._segments)
+
+    def iter_items_and_wire(self) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """Every item decoded and exactly as the Scan returned it (DynamoDB's typed
+        form). The dispatcher puts the latter into the probe event so the probe does not
+        read the item again; re-encoding the decoded item would not give it back
+        (``SS`` would come back as ``L``)."""
+        return _scan_as(
+            self._client, self._table, lambda i: (from_item(i), i), segments=self._segments
+        )
 
     def put_items(self, items: Iterable[dict[str, Any]]) -> int:
         batch: list[dict[str, Any]] = []

@@ -13,8 +13,8 @@ One run:
    probes' result-key dedupe makes the repeat harmless. Exclusivity rests on DynamoDB
    applying a conditional write atomically per item (moto does not: tests/aws/moto_atomic.py).
 2. **Read** every target item and every state item (parallel Scan segments). Target
-   items are kept as DynamoDB sent them too (``adapters.wire_targets``): each probe
-   event carries its target's item, so the probe reads only the state.
+   items are kept as DynamoDB sent them too (``DynamoTargetStore.iter_items_and_wire``):
+   each probe event carries its target's item, so the probe reads only the state.
 3. **Plan** (pure): an enabled target is due at its latest slot in the window
    (``core.schedule``: a deterministic per-target offset spreads 10,000 targets over
    the interval). A target with no state item yet is due at once (its most recent slot),
@@ -58,7 +58,6 @@ from smtpwatch.adapters.dynamodb import (
     is_bookkeeping_id,
 )
 from smtpwatch.adapters.tick_gate import tick_bucket
-from smtpwatch.adapters.wire_targets import WireTargetStore
 from smtpwatch.core import schedule
 from smtpwatch.core.state import Alert
 from smtpwatch.handlers.observability import make_logger, make_metrics, traced
@@ -246,11 +245,12 @@ class Dispatcher:
     def _read_targets(self) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
         """The target items decoded (for planning) and, when the store keeps them, as
         scanned, by target id (for the probe events). The same one Scan either way."""
-        if not isinstance(self._targets, WireTargetStore):
+        both = getattr(self._targets, "iter_items_and_wire", None)
+        if both is None:
             return list(self._targets.iter_items()), {}
         items: list[dict[str, Any]] = []
         wire: dict[str, dict[str, Any]] = {}
-        for item, raw in self._targets.iter_items_and_wire():
+        for item, raw in both():
             items.append(item)
             key = raw.get("target_id")
             if isinstance(key, dict) and isinstance(key.get("S"), str):
@@ -458,7 +458,7 @@ def _runtime() -> tuple[Settings, Dispatcher]:
         invoker = LambdaProbeInvoker(lambda_client, settings.probe_function_name)
     sink = _LazySnsSink(clients, settings.alert_topic_arn) if settings.alert_topic_arn else None
     dispatcher = Dispatcher(
-        targets=WireTargetStore(ddb, settings.targets_table, scan_segments=SCAN_SEGMENTS),
+        targets=DynamoTargetStore(ddb, settings.targets_table, scan_segments=SCAN_SEGMENTS),
         states=DynamoStateStore(ddb, settings.state_table),
         invoker=invoker,
         sink=sink,

@@ -270,11 +270,13 @@ def _read_target_and_state(rt: _Runtime, target_id: str) -> tuple[Any, Any]:
         return rt.targets.get_item(target_id), rt.states.get_state(target_id)
     key = {"target_id": {"S": target_id}}
     # Both eventually consistent (0.5 read units each, issue 3's cost goal). A stale
-    # state cannot do harm: every state write is conditional on the version (a
+    # state does little harm: every state write is conditional on the version (a
     # conflict re-reads consistently and decides again) and every stored result on
-    # its key, so staleness can at worst delay a change by one check, never duplicate
-    # an alert or lose an update. Probe events are not retried (MaximumRetryAttempts
-    # 0), and a duplicate delivery runs concurrently, when consistency cannot help.
+    # its key, so staleness can delay a change by one check, or publish an alert that
+    # was sent a moment before once more under the same alert_id (delivery is
+    # at-least-once anyway), but never lose an update or count a check twice. Probe
+    # events are not retried (MaximumRetryAttempts 0), and a duplicate delivery runs
+    # concurrently, when consistency cannot help.
     request: dict[str, Any] = {tt: {"Keys": [key]}, st: {"Keys": [key]}}
     found: dict[str, Any] = {}
     for attempt in range(_BATCH_ATTEMPTS):
