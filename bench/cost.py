@@ -81,44 +81,45 @@ MINUTES_PER_MONTH = 30 * 24 * 60  # 43,200
 FULL_VCPU_MB = 1769  # Lambda allocates CPU in proportion to memory; one vCPU at 1,769 MB
 
 # ----------------------------------------------------------------------------- measured
-# `python bench/cost.py --measure --checks 25 --dispatch-targets 500` on the team
-# machine, 2026-12-06 (x86_64, loopback aiosmtpd with STARTTLS + AUTH through an SSM
-# SecureString, moto server in its own process, 501 targets per tick), after this
-# session's cost work: no result item for a passing unchanged check (one per
-# PassingResultSeconds), compact EMF, eventually consistent reads.
+# `python bench/cost.py --measure --checks 100 --dispatch-targets 500` on the team
+# machine, 2026-12-06 (x86_64 VM, loopback aiosmtpd with STARTTLS + AUTH through an SSM
+# SecureString, moto server in its own process, 501 targets per tick): medians of four
+# runs, interleaved with four runs of the previous landing (BEFORE). This session's cost
+# work: no result item for a passing unchanged check (one per PassingResultSeconds),
+# compact EMF, the target item in the probe event, the state read eventually consistent.
 MEASURED: dict[str, float] = {
-    "probe_cpu_ms": 3.0,  # one warm, steady check, handler process CPU
-    "probe_aws_calls": 1.0,  # BatchGetItem (target + state)
+    "probe_cpu_ms": 3.81,  # one warm, steady check, handler process CPU (3.42-4.28)
+    "probe_aws_calls": 1.0,  # GetItem of the state (the target item is in the event)
     "probe_wru": 0.0,  # nothing written for a passing, unchanged check
-    "probe_rru": 1.0,  # target 0.5 + state 0.5, eventually consistent
-    "probe_log_bytes": 600.0,  # the EMF document only
+    "probe_rru": 0.5,  # the state, eventually consistent
+    "probe_log_bytes": 579.0,  # the EMF document only
     "probe_log_events": 1.0,
-    "result_item_bytes": 409.0,  # the sampled result item (compressed): one write unit
+    "result_item_bytes": 413.0,  # a stored result item (compressed): one write unit
     "emf_metrics": 19.0,  # probe 12 + dispatcher 6 + cold start, dimension service only
-    "dispatch_cpu_ms_per_target": 0.55,  # incl. its signed async Invoke
+    "dispatch_cpu_ms_per_target": 0.53,  # incl. its signed async Invoke (0.45-0.64)
     "dispatch_cpu_ms_per_tick": 30.0,  # claim, counters, summary (estimate)
-    "dispatch_rru_per_target": 0.04,  # both scans, eventually consistent
+    "dispatch_rru_per_target": 0.02,  # both scans, eventually consistent
     "dispatch_wru_per_tick": 3.0,  # window claim + completion + tick counter
-    "dispatch_log_bytes_per_tick": 1135.0,
-    "aws_call_cpu_ms": 0.93,  # client-side CPU of one boto3 DynamoDB call
-    "cold_cpu_ms": 218.0,  # import + first check (clients, TLS context)
-    "max_rss_mb": 71.3,  # handler process after 25 checks (Lambda adds its runtime client)
+    "dispatch_log_bytes_per_tick": 1017.0,
+    "aws_call_cpu_ms": 0.85,  # client-side CPU of one boto3 DynamoDB call (0.78-1.17)
+    "cold_cpu_ms": 134.0,  # import + first check (clients, TLS context)
+    "max_rss_mb": 71.2,  # handler process after 100 checks (Lambda adds its runtime client)
 }
 
 
-# The same figures at the previous landing (commit 3434266: a result item per check,
-# units and one-element lists in EMF, the state read consistent), measured on the same
-# machine the same day with the same command, for the before/after table.
-# Measured then: 3.8 ms CPU, 2 calls (BatchGetItem with the state consistent, PutItem of
-# the result), 1 WRU per check. Split here the way the model counts: the steady part
-# below, and the result write the model adds per stored result (every check then).
+# The previous landing (commit 3434266: a result item per check, units and one-element
+# lists in EMF, target + state read with the state consistent), measured in the same
+# four interleaved runs: 4.81 ms CPU (4.75-5.76), 2 calls (BatchGetItem, PutItem),
+# 1 WRU and 1.5 RRU per check, 860 log bytes. Split here the way the model counts: the
+# steady part below, and the result write the model adds per stored result (every
+# check then).
 BEFORE: dict[str, float] = {
-    "probe_cpu_ms": 3.8 - 0.93,  # minus the PutItem's client CPU (aws_call_cpu_ms)
+    "probe_cpu_ms": 4.81 - 0.83,  # minus the PutItem's client CPU (aws_call_cpu_ms then)
     "probe_aws_calls": 1.0,  # BatchGetItem; the PutItem comes with each stored result
     "probe_wru": 0.0,
     "probe_rru": 1.5,
     "probe_log_bytes": 860.0,
-    "result_item_bytes": 409.0,
+    "result_item_bytes": 412.0,
     "passing_result_s": 0.0,  # every result stored
 }
 
@@ -357,12 +358,8 @@ def levers(measured: dict[str, float]) -> list[tuple[str, Any]]:
     call_cpu = measured.get("aws_call_cpu_ms", 0.93)
     return [
         (
-            "dispatcher puts the target item in the event (state read alone: 0.5 RRU)",
-            lambda i: i | {"rru_per_check": 0.5},
-        ),
-        (
-            "...and a state snapshot too (0 reads, 1 call fewer; a stale snapshot "
-            "can delay a change)",
+            "dispatcher puts a state snapshot into the event too (0 reads, 1 call fewer; "
+            "a stale snapshot can delay a change)",
             lambda i: i | {"rru_per_check": 0.0, "probe_ms": _lever_ms(Inputs(**i), 1, call_cpu)},
         ),
         (
@@ -549,6 +546,8 @@ def _child(config_path: str) -> None:
         event = {
             "target_id": cfg["target_id"],
             "scheduled_at": (base + timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            # as the dispatcher sends it: the item as scanned (adapters.lambda_invoker)
+            "target": cfg["target_item"],
         }
         b0, l0, k0 = sink.bytes, len(sink.lines), len(calls)
         t0, c0 = time.perf_counter(), time.process_time()
@@ -757,6 +756,7 @@ def measure(
                 "checks": checks,
                 "ticks": ticks,
                 "target_id": "bench",
+                "target_item": to_item(target),
                 "out": str(Path(tmp) / "out.json"),
                 "path": code_path.split(os.pathsep),
             }

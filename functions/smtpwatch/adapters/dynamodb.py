@@ -281,9 +281,11 @@ class DynamoStateStore:
         self._clock = clock
 
     # --- StateStore protocol
-    def get_state(self, target_id: str) -> TargetState | None:
+    def get_state(self, target_id: str, *, consistent: bool = True) -> TargetState | None:
+        """``consistent=False``: half the read units, for the probe's first read (its
+        writes are conditional on the version, so a stale read cannot win)."""
         resp = self._client.get_item(
-            TableName=self._table, Key={"target_id": {"S": target_id}}, ConsistentRead=True
+            TableName=self._table, Key={"target_id": {"S": target_id}}, ConsistentRead=consistent
         )
         item = resp.get("Item")
         if item is None:

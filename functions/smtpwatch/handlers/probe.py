@@ -248,14 +248,7 @@ def _read_state(rt: _Runtime, target_id: str) -> Any:
     """The state alone, when the event brought the target item: one eventually
     consistent GetItem (0.5 read units; why eventual is enough: the comment in
     ``_read_target_and_state``)."""
-    from smtpwatch.adapters.dynamodb import from_item, plain
-    from smtpwatch.core.state import TargetState
-
-    if rt.settings.targets_table == rt.settings.state_table:  # as in the batch read
-        return rt.states.get_state(target_id)
-    resp = rt.ddb.get_item(TableName=rt.settings.state_table, Key={"target_id": {"S": target_id}})
-    item = resp.get("Item")
-    return None if item is None else TargetState.from_dict(plain(from_item(item)))
+    return rt.states.get_state(target_id, consistent=False)
 
 
 def _read_target_and_state(rt: _Runtime, target_id: str) -> tuple[Any, Any]:
