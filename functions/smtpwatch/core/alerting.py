@@ -38,11 +38,12 @@ went out announces nothing (recovery is only announced after a *sent* alert), an
 relapse before an unsent recovery went out leaves operators rightly believing "down".
 
 Cost (why ``Decision.write`` exists): a healthy, unchanged check writes no state at all —
-only its result item. ``decide`` sets ``write`` only when a field that matters changes
+at most its result item (on AWS only once per ``PassingResultSeconds``;
+``service.check``). ``decide`` sets ``write`` only when a field that matters changes
 (status, failure count, pending alert, announcements); ``last_result``,
 ``last_checked_at`` and ``last_scheduled_at`` ride along with such writes but never cause
-one. Readers (``status``, the dispatcher) take those three from the newest result
-instead: ``with_latest_result``.
+one. Readers (``status``) take the first two from the newest stored result instead:
+``with_latest_result``.
 
 ``alert_id`` is a hash of (target_id, event, scheduled_at): the same run makes the same
 id, so a receiver can drop duplicates of an at-least-once delivery.
@@ -256,7 +257,7 @@ def mark_sent(state: TargetState, alert_id: str, *, sent_at: datetime) -> Target
 
 def with_latest_result(state: TargetState, latest: ProbeResult | None) -> TargetState:
     """``state`` with ``last_result``/``last_checked_at`` taken from the newest stored
-    result when that is newer: a healthy check writes only its result item, so the
+    result when that is newer: a healthy check writes at most its result item, so the
     state item's copies are those of the last check that changed something."""
     if latest is None:
         return state

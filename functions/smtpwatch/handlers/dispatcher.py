@@ -10,7 +10,9 @@ One run:
    what is left, usually nothing), and a missed tick never skips a slot (the next window
    reaches back). A run that dies mid-window leaves its claim unfinished; once its lease
    (the Lambda's remaining time) has passed, the next run claims that window again — the
-   probes' result-key dedupe makes the repeat harmless. Exclusivity rests on DynamoDB
+   probes' dedupe makes the repeat harmless (a stored result is keyed by its slot, a
+   state change records ``last_scheduled_at``; a passing check that stores and changes
+   nothing is simply probed once more). Exclusivity rests on DynamoDB
    applying a conditional write atomically per item (moto does not: tests/aws/moto_atomic.py).
 2. **Read** every target item and every state item (parallel Scan segments). Target
    items are kept as DynamoDB sent them too (``DynamoTargetStore.iter_items_and_wire``):
