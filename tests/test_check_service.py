@@ -318,6 +318,76 @@ def test_with_sampling_a_failure_below_the_threshold_and_its_reset_are_both_stor
     assert w.state(t).consecutive_failures == 0
 
 
+def _recovered_alert_left_pending(w: World, t: Target) -> str:
+    """GIVEN a target that went down (announced) and came back while the sink was
+    down: its recovered alert is pending, and the next passing slot (not the hour's
+    sample) changes nothing but publishing it. Returns that slot."""
+    w.check(t, at=T0)
+    w.tick(t, "critical")
+    assert w.sink.events == ["down"]
+    w.sink.down = True
+    w.tick(t, "ok")
+    assert (w.state(t).pending_alert or {}).get("event") == "recovered"
+    w.sink.down = False
+    w.now = w.now.replace(second=0) + timedelta(minutes=5)
+    w.health = ["ok"]
+    return format_ts(w.now)
+
+
+def test_with_sampling_two_deliveries_of_one_event_flush_a_pending_alert_once() -> None:
+    # Lambda delivers an async event at least once: two copies may run side by side.
+    w, t = World(passing_result_every_s=3600), tgt(interval_s=300, recheck_delay_s=0)
+    slot = _recovered_alert_left_pending(w, t)
+    both_loaded = threading.Barrier(2, timeout=30)
+
+    def probe(target: Target, _password: str | None) -> ProbeResult:
+        both_loaded.wait()  # each copy has read the state (pending alert and all)
+        return result(target, "ok", w.now)
+
+    w.probe_override = probe
+    with ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(lambda _: run_check(t, scheduled_at=slot, deps=w.deps()), range(2)))
+    # THEN the pending alert goes out once: the copy that stored the slot's result first
+    # publishes it, the other stops as a redelivery (DESIGN §4)
+    assert w.sink.events == ["down", "recovered"]
+    assert sorted(str(o.skipped) for o in outs) == ["None", "redelivered"]
+    assert w.state(t).pending_alert is None
+
+
+def test_with_sampling_a_redelivery_reading_a_stale_state_does_not_flush_again() -> None:
+    # The probe's first state read is eventually consistent: a copy of the event that
+    # runs just after the first one may still see the alert the first one sent.
+    w, t = World(passing_result_every_s=3600), tgt(interval_s=300, recheck_delay_s=0)
+    slot = _recovered_alert_left_pending(w, t)
+    stale = w.state(t)
+    first = run_check(t, scheduled_at=slot, deps=w.deps())
+    assert first.flushed is not None and w.sink.events == ["down", "recovered"]
+
+    class StaleFirstRead:
+        """The states as the probe sees them: its first read lags, the rest do not."""
+
+        def __init__(self) -> None:
+            self.lagging = True
+
+        def get_state(self, target_id: str) -> TargetState | None:
+            if self.lagging:
+                self.lagging = False
+                return stale
+            return w.states.get_state(target_id)
+
+        def save_state(self, state: TargetState) -> bool:
+            return w.states.save_state(state)
+
+        def iter_states(self) -> Any:
+            return w.states.iter_states()
+
+    deps = w.deps()
+    deps.states = StaleFirstRead()
+    again = run_check(t, scheduled_at=slot, deps=deps)
+    assert again.skipped == "redelivered"
+    assert w.sink.events == ["down", "recovered"]
+
+
 def test_a_down_alert_costs_result_plus_pending_plus_sent() -> None:
     w, t = World(), tgt()
     w.tick(t, "ok")

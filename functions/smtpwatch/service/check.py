@@ -26,11 +26,13 @@ Which results are stored (``CheckDeps.passing_result_every_s``, cost goal of iss
 ``PassingResultSeconds``, default 3600) stores every ``critical``/``unknown`` result,
 every result that changed the state, and of the passing (``ok``/``warning``) results
 that changed nothing only the one whose slot opens each N-second period
-(``core.schedule.sample_slot``). A healthy, unchanged check then writes nothing at
-all on 59 of 60 one-minute slots. The redelivery dedupe still holds: a stored result
+(``core.schedule.sample_slot``) — and any result of a check that finds a pending alert
+to flush (6), whose conditional write (5) is then what keeps a second delivery of the
+event from publishing that alert again. A healthy, unchanged check then writes nothing
+at all on 59 of 60 one-minute slots. The redelivery dedupe still holds: a stored result
 is written conditionally (5), a state change is written conditionally on the
 version and records ``last_scheduled_at`` (1), and a check that stores and changes
-nothing has nothing a second delivery could repeat.
+nothing has published nothing a second delivery could repeat.
 
 The state item is written only when something changes (status, failure count,
 pending alert, announcements), and twice around an alert (pending, then sent). So
@@ -188,7 +190,7 @@ def run_check(target: Target, *, scheduled_at: str, deps: CheckDeps) -> CheckOut
         if again.status is not Status.UNKNOWN:  # a crashed re-check proves nothing
             result = again
 
-    stored = _kept_whatever_happens(target, result, scheduled_at, deps)
+    stored = _kept_whatever_happens(target, state, result, scheduled_at, deps)
     if stored and not deps.results.add_result(result, scheduled_at=scheduled_at):
         log.info("result exists: redelivered", extra={"target_id": tid})
         return CheckOutcome(
@@ -277,11 +279,16 @@ def deliver(alert: Alert, sinks: Sequence[AlertSink]) -> bool:
 
 
 def _kept_whatever_happens(
-    target: Target, result: ProbeResult, scheduled_at: str, deps: CheckDeps
+    target: Target, state: TargetState, result: ProbeResult, scheduled_at: str, deps: CheckDeps
 ) -> bool:
     """Is this result stored before the decision (see "Which results are stored")?"""
     every = deps.passing_result_every_s
     if every <= 0 or result.status in (Status.CRITICAL, Status.UNKNOWN):
+        return True
+    if state.pending_alert:
+        # The flush (6) publishes before any state write of this check, so only the
+        # result key can stop a second delivery of this event from publishing it again
+        # (a concurrent copy, or one whose eventually consistent read still shows it).
         return True
     try:
         return sample_slot(parse_ts(scheduled_at), target.interval_s, every)
