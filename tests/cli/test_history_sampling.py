@@ -151,3 +151,23 @@ def test_uptime_stays_a_percentage_and_p0_implies_nothing(
     judged = len(results) - doc["counts"]["unknown"] + implied
     assert (uptime is None) == (judged == 0)
     assert uptime is None or 0.0 <= uptime <= 100.0
+
+
+def test_a_window_without_a_stored_result_counts_the_passes_the_result_before_implies() -> None:
+    # GIVEN `history --since 30m` at 10:44:30 on a healthy target: the hour's sample is
+    # 10:00, before the window, and nothing was stored since
+    sample = result(DAY + timedelta(hours=10))
+    until = DAY + timedelta(hours=10, minutes=44, seconds=30)
+    since = until - timedelta(minutes=30)
+    doc = summarize("mx1", [], since=since, until=until, interval_s=60,
+                    passing_result_s=3600, before=sample)  # fmt: skip
+    # THEN the window's 30 slots (10:15-10:44) passed, and none before it are counted
+    assert doc["implied_passing_checks"] == 30 and doc["uptime_percent"] == 100.0
+    assert doc["checks"] == 0
+    text = render_text(doc, ITEM)
+    assert "uptime 100.00% over 30 checks (0 stored:" in text
+    # AND a failure before the window implies nothing (its next check is stored)
+    failed = result(DAY + timedelta(hours=10), Status.CRITICAL)
+    doc = summarize("mx1", [], since=since, until=until, interval_s=60,
+                    passing_result_s=3600, before=failed)  # fmt: skip
+    assert doc["implied_passing_checks"] == 0 and doc["uptime_percent"] is None

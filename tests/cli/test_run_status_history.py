@@ -728,3 +728,25 @@ def test_history_bad_passing_result_seconds_is_a_usage_error(
     done = _history(env, *args)
     assert done.returncode == 3
     assert "--passing-result-seconds" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_history_since_inside_a_sampling_period_counts_the_passes_after_since(
+    env: Env, moto_endpoint: str
+) -> None:
+    # GIVEN the stored results of _SAMPLED (P = 3600) and a window opening at 11:05,
+    # after the 11:00 sample: 11:05-11:09 passed and changed nothing, so no result
+    # of theirs is in the window; the 11:00 sample before it is what says they passed
+    stack, _ = _seed_sampled(moto_endpoint, env, {"PassingResultSeconds": "3600"})
+    done = _history(env, "--json", "--stack", stack, "--since", "2026-11-25T11:05:00Z")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    # THEN the window's stored results are its own (11:10, 11:11, 11:30)...
+    assert report["checks"] == 3 and report["first_check_at"] == "2026-11-25T11:10:00Z"
+    # ...and the passes implied are those inside it: 11:05-11:09 (5) + 11:12-11:29 (18)
+    assert report["implied_passing_checks"] == 5 + 18
+    assert report["uptime_percent"] == round(100.0 * (1 + 23) / (3 + 23), 3)
+    # AND a window opening half-way through an hour counts that hour's second half:
+    # 10:30-10:59 (after the 10:00 sample) + 11:01-11:09 + 11:12-11:29
+    done = _history(env, "--json", "--stack", stack, "--since", "2026-11-25T10:30:00Z")
+    report = json.loads(done.stdout)
+    assert (report["checks"], report["implied_passing_checks"]) == (4, 30 + 9 + 18)

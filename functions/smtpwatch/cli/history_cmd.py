@@ -23,9 +23,10 @@ from the backend (``Backend.passing_result_s``: 0 for the local store, which kee
 every check; the stack's ``PassingResultSeconds`` output; ``--passing-result-seconds``
 overrides it); interval_s is the target's (its item parsed as the dispatcher parses it,
 so a missing interval_s is the default). With P = 0, or without a valid target item,
-nothing is implied and the report is the stored results' alone. An estimate at the
-edges: slots between ``--since`` and the first stored result are not counted (what came
-before is not read), and a changed interval_s applies to the whole window.
+nothing is implied and the report is the stored results' alone. The slots between
+``--since`` and the window's first stored result are implied by the last result before
+``--since`` (read from one period earlier; only the slots at or after ``--since``
+count). An estimate still: a changed interval_s applies to the whole window.
 Timings (total and phases) are always those of the stored results.
 """
 
@@ -34,7 +35,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from smtpwatch.cli.common import (
@@ -89,7 +90,11 @@ def run(args: argparse.Namespace) -> int:
     backend = open_backend(args, need=("targets", "results"), create=False)
     try:
         item = backend.targets.get_item(args.target_id)
-        results = list(backend.results.iter_results(args.target_id, since=format_ts(since)))
+        # With sampling, the passes at the start of the window are implied by the
+        # stored result before it (at most one period earlier): read from there.
+        first = since - timedelta(seconds=max(0, backend.passing_result_s))
+        fetched = list(backend.results.iter_results(args.target_id, since=format_ts(first)))
+        earlier, results = _split_at(fetched, since)
         if item is None and not results:
             raise UsageError(f"no target {args.target_id!r} in {backend.description}")
     finally:
@@ -102,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         failures=args.failures,
         interval_s=target_interval(item),
         passing_result_s=backend.passing_result_s,
+        before=earlier[-1] if earlier else None,
     )
     if args.json:
         print_json(report)
@@ -129,6 +135,21 @@ def _stats(values: Iterable[float]) -> dict[str, Any]:
     }
 
 
+def _split_at(
+    results: Sequence[ProbeResult], since: datetime
+) -> tuple[list[ProbeResult], list[ProbeResult]]:
+    """(the results that started before ``since``, the rest), each in stored order."""
+    earlier: list[ProbeResult] = []
+    window: list[ProbeResult] = []
+    for r in results:
+        try:
+            before = parse_ts(r.started_at) < since
+        except ValueError:
+            before = False
+        (earlier if before else window).append(r)
+    return earlier, window
+
+
 def target_interval(item: Mapping[str, Any] | None) -> int | None:
     """The interval the target is probed at, as the dispatcher reads its item (a
     missing interval_s is the default); None without a valid item."""
@@ -150,14 +171,19 @@ def implied_passing(
     until: datetime,
     interval_s: int | None,
     passing_result_s: int,
+    since: datetime | None = None,
+    before: ProbeResult | None = None,
 ) -> int:
     """How many checks passed and changed nothing without a stored result (module
-    docstring): 0 when every check is stored (P = 0) or the interval is unknown."""
-    if passing_result_s <= 0 or not interval_s or interval_s <= 0 or not results:
+    docstring): 0 when every check is stored (P = 0) or the interval is unknown.
+    ``before``: the last stored result before ``since``; of the passes it implies only
+    those at or after ``since`` are counted (the window's first slots)."""
+    if passing_result_s <= 0 or not interval_s or interval_s <= 0:
         return 0
     cap = math.ceil(passing_result_s / interval_s)
+    start = None if since is None else since.timestamp()
     times: list[tuple[float, Status]] = []
-    for r in results:
+    for r in ([before] if before is not None else []) + list(results):
         try:
             times.append((parse_ts(r.started_at).timestamp(), r.status))
         except ValueError:
@@ -171,7 +197,11 @@ def implied_passing(
             slots = round((times[i + 1][0] - at) / interval_s) - 1
         else:
             slots = math.floor((until.timestamp() - at) / interval_s)
-        implied += min(max(0, slots), cap)
+        slots = min(max(0, slots), cap)
+        if start is not None and at < start:
+            # the slots at + k * interval_s that fall before the window
+            slots -= min(slots, math.ceil((start - at) / interval_s) - 1)
+        implied += slots
     return implied
 
 
@@ -184,12 +214,20 @@ def summarize(
     failures: int = RECENT_FAILURES,
     interval_s: int | None = None,
     passing_result_s: int = 0,
+    before: ProbeResult | None = None,
 ) -> dict[str, Any]:
+    """The report over ``results`` (the window's); ``before``: the last stored result
+    before ``since``, which implies the passes the window opens with."""
     counts = {s.value: 0 for s in Status}
     for r in results:
         counts[r.status.value] += 1
     implied = implied_passing(
-        results, until=until, interval_s=interval_s, passing_result_s=passing_result_s
+        results,
+        until=until,
+        interval_s=interval_s,
+        passing_result_s=passing_result_s,
+        since=since,
+        before=before,
     )
     judged = len(results) - counts["unknown"] + implied
     up = counts["ok"] + counts["warning"] + implied
@@ -242,7 +280,7 @@ def render_text(report: dict[str, Any], item: dict[str, Any] | None) -> str:
         host = item.get("host", "")
         name = f" ({item.get('name') or host}, {host})" if item.get("name") else f" ({host})"
     lines.append(f"{report['target_id']}{name}: {report['since']} .. {report['until']}")
-    if not report["checks"]:
+    if not report["checks"] and not report.get("implied_passing_checks"):
         lines.append("no checks in this period")
         return "\n".join(lines)
     c = report["counts"]
@@ -253,7 +291,11 @@ def render_text(report: dict[str, Any], item: dict[str, Any] | None) -> str:
     tally = f"{c['ok']} ok, {c['warning']} warning, {c['critical']} critical" + (
         f", {c['unknown']} unknown" if c["unknown"] else ""
     )
-    last = f"last: {report['last_status']} at {report['last_check_at']}"
+    last = (
+        f"last: {report['last_status']} at {report['last_check_at']}"
+        if stored
+        else "no stored result in this period"
+    )
     if implied:
         total_checks = stored + implied
         lines.append(
