@@ -5,8 +5,9 @@ state (HASH ``target_id``; one state item per target, plus bookkeeping items who
 start with ``#`` — no target id can), results (HASH ``target_id``, RANGE ``ts``; TTL
 attribute ``expires_at``).
 
-Writes per check (cost, issue 3): a healthy check writes exactly one item, the result,
-and that write is conditional on (target_id, ts) not existing — the redelivery dedupe.
+Writes per check (cost, issue 3): a healthy check writes at most one item, its result
+(on AWS only once per ``PassingResultSeconds``: ``service.check``), and that write is
+conditional on (target_id, ts) not existing — the redelivery dedupe.
 State items are written only when the state machine changes them, conditional on the
 ``version`` read (optimistic concurrency: a racing writer loses, nothing is merged).
 

@@ -426,7 +426,7 @@ def check(
         metrics.add_metric(name="CheckSkipped", unit=MetricUnit.Count, value=1)
     if _routine(outcome):
         # Cost: an INFO line is ~600 bytes of CloudWatch Logs per check; a passing check
-        # that changed nothing is already in the results table and the EMF metrics.
+        # that changed nothing is in the EMF metrics (and hourly in the results table).
         logger.debug("check done", extra=summary)
     else:
         logger.info("check done", extra=summary)

@@ -411,7 +411,7 @@ def _decide_and_save(
         state = deps.states.get_state(state.target_id) or TargetState(state.target_id)
         if _redelivery(state, scheduled_at):
             # A newer dispatch of this target finished first: an older result must not
-            # overrule it (its result item is stored; the state stays the newer one's).
+            # overrule it (its result may be stored; the state stays the newer one's).
             return Decision(state, None, False, "overtaken by a newer check"), state, 0
     log.error("state not saved: too many conflicts", extra={"target_id": state.target_id})
     return decision, state, 0
