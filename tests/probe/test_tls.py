@@ -139,6 +139,35 @@ def test_ssl_contexts_are_built_once_and_reused(
     assert len(env.ssl_contexts) == 1
 
 
+def test_contexts_of_targets_own_ca_bundles_are_bounded_and_rebuilt_when_dropped(
+    ip: str, smtp_server: Smtp, certs: Certificates, make_target: MakeTarget, env: ProbeEnvironment
+) -> None:
+    import trustme
+
+    # GIVEN a long-lived cache (a warm Lambda, `smtpwatch run`) that sees many bundles
+    cache = ContextCache(max_bundles=3)
+    system = cache.get(verify=True, ca_bundle=None)
+    unverified = cache.get(verify=False, ca_bundle=None)
+    for _ in range(5):
+        cache.get(verify=True, ca_bundle=trustme.CA().cert_pem.bytes().decode())
+    # THEN only the 3 newest bundle contexts are kept, the system-store ones stay
+    assert len(cache) == 2 + 3
+    assert cache.get(verify=True, ca_bundle=None) is system
+    assert cache.get(verify=False, ca_bundle=None) is unverified
+    # AND a target whose bundle's context was dropped still verifies (it is rebuilt)
+    srv = smtp_server(ip, cert=certs.valid(), starttls=True)
+    target = make_target(ip, srv.port)
+    for _ in range(4):  # push it out: 3 other bundles after it
+        cache.get(verify=True, ca_bundle=target.ca_bundle)
+        for _ in range(3):
+            cache.get(verify=True, ca_bundle=trustme.CA().cert_pem.bytes().decode())
+    assert len(cache) == 5
+    env.ssl_contexts = cache
+    result = probe(target, env=env)
+    assert result.status is Status.OK and result.tls is not None and result.tls.verified
+    assert len(cache) == 5
+
+
 def test_verification_flags_are_the_same_on_every_python() -> None:
     # Python 3.13 turns on VERIFY_X509_STRICT by default; smtpwatch decides itself.
     ctx = ContextCache().get(verify=True, ca_bundle=None)

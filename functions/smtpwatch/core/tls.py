@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = [
+    "MAX_BUNDLE_CONTEXTS",
     "CertFacts",
     "ContextCache",
     "cert_facts_from_der",
@@ -48,20 +49,33 @@ _X509_V_ERR_IP_ADDRESS_MISMATCH = 64
 _VERIFY_FLAGS = ssl.VERIFY_X509_TRUSTED_FIRST | ssl.VERIFY_X509_PARTIAL_CHAIN
 
 
-class ContextCache:
-    """Client SSL contexts keyed by ``(verify, ca_bundle)``; thread-safe."""
+# Contexts with a target's own ca_bundle kept at most (least recently used dropped
+# first): a warm Lambda container or a long `smtpwatch run` sees every bundle of the
+# table over time, and each context holds its parsed CA store.
+MAX_BUNDLE_CONTEXTS = 64
 
-    def __init__(self) -> None:
+
+class ContextCache:
+    """Client SSL contexts keyed by ``(verify, ca_bundle)``; thread-safe. The two
+    system-store contexts stay; ``max_bundles`` bounds those built from a target's own
+    ``ca_bundle``."""
+
+    def __init__(self, *, max_bundles: int = MAX_BUNDLE_CONTEXTS) -> None:
         self._contexts: dict[tuple[bool, str | None], ssl.SSLContext] = {}
+        self._max_bundles = max(1, max_bundles)
         self._lock = _thread.allocate_lock()  # threading.Lock without importing threading
 
     def get(self, *, verify: bool, ca_bundle: str | None) -> ssl.SSLContext:
         key = (verify, ca_bundle if verify else None)
         with self._lock:
-            ctx = self._contexts.get(key)
+            ctx = self._contexts.pop(key, None)  # re-inserted below: newest last
             if ctx is None:
                 ctx = _build(verify=verify, ca_bundle=key[1])
-                self._contexts[key] = ctx
+            self._contexts[key] = ctx
+            if key[1] is not None:
+                bundles = [k for k in self._contexts if k[1] is not None]
+                for old in bundles[: max(0, len(bundles) - self._max_bundles)]:
+                    del self._contexts[old]
             return ctx
 
     def __len__(self) -> int:
