@@ -209,6 +209,24 @@ def test_a_redelivered_event_changes_nothing(
     assert lambda_probe.state("mx1") == before
 
 
+def test_a_redelivered_failing_check_counts_once_toward_the_degraded_tick(
+    lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
+) -> None:
+    lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
+    starttls_server.stop()
+    lambda_probe.run("mx1", _at(0))  # down: announced
+    # GIVEN a steady outage, whose checks write no state (only their results)
+    lambda_probe.run("mx1", _at(1))
+    # WHEN the same event is delivered again (Lambda's async queue may repeat one)
+    again = lambda_probe.run("mx1", _at(1))
+    assert again["skipped"] == "redelivered"
+    # THEN the tick's failure counter, which decides "monitor degraded", counted it once
+    states = DynamoStateStore(lambda_probe.ddb, lambda_probe.tables["StateTable"])
+    assert states.get_tick_counts(_at(1)).failures == 1
+    # ...and the bookkeeping behind that is no target for status or the dispatcher
+    assert [s.target_id for s in states.iter_states()] == ["mx1"]
+
+
 def test_a_healthy_unchanged_check_writes_nothing_but_the_hourly_sample(
     lambda_probe: Probe, starttls_server: SmtpServer, certs: Certificates
 ) -> None:

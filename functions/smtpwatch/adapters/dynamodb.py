@@ -50,6 +50,7 @@ _MAX_BATCH_ATTEMPTS = 10  # ~0.05+0.1+…+2 s: about 8 s of backoff in all
 
 DISPATCHER_ID = "#dispatcher"
 TICK_PREFIX = "#tick#"
+FAIL_MARK_PREFIX = "#fail#"  # one per (tick, failing target): the counter's dedupe
 _TICK_TTL_S = 3_600  # tick counters only matter for the minutes after their tick
 
 # DynamoDB numbers: 38 digits of precision; phase times are rounded to 0.1 ms anyway.
@@ -451,6 +452,28 @@ class DynamoStateStore:
                 ":exp": {"N": str(int(self._clock()) + _TICK_TTL_S)},
             },
         )
+
+    def count_tick_failure(self, scheduled_at: str, target_id: str) -> bool:
+        """Count ``target_id``'s failed probe of the tick once, however often its event
+        is delivered: a marker item ``#fail#<tick>#<target>`` (conditional put, gone by
+        TTL with the tick) guards the ADD. False: already counted. One more write, for
+        failing checks only. A crash between the two writes undercounts by one, which
+        errs toward sending down alerts rather than holding them."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "target_id": {"S": f"{FAIL_MARK_PREFIX}{scheduled_at}#{target_id}"},
+                    "expires_at": {"N": str(int(self._clock()) + _TICK_TTL_S)},
+                },
+                ConditionExpression="attribute_not_exists(target_id)",
+            )
+        except Exception as exc:
+            if error_code(exc) == _CONDITION_FAILED:
+                return False
+            raise
+        self.add_tick_failure(scheduled_at)
+        return True
 
     def add_tick_failure(self, scheduled_at: str) -> TickCounts:
         """Count one failed probe of the tick; returns the counts after it (atomic ADD)."""

@@ -2,15 +2,16 @@
 
 The dispatcher ADDs how many probes it invoked to the item ``#tick#<bucket>`` (bucket:
 the minute a ``scheduled_at`` rounds up to — computable from the probe event alone).
-Each probe whose first result is a failure of the target ADDs one to ``failures`` of
-the same item (one extra write, for failing checks only; a healthy probe writes nothing
-here). Before a *new* down alert goes out — after the re-check delay, when most probes
-of the tick have reported — the check reads the counters of its tick and of the tick
-before, and applies the episode rule both backends share (``service.gate``): a tick
+Each probe whose first result is a failure of the target ADDs one to ``failures`` of the
+same item, once per target and tick however often its event is delivered (a marker item
+guards the ADD: two extra writes, for failing checks only; a healthy probe writes
+nothing here). Before a *new* down alert goes out — after the re-check delay, when most
+probes of the tick have reported — the check reads the counters of its tick and of the
+tick before, and applies the episode rule both backends share (``service.gate``): a tick
 past ``share`` of its dispatched probes (and at least ``min_count`` failures) is
 degraded; the tick that begins an episode sends ONE ``degraded`` alert (exactly one
-caller wins a conditional flag on the tick's item); while the episode lasts, and in
-the tick after its last degraded one, down alerts are held (the target stays down,
+caller wins a conditional flag on the tick's item); while the episode lasts, and in the
+tick after its last degraded one, down alerts are held (the target stays down,
 unannounced, and its first check after the episode announces it if still down).
 
 No episode item is needed: "the tick before was degraded" is read from that tick's own
@@ -85,7 +86,7 @@ class TickGate:
             return
         if result.error is not None and result.error.kind is ErrorKind.CONFIG:
             return  # says nothing about the monitor's network
-        self._states.add_tick_failure(tick_bucket(scheduled_at))
+        self._states.count_tick_failure(tick_bucket(scheduled_at), target.target_id)
 
     def hold_down(self, target: Target, *, scheduled_at: str) -> bool:
         bucket = tick_bucket(scheduled_at)
