@@ -127,6 +127,20 @@ def test_only_one_dispatcher_claims_a_window_and_tick_counters_add_up(
     assert degraded.count(True) == 1
 
 
+def test_a_failing_target_counts_once_per_tick_even_when_its_copies_race(
+    local_client: Callable[[], Any], local_tables: dict[str, str]
+) -> None:
+    table = local_tables["StateTable"]
+    stores = [DynamoStateStore(local_client(), table) for _ in range(6)]
+    tick = "2026-11-25T16:00:00Z"
+    # GIVEN six copies of one failing target's event counting at once
+    won = _race(6, lambda i: stores[i].count_tick_failure(tick, "mx1"))
+    # THEN one counts, and distinct targets still add up
+    assert won.count(True) == 1
+    _race(12, lambda i: stores[i % 6].count_tick_failure(tick, f"t{i}"))
+    assert stores[0].get_tick_counts(tick).failures == 1 + 12
+
+
 class _Capture:
     def __init__(self) -> None:
         self.lock = threading.Lock()
