@@ -504,23 +504,7 @@ def test_status_and_history_read_the_stacks_dynamodb_tables(env: Env, moto_endpo
             version=1,
         )
     )
-    stack_body = {
-        "Resources": {"AlertTopic": {"Type": "AWS::SNS::Topic"}},
-        "Outputs": {
-            "TargetsTableName": {"Value": names["TargetsTable"]},
-            "StateTableName": {"Value": names["StateTable"]},
-            "ResultsTableName": {"Value": names["ResultsTable"]},
-        },
-    }
-    boto3.client("cloudformation", endpoint_url=moto_endpoint).create_stack(
-        StackName="smtpwatch", TemplateBody=json.dumps(stack_body)
-    )
-    env.env |= {
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    _deploy_stack(env, moto_endpoint, "smtpwatch", names)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -625,17 +609,32 @@ def _seed_sampled(
     for hhmm, ok in _SAMPLED:
         at = f"2026-11-25T{hhmm}:00Z"
         assert results.add_result(_aws_result("mx1", at, ok), scheduled_at=at)
+    _deploy_stack(env, moto_endpoint, tag, names, outputs)
+    return tag, names
+
+
+def _deploy_stack(
+    env: Env,
+    moto_endpoint: str,
+    stack: str,
+    names: dict[str, str],
+    outputs: dict[str, str] | None = None,
+) -> None:
+    """A stack in moto whose outputs name ``names``' tables (plus ``outputs``), and the
+    CLI's environment pointed at moto."""
+    import boto3
+
     stack_body = {
         "Resources": {"AlertTopic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {
             "TargetsTableName": {"Value": names["TargetsTable"]},
             "StateTableName": {"Value": names["StateTable"]},
             "ResultsTableName": {"Value": names["ResultsTable"]},
-            **{key: {"Value": value} for key, value in outputs.items()},
+            **{key: {"Value": value} for key, value in (outputs or {}).items()},
         },
     }
     boto3.client("cloudformation", endpoint_url=moto_endpoint).create_stack(
-        StackName=tag, TemplateBody=json.dumps(stack_body)
+        StackName=stack, TemplateBody=json.dumps(stack_body)
     )
     env.env |= {
         "AWS_ENDPOINT_URL": moto_endpoint,
@@ -643,7 +642,6 @@ def _seed_sampled(
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    return tag, names
 
 
 def _history(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
