@@ -499,3 +499,41 @@ def test_repr_is_short_and_summarizes_the_ca_bundle() -> None:
 def test_each_target_gets_its_own_tags_dict() -> None:
     a, b = Target(**MIN), make(tags=None)
     assert a.tags == {} and a.tags is not b.tags
+
+
+# A regex's `$` also matches before a trailing newline: hypothesis found host "A\n."
+# parsing to "a\n". Whitespace around a value is trimmed (console edits add it); a
+# newline inside one, or ending a piece the regex checks alone, is refused by field.
+INNER_NEWLINE = [
+    ("target_id", {"target_id": "mx\n1"}),
+    ("host", {"host": "a\n."}),
+    ("host", {"host": "mx1\n.example.com"}),
+    ("tags", {"tags": {"team\n": "x"}}),
+    ("password_ref", {"login": True, "username": "u", "password_ref": "ssm:/smtp\n/pw"}),
+    ("password_ref", {"login": True, "username": "u", "password_ref": "env:SMTP\n_PW"}),
+    ("maintenance", {"maintenance": [{"days": ["mon"], "start": "10:\n00", "end": "11:00"}]}),
+    (
+        "maintenance",
+        {
+            "maintenance": [
+                {"days": ["mon"], "start": "10:00", "end": "11:00", "tz": "Europe\n/Berlin"}
+            ]
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "fields"), INNER_NEWLINE, ids=[repr(next(iter(f.values()))) for _, f in INNER_NEWLINE]
+)
+def test_a_newline_inside_a_value_is_refused_naming_the_field(
+    field: str, fields: dict[str, Any]
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        make(**fields)
+    assert info.value.field == field
+
+
+def test_whitespace_around_a_value_is_trimmed_never_kept() -> None:
+    t = make(target_id="mx1\n", host=" mx1.example.com\n", tags={"team": "mail"})
+    assert (t.target_id, t.host) == ("mx1", "mx1.example.com")

@@ -36,9 +36,9 @@ __all__ = [
 ]
 
 # SSM parameter names: letters, digits and . - _ / (a hierarchy starts with "/").
-_SSM_NAME = re.compile(r"^[A-Za-z0-9_.\-/]{1,1011}$")
+_SSM_NAME = re.compile(r"^[A-Za-z0-9_.\-/]{1,1011}\Z")
 # Secrets Manager names: letters, digits and /_+=.@-
-_SM_NAME = re.compile(r"^[A-Za-z0-9/_+=.@\-]{1,512}$")
+_SM_NAME = re.compile(r"^[A-Za-z0-9/_+=.@\-]{1,512}\Z")
 
 
 class SecretWriter(Protocol):

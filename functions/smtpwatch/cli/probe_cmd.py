@@ -60,7 +60,7 @@ OPTION_OF_FIELD: dict[str, str] = {
     "warn_ms": "--warn-ms",
 }
 
-_TARGET_ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+_TARGET_ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z")
 # Terminal control characters (a hostile banner could carry escape sequences).
 # A translate table, not a regex: compiling that character class costs ~0.8 ms at
 # every start of the check.

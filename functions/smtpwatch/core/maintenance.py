@@ -57,8 +57,8 @@ _DAY_ALIASES = {
         )
     },
 }
-_HHMM = re.compile(r"^([01]?[0-9]|2[0-4]):([0-5][0-9])$")
-_TZ_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+)*$")
+_HHMM = re.compile(r"^([01]?[0-9]|2[0-4]):([0-5][0-9])\Z")
+_TZ_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+)*\Z")
 _MINUTES_PER_DAY = 24 * 60
 
 

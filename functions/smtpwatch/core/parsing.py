@@ -38,8 +38,8 @@ _MAX_TEXT = 4096
 _MAX_HOSTNAME = 253
 # Letters, digits, hyphen; underscore too because internal names (and many hosts files)
 # use it, and refusing a name the operator's resolver accepts helps nobody.
-_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
-_DIGITS = re.compile(r"^[0-9]+$")
+_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
+_DIGITS = re.compile(r"^[0-9]+\Z")
 
 
 # typing.NamedTuple for mypy, collections.namedtuple at run time (the same class

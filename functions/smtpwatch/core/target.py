@@ -76,15 +76,15 @@ MAX_DNS_HOSTS = 200
 MAX_CA_BUNDLE = 300_000  # characters; a DynamoDB item holds 400 KB in all
 RESERVED_TAG_KEYS = frozenset({"event", "status", "target_id"})
 
-_TARGET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
-_TAG_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_TARGET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z")
+_TAG_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,128}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\s*[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
 _PASSWORD_REF = {
-    "ssm": (re.compile(r"^[A-Za-z0-9_.\-/]{1,2048}$"), "ssm:/path/to/parameter"),
-    "secretsmanager": (re.compile(r"^[A-Za-z0-9/_+=.@:\-]{1,2048}$"), "secretsmanager:name"),
-    "env": (re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$"), "env:VARIABLE"),
-    "file": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"), "file:ID"),
+    "ssm": (re.compile(r"^[A-Za-z0-9_.\-/]{1,2048}\Z"), "ssm:/path/to/parameter"),
+    "secretsmanager": (re.compile(r"^[A-Za-z0-9/_+=.@:\-]{1,2048}\Z"), "secretsmanager:name"),
+    "env": (re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}\Z"), "env:VARIABLE"),
+    "file": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z"), "file:ID"),
 }
 _MAX_STR = 4096
 

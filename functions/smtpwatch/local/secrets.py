@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FileSecretStore", "LocalSecretResolver", "default_secrets_dir", "host_allowed"]
 
-_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+=-]{0,199}$")
+_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+=-]{0,199}\Z")
 
 
 def default_secrets_dir(db_path: Path | None = None) -> Path:
