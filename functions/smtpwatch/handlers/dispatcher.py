@@ -245,14 +245,11 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ 2. read
     def _read_targets(self) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-        """The target items decoded (for planning) and, when the store keeps them, as
-        scanned, by target id (for the probe events). The same one Scan either way."""
-        both = getattr(self._targets, "iter_items_and_wire", None)
-        if both is None:
-            return list(self._targets.iter_items()), {}
+        """The target items decoded (for planning) and as scanned, by target id (for
+        the probe events). One Scan."""
         items: list[dict[str, Any]] = []
         wire: dict[str, dict[str, Any]] = {}
-        for item, raw in both():
+        for item, raw in self._targets.iter_items_and_wire():
             items.append(item)
             key = raw.get("target_id")
             if isinstance(key, dict) and isinstance(key.get("S"), str):
