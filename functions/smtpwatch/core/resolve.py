@@ -9,9 +9,11 @@ Order (first that applies wins):
    ``DnsFailure``, not a silent fallback to DNS (the operator mapped the name on purpose).
 3. DNS through dnspython, per ``dns_mode``:
 
-   - ``device_cached`` (default): answers are kept by this ``AddressResolver`` for its
-     whole life (one per worker process; the dispatcher and ``smtpwatch run`` use a
-     fresh one or ``clear()`` it per tick), so targets sharing a host resolve it once.
+   - ``device_cached`` (default): answers are shared by every probe of this
+     ``AddressResolver`` (one per worker process: a long-running ``smtpwatch run``, a warm
+     Lambda container), so targets sharing a host resolve it once per tick, but none is
+     kept longer than ``DEVICE_CACHE_MAX_AGE_S`` (60 s) whatever its TTL: a moved
+     address is seen within a minute although nobody ever clears the cache.
    - ``non_cached``: asked every time.
    - ``ttl_cached``: kept for the record's TTL (negative answers for the SOA minimum,
      RFC 2308), measured with the injected clock.
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 # loopback `smtpwatch probe`. Literals and dns_hosts never pay for it.
 
 __all__ = [
+    "DEVICE_CACHE_MAX_AGE_S",
     "DNS_MODES",
     "IP_FAMILIES",
     "AddressResolver",
@@ -66,6 +69,9 @@ __all__ = [
 DNS_MODES: Final = ("device_cached", "non_cached", "ttl_cached", "external")
 IP_FAMILIES: Final = ("any", "ipv4", "ipv6")
 
+# A device-cached answer is shared for at most this long (one tick, in practice), then
+# asked again: long enough that targets sharing a host resolve it once per minute.
+DEVICE_CACHE_MAX_AGE_S: Final = 60.0
 # Per-attempt timeout for `external` nameservers (the overall bound is the probe's).
 _EXTERNAL_ATTEMPT_TIMEOUT_S: Final = 2.0
 # A device cache holds at most this many (name, type) answers; the oldest go first.
@@ -156,7 +162,7 @@ if TYPE_CHECKING:
 
     class _CacheEntry(NamedTuple):
         ips: tuple[str, ...]  # may be empty: "the name has no record of this type"
-        expires: float  # clock value; inf for the device cache
+        expires: float  # clock value after which the answer is asked again
 
 else:
     _CacheEntry = namedtuple("_CacheEntry", ("ips", "expires"))
@@ -308,7 +314,7 @@ class AddressResolver:
                 return hit, True
             ips, ttl = self._query(resolver, qname, host, rdtype, deadline)
             if cache is self._device:
-                self._store(cache, key, _CacheEntry(ips, float("inf")))
+                self._store(cache, key, _CacheEntry(ips, self._clock() + DEVICE_CACHE_MAX_AGE_S))
             elif ttl is not None and ttl > 0:
                 self._store(cache, key, _CacheEntry(ips, self._clock() + ttl))
             return ips, False
