@@ -645,3 +645,95 @@ def test_a_slow_check_overtaken_by_a_newer_one_does_not_overrule_it() -> None:
     assert out.reason == "overtaken by a newer check"
     assert w.state(t).status is TargetStatus.DOWN
     assert w.sink.events == ["down"]
+
+
+# ---- server text after a secret rotation (a real server on loopback) -------------------
+
+
+@pytest.mark.parametrize("ip", ["127.0.0.1", "::1"], ids=["v4", "v6"])
+def test_after_a_rotation_the_reprobe_and_its_recheck_mask_the_old_and_the_new_password(
+    ip: str,
+) -> None:
+    import json
+
+    from smtpwatch.core import alert_text
+    from smtpwatch.core.probe import ProbeEnvironment
+    from smtpwatch.service.check import default_probe_fn
+    from smtpwatch.testing.secret_runs import leaked_runs
+    from smtpwatch.testing.servers import CredentialEchoServer
+
+    old, new = "old-Rotated-Secret-4711", "new-Current-Secret-0815"
+    # GIVEN a server that greets with every password it was ever sent and rejects all
+    server = CredentialEchoServer(
+        ip, greeting=lambda pws: f"220 mail ESMTP seen={','.join(pws)}\r\n".encode()
+    )
+    # AND a secret store whose cached password is the old one, the new one stored
+    secrets = MemorySecrets({"env:PW": old})
+    secrets.resolve("env:PW", host=ip)
+    secrets.rotate("env:PW", new)
+    t = Target(
+        target_id="mx1", host=ip, port=server.port, encryption="none", login=True,
+        allow_plaintext_auth=True, username="u", password_ref="env:PW",
+        auth_methods="PLAIN", recheck_delay_s=1, timeout_s=10,
+    )  # fmt: skip
+    states, results, sink = MemoryStateStore(), MemoryResultStore(), MemorySink()
+    deps = CheckDeps(
+        states=states,
+        results=results,
+        sinks=[sink],
+        secrets=secrets,
+        probe_fn=default_probe_fn(ProbeEnvironment(default_ehlo_name="probe.smtpwatch.test")),
+        now=lambda: T0,
+        sleep=lambda _s: None,
+    )
+    # WHEN a check fails with the old password, re-probes with the new one (the server
+    # now greets with the old), and re-checks (it greets with both)
+    with server:
+        out = run_check(t, scheduled_at=format_ts(T0), deps=deps)
+    # THEN the rotation path ran, the login failed, and neither password is readable
+    # in the results, the state or the alert
+    assert server.learned == [old, new, new]
+    assert out.rechecked and out.result is not None and out.first_result is not None
+    assert out.result.error is not None
+    assert (out.result.error.kind, out.result.error.phase) == (ErrorKind.AUTH_FAILED, Phase.AUTH)
+    assert out.first_result.server is not None
+    assert out.first_result.server.banner == "mail ESMTP seen=***"
+    assert out.result.server is not None
+    assert out.result.server.banner == "mail ESMTP seen=***,***"
+    assert sink.events == ["down"]
+    state = states.get_state("mx1")
+    assert state is not None
+    outputs = [
+        json.dumps(out.result.to_dict()),
+        json.dumps(out.first_result.to_dict()),
+        json.dumps([r.to_dict() for r in results.iter_results("mx1")]),
+        json.dumps(state.to_dict()),
+    ]
+    for alert in sink.alerts:
+        outputs += [
+            alert_text.text(alert),
+            alert_text.subject(alert),
+            json.dumps(alert_text.document(alert)),
+            json.dumps(alert_text.sns_message(alert)),
+        ]
+    for text in outputs:
+        assert not leaked_runs(text, old) and not leaked_runs(text, new), text[:2000]
+
+
+def test_a_crash_text_is_masked_by_the_same_guard_as_server_text() -> None:
+    # GIVEN a probe that crashes with the password reshaped in its message: upper case,
+    # split by whitespace, behind 250 characters of filler
+    secret = "Crash-Secret-Pa55word-99"
+
+    def leaky(target: Target, pw: str | None) -> ProbeResult:
+        assert pw is not None
+        raise ValueError("y" * 250 + f" {pw[:9].upper()}\n  {pw[9:]}")
+
+    w = World(probe_override=leaky)
+    w.secrets = MemorySecrets({"env:PW": secret})
+    out = w.tick(tgt(login=True, username="u", password_ref="env:PW"))
+    assert out.result is not None and out.result.error is not None
+    assert out.result.status is Status.UNKNOWN
+    from smtpwatch.testing.secret_runs import leaked_runs
+
+    assert not leaked_runs(repr(out.result.to_dict()), secret)

@@ -797,3 +797,163 @@ class HostileServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+# --------------------------------------------------------------------------- credential echo
+
+
+# What a ``CredentialEchoServer`` says: a function of the credentials it knows (the
+# ``known`` passwords plus every one it learned from an AUTH, on any connection).
+Speech = Callable[[list[str]], bytes]
+
+
+class CredentialEchoServer(HostileServer):
+    """A server that learns passwords from AUTH and says them back where it pleases.
+
+    It decodes PLAIN and LOGIN (with or without an initial response); CRAM-MD5 reveals
+    no password, so a server meant to echo one there is given it in ``known`` (a real
+    server has its users' passwords). Each reply is a ``Speech``, a function of the
+    passwords it knows so far (``known`` first, then learned, across connections):
+
+    - ``greeting``: the banner (a server that remembers credentials greets with them);
+    - ``ehlo(passwords, tls)``: the EHLO reply, on the plain or the encrypted link;
+    - ``auth(mechanism, passwords, tls)``: the reply that ends an AUTH exchange; a
+      ``334`` reply keeps the exchange going (the client answers, ``auth`` is asked
+      again, at most 20 times), as a server that never stops challenging would.
+
+    ``cert`` turns on STARTTLS (answered 220, then a real TLS handshake with it); the
+    EHLO after it is ``ehlo(passwords, True)``. ``learned`` lists what AUTH revealed.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        *,
+        greeting: Speech = lambda _pws: b"220 echo.smtpwatch.test ESMTP\r\n",
+        ehlo: Callable[[list[str], bool], bytes] | None = None,
+        auth: Callable[[str, list[str], bool], bytes] = lambda _m, _p, _t: b"535 5.7.8 no\r\n",
+        known: Iterable[str] = (),
+        mechanisms: str = "PLAIN LOGIN CRAM-MD5",
+        cert: ServerCert | None = None,
+        lifetime_s: float = 30.0,
+    ) -> None:
+        super().__init__(_Script(greeting=self._converse), host, lifetime_s=lifetime_s)
+        self._greeting = greeting
+        self._ehlo = ehlo or self._default_ehlo
+        self._auth = auth
+        self._known = list(known)
+        self.learned: list[str] = []
+        self._mechanisms = mechanisms
+        self._tls = None if cert is None else cert.server_context()
+        self._memory_lock = threading.Lock()
+
+    def passwords(self) -> list[str]:
+        with self._memory_lock:
+            return self._known + self.learned
+
+    def _default_ehlo(self, _pws: list[str], tls: bool) -> bytes:
+        lines = ["echo.smtpwatch.test"]
+        if self._tls is not None and not tls:
+            lines.append("STARTTLS")
+        lines.append(f"AUTH {self._mechanisms}")
+        return _reply(250, lines)
+
+    def _learn(self, password: str) -> None:
+        with self._memory_lock:
+            self.learned.append(password)
+
+    def _converse(self, conn: _Conn) -> None:
+        plain = conn.sock
+        try:
+            self._dialogue_with(conn)
+        finally:
+            if conn.sock is not plain:  # the TLS socket took over the descriptor
+                with contextlib.suppress(OSError):
+                    conn.sock.close()
+
+    def _dialogue_with(self, conn: _Conn) -> None:
+        if not conn.send(self._greeting(self.passwords())):
+            return
+        tls = False
+        while conn.alive():
+            line = conn.readline()
+            if line is None:
+                return
+            words = line.decode("ascii", "replace").split()
+            verb = words[0].upper() if words else ""
+            if verb in ("EHLO", "HELO"):
+                reply = self._ehlo(self.passwords(), tls)
+            elif verb == "STARTTLS" and self._tls is not None and not tls:
+                if not conn.send(b"220 2.0.0 go ahead\r\n"):
+                    return
+                try:
+                    conn.sock.settimeout(5)
+                    conn.sock = self._tls.wrap_socket(conn.sock, server_side=True)
+                except (OSError, ssl.SSLError):
+                    return
+                conn._buf = b""
+                tls = True
+                continue
+            elif verb == "AUTH" and len(words) >= 2:
+                mechanism = words[1].upper()
+                if not self._exchange(conn, mechanism, words[2] if len(words) > 2 else None):
+                    return
+                for _ in range(20):
+                    reply = self._auth(mechanism, self.passwords(), tls)
+                    if not reply.startswith(b"334"):
+                        break
+                    if not conn.send(reply) or conn.readline() is None:
+                        return
+            elif verb == "QUIT":
+                conn.send(b"221 2.0.0 bye\r\n")
+                return
+            else:
+                reply = b"250 2.0.0 OK\r\n" if verb in ("NOOP", "RSET") else b"502 5.5.2 no\r\n"
+            if not conn.send(reply):
+                return
+
+    def _exchange(self, conn: _Conn, mechanism: str, initial: str | None) -> bool:
+        """Run the AUTH exchange up to the final reply, learning what it reveals."""
+        import base64
+        import binascii
+
+        def ask(prompt: bytes) -> str | None:
+            if not conn.send(b"334 " + prompt + b"\r\n"):
+                return None
+            answer = conn.readline()
+            return None if answer is None else answer.decode("ascii", "replace").strip()
+
+        def decoded(text: str) -> str:
+            try:
+                return base64.b64decode(text + "=" * (-len(text) % 4)).decode("utf-8", "replace")
+            except (ValueError, binascii.Error):
+                return ""
+
+        if mechanism == "PLAIN":
+            blob = initial if initial not in (None, "=") else ask(b"")
+            if blob is None:
+                return False
+            self._learn(decoded(blob).split("\0")[-1])
+        elif mechanism == "LOGIN":
+            if initial is None and ask(base64.b64encode(b"Username:")) is None:
+                return False
+            password = ask(base64.b64encode(b"Password:"))
+            if password is None:
+                return False
+            self._learn(decoded(password))
+        elif mechanism == "CRAM-MD5":
+            challenge = f"<{secrets.token_hex(8)}@echo.smtpwatch.test>".encode()
+            if ask(base64.b64encode(challenge)) is None:
+                return False
+        return True
+
+
+def _reply(code: int, lines: list[str]) -> bytes:
+    """A (multi-line) SMTP reply: ``250-a``, ``250-b``, ``250 c``."""
+    out = [f"{code}-{line}\r\n" for line in lines[:-1]] + [f"{code} {lines[-1]}\r\n"]
+    return "".join(out).encode("utf-8", "surrogateescape")
+
+
+def smtp_reply(code: int, *lines: str) -> bytes:
+    """``smtp_reply(250, "a", "b")`` → ``b"250-a\\r\\n250 b\\r\\n"`` (for ``Speech``)."""
+    return _reply(code, list(lines) or [""])
