@@ -148,6 +148,9 @@ class EchoServer:
         self._listener.listen(16)
         self.port: int = self._listener.getsockname()[1]
         self._stopped = threading.Event()
+        # called (outside the lock) with each password an AUTH sent: a test may rotate
+        # the secret at that moment
+        self.on_learn: Callable[[str], None] | None = None
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
 
     @property
@@ -161,8 +164,8 @@ class EchoServer:
 
     def stop(self) -> None:
         self._stopped.set()
-        self._listener.close()
         self._thread.join(timeout=5)
+        self._listener.close()
 
     # ------------------------------------------------------------------ per example
     def configure(
@@ -208,11 +211,15 @@ class EchoServer:
 
     # ------------------------------------------------------------------ serving
     def _accept_loop(self) -> None:
+        self._listener.settimeout(0.2)  # a blocked accept() does not notice close()
         while not self._stopped.is_set():
             try:
                 conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            conn.settimeout(None)
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
@@ -236,6 +243,9 @@ class EchoServer:
             self._memory.received.append((mechanism, password))
             if password not in self._memory.known:
                 self._memory.known.append(password)
+        hook = self.on_learn
+        if hook is not None:
+            hook(password)
 
     def _note(self, command: str) -> None:
         with self._lock:
@@ -373,21 +383,18 @@ class _Session:
             password = _decode(self._readline().strip())
         self.server._learn(mechanism, password)
         if password in self.config.accept:
-            self._reply(235, self._text_lines("auth", "2.7.0 authenticated"))
+            self._reply(235, self._text_lines("auth", "2.7.0 ok"))
             return
         if self.plan.mode == "fallback" and not self.tls:
-            self._reply(504, self._text_lines("auth", "5.5.4 not on a plain connection"))
+            self._reply(504, self._text_lines("auth", "5.5.4 no"))
             return
         code = self.plan.auth_reply
         if code == 334:
             self._endless_challenges()
             return
-        text = {
-            535: "5.7.8 authentication credentials invalid",
-            504: "5.5.4 unrecognized mechanism",
-            454: "4.7.0 temporary authentication failure",
-            235: "2.7.0 authenticated",
-        }[code]
+        # Short texts: with 240 characters of filler after them, a reply cut to 300
+        # characters (with the client's own words before it) still shows the password.
+        text = {535: "5.7.8 no", 504: "5.5.4 no", 454: "4.7.0 later", 235: "2.7.0 ok"}[code]
         self._reply(code, self._text_lines("auth", text))
 
     def _endless_challenges(self) -> None:
