@@ -14,7 +14,6 @@ certificates are verified against the demo CA given as ``ca_bundle`` (never with
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import secrets
 import sys
@@ -27,8 +26,10 @@ from typing import Any, TextIO
 
 from smtpwatch.cli.common import format_ms, render_table
 from smtpwatch.cli.main import UsageError
+from smtpwatch.core.safe_text import guard
 from smtpwatch.core.state import Alert, AlertEvent
 from smtpwatch.local.scheduler import CheckReport
+from smtpwatch.ports import AlertSink
 
 EXIT_FAILED = 1
 HOSTNAME = "mail.smtpwatch.test"  # .test never resolves (RFC 2606): dns_hosts maps it
@@ -52,6 +53,9 @@ class Narrator:
 
     def __init__(self, stream: TextIO, *, color: bool) -> None:
         self.stream = stream
+        # Names and server text are printed through the terminal guard; colours are
+        # asked of it apart from the text (core.safe_text).
+        self.out = guard(stream)
         self.color = color
         self.lock = threading.Lock()
         self.started = time.monotonic()
@@ -59,14 +63,18 @@ class Narrator:
         self.results: dict[str, list[str]] = {}
         self._changed = threading.Condition(self.lock)
 
-    def _paint(self, text: str, code: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.color else text
-
     def say(self, text: str = "", *, style: str = "") -> None:
         with self.lock:
-            stamp = f"[{time.monotonic() - self.started:5.1f}s] " if text else ""
-            self.stream.write(stamp + (self._paint(text, style) if style else text) + "\n")
-            self.stream.flush()
+            if text:
+                self.out.write(f"[{time.monotonic() - self.started:5.1f}s] ")
+            if style and self.color:
+                self.out.write_style(style)
+                self.out.write(text)
+                self.out.write_style("0")
+            else:
+                self.out.write(text)
+            self.out.write("\n")
+            self.out.flush()
 
     def heading(self, text: str) -> None:
         self.say()
@@ -122,37 +130,6 @@ class Narrator:
 
     def saw(self, event: AlertEvent, target_id: str) -> bool:
         return any(a.event is event and a.target_id == target_id for a in self.alerts)
-
-
-class _IndentedConsole:
-    """The console sink's alert text, indented under the story and under its lock."""
-
-    def __init__(self, narrator: Narrator) -> None:
-        from smtpwatch.local.sinks import ConsoleSink
-
-        self._narrator = narrator
-        self._sink = ConsoleSink(_Indent(narrator), color=narrator.color, lock=threading.Lock())
-
-    def send(self, alert: Alert) -> None:
-        self._sink.send(alert)
-
-
-class _Indent(io.StringIO):
-    """A text stream that indents every line and writes through the narrator."""
-
-    def __init__(self, narrator: Narrator) -> None:
-        super().__init__()
-        self._narrator = narrator
-
-    def write(self, text: str) -> int:
-        with self._narrator.lock:
-            for line in text.splitlines():
-                self._narrator.stream.write("         │ " + line + "\n")
-            self._narrator.stream.flush()
-        return len(text)
-
-    def isatty(self) -> bool:
-        return self._narrator.color
 
 
 def run(args: argparse.Namespace) -> int:
@@ -228,7 +205,7 @@ def _story(narrator: Narrator, db: Path, certificates: Any, smtp_server: Any) ->
         store = SqliteStore(db)
         scheduler = LocalScheduler(
             store,
-            sinks=[("console", _IndentedConsole(narrator)), ("demo", narrator)],
+            sinks=[("console", _console_sink(narrator)), ("demo", narrator)],
             secrets=LocalSecretResolver(environ={PASSWORD_VAR: password}),
             concurrency=4,
             listener=narrator,
@@ -274,6 +251,15 @@ def _story(narrator: Narrator, db: Path, certificates: Any, smtp_server: Any) ->
             scheduler.shutdown(grace_s=0)
         for server in servers.values():
             server.stop()
+
+
+def _console_sink(narrator: Narrator) -> AlertSink:
+    """The console sink's alert text, indented under the story and under its lock."""
+    from smtpwatch.local.sinks import ConsoleSink
+
+    return ConsoleSink(
+        narrator.stream, color=narrator.color, lock=narrator.lock, indent="         │ "
+    )
 
 
 def _alerted(narrator: Narrator, event: AlertEvent, target_id: str) -> bool:

@@ -11,6 +11,8 @@ import argparse
 import os
 import sys
 
+from smtpwatch.core.safe_text import guard
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -55,6 +57,21 @@ def _top_parser() -> _Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Everything the command prints goes through one terminal-safe formatter (server
+    # text and names may carry escape sequences): see core.safe_text for why here.
+    saved = sys.stdout, sys.stderr
+    if sys.stdout is not None:
+        sys.stdout = guard(sys.stdout)
+    if sys.stderr is not None:
+        sys.stderr = guard(sys.stderr)
+    code = _main(argv)
+    # An exception (a usage exit, a traceback) leaves the guards in place, so that
+    # what Python prints for it on the way out is guarded too.
+    sys.stdout, sys.stderr = saved
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     top = _top_parser()
     if not args_list or args_list[0] in ("-h", "--help"):

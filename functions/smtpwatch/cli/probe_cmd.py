@@ -25,6 +25,7 @@ import re
 from collections.abc import Mapping
 
 from smtpwatch.cli.main import UsageError
+from smtpwatch.core.safe_text import for_terminal
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
 if TYPE_CHECKING:
@@ -60,11 +61,13 @@ OPTION_OF_FIELD: dict[str, str] = {
     "warn_ms": "--warn-ms",
 }
 
+# The text output's bound without -v: a server with thousands of EHLO keywords or
+# certificate names must not flood a terminal or a monitoring system's log.
+MAX_TEXT_KB = 16
+# The verdict line's text (a Nagios system shows this one line; perfdata follows it).
+MAX_VERDICT_TEXT = 1000
+
 _TARGET_ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z")
-# Terminal control characters (a hostile banner could carry escape sequences).
-# A translate table, not a regex: compiling that character class costs ~0.8 ms at
-# every start of the check.
-_UNPRINTABLE = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029], "?")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -163,6 +166,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # names the option and its range.
     parser._has_negative_number_optionals.clear()
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help=f"print the whole text output (without it, at most {MAX_TEXT_KB} KB)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -176,7 +185,8 @@ def run(args: argparse.Namespace) -> int:
 
         print(json.dumps(result.to_dict(), indent=2, sort_keys=False))
     else:
-        print(format_human(result, warn_ms=target.warn_ms, cert_warn_days=target.cert_warn_days))
+        text = format_human(result, warn_ms=target.warn_ms, cert_warn_days=target.cert_warn_days)
+        print(text if args.verbose else bounded(text, MAX_TEXT_KB * 1024))
     return result.status.exit_code
 
 
@@ -293,9 +303,30 @@ def _read_ca_bundle(path: str) -> str:
 # ---------------------------------------------------------------------------- output
 
 
+def bounded(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, notice included: the lines that
+    fit and the start of the first one that does not (a server's single line of
+    keywords can be most of the output), then one line saying how much was left out
+    and that ``-v`` prints it."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    budget = limit - 160  # room for the notice
+    # Cut at a character boundary ("ignore" drops a split one).
+    head = data[:budget].decode("utf-8", "ignore")
+    in_part = not head.endswith("\n")
+    left = text.count("\n") + 1 - head.count("\n")
+    notice = (
+        f"... output cut at {limit // 1024} KB: {len(data) - len(head.encode('utf-8')):,} "
+        f"more bytes ({left:,} line{'s' if left != 1 else ''}"
+        f"{', the first one in part' if in_part else ''}) not shown; -v prints everything"
+    )
+    return head + ("…\n" if in_part else "") + notice
+
+
 def _clean(text: object) -> str:
-    """One printable line (server-supplied text may hold control characters)."""
-    return " ".join(str(text).split()).translate(_UNPRINTABLE)
+    """One line, terminal-safe (server-supplied text may hold escape sequences)."""
+    return for_terminal(" ".join(str(text).split()))
 
 
 def _where(result: ProbeResult) -> str:
@@ -324,8 +355,11 @@ def verdict(result: ProbeResult, *, warn_ms: int | None = None, cert_warn_days: 
             facts.append(f"cert {result.tls.days_left} days left")
         facts.append(f"{result.total_ms:.0f} ms")
         text = ", ".join(facts)
+    text = _clean(text)
+    if len(text) > MAX_VERDICT_TEXT:
+        text = text[: MAX_VERDICT_TEXT - 1] + "…"
     # "|" starts the performance data: keep it out of the text.
-    line = f"{head}: {_clean(text)}".replace("|", "/")
+    line = f"{head}: {text}".replace("|", "/")
     return f"{line} | {perfdata(result, warn_ms=warn_ms, cert_warn_days=cert_warn_days)}"
 
 
@@ -410,4 +444,6 @@ def format_human(
         where_ = f" in {err.phase.value}" if err.phase is not None else ""
         suffix = f" [{codes}]" if codes else ""
         lines.append(f"error: {err.kind.value}{where_}: {_clean(err.message)}{suffix}")
-    return "\n".join(lines)
+    # Server text is escaped field by field (_clean); this catches the rest (an
+    # address attempt's error) so that what is measured is what is printed.
+    return for_terminal("\n".join(lines))

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from smtpwatch.core.errors import SmtpwatchError
+from smtpwatch.core.safe_text import guard
 from smtpwatch.core.state import Alert
 from smtpwatch.ports import AlertSink
 
@@ -28,7 +29,13 @@ class SinkError(SmtpwatchError):
 
 
 class ConsoleSink:
-    """Readable alert blocks on a stream (stdout), or one JSON document per line."""
+    """Readable alert blocks on a stream (stdout), or one JSON document per line.
+
+    Everything goes through a terminal guard (``core.safe_text``): an alert quotes
+    server text and the target's name and tags, and the colour of its head is written
+    apart from that text, so the text cannot carry escape sequences of its own.
+    ``indent`` starts every line (the demo nests alerts under its story).
+    """
 
     def __init__(
         self,
@@ -37,10 +44,12 @@ class ConsoleSink:
         json_lines: bool = False,
         color: bool | None = None,
         lock: threading.Lock | None = None,
+        indent: str = "",
     ) -> None:
         self._stream = stream
         self._json = json_lines
         self._color = color
+        self._indent = indent
         # Shared with the scheduler's progress lines so blocks never interleave.
         self._lock = lock or threading.Lock()
 
@@ -51,24 +60,28 @@ class ConsoleSink:
     def send(self, alert: Alert) -> None:
         from smtpwatch.core import alert_text
 
+        out = guard(self.stream)
         if self._json:
             line = json.dumps({"alert": alert_text.document(alert)}, ensure_ascii=False)
             with self._lock:
-                self.stream.write(line + "\n")
-                self.stream.flush()
+                out.write(self._indent + line + "\n")
+                out.flush()
             return
         subject = alert_text.subject(alert)
         body = alert_text.text(alert).rstrip("\n")
         if body.startswith(subject):  # the email text opens with the subject line
             body = body[len(subject) :]
         color = self._color if self._color is not None else _isatty(self.stream)
-        head = f"ALERT {subject}"
-        if color:
-            head = f"\033[{_COLORS.get(alert.event.value, '1')}m{head}\033[0m"
-        lines = [head, *("    " + line for line in body.splitlines() if line.strip())]
+        lines = [self._indent + "    " + line for line in body.splitlines() if line.strip()]
         with self._lock:
-            self.stream.write("\n".join(lines) + "\n")
-            self.stream.flush()
+            out.write(self._indent)
+            if color:
+                out.write_style(_COLORS.get(alert.event.value, "1"))
+            out.write(f"ALERT {subject}")
+            if color:
+                out.write_style("0")
+            out.write("".join("\n" + line for line in lines) + "\n")
+            out.flush()
 
 
 _COLORS = {"down": "1;31", "reminder": "1;31", "degraded": "1;35", "warning": "1;33",
