@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from smtpwatch.core.errors import ConfigError
+from smtpwatch.core.safe_text import for_terminal
 from smtpwatch.core.target import Target
 
 __all__ = [
@@ -208,12 +209,26 @@ def dump_items(items: Iterable[dict[str, Any]], fmt: str) -> str:
     if fmt == "yaml":
         if not data:
             return "[]\n"
-        return str(
-            yaml.dump(
-                data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True
-            )
-        )
+        text = _yaml(data, allow_unicode=True)
+        if for_terminal(text) != text:
+            # Characters a terminal shows escaped (a bidi override, a zero-width joiner)
+            # would come back as their escapes from an unquoted YAML string: written as
+            # YAML escapes instead, the export prints safely and imports back the same.
+            text = _yaml(data, allow_unicode=False)
+        return text
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def _yaml(data: list[Any], *, allow_unicode: bool) -> str:
+    return str(
+        yaml.dump(
+            data,
+            Dumper=_Dumper,
+            sort_keys=False,
+            default_flow_style=False,
+            allow_unicode=allow_unicode,
+        )
+    )
 
 
 def _plain(value: Any) -> Any:
