@@ -951,13 +951,16 @@ def _export(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from smtpwatch.cli.targets_dynamo import ImportInterrupted
-    from smtpwatch.cli.targets_io import FileFormatError, guess_format, parse_text, validate_items
+    from smtpwatch.cli.targets_io import (
+        FileFormatError,
+        error_lines,
+        guess_format,
+        parse_text,
+        validate_items,
+    )
 
     name = "stdin" if args.file == "-" else args.file
-    try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{name}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    text = _read_import_file(args.file, name)
     fmt = args.format or (None if args.file == "-" else guess_format(args.file))
     try:
         raw = parse_text(text, fmt=fmt)
@@ -968,8 +971,8 @@ def _import(args: argparse.Namespace) -> int:
     try:
         targets, errors = validate_items(raw, extra_check=check_aws_limits if store.aws else None)
         if errors:
-            for error in errors:
-                print(f"{name}: {error}", file=sys.stderr)
+            for line in error_lines(name, errors):
+                print(line, file=sys.stderr)
             items_bad = len({e.item for e in errors})
             raise UsageError(
                 f"{name}: {len(errors)} error(s) in {items_bad} of {len(raw)} item(s); "
@@ -1008,6 +1011,20 @@ def _import(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         store.close()
+
+
+def _read_import_file(path: str, name: str) -> str:
+    """The import file's text, at most ``MAX_DOCUMENT_BYTES`` (stdin too)."""
+    from smtpwatch.cli.file_input import MAX_DOCUMENT_BYTES, read_bounded
+
+    try:
+        data = read_bounded(path, limit=MAX_DOCUMENT_BYTES, label="import", regular_only=False)
+    except UsageError as exc:
+        raise UsageError(f"{exc}; nothing imported") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{name}: cannot read ({exc}); nothing imported") from None
 
 
 _ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -60,6 +60,10 @@ _DAY_ALIASES = {
 _HHMM = re.compile(r"^([01]?[0-9]|2[0-4]):([0-5][0-9])\Z")
 _TZ_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+)*\Z")
 _MINUTES_PER_DAY = 24 * 60
+# One-off windows lie between these (UTC): far enough from datetime's own limits that
+# no arithmetic on a window (a week ahead, a day back) can overflow.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class OneOffWindow(Record):
@@ -278,19 +282,30 @@ def _parse_tz(value: object, where: str) -> str:
 
 
 def _parse_utc(value: object, where: str) -> datetime:
-    if isinstance(value, datetime):
-        return as_utc(value)
-    if not isinstance(value, str) or len(value) > 64:
-        raise ConfigError(FIELD, f"{where} must be an ISO-8601 UTC time like 2026-11-25T22:00:00Z")
-    text = value.strip()
+    example = "an ISO-8601 UTC time like 2026-11-25T22:00:00Z"
     try:
-        return parse_ts(text)  # a time without offset is UTC, as documented
+        if isinstance(value, datetime):
+            moment = as_utc(value)  # a YAML timestamp
+        elif isinstance(value, str) and len(value) <= 64:
+            moment = parse_ts(value.strip())  # a time without offset is UTC, as documented
+        else:
+            raise ConfigError(FIELD, f"{where} must be {example}")
     except ValueError:
+        raise ConfigError(FIELD, f"{where}: {_quoted(value)} is not {example}") from None
+    except OverflowError:  # 9999-12-31T23:00:00-12:00 is past the last datetime in UTC
+        raise ConfigError(FIELD, f"{where}: {_quoted(value)} is out of range") from None
+    if not _EARLIEST <= moment < _LATEST:
         raise ConfigError(
-            FIELD, f"{where}: {text[:40]!r} is not an ISO-8601 UTC time like 2026-11-25T22:00:00Z"
-        ) from None
-    except OverflowError:
-        raise ConfigError(FIELD, f"{where}: {text[:40]!r} is out of range") from None
+            FIELD,
+            f"{where}: {_quoted(value)} is out of range (years {_EARLIEST.year} to "
+            f"{_LATEST.year - 1})",
+        )
+    return moment
+
+
+def _quoted(value: object) -> str:
+    text = value if isinstance(value, str) else str(value)
+    return repr(text.strip()[:40])
 
 
 def _local_to_utc(day: date, minute: int, zone: ZoneInfo) -> datetime:
