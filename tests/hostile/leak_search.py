@@ -8,7 +8,8 @@
   ``two  spaces\\there`` shown as ``two spaces?here`` is still found;
 - escapes are undone, repeatedly (JSON inside JSON inside an SNS envelope): ``\\xNN``
   and ``%NN`` runs (as UTF-8 bytes), ``\\uNNNN`` (surrogate pairs too), ``\\UNNNNNNNN``,
-  ``\\n \\t \\r \\' \\" \\\\ \\/``; a bytes repr ``b'...'`` is then plain text;
+  ``\\n \\t \\r \\' \\" \\\\ \\/``, HTML character references ``&#NN;``/``&#xNN;``; a
+  bytes repr ``b'...'`` is then plain text;
 - base64-looking tokens are decoded (at each of the four alignments, so a token glued
   to the text before it or cut short still decodes), standard and URL-safe alphabets,
   and the decoded text is searched the same way.
@@ -33,6 +34,7 @@ _ESCAPE = re.compile(
     r"|(?P<pct>(?:%[0-9a-fA-F]{2})+)"
     r"|(?P<u>(?:\\u[0-9a-fA-F]{4})+)"
     r"|\\U(?P<big>[0-9a-fA-F]{8})"
+    r"|&#[xX](?P<hexref>[0-9a-fA-F]{1,6});|&#(?P<decref>[0-9]{1,7});"
     r"|\\(?P<char>[nrtfvb0'\"\\/])"
 )
 _SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "f": "\f", "v": "\v", "b": "\b", "0": "\0"}
@@ -61,9 +63,10 @@ def _unescape_match(m: re.Match[str]) -> str:
         units = re.findall(r"\\u([0-9a-fA-F]{4})", m.group("u"))
         raw = b"".join(int(u, 16).to_bytes(2, "big") for u in units)
         return raw.decode("utf-16-be", "replace")
-    if m.group("big") is not None:
-        code = int(m.group("big"), 16)
-        return chr(code) if code <= 0x10FFFF else "?"
+    for name, base in (("big", 16), ("hexref", 16), ("decref", 10)):
+        if m.group(name) is not None:
+            code = int(m.group(name), base)
+            return chr(code) if code <= 0x10FFFF else "?"
     char = m.group("char")
     return _SIMPLE.get(char, char)
 

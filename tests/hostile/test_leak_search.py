@@ -47,6 +47,9 @@ def test_a_password_in_each_shape_is_found_through_what_outputs_do_to_text(
         "json_unicode": json.dumps({"m": message}, ensure_ascii=False),
         "sns": json.dumps({"Message": json.dumps({"result": {"message": message}})}),
         "repr": repr((334, reply.encode("utf-8"))),
+        "html": "".join(
+            f"&#{ord(ch)};" if i % 2 else f"&#x{ord(ch):x};" for i, ch in enumerate(message)
+        ),
     }
     # THEN the searcher finds it in every one of them
     for where, text in forms.items():
