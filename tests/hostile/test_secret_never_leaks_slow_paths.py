@@ -177,7 +177,12 @@ def test_run_once_stores_prints_and_posts_no_password(
         "webhook requests": "\n".join(rig.webhook.take()),
         "log records": "\n".join(rig.logs.take()),
     }
-    for command in (["status", "--json"], ["history", "hostile", "--json"]):
+    for command in (
+        ["status"],
+        ["status", "--json"],
+        ["history", "hostile"],
+        ["history", "hostile", "--json"],
+    ):
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
             main([*command, "--db", str(db)])
