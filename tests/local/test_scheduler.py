@@ -293,8 +293,13 @@ def test_after_a_degraded_episode_the_held_down_alerts_still_true_go_out_once(
     # over, so its down alerts are still held
     minute()
     assert sink.events == ["degraded"]
-    # AND the next minute sends each held down alert, once — like the AWS gate
+    # AND once it is over, the end of the episode is announced with the six it held,
+    # then each held down alert still true goes out, once, marked held
     minute()
-    assert sink.events == ["degraded"] + ["down"] * 6
+    assert sink.events == ["degraded", "degraded"] + ["down"] * 6
+    end = sink.alerts[1]
+    assert end.status == "ended"
+    assert sorted(h["target_id"] for h in end.details["held"]) == [f"t{i}" for i in range(6)]
+    assert all(a.details["held"] for a in sink.alerts[2:])
     minute()
-    assert sink.events == ["degraded"] + ["down"] * 6
+    assert sink.events == ["degraded", "degraded"] + ["down"] * 6
