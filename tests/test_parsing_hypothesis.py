@@ -4,6 +4,8 @@ input, and what they accept survives a round trip."""
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -291,3 +293,77 @@ def test_from_item_with_any_keys_raises_only_config_error(
     if result is not None:
         _target, unknown = result
         assert all(key in item for key in unknown)
+
+
+# ---- IPv6 zone ids and control characters ---------------------------------------------
+
+ZONE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+zone_text = (
+    st.from_regex(r"\A[A-Za-z0-9_.-]{1,15}\Z")
+    | st.integers(0, 2**32 - 1).map(str)
+    | st.text(max_size=20)
+    | st.text(st.characters(codec="ascii"), min_size=1, max_size=20)
+    | st.text(alphabet="ab\x00\x1b\x07", min_size=1).map(lambda z: z * 2)
+    | st.integers(16, 5000).map(lambda n: "e" * n)
+)
+
+
+@SETTINGS
+@given(st.sampled_from(["fe80::1", "2001:db8::25", "::1"]), zone_text)
+@example("fe80::1", "\x00")  # NUL: once accepted, then a crash where the address was used
+@example("fe80::1", "\x1b[31m")
+@example("fe80::1", "x" * 4000)
+def test_a_zone_id_is_accepted_only_in_its_allowed_form(address: str, zone: str) -> None:
+    # Every way a host reaches the model: bare, bracketed with a port, the target field,
+    # a hosts-file line and a nameserver.
+    good = ZONE.fullmatch(zone) is not None
+    spellings: list[Any] = [
+        lambda: parse_host_port(f"{address}%{zone}"),
+        lambda: parse_host_port(f"[{address}%{zone}]:25"),
+        lambda: Target(target_id="z", host=f"{address}%{zone}"),
+        lambda: parse_hosts_line(f"{address}%{zone} mx.example.com"),
+        lambda: parse_nameserver(f"[{address}%{zone}]:53"),
+    ]
+    for parse in spellings:
+        if good:
+            assert f"%{zone}" in str(parse())
+        else:
+            with pytest.raises(ConfigError) as caught:
+                parse()
+            assert caught.value.field in ("host", "dns_hosts", "nameservers")
+            assert zone not in str(caught.value) or zone.isprintable()
+
+
+# C0, DEL, C1 (NEL, CSI), line separator, bidi overrides/isolates, a lone surrogate.
+CONTROL_CHARS = "\x00\x07\x1b\x7f\x85\x9b\u2028\u202e\u2066\ud800"
+CONTROL = st.sampled_from(list(CONTROL_CHARS))
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["name", "username", "ehlo_name", "tag_value", "tag_key", "host"]),
+    st.text(st.characters(codec="ascii", categories=["L", "N"]), min_size=1, max_size=8),
+    CONTROL,
+    st.integers(0, 8),
+)
+def test_no_text_field_keeps_a_control_character(
+    field: str, text: str, control: str, at: int
+) -> None:
+    value = text[:at] + control + text[at:]
+    fields: dict[str, Any] = {"target_id": "c", "host": "mx.example.com"}
+    if field == "tag_value":
+        fields["tags"] = {"env": value}
+    elif field == "tag_key":
+        fields["tags"] = {value: "x"}
+    elif field == "username":
+        fields |= {"login": True, "username": value, "password_ref": "env:PW"}
+    else:
+        fields[field] = value
+    try:
+        target = Target(**fields)
+    except ConfigError as exc:
+        field_of = {"tag_value": "tags", "tag_key": "tags"}
+        assert exc.field == field_of.get(field, field)
+        return
+    # Accepted only when the control character was at an edge and stripped as space.
+    assert not any(c in CONTROL_CHARS for c in json.dumps(target.to_item(), ensure_ascii=False))
