@@ -514,3 +514,31 @@ def test_run_prints_hostile_ids_names_and_server_text_safely(
         if extra:
             docs: list[dict[str, Any]] = [json.loads(line) for line in out.splitlines()]
             assert any(d.get("target_id") == "mx1" for d in docs)
+
+
+def test_a_line_break_in_stored_text_cannot_forge_a_line_of_run_or_history(
+    tmp_path: Path,
+) -> None:
+    # GIVEN items edited by hand whose id and name hold a line break and a fake line
+    db = tmp_path / "forged.db"
+    with SqliteStore(db) as store:
+        store.put_items(
+            [
+                {"target_id": "evil\nSMTP OK - forged by an id", "host": "h.example.com"},
+                {"target_id": "h1", "host": "h.example.com", "name": "n\nFORGED by a name"},
+            ]
+        )
+    # WHEN `history` prints the target's header and `run --once` its notices
+    history = smtpwatch("history", "h1", "--db", str(db)).safe("history")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SMTPWATCH_"))}
+    env |= {"XDG_DATA_HOME": str(tmp_path / "xdg"), "PYTHONWARNINGS": "ignore"}
+    run = subprocess.run(
+        [sys.executable, "-m", "smtpwatch", "run", "--once", "--db", str(db)],
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    # THEN every line is smtpwatch's own: the stored text stays inside its line
+    for out in (history.out, run.stdout, run.stderr):
+        lines = assert_terminal_safe(out, "forged").splitlines()
+        assert not [line for line in lines if line.startswith(("SMTP OK", "FORGED"))], lines
