@@ -166,3 +166,8 @@ def test_guard_never_crashes_on_text_the_terminal_cannot_encode() -> None:
     out = guard(raw)
     out.write("banner: caf\u00e9 \U0001f600 \u2603\n")
     assert buf.getvalue() == b"banner: caf\xe9 \\U0001f600 \\u2603\n"
+
+
+def test_one_line_escapes_the_line_break_too() -> None:
+    assert for_terminal("a\nSMTP OK\tb", one_line=True) == "a\\u000aSMTP OK\tb"
+    assert for_terminal("plain", one_line=True) == "plain"

@@ -50,6 +50,7 @@ from smtpwatch.cli.common import (
 )
 from smtpwatch.cli.main import UsageError
 from smtpwatch.core.result import PHASES, ProbeResult, Status
+from smtpwatch.core.safe_text import for_terminal
 from smtpwatch.core.schedule import format_ts, parse_ts
 
 RECENT_FAILURES = 10
@@ -279,7 +280,8 @@ def render_text(report: dict[str, Any], item: dict[str, Any] | None) -> str:
     if item:
         host = item.get("host", "")
         name = f" ({item.get('name') or host}, {host})" if item.get("name") else f" ({host})"
-    lines.append(f"{report['target_id']}{name}: {report['since']} .. {report['until']}")
+    head = f"{report['target_id']}{name}: {report['since']} .. {report['until']}"
+    lines.append(for_terminal(head, one_line=True))  # a stored name is one line here
     if not report["checks"] and not report.get("implied_passing_checks"):
         lines.append("no checks in this period")
         return "\n".join(lines)

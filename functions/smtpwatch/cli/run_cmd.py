@@ -32,6 +32,7 @@ from smtpwatch.cli.common import (
     sinks_from_args,
 )
 from smtpwatch.cli.main import UsageError
+from smtpwatch.core.safe_text import for_terminal
 from smtpwatch.core.state import Alert
 from smtpwatch.local.scheduler import DEFAULT_CONCURRENCY, CheckReport, LocalScheduler
 
@@ -100,7 +101,8 @@ class Console:
             if self.json:
                 self.stream.write(json.dumps(doc, ensure_ascii=False) + "\n")
             else:
-                self.stream.write(text + "\n")
+                # One line per event, whatever a stored id or a server put in it.
+                self.stream.write(for_terminal(text, one_line=True) + "\n")
             self.stream.flush()
 
     # Listener ----------------------------------------------------------------------

@@ -59,15 +59,19 @@ def _escape(char: str) -> str:
     return f"\\u{code:04x}"
 
 
-def for_terminal(text: str) -> str:
+def for_terminal(text: str, *, one_line: bool = False) -> str:
     """``text`` with every character a terminal could act on shown as ``\\uXXXX``.
 
     Newline and tab are kept (layout), everything else that ``str.isprintable`` calls
     unprintable is escaped except spaces: controls, format characters, separators,
-    surrogates, private-use and unassigned code points. Idempotent.
+    surrogates, private-use and unassigned code points. Idempotent. ``one_line``: a
+    newline is escaped too, for one field on a line of its own (a line break in a
+    stored name must not start a line that looks like smtpwatch's).
     """
     if text.isprintable():  # the common case, in C
         return text
+    if one_line:
+        text = text.replace("\n", "\\u000a")
     # Multi-line output (a table, indented JSON): only the lines that need it are
     # walked character by character.
     lines = text.split("\n")
