@@ -97,11 +97,12 @@ def text(alert: Alert) -> str:
     step = _NEXT_STEPS.get(str(error.get("kind") or ""))
     if alert.event in (AlertEvent.DOWN, AlertEvent.REMINDER) and step:
         lines += ["", f"Next step: {step}"]
-    if alert.event is AlertEvent.DEGRADED:
+    if alert.event is AlertEvent.DEGRADED and alert.status != "ended":
         lines += [
             "",
-            "Next step: check the monitor's own network, DNS and NAT; down alerts of this"
-            " tick were held and go out on the next check if the targets are still down.",
+            "Next step: check the monitor's own network, DNS and NAT; down alerts are held"
+            " while this lasts and go out, marked held, when it ends or after 15 minutes"
+            " if the targets are still down.",
         ]
     lines += ["", f"Alert id: {alert.alert_id}"]
     return "\n".join(_clean(line) for line in lines) + "\n"
@@ -276,6 +277,9 @@ def _headline(alert: Alert) -> str:
         return line
     if event is AlertEvent.WARNING:
         return f"{label} {_warning_summary(result)}"
+    if event is AlertEvent.DEGRADED and alert.status == "ended":
+        held = [str(h.get("target_id")) for h in details.get("held") or ()]
+        return f"smtpwatch: monitor degraded episode over, held: {', '.join(held) or 'none'}"
     if event is AlertEvent.DEGRADED:
         failed, total = details.get("failed"), details.get("total")
         return f"smtpwatch: {failed} of {total} probes failed at once, likely a monitor fault"
@@ -306,9 +310,14 @@ def _what_happened(alert: Alert, error: dict[str, Any]) -> list[str]:
     event = alert.event
     details = alert.details
     lines: list[str] = []
+    if event is AlertEvent.DEGRADED and alert.status == "ended":
+        return _episode_end(alert)
     if event is AlertEvent.DEGRADED:
+        counted = (
+            "targets checked in the window" if details.get("counted") else "probes of the tick"
+        )
         lines.append(
-            f"{details.get('failed')} of {details.get('total')} probes of the tick"
+            f"{details.get('failed')} of {details.get('total')} {counted}"
             f" {alert.since} failed at once: the fault is probably on the monitor's side,"
             " so one alert replaces a down alert per target."
         )
@@ -346,7 +355,13 @@ def _what_happened(alert: Alert, error: dict[str, Any]) -> list[str]:
                 f"Consecutive failed checks: {failures}"
                 + (f" (alert after {details['threshold']})" if details.get("threshold") else "")
             )
-        if details.get("held"):
+        if details.get("held") and details.get("episode_since"):
+            lines.append(
+                "Held by a monitor-degraded episode that began"
+                f" {details.get('episode_since')} (this alert held since"
+                f" {details.get('held_since')}); sent at its end or after 15 minutes."
+            )
+        elif details.get("held"):
             lines.append("Held until now (maintenance window or monitor degraded).")
     elif event is AlertEvent.RECOVERED:
         if details.get("was") == "warning":
@@ -361,6 +376,28 @@ def _what_happened(alert: Alert, error: dict[str, Any]) -> list[str]:
             lines.append(f"Duration: {down_for}")
     elif event is AlertEvent.WARNING:
         lines.append(f"Status: WARNING since {alert.since or '?'}")
+    return lines
+
+
+def _episode_end(alert: Alert) -> list[str]:
+    details = alert.details
+    held = list(details.get("held") or ())
+    lines = [
+        f"The monitor-degraded episode that began {alert.since} is over"
+        f" ({details.get('ended_at') or alert.created_at}); it held the down alerts of"
+        f" {details.get('held_count', len(held))} target(s):"
+    ]
+    for h in held:
+        if h.get("still_down"):
+            fate = "still down: its held down alert follows"
+        elif h.get("announced"):
+            fate = "down, already announced"
+        else:
+            fate = "up again, never announced"
+        lines.append(f"- {h.get('name')} (id {h.get('target_id')}): {fate}")
+    more = int(details.get("held_count") or 0) - len(held)
+    if more > 0:
+        lines.append(f"- and {more} more")
     return lines
 
 
