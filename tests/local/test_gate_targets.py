@@ -155,7 +155,7 @@ def test_eight_of_ten_targets_failing_sends_one_degraded_alert_and_holds_their_d
         [item(f"t{i}", dead, interval_s=10, recheck_delay_s=1) for i in range(8)]
         + [item(f"ok{i}", server.port, interval_s=10) for i in range(2)]
     )
-    run = Run(store, Clock())
+    run = Run(store, Clock(T0 + timedelta(seconds=59)))  # first slots in one minute
     # WHEN two minutes go by
     for _ in range(12):
         run.step(10)

@@ -62,6 +62,8 @@ from smtpwatch.core.schedule import format_ts, parse_ts
 from smtpwatch.core.state import Alert, AlertEvent, TargetState, TargetStatus
 
 __all__ = [
+    "DEGRADED_HELD_LIST_MAX",
+    "DEGRADED_MAX_HOLD_S",
     "DEGRADED_MIN_COUNT",
     "DEGRADED_SHARE",
     "MONITOR_TARGET_ID",
@@ -72,6 +74,8 @@ __all__ = [
     "decide",
     "degraded",
     "degraded_alert",
+    "degraded_end_alert",
+    "held_down_alert",
     "make_test_alert",
     "mark_sent",
     "needs_recheck",
@@ -80,11 +84,17 @@ __all__ = [
     "with_latest_result",
 ]
 
-# Monitor degraded (DESIGN §4): more than this share of one tick's probes failed...
+# Monitor degraded: more than this share of the distinct targets checked in one window
+# (a tick, a minute) failed...
 DEGRADED_SHARE = 0.5
-# ...and at least this many, so that 1 failure out of 1 target is an outage, not a fault
-# of the monitor.
+# ...and at least this many targets, so that a few real outages among few targets are
+# outages, not a fault of the monitor.
 DEGRADED_MIN_COUNT = 5
+# A down alert held by a monitor-degraded episode goes out after this long at the latest
+# (marked held), even while the episode lasts: a long "monitor fault" may be real outages.
+DEGRADED_MAX_HOLD_S = 900
+# The end-of-episode alert lists at most this many held targets (and says how many).
+DEGRADED_HELD_LIST_MAX = 50
 # target_id of alerts about the monitor itself; "#" cannot start a real target id.
 MONITOR_TARGET_ID = "#monitor"
 
@@ -271,9 +281,10 @@ def with_latest_result(state: TargetState, latest: ProbeResult | None) -> Target
 def degraded(
     failed: int, total: int, *, share: float = DEGRADED_SHARE, min_count: int = DEGRADED_MIN_COUNT
 ) -> bool:
-    """Monitor degraded: more than ``share`` of a tick's ``total`` probes failed, and at
-    least ``min_count`` of them. Then one ``degraded`` alert replaces the flood of down
-    alerts (the fault is likely on the monitor's side: its network, DNS, a NAT)."""
+    """Monitor degraded: more than ``share`` of the ``total`` distinct targets checked in
+    a window failed, and at least ``min_count`` of them. Then one ``degraded`` alert
+    replaces the flood of down alerts (the fault is likely on the monitor's side: its
+    network, DNS, a NAT)."""
     return total > 0 and failed >= max(1, min_count) and failed > share * total
 
 
@@ -286,7 +297,8 @@ def degraded_alert(
     sample: Sequence[str] = (),
     kinds: Mapping[str, int] | None = None,
 ) -> Alert:
-    """The one alert for a degraded tick (``tick``: its scheduled_at or window end)."""
+    """The one alert that begins a monitor-degraded episode (``tick``: its window);
+    ``failed``/``total`` count distinct targets."""
     return Alert(
         alert_id=alert_id_for(MONITOR_TARGET_ID, AlertEvent.DEGRADED, tick),
         event=AlertEvent.DEGRADED,
@@ -301,6 +313,65 @@ def degraded_alert(
             "total": total,
             "sample": list(sample)[:10],
             "kinds": dict(kinds or {}),
+            "counted": "targets",
+        },
+    )
+
+
+def degraded_end_alert(*, since: str, now: datetime, held: Sequence[Mapping[str, Any]]) -> Alert:
+    """The end of a monitor-degraded episode that began with the window ``since``:
+    ``held`` lists the targets whose down alert it held (``target_id``, ``name``,
+    ``held_since``, ``still_down``: its held down alert follows; ``announced``: it
+    already went out after the maximum hold). The start alert cannot know them yet."""
+    listed = [dict(h) for h in held[:DEGRADED_HELD_LIST_MAX]]
+    return Alert(
+        alert_id=alert_id_for(MONITOR_TARGET_ID, AlertEvent.DEGRADED, f"end\x00{since}"),
+        event=AlertEvent.DEGRADED,
+        target_id=MONITOR_TARGET_ID,
+        status="ended",
+        created_at=format_ts(now),
+        target={"target_id": MONITOR_TARGET_ID, "name": "smtpwatch monitor", "tags": {}},
+        result=None,
+        since=since,
+        details={
+            "episode": "ended",
+            "ended_at": format_ts(now),
+            "held_count": len(held),
+            "held": listed,
+            "still_down": sum(1 for h in held if h.get("still_down")),
+        },
+    )
+
+
+def held_down_alert(
+    target: AlertTarget,
+    state: TargetState,
+    *,
+    now: datetime,
+    episode_since: str,
+    held_since: str,
+) -> Alert:
+    """The down alert a monitor-degraded episode held, for a target still down and never
+    announced: sent at the episode's end or after ``DEGRADED_MAX_HOLD_S``. Its id is the
+    one the held check would have used, so a receiver's dedupe sees one alert."""
+    return Alert(
+        alert_id=alert_id_for(
+            target.target_id, AlertEvent.DOWN, state.last_scheduled_at or held_since
+        ),
+        event=AlertEvent.DOWN,
+        target_id=target.target_id,
+        status=TargetStatus.DOWN.value,
+        created_at=format_ts(now),
+        target=target_summary(target),
+        result=state.last_result,
+        since=state.last_change_at,
+        details={
+            "failures": state.consecutive_failures,
+            "threshold": _threshold(target),
+            "held": True,
+            "held_by": "monitor_degraded",
+            "episode_since": episode_since,
+            "held_since": held_since,
         },
     )
 

@@ -17,10 +17,14 @@ check is still running (a slow server, a re-check) is not dispatched again.
 ``scheduled_at``, whether due or not.
 
 Monitor degraded: checks are grouped per minute of ``scheduled_at`` (like one
-dispatcher tick on AWS) under one ``service.gate.SweepGate``; when a group is
-degraded, one ``degraded`` alert replaces its down alerts. While the episode lasts
-(minute after degraded minute) the down alerts stay held and no further degraded
-alert is sent: one alert per episode, not one per minute.
+dispatcher tick on AWS) under one ``service.gate.SweepGate``, which counts distinct
+targets, not checks. When a minute is degraded, one ``degraded`` alert replaces its down
+alerts. While the episode lasts (minute after degraded minute) the down alerts stay held
+and no further degraded alert is sent: one alert per episode, not one per minute. Each
+tick also does the episode's housekeeping (``service.gate``): a down alert held 15
+minutes goes out, marked held; when a minute with checks is over and not degraded, the
+episode's end is announced with the targets it held, and their held down alerts that
+are still true follow. ``run --once`` has no episode beyond its one sweep.
 
 Stopping (``shutdown``): no new dispatch, queued checks dropped, checks in flight get
 ``grace_s`` to finish, the database is closed (waiting for a write in progress), and
@@ -49,7 +53,7 @@ from smtpwatch.core.state import Alert
 from smtpwatch.local.pool import DaemonPool
 from smtpwatch.ports import AlertSink, SecretResolver
 from smtpwatch.service.check import AlertGate, CheckDeps, CheckOutcome, default_probe_fn, run_check
-from smtpwatch.service.gate import SweepGate
+from smtpwatch.service.gate import EpisodeBook, SweepGate, end_episode, release_held
 
 if TYPE_CHECKING:
     from smtpwatch.core.probe import ProbeEnvironment
@@ -209,6 +213,7 @@ class LocalScheduler:
         self._in_flight: set[str] = set()
         self._windows: dict[str, _Window] = {}
         self._last_window_degraded = False
+        self._episodes = EpisodeBook()  # the monitor-degraded episode, if one is open
         self._stopping = threading.Event()
         self._last_prune = 0.0
 
@@ -258,6 +263,8 @@ class LocalScheduler:
         scheduled_at = format_ts(now)
         targets = [t for t in self.load_targets() if t.enabled]
         gate = SweepGate(len(targets), tick=scheduled_at, sinks=self._sinks, now=self._now)
+        for target in targets:
+            gate.expect(target.target_id)
         summary = SweepSummary(scheduled_at)
         futures = [self._submit(t, self._once_slot(t, now), gate) for t in targets]
         pending = set(futures)
@@ -317,9 +324,10 @@ class LocalScheduler:
         # Close finished minutes first: whether the minute before was degraded (the
         # episode goes on) is then known when this minute's gate is made, as on AWS.
         self._close_windows(now)
+        self._release_held(now)
         # Count the whole batch into its gate before any check can report a failure:
-        # the degraded share is then judged against every probe of the minute so far.
-        windows = [self._window_for(slot) for _, slot in due]
+        # the degraded share is then judged against every target of the minute so far.
+        windows = [self._window_for(slot, target.target_id) for target, slot in due]
         for (target, slot), window in zip(due, windows, strict=True):
             self._submit(target, slot, window)
         self._close_windows(now)
@@ -340,7 +348,7 @@ class LocalScheduler:
             slot = dispatch_slot(target, start, now)
         return None if slot is None else format_ts(slot)
 
-    def _window_for(self, scheduled_at: str) -> _Window:
+    def _window_for(self, scheduled_at: str, target_id: str) -> _Window:
         key = scheduled_at[:16]  # "YYYY-MM-DDTHH:MM": the minute, like a dispatcher tick
         with self._lock:
             window = self._windows.get(key)
@@ -354,9 +362,10 @@ class LocalScheduler:
                     sinks=self._sinks,
                     now=self._now,
                     continues_episode=episode,
+                    book=self._episodes,
                 )
                 window = self._windows[key] = _Window(gate)
-            window.gate.total += 1
+            window.gate.expect(target_id)  # a target counts once per minute
             window.outstanding += 1
             return window
 
@@ -369,8 +378,42 @@ class LocalScheduler:
             for key, _ in done:
                 del self._windows[key]
         for _, window in sorted(done, key=lambda kw: kw[0]):
-            window.gate.finish()
-            self._last_window_degraded = window.gate.is_degraded
+            gate = window.gate
+            gate.finish()
+            self._last_window_degraded = gate.is_degraded
+            if not self._last_window_degraded and gate.total > 0:
+                ended = self._episodes.end(gate.tick)
+                if ended is not None:
+                    end_episode(
+                        ended,
+                        targets=self._known_targets(),
+                        states=self.store,
+                        sinks=self._sinks,
+                        now=self._now(),
+                    )
+
+    def _release_held(self, now: datetime) -> None:
+        """Send the down alerts an open episode has held for the maximum (15 minutes)."""
+        episode = self._episodes.episode
+        due = self._episodes.due(now)
+        if episode is None or not due:
+            return
+        known = self._known_targets()
+        for target_id, held in due:
+            target = known.get(target_id)
+            if target is None:
+                continue  # removed meanwhile: nothing to announce
+            release_held(
+                target,
+                states=self.store,
+                sinks=self._sinks,
+                now=now,
+                episode_since=episode.since,
+                held_since=held.since,
+            )
+
+    def _known_targets(self) -> dict[str, Target]:
+        return {tid: t for tid, (_, t) in self._targets.items() if t is not None}
 
     def _maybe_prune(self, now: datetime) -> None:
         if not self._retention_days:
