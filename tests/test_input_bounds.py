@@ -161,6 +161,7 @@ def test_a_one_off_window_out_of_range_is_a_config_error(start: str, end: str) -
         {"start": start, "end": end},
         {"start": datetime.fromisoformat(start), "end": datetime.fromisoformat(end)},
     ):
+        item: dict[str, Any] = {"target_id": "m", "host": "mx.example.com"}
         with pytest.raises(ConfigError, match="out of range") as caught:
-            Target(target_id="m", host="mx.example.com", maintenance=[window])
+            Target.from_item(item | {"maintenance": [window]}, strict=True)
         assert caught.value.field == "maintenance"

@@ -240,12 +240,13 @@ def _path_key(index: Any) -> Any:
 
 class _BoundedConstructor(SafeConstructor):
     """SafeConstructor, whose scalar conversions raise ``ValueError`` and friends on text
-    like ``!!int abc`` or the date 2026-02-30: a YAML error with the line instead."""
+    like ``!!int abc``, ``!!timestamp 9`` or the date 2026-02-30: a YAML error with the
+    line instead."""
 
     def construct_object(self, node: Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep=deep)
-        except (ValueError, KeyError, TypeError, OverflowError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError, AttributeError) as exc:
             if isinstance(exc, DocumentError):
                 raise
             value = node.value if isinstance(node.value, str) else ""

@@ -16,6 +16,7 @@ from smtpwatch.core.errors import ConfigError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
 if TYPE_CHECKING:
+    from ipaddress import IPv4Address, IPv6Address
     from typing import NamedTuple
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Nameserver",
     "format_host_port",
     "format_nameserver",
+    "ip_address",
     "is_ip_literal",
     "is_valid_hostname",
     "normalize_host",
@@ -40,6 +42,9 @@ _MAX_HOSTNAME = 253
 # use it, and refusing a name the operator's resolver accepts helps nobody.
 _LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
 _DIGITS = re.compile(r"^[0-9]+\Z")
+# An IPv6 zone id (``fe80::1%eth0``): an interface name or number. Anything else (NUL,
+# escape sequences, 4,000 characters) would reach socket calls, logs and terminals.
+_ZONE = re.compile(r"^[A-Za-z0-9_.-]{1,15}\Z")
 
 
 # typing.NamedTuple for mypy, collections.namedtuple at run time (the same class
@@ -94,10 +99,31 @@ def is_valid_hostname(name: str) -> bool:
 
 def is_ip_literal(text: str) -> bool:
     try:
-        ipaddress.ip_address(text)
-    except ValueError:
+        return ip_address(text) is not None
+    except ConfigError:
         return False
-    return True
+
+
+def ip_address(text: str, *, field: str = "host") -> IPv4Address | IPv6Address | None:
+    """``text`` as an IP address, None when it is not one. The one place addresses are
+    parsed: an IPv6 zone id other than 1-15 of letters, digits, ``_ . -`` is a
+    ``ConfigError`` (``ipaddress`` takes any text after the ``%``)."""
+    address, percent, zone = text.partition("%")
+    if percent:
+        try:
+            ipaddress.IPv6Address(address)
+        except ValueError:
+            return None
+        if not _ZONE.match(zone):
+            raise ConfigError(
+                field,
+                f"{_show(text)}: the zone id after '%' must be an interface name or number "
+                "(1-15 of letters, digits, _ . -)",
+            )
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
 
 
 def _to_ascii_hostname(name: str) -> str | None:
@@ -122,15 +148,13 @@ def normalize_host(text: object, *, field: str = "host") -> str:
     if len(host) > _MAX_TEXT:
         raise ConfigError(field, "is too long")
     if host.startswith("[") and host.endswith("]"):
-        inner = host[1:-1]
-        try:
-            return str(ipaddress.IPv6Address(inner))
-        except ValueError:
-            raise ConfigError(field, f"{_show(host)} is not an IPv6 address in brackets") from None
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        pass
+        inner = ip_address(host[1:-1], field=field)
+        if inner is None or inner.version != 6:
+            raise ConfigError(field, f"{_show(host)} is not an IPv6 address in brackets")
+        return str(inner)
+    address = ip_address(host, field=field)
+    if address is not None:
+        return str(address)
     ascii_name = _to_ascii_hostname(host)
     if ascii_name is not None and is_valid_hostname(ascii_name):
         return ascii_name.lower().rstrip(".")
@@ -184,12 +208,12 @@ def parse_host_port(
         return host, parse_port(rest[1:], field=field)
     if s.count(":") >= 2:
         # Bare IPv6: brackets are the only way to add a port.
-        try:
-            return str(ipaddress.IPv6Address(s)), default_port
-        except ValueError:
+        address = ip_address(s, field=field)
+        if address is None or address.version != 6:
             raise ConfigError(
                 field, f"{_show(s)} is not an IPv6 address; write [ADDRESS]:PORT for a port"
-            ) from None
+            )
+        return str(address), default_port
     if ":" in s:
         host_part, port_part = s.rsplit(":", 1)
         return normalize_host(host_part, field=field), parse_port(port_part, field=field)
@@ -232,12 +256,12 @@ def parse_hosts_line(line: object, *, field: str = "dns_hosts") -> HostsEntry:
     if not parts:
         raise ConfigError(field, "empty line; expected 'IP name [name ...]'")
     raw_ip, raw_names = parts[0], parts[1:]
-    try:
-        ip = str(ipaddress.ip_address(raw_ip.strip("[]")))
-    except ValueError:
+    address = ip_address(raw_ip.strip("[]"), field=field)
+    if address is None:
         raise ConfigError(
             field, f"{_show(raw_ip)} is not an IP address; expected 'IP name [name ...]'"
-        ) from None
+        )
+    ip = str(address)
     if not raw_names:
         raise ConfigError(field, f"{_show(line.strip())}: no host name after the address")
     names: list[str] = []

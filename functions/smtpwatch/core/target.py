@@ -78,7 +78,16 @@ RESERVED_TAG_KEYS = frozenset({"event", "status", "target_id"})
 
 _TARGET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z")
 _TAG_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,128}\Z")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters (C0, DEL, C1), line and paragraph separators, the bidirectional
+# overrides and isolates (text that reads differently from what it is) and lone
+# surrogates (not text at all): never in a field that is printed or stored.
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+# A CA bundle is lines of text: tabs and line breaks are its own.
+_PEM_CONTROL = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 _PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\s*[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
 _PASSWORD_REF = {
     "ssm": (re.compile(r"^[A-Za-z0-9_.\-/]{1,2048}\Z"), "ssm:/path/to/parameter"),
@@ -327,6 +336,8 @@ def _ca_bundle(value: object) -> str:
         raise _err("ca_bundle", f"is too long (at most {MAX_CA_BUNDLE} characters)")
     if "PRIVATE KEY-----" in value:
         raise _err("ca_bundle", "contains a private key; give only CA certificates")
+    if _PEM_CONTROL.search(value):
+        raise _err("ca_bundle", "must not contain control characters (PEM is lines of text)")
     if not _PEM_CERT.search(value):
         raise _err(
             "ca_bundle",
@@ -342,6 +353,8 @@ def _ehlo_name(value: object) -> str:
     text = value.strip()
     if len(text) > 255:
         raise _err("ehlo_name", "is too long")
+    if "%" in text:  # a zone id is local to this machine: no EHLO address literal has one
+        raise _err("ehlo_name", "an address literal has no zone id ('%...')")
     if text.startswith("[") and text.endswith("]"):
         inner = text[1:-1]
         if inner[:5].lower() == "ipv6:":
@@ -531,7 +544,7 @@ class Target(Record):
         def __init__(self, **fields: Any) -> None:
             unknown = sorted(key for key in fields if key not in _TARGET_FIELD_SET)
             if unknown:
-                raise ConfigError(unknown[0][:60] or "target", _unknown_message(unknown))
+                raise ConfigError(_field_label(unknown[0]), _unknown_message(unknown))
             raw = dict(_DEFAULTS)
             raw.update(fields)
             for key, value in _normalize(raw).items():
@@ -576,7 +589,7 @@ class Target(Record):
                 unknown.append(key)
         unknown.sort()
         if unknown and strict:
-            raise ConfigError(unknown[0][:60] or "target", _unknown_message(unknown))
+            raise ConfigError(_field_label(unknown[0]), _unknown_message(unknown))
         return cls(**known), unknown
 
     def to_item(self, *, full: bool = False) -> dict[str, Any]:
@@ -669,6 +682,14 @@ STATE_FIELDS: tuple[str, ...] = (
     "version",
 )
 _IGNORED_FIELDS = frozenset(STATE_FIELDS)
+
+
+def _field_label(name: str) -> str:
+    """An unknown attribute's name as an error names it: as typed when it is a short
+    printable name, else quoted and escaped (it may hold control characters)."""
+    if name.isprintable() and 0 < len(name) <= 60:
+        return name
+    return _show(name, 60) if name else "target"
 
 
 def _unknown_message(unknown: list[str]) -> str:
