@@ -400,8 +400,10 @@ def to_jsonable(value: Any) -> Any:
 
 def print_json(value: Any, *, stream: TextIO | None = None) -> None:
     out = stream or sys.stdout
-    json.dump(to_jsonable(value), out, indent=2, sort_keys=False, ensure_ascii=False)
-    out.write("\n")
+    # One write, not json.dump's one per token (300,000 for 10,000 targets, each
+    # through the terminal guard).
+    text = json.dumps(to_jsonable(value), indent=2, sort_keys=False, ensure_ascii=False)
+    out.write(text + "\n")
 
 
 def render_table(

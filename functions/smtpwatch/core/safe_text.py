@@ -102,6 +102,9 @@ class TerminalGuard:
         self.raw = raw
 
     def write(self, text: str) -> int:
+        if text.isprintable():  # most writes (json.dump writes token by token)
+            self.raw.write(text)
+            return len(text)
         safe = for_terminal(text)
         try:
             self.raw.write(safe)
