@@ -253,13 +253,13 @@ def _valid_name(text: str) -> bool:
 
 @SETTINGS
 @given(name=hostile_text().filter(_valid_name), fmt=st.sampled_from(["yaml", "json"]))
-@example(name="team \U0001f468\u200d\U0001f4bb \u202eevil\u202c", fmt="yaml")
+@example(name="team \U0001f468\u200d\U0001f4bb zero\u200bwidth\ufeff", fmt="yaml")
 @example(
     name="flag \U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f", fmt="yaml"
 )
 def test_export_prints_safely_and_imports_back_to_the_same_targets(name: str, fmt: str) -> None:
     # GIVEN a valid target whose name and tag hold format characters the model accepts
-    # (a zero-width joiner in an emoji, a bidi override)
+    # (a zero-width joiner in an emoji, tag characters in a flag)
     with tempfile.TemporaryDirectory() as tmp:
         db, other = str(Path(tmp) / "a.db"), str(Path(tmp) / "b.db")
         added = smtpwatch(
@@ -483,16 +483,21 @@ def test_run_prints_hostile_ids_names_and_server_text_safely(
     with SqliteStore(db) as store:
         store.put_items(
             [
-                {"target_id": "bad\x1b]0;pwned\x07", "host": "\x1b[2J", "x\x1b[2J": 1},
+                {
+                    "target_id": "bad\x1b]0;pwned\x07",
+                    "host": "\x1b[2J",
+                    "name": "\u202eevil\u202c",
+                    "x\x1b[2J": 1,
+                },
                 {
                     "target_id": "mx1",
-                    "name": "mail \u202eevil\u202c",
+                    "name": "mail \u200bzero\ufeffwidth",
                     "host": "127.0.0.1",
                     "port": scripted.port,
                     "encryption": "none",
                     "timeout_s": 5,
                     "recheck_delay_s": 0,
-                    "tags": {"env": "\u2066prod\u2069"},
+                    "tags": {"env": "\u200dprod"},
                 },
             ]
         )
