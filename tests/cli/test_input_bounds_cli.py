@@ -198,3 +198,113 @@ def test_10000_bad_items_report_50_errors_then_the_count(cli: Cli, tmp_path: Pat
     assert "item 17 (t16)" in lines[49] and "item 18 " not in err
     assert "30000 error(s) in 10000 of 10000 item(s); nothing imported" in lines[-1]
     assert stored(cli) == ["keep"]
+
+
+# ---- options -------------------------------------------------------------------------
+
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--set", f'tags={{"a": {HUGE}}}'), "tags: an integer of 5000 digits"),
+        (("--set", f'maintenance=[{{"start": {HUGE}, "end": 1}}]'), "maintenance: an integer"),
+        (("--maintenance", f'{{"start": {HUGE}, "end": 1}}'), "maintenance: an integer"),
+        (("--set", "maintenance=" + "[" * 100_000 + "]" * 100_000), "maintenance: nested"),
+        (("--set", f"tags=a={HUGE}"), "tags: value of 'a'"),
+        (("--set", f"timeout_s={HUGE}"), "timeout_s:"),
+        (("--set", f"port={HUGE}"), "port:"),
+        (
+            (
+                "--maintenance",
+                '{"start": "2026-01-01T00:00:00Z", "end": "9999-12-31T23:00:00-12:00"}',
+            ),
+            "maintenance: window 1: end",
+        ),
+    ],
+)
+def test_huge_values_in_options_are_one_line_naming_the_field(
+    cli: Cli, args: tuple[str, ...], needle: str
+) -> None:
+    done = bounded_run(cli, "targets", "add", "new", "new.example.com", *args, "--db", str(cli.db))
+    refused(done, needle)
+    assert stored(cli) == ["keep"]
+
+
+@pytest.mark.parametrize("command", ["targets-add", "targets-update", "probe"])
+def test_a_ca_bundle_that_is_not_a_regular_file_is_refused_unread(cli: Cli, command: str) -> None:
+    args = {
+        "targets-add": ("targets", "add", "new", "new.example.com", "--db", str(cli.db)),
+        "targets-update": ("targets", "update", "keep", "--db", str(cli.db)),
+        "probe": ("probe", "127.0.0.1:9", "--timeout", "1"),
+    }[command]
+    done = bounded_run(cli, *args, "--ca-bundle", "/dev/zero")
+    refused(done, "--ca-bundle", "/dev/zero is not a regular file")
+    assert stored(cli) == ["keep"]
+
+
+def test_a_ca_bundle_over_1_mib_is_refused(cli: Cli, tmp_path: Path) -> None:
+    big = tmp_path / "big.pem"
+    big.write_text("# padding\n" * 110_000)
+    for args in (
+        ("targets", "add", "new", "new.example.com", "--db", str(cli.db)),
+        ("probe", "127.0.0.1:9", "--timeout", "1"),
+    ):
+        done = bounded_run(cli, *args, "--ca-bundle", str(big))
+        refused(done, "--ca-bundle", "is larger than 1 MiB")
+    assert stored(cli) == ["keep"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--since", "99999999999d"),
+        ("--since", "3651d"),
+        ("--since", "9" * 400 + "s"),
+        ("--since", "0001-01-01"),
+        ("--since", "9999-12-31T23:59:59Z"),
+        ("--passing-result-seconds", "99999999999999"),
+        ("--failures", "9" * 30),
+    ],
+)
+def test_history_refuses_durations_and_numbers_out_of_range(
+    cli: Cli, args: tuple[str, ...]
+) -> None:
+    done = bounded_run(cli, "history", "keep", *args, "--db", str(cli.db))
+    refused(done, args[0])
+
+
+def test_passing_result_seconds_is_checked_before_any_aws_call(cli: Cli) -> None:
+    done = bounded_run(
+        cli, "history", "keep", "--table", "T", "--results-table", "R",
+        "--passing-result-seconds", "86401",
+    )  # fmt: skip
+    refused(done, "--passing-result-seconds", "86400")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--retention-days", "nan"),
+        ("--retention-days", "inf"),
+        ("--retention-days", "1e308"),
+        ("--retention-days", "36501"),
+        ("--grace", "nan"),
+        ("--grace", "inf"),
+        ("--webhook-timeout", "nan"),
+        ("--webhook-timeout", "1e308"),
+        ("--webhook-timeout", "0"),
+    ],
+)
+def test_run_refuses_numbers_that_are_not_finite_or_in_range(
+    cli: Cli, args: tuple[str, ...]
+) -> None:
+    # GIVEN a target (on a closed loopback port), so that a run would probe and store
+    assert cli("add", "dead", "127.0.0.1:9", "--encryption", "none").returncode == 0
+    # WHEN `run --once` is given the bad number
+    done = bounded_run(cli, "run", "--once", *args, "--db", str(cli.db))
+    # THEN it is refused before anything runs: one line naming the option, nothing stored
+    refused(done, args[0])
+    with SqliteStore(cli.db) as store:
+        assert list(store.iter_results("dead")) == []
