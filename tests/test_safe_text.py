@@ -171,3 +171,10 @@ def test_guard_never_crashes_on_text_the_terminal_cannot_encode() -> None:
 def test_one_line_escapes_the_line_break_too() -> None:
     assert for_terminal("a\nSMTP OK\tb", one_line=True) == "a\\u000aSMTP OK\tb"
     assert for_terminal("plain", one_line=True) == "plain"
+
+
+def test_a_copy_of_the_guard_does_not_recurse() -> None:
+    import copy
+
+    _, raw = _stream()
+    assert copy.copy(guard(raw)).raw is raw

@@ -136,6 +136,8 @@ class TerminalGuard:
         return True
 
     def __getattr__(self, name: str) -> Any:
+        if name == "raw":  # not set yet (a copy made without __init__): no recursion
+            raise AttributeError(name)
         return getattr(self.raw, name)
 
 
