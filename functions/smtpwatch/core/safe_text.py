@@ -20,6 +20,10 @@ passes through ``for_terminal``: tables, JSON, argparse messages, errors naming 
 user's value, log lines, tracebacks, and any print added later — no call site has to
 remember anything, and hostile text cannot find a path around it. Escaping is per
 character, so a sequence split across two writes is caught as well as a whole one.
+(Escaping at each call site instead would be dozens of places, in every command,
+each one a chance to forget.) A newline has to pass the guard — it is the layout of
+every table — so a field printed on a line of its own is escaped with
+``for_terminal(text, one_line=True)`` where a stored value could start a fake line.
 
 The project's own colours (alert heads, the demo's story) are not let through by
 recognising "our" escape sequences inside text — hostile text could carry the same
