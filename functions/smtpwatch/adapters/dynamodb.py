@@ -38,6 +38,7 @@ __all__ = [
     "DynamoResultStore",
     "DynamoStateStore",
     "DynamoTargetStore",
+    "EpisodeRecord",
     "TickCounts",
     "from_attr",
     "from_item",
@@ -51,6 +52,7 @@ _MAX_BATCH_ATTEMPTS = 10  # ~0.05+0.1+…+2 s: about 8 s of backoff in all
 DISPATCHER_ID = "#dispatcher"
 TICK_PREFIX = "#tick#"
 FAIL_MARK_PREFIX = "#fail#"  # one per (tick, failing target): the counter's dedupe
+EPISODE_ID = "#episode"  # the current (or last) monitor-degraded episode
 _TICK_TTL_S = 3_600  # tick counters only matter for the minutes after their tick
 
 # DynamoDB numbers: 38 digits of precision; phase times are rounded to 0.1 ms anyway.
@@ -265,6 +267,22 @@ class DispatcherMark:
     claim_done: bool = True
     lease_until: float = 0.0
     version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeRecord:
+    """The item ``#episode``: ``since`` the tick that began it, ``held`` target id → when
+    its down alert was first held, ``released`` target ids handed out after the maximum
+    hold, ``ended_at`` once the housekeeping ended it."""
+
+    since: str
+    held: dict[str, str]
+    released: frozenset[str]
+    ended_at: str | None
+
+    @property
+    def open(self) -> bool:
+        return self.ended_at is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -513,6 +531,99 @@ class DynamoStateStore:
             Key={"target_id": {"S": TICK_PREFIX + bucket}},
             UpdateExpression="REMOVE degraded_sent",
         )
+
+    # --- the monitor-degraded episode: one item, every change conditional on its start
+    def get_episode(self) -> EpisodeRecord | None:
+        resp = self._client.get_item(
+            TableName=self._table, Key={"target_id": {"S": EPISODE_ID}}, ConsistentRead=True
+        )
+        d = plain(from_item(resp.get("Item") or {}))
+        if not d.get("since"):
+            return None
+        return EpisodeRecord(
+            since=str(d["since"]),
+            held={str(k): str(v) for k, v in (d.get("held") or {}).items()},
+            released=frozenset(str(k) for k in (d.get("released") or {})),
+            ended_at=str(d["ended_at"]) if d.get("ended_at") else None,
+        )
+
+    def open_episode(self, since: str) -> bool:
+        """Begin an episode with the tick ``since`` unless one that began at or after it
+        is still open. Replaces an ended one, or an open one that began earlier (left
+        open when no housekeeping ran to end it). True: this call began it."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "target_id": {"S": EPISODE_ID},
+                    "since": {"S": since},
+                    "held": {"M": {}},
+                    "released": {"M": {}},
+                },
+                ConditionExpression=(
+                    "attribute_not_exists(since) OR attribute_exists(ended_at) OR since < :s"
+                ),
+                ExpressionAttributeValues={":s": {"S": since}},
+            )
+        except Exception as exc:
+            if error_code(exc) == _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def hold_in_episode(self, since: str, target_id: str, at: str) -> str | None:
+        """Record that the open episode ``since`` holds ``target_id``'s down alert; returns
+        when it was first held (None: that episode is no longer the open one)."""
+        try:
+            resp = self._client.update_item(
+                TableName=self._table,
+                Key={"target_id": {"S": EPISODE_ID}},
+                UpdateExpression="SET held.#t = if_not_exists(held.#t, :at)",
+                ConditionExpression="since = :s AND attribute_not_exists(ended_at)",
+                ExpressionAttributeNames={"#t": target_id},
+                ExpressionAttributeValues={":at": {"S": at}, ":s": {"S": since}},
+                ReturnValues="UPDATED_NEW",
+            )
+        except Exception as exc:
+            if error_code(exc) == _CONDITION_FAILED:
+                return None
+            raise
+        held = plain(from_item(resp.get("Attributes") or {})).get("held") or {}
+        return str(held.get(target_id) or at)
+
+    def release_in_episode(self, since: str, target_id: str, at: str) -> bool:
+        """True for exactly one caller: ``target_id``'s held alert is handed out."""
+        return self._episode_update(
+            since,
+            "SET released.#t = :at",
+            "attribute_not_exists(released.#t)",
+            {"#t": target_id},
+            at,
+        )
+
+    def end_episode(self, since: str, at: str) -> bool:
+        """True for exactly one caller: the episode ``since`` is over."""
+        return self._episode_update(
+            since, "SET ended_at = :at", "attribute_not_exists(ended_at)", {}, at
+        )
+
+    def _episode_update(
+        self, since: str, update: str, condition: str, names: dict[str, str], at: str
+    ) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"target_id": {"S": EPISODE_ID}},
+                UpdateExpression=update,
+                ConditionExpression=f"since = :s AND {condition}",
+                ExpressionAttributeValues={":at": {"S": at}, ":s": {"S": since}},
+                **({"ExpressionAttributeNames": names} if names else {}),
+            )
+        except Exception as exc:
+            if error_code(exc) == _CONDITION_FAILED:
+                return False
+            raise
+        return True
 
     def claim_degraded_alert(self, scheduled_at: str) -> bool:
         """True for exactly one caller per tick: it sends the monitor-degraded alert."""
