@@ -95,7 +95,7 @@ class Monitor:
     def settle(self, minute: int) -> None:
         self.clock.now = _at(minute)
         settle_episode(
-            self.states, [self.sink], targets=self.targets, tick=_at(minute), now=_at(minute)
+            self.states, [self.sink], targets=self.targets.get, tick=_at(minute), now=_at(minute)
         )
 
     def alerts(self, event: AlertEvent, target_id: str | None = None) -> list[Alert]:
@@ -174,7 +174,8 @@ def _episode(monitor: Monitor, server: SmtpServer, dead: int) -> None:
     monitor.put("ok0", dead)
     monitor.tick(1)
     assert monitor.alerts(AlertEvent.DOWN) == []
-    assert all(monitor.states.get_state(f"t{i}").status is TargetStatus.DOWN for i in range(8))
+    states = [monitor.states.get_state(f"t{i}") for i in range(8)]
+    assert all(s is not None and s.status is TargetStatus.DOWN for s in states)
 
 
 def test_the_episode_end_is_announced_with_the_held_targets_and_their_downs_follow(
