@@ -35,6 +35,9 @@ One run:
    send one monitor-degraded alert instead of a flood (DESIGN §4).
 6. **Resend** pending alerts older than a minute (a probe crashed between recording
    and publishing them).
+7. **Settle** the monitor-degraded episode (``adapters.tick_gate.settle_episode``):
+   announce its end with the targets it held, and send held down alerts at its end or
+   after 15 minutes.
 
 Logs one summary line and EMF metrics: Due, Dispatched, DispatchFailed, Malformed,
 AlertsResent, DispatchMs.
@@ -61,6 +64,7 @@ from smtpwatch.adapters.dynamodb import (
 )
 from smtpwatch.adapters.tick_gate import tick_bucket
 from smtpwatch.core import schedule
+from smtpwatch.core.alerting import DEGRADED_MIN_COUNT, DEGRADED_SHARE
 from smtpwatch.core.state import Alert
 from smtpwatch.handlers.observability import make_logger, make_metrics, traced
 from smtpwatch.handlers.settings import Settings, load_settings, require
@@ -149,7 +153,10 @@ class Dispatcher:
         scan_segments: int = SCAN_SEGMENTS,
         clock: Callable[[], float] = time.time,
         log: Any = logger,
+        degraded_share: float = DEGRADED_SHARE,
+        degraded_min: int = DEGRADED_MIN_COUNT,
     ) -> None:
+        self._degraded = (degraded_share, degraded_min)
         self._targets = targets
         self._states = states
         self._invoker = invoker
@@ -208,6 +215,7 @@ class Dispatcher:
         lap("invoke")
         self._record_ticks(report)
         report.alerts_resent = self._resend_pending(states.values())
+        self._settle_episode(items, end)
         self._states.complete_window(*report.window)
         lap("finish")
         report.elapsed_ms = (time.perf_counter() - t0) * 1000
@@ -368,6 +376,36 @@ class Dispatcher:
                     extra={"bucket": bucket, "error": f"{type(exc).__name__}: {exc}"},
                 )
 
+    # ------------------------------------------------------------------ 7. degraded episode
+    def _settle_episode(self, items: Iterable[Mapping[str, Any]], tick: datetime) -> None:
+        from smtpwatch.adapters.tick_gate import settle_episode
+        from smtpwatch.core.target import Target
+
+        by_id = {str(item.get("target_id")): item for item in items}
+
+        def target(target_id: str) -> Target | None:
+            try:
+                return Target.from_item(by_id[target_id], strict=False)[0]
+            except Exception:  # gone or malformed: nothing to announce for it
+                return None
+
+        share, min_count = self._degraded
+        try:
+            settle_episode(
+                self._states,
+                [self._sink] if self._sink is not None else [],
+                targets=target,
+                tick=tick,
+                now=datetime.fromtimestamp(self._clock(), UTC),
+                share=share,
+                min_count=min_count,
+            )
+        except Exception as exc:  # the probes' own gate still stops holding in time
+            self._log.warning(
+                "monitor-degraded housekeeping failed",
+                extra={"error": f"{type(exc).__name__}: {exc}"},
+            )
+
     # ------------------------------------------------------------------ 6. pending alerts
     def _resend_pending(self, states: Iterable[Mapping[str, Any]]) -> int:
         if self._sink is None:
@@ -462,6 +500,8 @@ def _runtime() -> tuple[Settings, Dispatcher]:
         invoker=invoker,
         sink=sink,
         workers=settings.dispatch_workers,
+        degraded_share=settings.degraded_share,
+        degraded_min=settings.degraded_min_probes,
     )
     return settings, dispatcher
 
