@@ -154,6 +154,11 @@ _LONG = "Tr0ub4dor&3-correct-horse-battery-staple-9081726354-qwertzuiopkl"  # 64
     password="repr'd \\ pass\tword-42",
     plan=EchoPlan(auth_reply=334, echoes=(("auth", "plain"),), methods=("LOGIN",)),
 )
+@example(  # a bytes repr of a non-ASCII password: \xNN runs are UTF-8 bytes, not characters
+    ip="::1",
+    password="Pässwört-ünïcode-42",
+    plan=EchoPlan(echoes=(("greeting", "bytes_repr"),)),
+)
 @example(  # the certificate's subject names the password; the client reads it unverified
     ip="127.0.0.1",
     password="Tr0ub4dor&3-in-the-cert",
