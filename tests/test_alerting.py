@@ -16,6 +16,8 @@ from smtpwatch.core.alerting import (
     decide,
     degraded,
     degraded_alert,
+    degraded_end_alert,
+    held_down_alert,
     mark_sent,
     needs_recheck,
     with_latest_result,
@@ -680,3 +682,47 @@ def test_whatever_happens_the_sent_alerts_tell_a_consistent_story(
     expected = {"ok": None, "fail": "down", "warn_a": "warning"}[final]
     assert told == expected, [a.event.value for a in sent]
     assert state.pending_alert is None
+
+
+def test_a_held_down_alert_released_later_keeps_the_id_the_held_check_would_have_sent() -> None:
+    # GIVEN a down alert held by a monitor-degraded episode
+    run = Run(target())
+    run.check(ok)
+    held = run.check(fail, hold_down=True)
+    would_have = decide(
+        run.tgt, run.state, fail(run.at), now=run.at, scheduled_at=format_ts(run.at)
+    )
+    # WHEN it is released at the episode's end
+    alert = held_down_alert(
+        run.tgt,
+        held.state,
+        now=run.at + timedelta(minutes=3),
+        episode_since="2026-11-25T12:04:00Z",
+        held_since=format_ts(run.at),
+    )
+    # THEN a receiver's dedupe sees one alert, and it says it was held and since when
+    assert would_have.alert is not None and alert.alert_id == would_have.alert.alert_id
+    assert alert.event is AlertEvent.DOWN and alert.since == held.state.last_change_at
+    assert alert.details["held"] is True
+    assert alert.details["episode_since"] == "2026-11-25T12:04:00Z"
+    assert alert.details["held_since"] == format_ts(run.at)
+    # AND once sent, operators are told "down": the state machine says nothing more
+    sent = mark_sent(
+        held.state.evolve(pending_alert=alert.to_dict()), alert.alert_id, sent_at=run.at
+    )
+    assert sent is not None and sent.alerted
+    run.state = sent
+    assert run.check(fail).alert is None
+
+
+def test_the_end_of_episode_alert_lists_the_held_targets_bounded() -> None:
+    held = [
+        {"target_id": f"t{i}", "name": f"t{i}", "held_since": "x", "still_down": i % 2 == 0}
+        for i in range(60)
+    ]
+    alert = degraded_end_alert(since="2026-11-25T12:00:00Z", now=T0, held=held)
+    assert alert.event is AlertEvent.DEGRADED and alert.status == "ended"
+    assert alert.details["held_count"] == 60 and len(alert.details["held"]) == 50
+    assert alert.details["still_down"] == 30
+    other = degraded_alert(tick="2026-11-25T12:00:00Z", failed=8, total=10, now=T0)
+    assert alert.alert_id != other.alert_id

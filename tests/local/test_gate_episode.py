@@ -8,13 +8,13 @@ held down alerts go out with the next check that is not held, for targets still 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from smtpwatch.core.result import ErrorInfo, ErrorKind, ProbeResult, Status
 from smtpwatch.core.target import Target
-from smtpwatch.service.gate import GateVerdict, SweepGate, episode_verdict
+from smtpwatch.service.gate import EpisodeBook, GateVerdict, SweepGate, episode_verdict
 from smtpwatch.service.memory import MemorySink
 
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
@@ -23,6 +23,10 @@ TICK = "2026-11-25T15:00:00Z"
 
 def _target(i: int) -> Target:
     return Target(target_id=f"t{i}", host="mx.example.com")
+
+
+def _passed(target: Target) -> ProbeResult:
+    return ProbeResult(target_id=target.target_id, started_at=TICK, status=Status.OK)
 
 
 def _failed(target: Target, kind: ErrorKind = ErrorKind.CONNECT_REFUSED) -> ProbeResult:
@@ -89,3 +93,59 @@ def test_after_a_clean_tick_down_alerts_go_out_again() -> None:
     gate.observe(t, _failed(t), scheduled_at=TICK)
     assert not gate.hold_down(t, scheduled_at=TICK)
     assert sink.events == []
+
+
+def test_a_window_counts_distinct_targets_never_repeated_checks() -> None:
+    # GIVEN four targets in a window, two of them failing on every one of six checks
+    gate = SweepGate(tick=TICK, now=lambda: T0)
+    targets = [_target(i) for i in range(4)]
+    for _ in range(6):
+        for t in targets:
+            gate.expect(t.target_id)
+            gate.observe(
+                t, _failed(t) if t.target_id in ("t0", "t1") else _passed(t), scheduled_at=TICK
+            )
+    # THEN the window has two failing targets of four: not degraded, nothing held
+    assert (gate.failed, gate.total) == (2, 4)
+    assert not gate.is_degraded and not gate.hold_down(targets[0], scheduled_at=TICK)
+
+
+def test_a_target_that_failed_then_passed_in_the_window_counts_as_failing() -> None:
+    # A failure that cleared seconds later is what a flapping monitor link looks like.
+    gate = SweepGate(tick=TICK, now=lambda: T0)
+    targets = [_target(i) for i in range(8)]
+    for t in targets[:5]:
+        gate.observe(t, _failed(t), scheduled_at=TICK)
+        gate.observe(t, _passed(t), scheduled_at=TICK)
+    for t in targets[5:]:
+        gate.observe(t, _passed(t), scheduled_at=TICK)
+    assert (gate.failed, gate.total) == (5, 8) and gate.is_degraded
+
+
+def test_a_config_failure_is_not_counted() -> None:
+    gate = SweepGate(tick=TICK, now=lambda: T0)
+    targets = [_target(i) for i in range(6)]
+    for t in targets:
+        gate.observe(t, _failed(t, ErrorKind.CONFIG), scheduled_at=TICK)
+    assert gate.failed == 0 and not gate.is_degraded
+
+
+def test_the_gate_stops_holding_a_target_after_15_minutes() -> None:
+    # GIVEN an episode the gate goes on holding, minute after minute
+    clock = {"now": T0}
+    book = EpisodeBook()
+    targets = [_target(i) for i in range(10)]
+
+    def minute_gate() -> SweepGate:
+        gate = SweepGate(10, tick=TICK, now=lambda: clock["now"], continues_episode=True, book=book)
+        for t in targets[:8]:
+            gate.observe(t, _failed(t), scheduled_at=TICK)
+        return gate
+
+    assert minute_gate().hold_down(targets[0], scheduled_at=TICK)
+    clock["now"] = T0 + timedelta(minutes=14, seconds=59)
+    assert minute_gate().hold_down(targets[0], scheduled_at=TICK)
+    # WHEN it has been held 15 minutes THEN it is no longer held (its alert goes out)
+    clock["now"] = T0 + timedelta(minutes=15)
+    assert not minute_gate().hold_down(targets[0], scheduled_at=TICK)
+    assert [tid for tid, _ in book.due(clock["now"])] == ["t0"]
