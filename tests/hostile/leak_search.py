@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Iterable
 
@@ -39,7 +40,6 @@ _ESCAPE = re.compile(
 )
 _SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "f": "\f", "v": "\v", "b": "\b", "0": "\0"}
 _B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
-_MAX_VIEWS = 400
 
 
 def canonical(text: str) -> str:
@@ -75,9 +75,13 @@ def unescape(text: str) -> str:
     return _ESCAPE.sub(_unescape_match, text)
 
 
-def _b64_decodings(text: str) -> Iterable[str]:
-    squeezed = _squeezed(text)
-    for token in _B64_TOKEN.findall(squeezed):
+def _b64_decodings(text: str, seen: set[str]) -> Iterable[str]:
+    """Each base64-looking token of ``text`` (not in ``seen`` yet) decoded at its four
+    alignments, in both alphabets, as UTF-8 (undecodable bytes replaced)."""
+    for token in _B64_TOKEN.findall(_squeezed(text)):
+        if token in seen:
+            continue
+        seen.add(token)
         body = token.rstrip("=")
         for start in range(4):
             part = body[start:]
@@ -90,34 +94,37 @@ def _b64_decodings(text: str) -> Iterable[str]:
                 except (binascii.Error, ValueError):
                     continue
                 yield data.decode("utf-8", "replace")
-                yield data.decode("latin-1")
 
 
-def views(text: str) -> list[str]:
-    """``text`` and everything it may be hiding: unescaped (up to three levels) and
-    base64-decoded forms, each unescaped again. Canonicalised."""
-    raw: list[str] = []
+def _unescaped_levels(text: str) -> list[str]:
+    levels = [text]
+    for _ in range(3):
+        u = unescape(levels[-1])
+        if u == levels[-1]:
+            break
+        levels.append(u)
+    return levels
 
-    def add(t: str) -> None:
-        if t not in raw and len(raw) < _MAX_VIEWS:
-            raw.append(t)
 
-    def unescaped_levels(t: str) -> None:
-        add(t)
-        for _ in range(3):
-            u = unescape(t)
-            if u == t:
-                break
-            add(u)
-            t = u
-
-    unescaped_levels(text)
-    for level in list(raw):
-        for decoded in _b64_decodings(level):
-            unescaped_levels(decoded)
-            for again in _b64_decodings(decoded):  # base64 of base64 of ...
-                add(again)
-    return [canonical(v) for v in raw]
+@functools.lru_cache(maxsize=256)
+def views(text: str) -> tuple[str, ...]:
+    """``text`` and everything it may be hiding, canonicalised: unescaped (up to three
+    levels), base64-decoded (and that unescaped again; decoded text that is clean
+    UTF-8 is decoded once more, for base64 of base64). Never truncated: a view left
+    out would be a leak not looked for."""
+    out: dict[str, None] = {}
+    seen: set[str] = set()
+    levels = _unescaped_levels(text)
+    for level in levels:
+        out[canonical(level)] = None
+    for level in levels:
+        for decoded in _b64_decodings(level, seen):
+            for d in _unescaped_levels(decoded):
+                out[canonical(d)] = None
+            if "\ufffd" not in decoded and decoded.isprintable():
+                for again in _b64_decodings(decoded, seen):
+                    out[canonical(again)] = None
+    return tuple(out)
 
 
 def runs(secret: str) -> list[str]:
