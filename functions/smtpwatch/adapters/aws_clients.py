@@ -26,9 +26,13 @@ class Clients:
     def __call__(self, service: str) -> Any:
         client = self._clients.get(service)
         if client is None:
-            client = self._clients[service] = self.session.create_client(
-                service, config=self._config
-            )
+            config = self._config
+            if service == "sns":
+                # An alert publish is bounded in time whatever the other clients allow.
+                from smtpwatch.adapters.sns import publish_config
+
+                config = publish_config(config)
+            client = self._clients[service] = self.session.create_client(service, config=config)
         return client
 
     def lazy(self, service: str) -> Any:

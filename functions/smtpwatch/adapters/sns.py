@@ -2,7 +2,13 @@
 
 All formatting (per-protocol JSON message, subject, attributes) is pure and lives in
 the core; this adapter only hands it to ``Publish``. A failed publish raises, so the
-state machine keeps the alert pending and sends it on the next run (DESIGN §4).
+state machine keeps the alert pending and sends it on the next run.
+
+On AWS, SNS is the outbox: once it took a message it retries the subscribers itself.
+What is ours to bound is the publish call — ``publish_config`` gives every SNS client
+short connect/read timeouts and two attempts in all, so an SNS endpoint that hangs
+holds a check for seconds (``PUBLISH_BOUND_S``), not the minutes of botocore's
+defaults (60 s reads, up to five attempts).
 """
 
 from __future__ import annotations
@@ -11,7 +17,28 @@ from typing import Any
 
 from smtpwatch.core.state import Alert
 
-__all__ = ["SnsAlertSink"]
+__all__ = ["PUBLISH_BOUND_S", "SnsAlertSink", "publish_config"]
+
+CONNECT_TIMEOUT_S = 2
+READ_TIMEOUT_S = 5
+PUBLISH_ATTEMPTS = 2  # botocore's total_max_attempts: the first try and one retry
+# Upper bound of one publish: each attempt's connect and read, plus the one back-off
+# between them (standard retry mode waits at most 1 s before the first retry).
+PUBLISH_BOUND_S = PUBLISH_ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S) + 1
+
+
+def publish_config(base: Any | None = None) -> Any:
+    """botocore ``Config`` for SNS clients, merged over ``base`` (the caller's own
+    settings for its other clients, e.g. a connection pool size)."""
+    from botocore.config import Config
+
+    bound = Config(
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+        retries={"mode": "standard", "total_max_attempts": PUBLISH_ATTEMPTS},
+    )
+    return bound if base is None else base.merge(bound)
+
 
 # The Publish parameters a message dict may carry; anything else is a bug upstream.
 _PUBLISH_KEYS = frozenset(
