@@ -214,4 +214,5 @@ def test_a_secret_that_is_not_whsec_base64_is_refused(text: str) -> None:
 
     with pytest.raises(ValueError, match="whsec_") as info:
         parse_secret(text)
-    assert text not in str(info.value) or not text
+    if len(text) > len("whsec_"):  # the message never quotes what it was given
+        assert text not in str(info.value)

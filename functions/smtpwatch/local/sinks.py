@@ -11,21 +11,16 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from smtpwatch.core.errors import SmtpwatchError
 from smtpwatch.core.safe_text import guard
 from smtpwatch.core.state import Alert
+from smtpwatch.local.delivery_errors import SinkError
+from smtpwatch.local.webhook import WebhookSender
 from smtpwatch.ports import AlertSink
 
 __all__ = ["ConsoleSink", "FanOutSink", "SinkError", "WebhookSink", "sns_sink"]
-
-
-class SinkError(SmtpwatchError):
-    """An alert could not be delivered (the message names the sink, never a secret)."""
 
 
 class ConsoleSink:
@@ -95,67 +90,21 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-class WebhookSink:
-    """POSTs the alert's JSON document (the one SNS gives HTTPS/SQS/Lambda subscribers).
+class WebhookSink(WebhookSender):
+    """POSTs the alert's JSON document (the one SNS gives HTTPS/SQS/Lambda subscribers),
+    signed when given a key: one attempt under one deadline (``local.webhook``).
 
-    Any 2xx is delivered; anything else — another status, a timeout, a refused
-    connection — raises ``SinkError`` so the alert stays pending.
-    """
+    A 2xx is delivered; anything else — a redirect (never followed), another status, the
+    deadline, a refused connection — raises ``SinkError`` (a ``DeliveryError``)."""
 
-    def __init__(self, url: str, *, timeout_s: float = 10.0) -> None:
-        scheme = url.split(":", 1)[0].lower()
-        if scheme not in ("http", "https") or "://" not in url:
-            raise ValueError(f"--webhook {url!r}: expected an http:// or https:// URL")
-        self.url = url
-        self.timeout_s = timeout_s
+    def __init__(self, url: str, *, timeout_s: float = 10.0, secret: bytes | None = None) -> None:
+        try:
+            super().__init__(url, timeout_s=timeout_s, key=secret)
+        except ValueError as exc:
+            raise ValueError(f"--{exc}") from None
 
     def __repr__(self) -> str:
         return f"WebhookSink({self.display_url!r})"
-
-    @property
-    def display_url(self) -> str:
-        """The URL without credentials or query string (webhook URLs carry tokens)."""
-        return _redact(self.url)
-
-    def send(self, alert: Alert) -> None:
-        from smtpwatch import __version__
-        from smtpwatch.core import alert_text
-
-        body = json.dumps(alert_text.document(alert), ensure_ascii=False).encode("utf-8")
-        request = urllib.request.Request(
-            self.url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "User-Agent": f"smtpwatch/{__version__}",
-                "X-Smtpwatch-Event": alert.event.value,
-                "X-Smtpwatch-Alert-Id": alert.alert_id,
-            },
-        )
-        # Messages name no URL: the caller prefixes the sink's name (``display_url``).
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                status = int(response.status)
-        except urllib.error.HTTPError as exc:
-            raise SinkError(f"HTTP {exc.code} {exc.reason}") from None
-        except urllib.error.URLError as exc:
-            raise SinkError(str(exc.reason)) from None
-        except (TimeoutError, OSError) as exc:
-            raise SinkError(str(exc) or type(exc).__name__) from None
-        if not 200 <= status < 300:
-            raise SinkError(f"HTTP {status}")
-
-
-def _redact(url: str) -> str:
-    """The URL without userinfo or query (webhook URLs often carry a token)."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}" + ("?…" if parts.query else "")
 
 
 def sns_sink(topic_arn: str, *, region: str | None = None) -> AlertSink:
@@ -167,7 +116,9 @@ def sns_sink(topic_arn: str, *, region: str | None = None) -> AlertSink:
     if region is None and topic_arn.startswith("arn:"):
         fields = topic_arn.split(":")
         region = fields[3] if len(fields) > 3 and fields[3] else None
-    client: Any = boto3.client("sns", region_name=region)
+    from smtpwatch.adapters.sns import publish_config
+
+    client: Any = boto3.client("sns", region_name=region, config=publish_config())
     return SnsAlertSink(client, topic_arn)
 
 
