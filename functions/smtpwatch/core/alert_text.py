@@ -285,6 +285,8 @@ def _headline(alert: Alert) -> str:
         return f"smtpwatch: {failed} of {total} probes failed at once, likely a monitor fault"
     if event is AlertEvent.TEST:
         return "smtpwatch test alert: delivery works"
+    if event is AlertEvent.SUMMARY:
+        return f"smtpwatch: {details.get('count')} alerts undelivered for over 24 h, summarised"
     return label
 
 
@@ -332,6 +334,8 @@ def _what_happened(alert: Alert, error: dict[str, Any]) -> list[str]:
         return lines
     if event is AlertEvent.TEST:
         return ["This is a test alert from `smtpwatch alerts test`. Nothing is wrong."]
+    if event is AlertEvent.SUMMARY:
+        return _summary_lines(details)
     host, port = target.get("host"), target.get("port")
     where = f"{host}:{port}" if port else str(host or "")
     lines.append(
@@ -398,6 +402,23 @@ def _episode_end(alert: Alert) -> list[str]:
     more = int(details.get("held_count") or 0) - len(held)
     if more > 0:
         lines.append(f"- and {more} more")
+    return lines
+
+
+def _summary_lines(details: dict[str, Any]) -> list[str]:
+    """An outbox summary: alerts this channel could not take for over 24 hours."""
+    by_event = details.get("by_event") or {}
+    targets = [str(t) for t in details.get("targets") or []]
+    lines = [
+        f"{details.get('count')} alerts from {details.get('first_at')} to"
+        f" {details.get('last_at')} could not be delivered here for more than 24 hours;"
+        " this one message replaces them.",
+    ]
+    if by_event:
+        lines.append("Alerts: " + ", ".join(f"{k} {n}" for k, n in sorted(by_event.items())))
+    if targets:
+        lines.append("Targets: " + ", ".join(targets[:20]) + (" ..." if len(targets) > 20 else ""))
+    lines.append("Current state: smtpwatch status")
     return lines
 
 

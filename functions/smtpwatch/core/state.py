@@ -27,6 +27,7 @@ class AlertEvent(StrEnum):
     WARNING = "warning"
     DEGRADED = "degraded"  # monitor degraded: too many probes of one tick failed
     TEST = "test"  # `smtpwatch alerts test`
+    SUMMARY = "summary"  # alerts a channel could not take for over 24 h, in one message
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,8 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,36 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             ) WITHOUT ROWID""",
             "CREATE INDEX results_by_time ON results (target_id, started)",
             "CREATE INDEX results_started ON results (started)",
+        ),
+    ),
+    (
+        2,
+        "alert outbox",
+        (
+            # One row per (channel, alert): alerts are recorded here before any
+            # delivery is tried, and delivered by the outbox's own workers.
+            """CREATE TABLE outbox (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                channel TEXT NOT NULL,         -- "console", "webhook-1", "sns", ...
+                label TEXT NOT NULL,           -- the channel as shown (URL without token)
+                alert_id TEXT NOT NULL,
+                target_id TEXT NOT NULL,
+                event TEXT NOT NULL,
+                ord REAL NOT NULL,             -- delivery order (a summary takes its first's)
+                lanes TEXT NOT NULL,           -- JSON [target_id, ...] this row orders with
+                alert TEXT NOT NULL,           -- Alert.to_dict() (JSON)
+                state TEXT NOT NULL,           -- pending | delivered | given_up | summarised
+                queued REAL NOT NULL,          -- epoch seconds
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt REAL NOT NULL,
+                last_attempt REAL,
+                last_error TEXT,
+                done REAL,                     -- when it left the pending state
+                summary_seq INTEGER,           -- summarised: the row that carries it
+                UNIQUE (channel, alert_id)
+            )""",
+            "CREATE INDEX outbox_by_state ON outbox (channel, state, ord)",
+            "CREATE INDEX outbox_by_target ON outbox (channel, target_id, ord)",
         ),
     ),
 )
@@ -367,6 +398,18 @@ class SqliteStore:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn)
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the store's lock, in one write transaction: for the
+        modules that keep their own tables in this file (the alert outbox)."""
+        with self._lock, self._transaction():
+            yield self._conn
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read, under the store's lock."""
+        with self._lock:
+            return list(self._conn.execute(sql, params).fetchall())
 
     def check_integrity(self) -> str:
         """``PRAGMA integrity_check``: "ok" for a sound database."""
