@@ -39,11 +39,13 @@ __all__ = [
     "add_backend_arguments",
     "add_json_argument",
     "add_sink_arguments",
+    "bounded_number",
     "format_ago",
     "format_ms",
     "iso_z",
     "open_backend",
     "open_local_store",
+    "parse_duration",
     "parse_since",
     "parse_time",
     "print_json",
@@ -133,8 +135,10 @@ def open_backend(
         raise UsageError("--db is the local store; it cannot be combined with --stack/--table")
     passing = getattr(args, "passing_result_seconds", None)
     if passing is not None:
-        if passing < 0:
-            raise UsageError(f"--passing-result-seconds: must be 0 or more, not {passing}")
+        if not 0 <= passing <= MAX_PASSING_RESULT_S:
+            raise UsageError(
+                f"--passing-result-seconds: must be 0 to {MAX_PASSING_RESULT_S}, not {passing}"
+            )
         if not (stack or table):
             raise UsageError(
                 "--passing-result-seconds applies to --stack/--table "
@@ -211,8 +215,9 @@ _OUTPUT_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 # template.yaml's PassingResultSeconds default: what a stack deployed before the stack
-# had that output stores (and the assumption for bare --table names).
+# had that output stores (and the assumption for bare --table names); and its maximum.
 DEFAULT_PASSING_RESULT_S = 3600
+MAX_PASSING_RESULT_S = 86400
 
 
 def stack_outputs(stack: str, region: str | None = None) -> dict[str, str]:
@@ -306,10 +311,10 @@ def _passing_output(stack: str, value: str | None) -> int:
     if value is None:
         return DEFAULT_PASSING_RESULT_S
     try:
-        seconds = int(value)
+        seconds = int(value) if len(value) <= 12 else -1
     except ValueError:
         seconds = -1
-    if seconds < 0:
+    if not 0 <= seconds <= MAX_PASSING_RESULT_S:
         raise UsageError(
             f"--stack {stack}: output PassingResultSeconds {value!r} is not a number of "
             "seconds (give --passing-result-seconds N)"
@@ -332,6 +337,9 @@ class _Missing:
 # Alert sinks (run, alerts test, demo)
 
 
+MAX_WEBHOOK_TIMEOUT_S = 300
+
+
 def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("alerts (always printed to the console)")
     group.add_argument(
@@ -347,7 +355,7 @@ def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--webhook-timeout",
         metavar="S",
-        type=float,
+        type=bounded_number(0, MAX_WEBHOOK_TIMEOUT_S, low_open=True),
         default=10.0,
         help="seconds to wait for a webhook (default: 10)",
     )
@@ -455,22 +463,64 @@ def iso_z(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)\s*\Z", re.IGNORECASE)
+# A duration: at most 12 digits (and 6 decimals) before the unit, so that float() and
+# timedelta() never see a number they cannot hold; the caller sets the longest allowed.
+_DURATION = re.compile(r"^\s*(\d{1,12}(?:\.\d{1,6})?)\s*(s|sec|m|min|h|d|w)\s*\Z", re.IGNORECASE)
 _UNIT_S = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_SINCE_DAYS = 3650  # history looks back at most ten years
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # far from datetime's end: no overflow ahead
+
+
+def parse_duration(text: str, *, option: str, max_days: float) -> float | None:
+    """``90s``, ``30m``, ``24h``, ``7d``, ``2w`` as seconds; None when ``text`` is not
+    written as a duration. Longer than ``max_days`` is a ``UsageError`` naming ``option``."""
+    m = _DURATION.match(text)
+    if not m:
+        return None
+    seconds = float(m.group(1)) * _UNIT_S[m.group(2).lower()]
+    if seconds > max_days * 86400:
+        raise UsageError(f"{option}: {text.strip()!r} is longer than {max_days:g} days")
+    return seconds
 
 
 def parse_since(text: str, *, now: datetime | None = None, option: str = "--since") -> datetime:
-    """``24h``, ``30m``, ``7d``, ``2w``, ``90s`` ago, or an ISO-8601 time/date."""
+    """``24h``, ``30m``, ``7d``, ``2w``, ``90s`` ago (at most ``MAX_SINCE_DAYS``), or an
+    ISO-8601 time/date in the years 1970 to 8999."""
     now = now or utc_now()
-    m = _DURATION.match(text)
-    if m:
-        return now - timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2).lower()])
+    seconds = parse_duration(text, option=option, max_days=MAX_SINCE_DAYS)
+    if seconds is not None:
+        return now - timedelta(seconds=seconds)
     try:
-        return parse_time(text)
-    except ValueError:
+        moment = parse_time(text)
+    except (ValueError, OverflowError):
         raise UsageError(
-            f"{option}: {text!r} is neither a duration (30m, 24h, 7d) nor an ISO-8601 time"
+            f"{option}: {text[:40]!r} is neither a duration (30m, 24h, 7d) nor an ISO-8601 time"
         ) from None
+    if not _EPOCH <= moment < _LATEST:
+        raise UsageError(f"{option}: {text[:40]!r} is out of range (years 1970 to 8999)")
+    return moment
+
+
+def bounded_number(low: float, high: float, *, low_open: bool = False) -> Callable[[str], float]:
+    """An argparse ``type=``: a finite number in ``[low, high]`` (``(low, high]`` with
+    ``low_open``). NaN, infinities and 1e308 never reach the code that would sleep or
+    compute a date with them."""
+    import math
+
+    allowed = f"more than {low:g} up to {high:g}" if low_open else f"{low:g} to {high:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number ({allowed})") from None
+        in_range = (low < value if low_open else low <= value) and value <= high
+        if not (math.isfinite(value) and in_range):
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is out of range ({allowed})")
+        return value
+
+    return parse
 
 
 def format_ago(iso: str | None, *, now: datetime | None = None) -> str:

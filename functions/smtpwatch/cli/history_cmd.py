@@ -54,6 +54,7 @@ from smtpwatch.core.safe_text import for_terminal
 from smtpwatch.core.schedule import format_ts, parse_ts
 
 RECENT_FAILURES = 10
+MAX_FAILURES = 1000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,8 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     now = utc_now()
     since = parse_since(args.since, now=now)
-    if args.failures < 0:
-        raise UsageError("--failures: must be 0 or more")
+    if not 0 <= args.failures <= MAX_FAILURES:
+        raise UsageError(f"--failures: must be 0 to {MAX_FAILURES}, not {args.failures}")
     backend = open_backend(args, need=("targets", "results"), create=False)
     try:
         item = backend.targets.get_item(args.target_id)

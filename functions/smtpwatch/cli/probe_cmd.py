@@ -291,13 +291,15 @@ def _target_id(text: str) -> str:
 
 
 def _read_ca_bundle(path: str) -> str:
+    """A regular file of at most 1 MiB, read with that bound (``/dev/zero`` or a FIFO
+    would otherwise be read until memory runs out)."""
+    from smtpwatch.cli.file_input import MAX_CA_BUNDLE_BYTES, read_bounded
+
+    data = read_bounded(path, limit=MAX_CA_BUNDLE_BYTES, label="--ca-bundle", regular_only=True)
     try:
-        with open(path, encoding="ascii", errors="strict") as f:
-            return f.read()
+        return data.decode("ascii")
     except UnicodeDecodeError:
         raise UsageError(f"--ca-bundle: {path} is not a PEM text file") from None
-    except OSError as exc:
-        raise UsageError(f"--ca-bundle: cannot read {path}: {exc.strerror or exc}") from None
 
 
 # ---------------------------------------------------------------------------- output

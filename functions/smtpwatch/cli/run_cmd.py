@@ -27,6 +27,7 @@ from smtpwatch.cli.common import (
     add_backend_arguments,
     add_json_argument,
     add_sink_arguments,
+    bounded_number,
     format_ms,
     open_local_store,
     sinks_from_args,
@@ -38,6 +39,10 @@ from smtpwatch.local.scheduler import DEFAULT_CONCURRENCY, CheckReport, LocalSch
 
 EXIT_UNKNOWN = 3
 MAX_CONCURRENCY = 512
+# Finite bounds for the numeric options: NaN, infinity or 1e308 once reached the first
+# prune (a date computed from them) before anything said they were wrong.
+MAX_GRACE_S = 3600
+MAX_RETENTION_DAYS = 36500
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,10 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_sink_arguments(parser)
     parser.add_argument(
         "--grace",
-        type=float,
+        type=bounded_number(0, MAX_GRACE_S),
         default=5.0,
         metavar="S",
-        help="on stop, seconds to let checks in flight finish (default: 5)",
+        help=f"on stop, seconds to let checks in flight finish (default: 5, at most {MAX_GRACE_S})",
     )
     parser.add_argument(
         "--ehlo-name", metavar="NAME", help="EHLO name for targets without ehlo_name"
@@ -72,10 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--retention-days",
-        type=float,
+        type=bounded_number(0, MAX_RETENTION_DAYS),
         default=30.0,
         metavar="D",
-        help="delete results older than D days (default: 30; 0 keeps them)",
+        help=f"delete results older than D days (default: 30; 0 keeps them; at most "
+        f"{MAX_RETENTION_DAYS})",
     )
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="print alerts and summaries, not every check"

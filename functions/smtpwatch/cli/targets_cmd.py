@@ -212,19 +212,26 @@ def _field_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _read_text_file(path: str, option: str) -> str:
+    """A ``--ca-bundle`` file: a regular file of at most 1 MiB, read with that bound."""
+    from smtpwatch.cli.file_input import MAX_CA_BUNDLE_BYTES, read_bounded
+
+    data = read_bounded(path, limit=MAX_CA_BUNDLE_BYTES, label=option, regular_only=True)
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(
-            f"{option} {path}: cannot read ({getattr(exc, 'strerror', None) or exc})"
-        ) from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{option}: {path} is not a UTF-8 text file") from None
 
 
 def _json_value(field: str, text: str) -> Any:
+    """A JSON option value through the same bounded reader as import files."""
+    from smtpwatch.cli.documents import DocumentError, load_document
+
     try:
-        return json.loads(text)
+        return load_document(text, "json")
     except json.JSONDecodeError as exc:
         raise ConfigError(field, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except DocumentError as exc:
+        raise ConfigError(field, exc.describe(items=False)) from None
 
 
 def _tag_pair(text: str) -> tuple[str, str]:
