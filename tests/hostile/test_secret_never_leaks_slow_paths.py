@@ -36,7 +36,15 @@ from moto import mock_aws
 
 from hostile.echo_server import EchoPlan, EchoServer
 from hostile.leak_search import find_leaks
-from hostile.scenarios import PASSWORD_VAR, Rig, cli_probe_argv, sqlite_rows, target_fields
+from hostile.scenarios import (
+    PASSWORD_VAR,
+    Rig,
+    cli_probe_argv,
+    local_check_outputs,
+    probe_outputs,
+    sqlite_rows,
+    target_fields,
+)
 from smtpwatch.testing.servers import DEFAULT_HOSTNAME
 
 REGION = "us-east-1"
@@ -69,7 +77,7 @@ CASES = {
         ),
     ),
     "endless-334-repr": Case(
-        "repr'd \\ pass\tword-42",
+        "repr'd \\ Tr0ub\t4dor-42",
         EchoPlan(auth_reply=334, echoes=(("auth", "plain"),), methods=("LOGIN",)),
     ),
     "certificate-unverified": Case(
@@ -109,6 +117,25 @@ def _server(rig: Rig, case: Case, ip: str = "127.0.0.1") -> EchoServer:
     remember = (case.password,) if case.rotated_to is None else ()
     server.configure(case.plan, remember=remember, accept=accept)
     return server
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_cases_password_is_not_already_in_the_products_own_words(rig: Rig, name: str) -> None:
+    # These paths are too slow to run twice; the fast paths' outputs, with nothing
+    # echoed, show that no 8 characters of a case's password are words smtpwatch
+    # writes anyway (a test passing or failing on "password_ref" would prove nothing).
+    case = CASES[name]
+    server = rig.servers["127.0.0.1"]
+    accept = () if case.rotated_to is None else (case.rotated_to,)
+    server.configure(case.plan, echo=False, remember=(case.password,), accept=accept)
+    outputs = probe_outputs(rig, server, case.plan, case.password)
+    outputs |= local_check_outputs(
+        rig, server, case.plan, case.password, rotated_to=case.rotated_to
+    )
+    _assert_no_leak(outputs, case)
 
 
 # --------------------------------------------------------------------------- CLI process
