@@ -295,11 +295,11 @@ def test_passing_result_seconds_is_checked_before_any_aws_call(cli: Cli) -> None
         ("--webhook-timeout", "nan"),
         ("--webhook-timeout", "1e308"),
         ("--webhook-timeout", "0"),
+        ("--ehlo-name", "mx.example.com\r\nRSET"),  # a command of its own in the dialogue
+        ("--ehlo-name", "mx\x1b[2J.example.com"),
     ],
 )
-def test_run_refuses_numbers_that_are_not_finite_or_in_range(
-    cli: Cli, args: tuple[str, ...]
-) -> None:
+def test_run_refuses_option_values_out_of_bounds(cli: Cli, args: tuple[str, ...]) -> None:
     # GIVEN a target (on a closed loopback port), so that a run would probe and store
     assert cli("add", "dead", "127.0.0.1:9", "--encryption", "none").returncode == 0
     # WHEN `run --once` is given the bad number
