@@ -175,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--grace: must be 0 or more seconds")
     if args.retention_days < 0:
         raise UsageError("--retention-days: must be 0 or more")
+    if args.ehlo_name is not None:
+        args.ehlo_name = _ehlo_name_option(args.ehlo_name)
 
     from smtpwatch.core.probe import ProbeEnvironment
     from smtpwatch.local.secrets import FileSecretStore, LocalSecretResolver, default_secrets_dir
@@ -237,6 +239,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         scheduler.shutdown(grace_s=0)
+
+
+def _ehlo_name_option(text: str) -> str:
+    """``--ehlo-name`` as a target's ``ehlo_name`` is checked: it goes into the dialogue
+    as is, so a line break in it would be a command of its own."""
+    from smtpwatch.core.errors import ConfigError
+    from smtpwatch.core.target import parse_ehlo_name
+
+    try:
+        return parse_ehlo_name(text)
+    except ConfigError as exc:
+        raise UsageError(f"--ehlo-name: {exc.reason}") from None
 
 
 def _count(n: int, noun: str) -> str:

@@ -54,6 +54,7 @@ __all__ = [
     "Nameserver",
     "Target",
     "check_aws_limits",
+    "parse_ehlo_name",
 ]
 
 ENCRYPTIONS = ("explicit", "implicit", "none", "auto")
@@ -383,6 +384,12 @@ def _ehlo_name(value: object) -> str:
         f"{_show(text)} is not a host name or an address literal "
         "like [192.0.2.1] / [IPv6:2001:db8::1]",
     )
+
+
+def parse_ehlo_name(value: object) -> str:
+    """An EHLO name as a target's ``ehlo_name`` takes it (a host name or an address
+    literal), for options that set the default one; ``ConfigError`` otherwise."""
+    return _ehlo_name(value)
 
 
 def _tags(value: object) -> dict[str, str]:
