@@ -1,9 +1,15 @@
-"""`smtpwatch alerts test`: send one test alert through every configured sink.
+"""`smtpwatch alerts test|list`: try every alert channel now; list the alert outbox.
 
-The console always gets it; ``--sns-topic-arn ARN`` (or ``--stack NAME``, whose
-outputs name the alert topic) and ``--webhook URL`` add the others, exactly as
-``smtpwatch run`` would use them. Exit 0 when every sink took the alert, 1 otherwise
-(each failure is named on stderr).
+``test``: the console always gets a test alert; ``--sns-topic-arn ARN`` (or ``--stack
+NAME``, whose outputs name the alert topic) and the webhooks (``--webhook URL``,
+``--webhook-url-env``, ``--webhook-url-file``, signed with ``--webhook-secret-env`` or
+``--webhook-secret-file``) add the others, exactly as ``smtpwatch run`` would use them.
+Each channel gets one attempt now, directly (not through the outbox), so what is
+reported per channel is what happened. Exit 0 when every channel took the alert, 1
+otherwise (each failure is named on stderr, with its reason).
+
+``list``: every alert recorded for delivery in the local store (``--db``), with its
+state — pending, delivered, given up, summarised — tries and last error.
 """
 
 from __future__ import annotations
@@ -14,20 +20,26 @@ import sys
 from smtpwatch.cli.common import (
     add_json_argument,
     add_sink_arguments,
-    sinks_from_args,
     stack_outputs,
     utc_now,
 )
+from smtpwatch.cli.delivery_args import add_delivery_arguments, channels_from_args
 from smtpwatch.cli.main import UsageError
+from smtpwatch.ports import AlertSink
 
 EXIT_FAILED = 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "action", choices=["test"], metavar="ACTION", help="test: send a test alert"
+        "action",
+        choices=["test", "list"],
+        metavar="ACTION",
+        help="test: send a test alert to every channel now; list: the alert outbox",
     )
     add_sink_arguments(parser)
+    add_delivery_arguments(parser)
+    parser.add_argument("--db", metavar="PATH", help="list: the SQLite database (as for run)")
     parser.add_argument(
         "--stack", metavar="NAME", help="publish to the alert topic of the deployed stack NAME"
     )
@@ -39,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     from smtpwatch.core.alerting import make_test_alert
     from smtpwatch.local.sinks import ConsoleSink
 
+    if args.action == "list":
+        from smtpwatch.cli.outbox_view import run_list
+
+        return run_list(args)
     if args.stack:
         if args.sns_topic_arn:
             raise UsageError("--stack and --sns-topic-arn exclude each other")
@@ -49,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
         if not topic:
             raise UsageError(f"--stack {args.stack}: its outputs name no alert topic")
         args.sns_topic_arn = topic
-    sinks = sinks_from_args(args, console=ConsoleSink(json_lines=args.json), region=args.region)
+    # Each channel's own sender, one attempt now: the verdict per channel is the truth.
+    channels = channels_from_args(args, region=args.region)
+    sinks: list[tuple[str, AlertSink]] = [("console", ConsoleSink(json_lines=args.json))]
+    sinks += [(c.label, c) for c in channels]
     alert = make_test_alert(now=utc_now())
     failed = 0
     for name, sink in sinks:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from smtpwatch.cli.common import (
     Backend,
@@ -26,6 +26,9 @@ from smtpwatch.cli.common import (
     print_json,
     render_table,
 )
+
+if TYPE_CHECKING:
+    from smtpwatch.local.sqlite_store import SqliteStore
 
 _ORDER = {"down": 0, "warning": 1, "pending": 2, "up": 3, "disabled": 4}
 
@@ -42,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     backend = open_backend(args, need=("targets", "states", "results"), create=False)
     try:
         rows = collect(backend)
+        delivery = _delivery_lines(backend)
     finally:
         backend.close()
     if args.problems:
@@ -79,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{len(rows)} target{'s' if len(rows) != 1 else ''}: {summary}")
     if any(r["pending_alert"] for r in rows):
         print("* an alert is waiting to be delivered (sent by the next run)")
+    for line in delivery:  # alert channels with alerts pending or given up
+        print(line)
     if backend.kind == "dynamodb":
         print(
             "CHECKED is the newest stored result: a passing check that changes nothing is "
@@ -86,6 +92,15 @@ def run(args: argparse.Namespace) -> int:
             "EMF metrics (namespace Smtpwatch) and next_due_at in --json"
         )
     return 0
+
+
+def _delivery_lines(backend: Backend) -> list[str]:
+    """The local alert outbox's pending and given-up alerts, per channel."""
+    if backend.kind != "sqlite":
+        return []  # on AWS, SNS is the outbox
+    from smtpwatch.cli.outbox_view import status_lines
+
+    return status_lines(cast("SqliteStore", backend.targets))
 
 
 def collect(backend: Backend) -> list[dict[str, Any]]:

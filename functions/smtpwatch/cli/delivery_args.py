@@ -1,0 +1,138 @@
+"""Alert channels from the command line, the environment and files (run, alerts).
+
+Webhook URLs often carry a token and a signing secret is a secret: both may come from
+an environment variable or a file instead of the command line, where every user of
+the machine can read them (``ps``). The signing secret comes only from there.
+
+- ``--webhook URL`` (repeatable), ``--webhook-url-env VAR``, ``--webhook-url-file PATH``
+  (one URL per line; blank lines and ``#`` comments skipped): the webhooks, numbered in
+  that order (``webhook-1``, ``webhook-2``: the outbox files pending alerts under that
+  number, so a corrected URL receives what was pending for the wrong one).
+- ``--webhook-secret-env VAR`` / ``--webhook-secret-file PATH``: a Standard Webhooks
+  secret (``whsec_…``) that signs every webhook request. The file must be readable by
+  its owner only.
+- ``--sns-topic-arn ARN``: the SNS channel (``sns``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+from pathlib import Path
+
+from smtpwatch.cli.main import UsageError
+from smtpwatch.local.delivery import Channel
+
+__all__ = ["add_delivery_arguments", "channels_from_args", "signing_key", "webhook_urls"]
+
+MAX_FILE_BYTES = 64 * 1024
+
+
+def add_delivery_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options beside ``add_sink_arguments``'s ``--webhook``/``--sns-topic-arn``."""
+    group = parser.add_argument_group("webhook URLs and signing, kept off the command line")
+    group.add_argument(
+        "--webhook-url-env",
+        metavar="VAR",
+        action="append",
+        default=[],
+        help="also POST alerts to the URL in environment variable VAR (repeatable)",
+    )
+    group.add_argument(
+        "--webhook-url-file",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="also POST alerts to each URL in PATH, one per line (repeatable)",
+    )
+    secret = group.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--webhook-secret-env",
+        metavar="VAR",
+        help="sign webhook requests (Standard Webhooks) with the whsec_ secret in VAR",
+    )
+    secret.add_argument(
+        "--webhook-secret-file",
+        metavar="PATH",
+        help="sign webhook requests with the whsec_ secret in PATH (mode 600)",
+    )
+
+
+def webhook_urls(args: argparse.Namespace) -> list[str]:
+    urls = list(getattr(args, "webhook", None) or ())
+    for var in getattr(args, "webhook_url_env", None) or ():
+        urls.append(_from_env("--webhook-url-env", var))
+    for path in getattr(args, "webhook_url_file", None) or ():
+        text = _read_file("--webhook-url-file", path, private=False)
+        lines = [line.strip() for line in text.splitlines()]
+        found = [line for line in lines if line and not line.startswith("#")]
+        if not found:
+            raise UsageError(f"--webhook-url-file {path}: no URL in the file")
+        urls.extend(found)
+    return urls
+
+
+def signing_key(args: argparse.Namespace) -> bytes | None:
+    from smtpwatch.core.webhook_signing import parse_secret
+
+    var = getattr(args, "webhook_secret_env", None)
+    path = getattr(args, "webhook_secret_file", None)
+    if var:
+        option, text = f"--webhook-secret-env {var}", _from_env("--webhook-secret-env", var)
+    elif path:
+        option, text = (
+            f"--webhook-secret-file {path}",
+            _read_file("--webhook-secret-file", path, private=True),
+        )
+    else:
+        return None
+    try:
+        return parse_secret(text)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def channels_from_args(args: argparse.Namespace, *, region: str | None = None) -> list[Channel]:
+    """The channels besides the console: the SNS topic, then the webhooks in order."""
+    from smtpwatch.local.delivery import webhook_channel
+    from smtpwatch.local.sinks import sns_sink
+
+    channels: list[Channel] = []
+    topic = getattr(args, "sns_topic_arn", None)
+    if topic:
+        if not topic.startswith("arn:") or ":sns:" not in topic:
+            raise UsageError(f"--sns-topic-arn: {topic!r} is not an SNS topic ARN")
+        channels.append(Channel("sns", f"sns {topic}", sns_sink(topic, region=region).send))
+    key = signing_key(args)
+    timeout = float(getattr(args, "webhook_timeout", 10.0))
+    for index, url in enumerate(webhook_urls(args), start=1):
+        try:
+            channels.append(webhook_channel(url, index=index, timeout_s=timeout, key=key))
+        except ValueError as exc:
+            raise UsageError(f"--{exc}") from None
+    return channels
+
+
+def _from_env(option: str, var: str) -> str:
+    value = os.environ.get(var, "").strip()
+    if not value:
+        raise UsageError(f"{option} {var}: the environment variable is not set or empty")
+    return value
+
+
+def _read_file(option: str, path: str, *, private: bool) -> str:
+    file = Path(path).expanduser()
+    try:
+        info = file.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"{option} {path}: not a regular file")
+        if private and info.st_mode & 0o077:
+            raise UsageError(f"{option} {path}: readable by others; chmod 600 {path}")
+        if info.st_size > MAX_FILE_BYTES:
+            raise UsageError(f"{option} {path}: larger than {MAX_FILE_BYTES // 1024} KiB")
+        return file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{option} {path}: not UTF-8 text") from None
