@@ -49,7 +49,7 @@ from smtpwatch.testing.servers import DEFAULT_HOSTNAME
 
 REGION = "us-east-1"
 SECRETS_PREFIX = "/smtpwatch/"
-LONG = "Tr0ub4dor&3-correct-horse-battery-staple-9081726354-qwertzuiopkl"
+LONG = "Tr0ub4dor&3-correct-horse-battery-staple-90817-26354-qwertzuiopk"
 
 
 @dataclasses.dataclass(frozen=True)
