@@ -165,3 +165,59 @@ def test_a_one_off_window_out_of_range_is_a_config_error(start: str, end: str) -
         with pytest.raises(ConfigError, match="out of range") as caught:
             Target.from_item(item | {"maintenance": [window]}, strict=True)
         assert caught.value.field == "maintenance"
+
+
+# ---- durations and numeric options ----------------------------------------------------
+
+duration_text = st.builds(
+    lambda digits, fraction, unit, pad: f"{pad}{digits}{fraction}{unit}{pad}",
+    st.integers(0, 10**40).map(str) | st.text("0123456789", min_size=1, max_size=400),
+    st.sampled_from(["", ".5", ".000001", ".1234567"]),
+    st.sampled_from(["s", "sec", "m", "min", "h", "d", "w", "D", "y", ""]),
+    st.sampled_from(["", " "]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(duration_text | st.text(max_size=40))
+def test_since_is_a_time_in_range_or_one_usage_error(text: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from smtpwatch.cli.common import MAX_SINCE_DAYS, parse_duration, parse_since
+    from smtpwatch.cli.main import UsageError
+
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    try:
+        since = parse_since(text, now=now)
+    except UsageError as exc:
+        assert str(exc).startswith("--since: ") and "\n" not in str(exc)
+        return
+    assert datetime(1970, 1, 1, tzinfo=UTC) <= since < datetime(9000, 1, 1, tzinfo=UTC)
+    seconds = parse_duration(text, option="--since", max_days=MAX_SINCE_DAYS)
+    if seconds is not None:  # a duration: never more than the bound back
+        assert since == now - timedelta(seconds=seconds)
+        assert seconds <= MAX_SINCE_DAYS * 86400
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr)
+    | st.sampled_from(["nan", "NaN", "-inf", "Infinity", "1e308", "1e999", "-0", "0x10"])
+    | st.integers(-(10**30), 10**30).map(str)
+    | st.text(max_size=20)
+)
+def test_a_numeric_option_is_finite_and_in_range_or_refused(text: str) -> None:
+    import argparse
+    import math
+
+    from smtpwatch.cli.common import bounded_number
+
+    for low_open in (False, True):
+        parse = bounded_number(0, 36500, low_open=low_open)
+        try:
+            value = parse(text)
+        except argparse.ArgumentTypeError as exc:
+            assert repr(text[:40]) in str(exc)
+            continue
+        assert math.isfinite(value) and value <= 36500
+        assert value > 0 if low_open else value >= 0
