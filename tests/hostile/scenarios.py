@@ -2,7 +2,7 @@
 user runs it, returning every output as ``{label: text}`` for the leak searcher.
 
 - ``probe_outputs``: ``probe()``'s result (``to_dict()`` JSON and repr) and the
-  ``smtpwatch probe`` command in this process, human text and ``--json``;
+  ``smtpwatch probe`` command in this process, human text (also ``-v``) and ``--json``;
 - ``local_check_outputs``: ``service.check.run_check`` with the SQLite store, a
   console sink, a webhook sink (a loopback receiver) and the local secret resolver
   reading an ``env:`` password_ref; the target alerts on its first failure after one
@@ -126,7 +126,7 @@ def cli_probe_argv(server: EchoServer, plan: EchoPlan, ca_file: str) -> list[str
 
 
 def probe_outputs(rig: Rig, server: EchoServer, plan: EchoPlan, password: str) -> dict[str, str]:
-    """One ``probe()`` and two ``smtpwatch probe`` runs (text, ``--json``)."""
+    """One ``probe()`` and three ``smtpwatch probe`` runs (text, ``-v``, ``--json``)."""
     target = Target(**target_fields(server, plan, rig.ca_pem))
     result = probe(target, password=password, env=rig.env)
     outputs = {
@@ -136,6 +136,7 @@ def probe_outputs(rig: Rig, server: EchoServer, plan: EchoPlan, password: str) -
     argv = cli_probe_argv(server, plan, rig.ca_file)
     with _env_var(PASSWORD_VAR, password):
         outputs["smtpwatch probe (text)"] = _cli(argv)
+        outputs["smtpwatch probe -v"] = _cli([*argv, "-v"])
         outputs["smtpwatch probe --json"] = _cli([*argv, "--json"])
     outputs["log records"] = "\n".join(rig.logs.take())
     return outputs
