@@ -780,7 +780,8 @@ def test_a_server_flooding_its_ehlo_reply_still_gets_its_down_alert_delivered(
     from smtpwatch.testing.servers import HostileServer
 
     # GIVEN a server whose EHLO advertises 900 distinct 4 KB keywords (3.6 MB) and then
-    # refuses STARTTLS: no DynamoDB item (400 KB) or SNS message (256 KB) holds that
+    # STARTTLS: no DynamoDB item (400 KB) or SNS message (256 KB) holds that, and the
+    # probe refuses the reply as oversize while reading it (a protocol failure in ehlo)
     ehlo = b"250-flood.smtpwatch.test\r\n"
     ehlo += b"".join(b"250-X%04d" % i + b"A" * 4000 + b"\r\n" for i in range(900))
     ehlo += b"250 STARTTLS\r\n"
@@ -801,7 +802,10 @@ def test_a_server_flooding_its_ehlo_reply_still_gets_its_down_alert_delivered(
     assert (out["status"], out["alert"], out["delivered"]) == ("critical", "down", True)
     docs = lambda_probe.alerts.documents(lambda_probe.alerts.drain())
     assert [d["event"] for d in docs] == ["down"]
-    assert docs[0]["result"]["error"]["phase"] == "starttls"
+    assert (docs[0]["result"]["error"]["kind"], docs[0]["result"]["error"]["phase"]) == (
+        "protocol",
+        "ehlo",
+    )
     state = lambda_probe.state("flood")
     assert state.status is TargetStatus.DOWN and state.pending_alert is None
 

@@ -1,6 +1,6 @@
 """The probe: one SMTP dialogue as an ordered list of timed phases → one ``ProbeResult``.
 
-``probe(target, *, password=None, env=None)`` walks ``dns → connect → [tls] → banner →
+``probe(target, *, password=None, mask=(), env=None)`` walks ``dns → connect → [tls] → banner →
 ehlo → [starttls → tls → ehlo_tls] → [auth] → quit`` under one overall ``Deadline``
 (``timeout_s``). It never raises for a failure of the target: the first failure ends
 the dialogue and becomes ``error`` (kind, phase, smtp_code, enhanced_code, one-line
@@ -9,6 +9,13 @@ message). Only a bug in smtpwatch gives ``status: unknown`` (kind ``internal``).
 Exceptions from smtplib, ssl and socket are mapped onto ``core.errors`` at each phase
 boundary (``_ProbeRun.phase``), so one table decides which failure class a phase's
 trouble is.
+
+Server text is hostile input. One ``ServerTextGuard`` per probe, built from the
+password and ``mask`` (older passwords: after a secret rotation the server may still
+say the old one), sees every reply of every connection as it is read (the client
+applies it in ``getreply``: the dialogue, smtplib's AUTH loop, the second connection
+that reads a certificate after a failed verification), every certificate field, and
+every message the probe writes. Nothing is cut, case-changed or folded before it.
 """
 
 from __future__ import annotations
@@ -63,10 +70,10 @@ from smtpwatch.core.result import (
     expiry_phrase,
 )
 from smtpwatch.core.schedule import utc_now
+from smtpwatch.core.server_text import ServerTextGuard
 from smtpwatch.core.smtp_auth import (
     SIMPLE,
     AuthRound,
-    Redactor,
     offered_mechanisms,
     try_mechanisms,
 )
@@ -177,10 +184,17 @@ def default_environment() -> ProbeEnvironment:
 
 
 def probe(
-    target: Target, *, password: str | None = None, env: ProbeEnvironment | None = None
+    target: Target,
+    *,
+    password: str | None = None,
+    mask: tuple[str, ...] = (),
+    env: ProbeEnvironment | None = None,
 ) -> ProbeResult:
-    """Probe ``target`` once. Never raises for a failure of the target."""
-    return _ProbeRun(target, password, env or default_environment()).execute()
+    """Probe ``target`` once. Never raises for a failure of the target.
+
+    ``mask``: more secrets to keep out of the result besides ``password`` (the old
+    password, when the probe runs again after a secret rotation)."""
+    return _ProbeRun(target, password, env or default_environment(), mask).execute()
 
 
 # --------------------------------------------------------------------------- internals
@@ -279,11 +293,17 @@ class _PhaseScope:
 class _ProbeRun:
     """The state of one probe while it runs; ``execute()`` returns the result."""
 
-    def __init__(self, target: Target, password: str | None, env: ProbeEnvironment) -> None:
+    def __init__(
+        self,
+        target: Target,
+        password: str | None,
+        env: ProbeEnvironment,
+        mask: tuple[str, ...] = (),
+    ) -> None:
         self.target = target
         self.env = env
         self._password = password
-        self.redact = Redactor(target.username or "", password)
+        self.guard = ServerTextGuard((password, *mask), username=target.username)
         self.clock = env.clock
         self.t0 = env.clock()
         self.started = env.now()
@@ -319,7 +339,7 @@ class _ProbeRun:
             error = ErrorInfo(
                 kind=ErrorKind.INTERNAL,
                 phase=self.current,
-                message=_one_line(self.redact(f"probe crashed: {type(err).__name__}: {err}")),
+                message=_one_line(self.guard.clean(f"probe crashed: {type(err).__name__}: {err}")),
             )
         finally:
             self._close()
@@ -381,7 +401,7 @@ class _ProbeRun:
         return ErrorInfo(
             kind=err.error_kind,
             phase=err.phase,
-            message=_one_line(self.redact(err.message)),
+            message=_one_line(self.guard.clean(err.message)),
             smtp_code=err.smtp_code,
             enhanced_code=err.enhanced_code,
         )
@@ -430,7 +450,7 @@ class _ProbeRun:
         return None
 
     def _reply_error(self, cls: type[ProbeError], what: str, code: int, resp: bytes) -> ProbeError:
-        text = self.redact(reply_text(resp))
+        text = self.guard.clean(reply_text(resp))
         return cls(
             f"{what}: {code} {text}".rstrip(),
             smtp_code=code,
@@ -452,7 +472,9 @@ class _ProbeRun:
         with self.phase(Phase.CONNECT):
             sock = self._connect(resolution.addresses)
         client = SmtpClient(
-            local_hostname=t.ehlo_name or self.env.default_ehlo_name, deadline=self.deadline
+            local_hostname=t.ehlo_name or self.env.default_ehlo_name,
+            deadline=self.deadline,
+            guard=self.guard,
         )
         client.attach(sock, t.host)
         self.client = client
@@ -598,6 +620,7 @@ class _ProbeRun:
                 version=tls.version(),
                 cipher=None if cipher is None else cipher[0],
                 verified=t.tls_verify,
+                guard=self.guard,
             )
             self.tls_active = True
             self._expiry_warning(facts)
@@ -618,9 +641,15 @@ class _ProbeRun:
         now = self.env.now()
         facts, version, cipher = self._peek_certificate()
         kind = classify_verify_error(err, facts, now)
-        reason = verify_message(err)
+        reason = self.guard.clean(verify_message(err))
         self.tls = tls_info(
-            facts, now=now, version=version, cipher=cipher, verified=False, verify_error=reason
+            facts,
+            now=now,
+            version=version,
+            cipher=cipher,
+            verified=False,
+            verify_error=reason,
+            guard=self.guard,
         )
         days = self.tls.days_left
         if kind is ErrorKind.CERT_EXPIRED:
@@ -644,7 +673,9 @@ class _ProbeRun:
         t = self.target
         context = self.env.ssl_contexts.get(verify=False, ca_bundle=None)
         client = SmtpClient(
-            local_hostname=t.ehlo_name or self.env.default_ehlo_name, deadline=self.deadline
+            local_hostname=t.ehlo_name or self.env.default_ehlo_name,
+            deadline=self.deadline,
+            guard=self.guard,
         )
         client.phase = Phase.TLS
         try:
@@ -712,7 +743,7 @@ class _ProbeRun:
             offered or (),
             username=t.username,
             password=self._password,
-            redact=self.redact,
+            guard=self.guard,
             reply_text=reply_text,
             tried=self.auth_tried,
         )
@@ -749,10 +780,10 @@ class _ProbeRun:
             code, resp = client.docmd("QUIT")
             record.ok = code == 221
             if not record.ok:
-                # A server may quote earlier commands (the AUTH line) back: redact.
-                record.detail = _one_line(self.redact(f"{code} {reply_text(resp)}"))
+                # A server may quote earlier commands (the AUTH line) back: masked.
+                record.detail = _one_line(self.guard.clean(f"{code} {reply_text(resp)}"))
         except (ProbeError, OSError, smtplib.SMTPException) as err:
-            record.detail = _one_line(self.redact(f"QUIT: {err}"))
+            record.detail = _one_line(self.guard.clean(f"QUIT: {err}"))
         finally:
             record.ms = (self.clock() - start) * 1000.0
 

@@ -11,19 +11,20 @@ time, so the probe decides what a reply means (DESIGN §2):
   mechanism is tried, so one wrong password is one failed login, not three.
 
 The password lives on the smtplib object only for the duration of one ``auth()`` call.
-Server replies can echo what the client sent, so every text taken from a reply passes
-through ``Redactor`` before it reaches a result.
+Server replies can echo what the client sent: the client's ``ServerTextGuard`` has
+masked every reply before smtplib sees it, and the texts made here (from smtplib's
+exceptions too) pass the same guard once more before they reach a result.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import smtplib
 from collections.abc import Callable
 
 from smtpwatch.core.errors import AuthFailed, ProbeConfigError, ProtocolError
 from smtpwatch.core.result import Phase
+from smtpwatch.core.server_text import ServerTextGuard
 from smtpwatch.core.smtp_client import enhanced_code
 
 __all__ = [
@@ -31,7 +32,6 @@ __all__ = [
     "MECHANISMS",
     "SIMPLE",
     "AuthRound",
-    "Redactor",
     "offered_mechanisms",
     "try_mechanisms",
 ]
@@ -41,32 +41,6 @@ MECHANISMS = ("CRAM-MD5", "LOGIN", "PLAIN")  # what smtplib implements
 SIMPLE = "SIMPLE"  # the spec's "Simple": no AUTH offered → the login step passes
 # smtplib's implementation of each mechanism (methods of smtplib.SMTP)
 _IMPLEMENTATIONS = {"CRAM-MD5": "auth_cram_md5", "LOGIN": "auth_login", "PLAIN": "auth_plain"}
-
-
-class Redactor:
-    """Removes the credentials (and their base64 forms) from text shown to anyone."""
-
-    def __init__(self, username: str, password: str | None) -> None:
-        forms: list[str] = []
-        if password:
-            forms.append(password)
-            forms.append(_b64(password))
-            forms.append(_b64(f"\0{username}\0{password}"))
-            forms.append(_b64(f"{username}\0{username}\0{password}"))
-        # Longest first: a base64 form may contain a shorter form's text.
-        self._forms = sorted({f for f in forms if f}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for form in self._forms:
-            text = text.replace(form, "***")
-        return text
-
-    def __repr__(self) -> str:
-        return "Redactor(***)"
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
 def offered_mechanisms(client: smtplib.SMTP) -> tuple[str, ...] | None:
@@ -95,7 +69,7 @@ def try_mechanisms(
     *,
     username: str,
     password: str,
-    redact: Redactor,
+    guard: ServerTextGuard,
     reply_text: Callable[[bytes], str],
     tried: list[str],
 ) -> AuthRound:
@@ -128,16 +102,16 @@ def try_mechanisms(
             # A hang-up fails the phase it happens in, as everywhere in the dialogue
             # (servers drop the line after a bad login); it is no garbled reply.
             raise AuthFailed(
-                f"AUTH {mechanism}: {redact(str(err))[:200]}", phase=Phase.AUTH
+                f"AUTH {mechanism}: {guard.clean(str(err))[:200]}", phase=Phase.AUTH
             ) from None
         except (smtplib.SMTPException, binascii.Error, ValueError) as err:
             # a challenge that is not base64, an endless chain of 334 challenges...
             raise ProtocolError(
-                f"AUTH {mechanism}: {redact(str(err))[:200]}", phase=Phase.AUTH
+                f"AUTH {mechanism}: {guard.clean(str(err))[:200]}", phase=Phase.AUTH
             ) from None
         finally:
             client.password = ""
-        text = redact(reply_text(resp))
+        text = guard.clean(reply_text(resp))
         if code == 235:
             result.mechanism = mechanism
             return result

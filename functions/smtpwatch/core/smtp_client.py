@@ -9,9 +9,17 @@ LOGIN / PLAIN mechanisms, extension parsing); this subclass replaces the transpo
 - every send and every ``recv`` first sets ``sock.settimeout(deadline.remaining())``
   — smtplib's ``makefile().readline()`` would wait up to the timeout *per chunk*, so a
   server dripping one byte per second could hold it forever;
-- replies are read with limits: a line longer than 8192 bytes (smtplib's own
-  ``_MAXLINE``) or more than ``MAX_REPLY_LINES`` lines, or a line that does not start
-  with a three-digit code, is a ``ProtocolError``;
+- replies are read with limits, checked while reading (a flood is refused after
+  the first bytes over a limit, not parsed): a line longer than ``MAX_LINE`` (8192
+  bytes, smtplib's own ``_MAXLINE``), a reply of more than ``MAX_REPLY_LINES`` lines
+  or ``MAX_REPLY_BYTES`` (16 KiB), a connection on which the server sent more than
+  ``MAX_DIALOGUE_BYTES`` (64 KiB) in all, or a line that does not start with a
+  three-digit code, is a ``ProtocolError`` in the phase it happened in;
+- every reply passes the client's ``ServerTextGuard`` (``core.server_text``) as it
+  is read, before smtplib or the probe cut, upper-case or quote it: credentials are
+  masked and control characters replaced on the way in, so no later step — EHLO
+  keyword parsing, smtplib's AUTH loop and its error texts, the banner — ever holds
+  the raw text. What the client sends during AUTH is shown to the guard too;
 - ``start_tls()`` wraps the socket with the probe's context and ``server_hostname``
   and drops anything read before the handshake (no command injection across it).
 """
@@ -26,30 +34,53 @@ import ssl
 from smtpwatch.core.deadline import Deadline
 from smtpwatch.core.errors import ProbeTimeout, ProtocolError
 from smtpwatch.core.result import Phase
+from smtpwatch.core.server_text import ServerTextGuard
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
-__all__ = ["MAX_LINE", "MAX_REPLY_LINES", "SmtpClient", "enhanced_code", "reply_text"]
+__all__ = [
+    "MAX_DIALOGUE_BYTES",
+    "MAX_LINE",
+    "MAX_REPLY_BYTES",
+    "MAX_REPLY_LINES",
+    "SmtpClient",
+    "enhanced_code",
+    "reply_text",
+]
 
 MAX_LINE = 8192  # smtplib._MAXLINE: the longest reply line accepted
 MAX_REPLY_LINES = 1000  # no real EHLO reply comes near; "250-" forever is an attack
+# A real server's longest reply (EHLO) is well under 1 KiB; a whole dialogue (greeting,
+# two EHLOs, STARTTLS, AUTH, QUIT) a few KiB. Far above both, far below what costs
+# time or memory to read, mask and parse.
+MAX_REPLY_BYTES = 16 * 1024
+MAX_DIALOGUE_BYTES = 64 * 1024  # all a server may send on one connection
 _CODE = re.compile(rb"^(\d{3})([ \-]|\r?\n|$)")
 
 
 class SmtpClient(smtplib.SMTP):
     """One SMTP dialogue whose every socket call obeys ``deadline``.
 
-    ``phase`` is the probe's current phase; a timeout is reported there.
+    ``phase`` is the probe's current phase; a timeout is reported there. ``guard``
+    cleans every reply as it is read (None: control characters only, no secret).
     """
 
-    def __init__(self, *, local_hostname: str, deadline: Deadline) -> None:
+    def __init__(
+        self,
+        *,
+        local_hostname: str,
+        deadline: Deadline,
+        guard: ServerTextGuard | None = None,
+    ) -> None:
         # host="" → smtplib does not connect; local_hostname → no getfqdn().
         super().__init__(host="", port=0, local_hostname=local_hostname)
         self._deadline = deadline
+        self.guard = guard or ServerTextGuard()
         self._buf = bytearray()
+        self._received = 0  # bytes the server sent on this connection
         self.phase = Phase.CONNECT
         self.wait_cap: float | None = None  # at most this long per socket call (QUIT)
 
@@ -60,6 +91,7 @@ class SmtpClient(smtplib.SMTP):
         self._host = host
         self.file = None
         self._buf.clear()
+        self._received = 0
 
     def _socket(self) -> socket.socket:
         if self.sock is None:
@@ -75,7 +107,9 @@ class SmtpClient(smtplib.SMTP):
         )
 
     def send(self, s: ReadableBuffer | str) -> None:
-        data = s.encode(self.command_encoding) if isinstance(s, str) else s
+        data = s.encode(self.command_encoding) if isinstance(s, str) else bytes(s)
+        if self.phase is Phase.AUTH and self.guard.active:
+            self.guard.remember_sent(data)  # the server may quote it back
         self._arm()
         try:
             self._socket().sendall(data)
@@ -85,19 +119,19 @@ class SmtpClient(smtplib.SMTP):
             self.close()
             raise smtplib.SMTPServerDisconnected(f"connection lost: {_os_text(err)}") from None
 
-    def _readline(self) -> bytes:
+    def _readline(self, room: int) -> bytes:
+        """One line; at most ``room`` bytes of it may still belong to this reply."""
         while True:
             end = self._buf.find(b"\n")
+            size = end + 1 if end >= 0 else len(self._buf)
+            if size > MAX_LINE:
+                raise ProtocolError(f"reply line longer than {MAX_LINE} bytes", phase=self.phase)
+            if size > room:
+                raise ProtocolError(f"reply longer than {MAX_REPLY_BYTES} bytes", phase=self.phase)
             if end >= 0:
                 line = bytes(self._buf[: end + 1])
                 del self._buf[: end + 1]
-                if len(line) > MAX_LINE:
-                    raise ProtocolError(
-                        f"reply line longer than {MAX_LINE} bytes", phase=self.phase
-                    )
                 return line
-            if len(self._buf) > MAX_LINE:
-                raise ProtocolError(f"reply line longer than {MAX_LINE} bytes", phase=self.phase)
             self._arm()
             try:
                 chunk = self._socket().recv(4096)
@@ -109,21 +143,31 @@ class SmtpClient(smtplib.SMTP):
             if not chunk:
                 self.close()
                 raise smtplib.SMTPServerDisconnected("connection closed by the server")
+            self._received += len(chunk)
+            if self._received > MAX_DIALOGUE_BYTES:
+                raise ProtocolError(
+                    f"the server sent more than {MAX_DIALOGUE_BYTES} bytes on one connection",
+                    phase=self.phase,
+                )
             self._buf += chunk
 
     def getreply(self) -> tuple[int, bytes]:
-        """One (possibly multi-line) reply: ``(code, text lines joined by "\\n")``."""
+        """One (possibly multi-line) reply: ``(code, text lines joined by "\\n")``,
+        the text as the guard left it (credentials masked, no control characters)."""
         lines: list[bytes] = []
+        size = 0
         while True:
-            line = self._readline()
+            line = self._readline(MAX_REPLY_BYTES - size)
+            size += len(line)
             match = _CODE.match(line)
             if match is None:
-                raise ProtocolError(f"not an SMTP reply: {_snippet(line)}", phase=self.phase)
+                shown = _snippet(self.guard.reply(line.rstrip(b"\r\n")))
+                raise ProtocolError(f"not an SMTP reply: {shown}", phase=self.phase)
             lines.append(line[4:].strip(b" \t\r\n"))
             if len(lines) > MAX_REPLY_LINES:
                 raise ProtocolError(f"reply longer than {MAX_REPLY_LINES} lines", phase=self.phase)
             if match.group(2) != b"-":
-                return int(match.group(1)), b"\n".join(lines)
+                return int(match.group(1)), self.guard.reply(b"\n".join(lines))
 
     # ------------------------------------------------------------------ TLS
     def start_tls(self, context: ssl.SSLContext, server_hostname: str) -> ssl.SSLSocket:
@@ -155,12 +199,12 @@ class SmtpClient(smtplib.SMTP):
         """EHLO keywords of the last EHLO reply, upper case, in the server's order."""
         if not self.ehlo_resp:
             return ()
-        words = []
-        for line in self.ehlo_resp.decode("latin-1").split("\n")[1:]:
+        words: dict[str, None] = {}  # ordered, and a set: no quadratic "not in list"
+        for line in self.ehlo_resp.decode("utf-8", "replace").split("\n")[1:]:
             # "AUTH=LOGIN" is the pre-RFC 2554 spelling of the AUTH keyword
             word = line.strip().split(" ", 1)[0].split("=", 1)[0].upper()
-            if word and word not in words:
-                words.append(word)
+            if word:
+                words[word] = None
         return tuple(words)
 
 

@@ -14,6 +14,11 @@ self-signed certificate.
 Certificate facts come from ``getpeercert()`` when the handshake verified, else from
 the DER bytes (``getpeercert(binary_form=True)``) decoded by the ``ssl`` module's own
 X.509 parser — no ``cryptography`` dependency in the Lambda artifact.
+
+Certificate fields are server text like any reply: ``tls_info`` passes subject,
+issuer, every SAN and the verification error through the probe's
+``ServerTextGuard`` (a certificate may name a host spelled with the password, and
+its fields may hold control characters), before anything cuts or joins them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import ssl
 from collections.abc import Callable
 
 from smtpwatch.core.result import ErrorKind, TlsInfo
+from smtpwatch.core.server_text import ServerTextGuard, printable
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
 if TYPE_CHECKING:
@@ -225,7 +231,15 @@ def tls_info(
     cipher: str | None,
     verified: bool,
     verify_error: str | None = None,
+    guard: ServerTextGuard | None = None,
 ) -> TlsInfo:
+    """The result's TLS facts; every text field cleaned by ``guard`` (None: control
+    characters only)."""
+    clean = (guard or ServerTextGuard()).clean
+
+    def text(value: str | None) -> str | None:
+        return None if value is None else clean(value)
+
     days_left = None
     if facts is not None and facts.not_after is not None:
         # Whole days, rounded down: 0 means "expires within 24 hours", -1 "expired".
@@ -234,14 +248,24 @@ def tls_info(
         version=version,
         cipher=cipher,
         verified=verified,
-        verify_error=verify_error,
-        subject=None if facts is None else facts.subject,
-        issuer=None if facts is None else facts.issuer,
-        sans=() if facts is None else facts.sans,
+        verify_error=text(verify_error),
+        subject=None if facts is None else text(facts.subject),
+        issuer=None if facts is None else text(facts.issuer),
+        sans=() if facts is None else _clean_sans(facts.sans, clean),
         not_before=None if facts is None else _iso(facts.not_before),
         not_after=None if facts is None else _iso(facts.not_after),
         days_left=days_left,
     )
+
+
+def _clean_sans(sans: tuple[str, ...], clean: Callable[..., str]) -> tuple[str, ...]:
+    # One pass over all names (a password may be split over two of them); a name's own
+    # control characters, line breaks included, are replaced first, so the lines of
+    # the joined text are the names.
+    if not sans:
+        return ()
+    joined = "\n".join(printable(san) for san in sans)
+    return tuple(clean(joined, keep_newlines=True).split("\n"))
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -7,7 +7,9 @@
 2. resolve the password (``SecretError`` → a ``config`` result, not a crash);
 3. probe (an exception from the probe → an ``unknown`` result: the monitor's fault,
    not the target's); after ``auth_failed`` fetch the secret again once, bypassing
-   caches, and probe again if it changed (it may have been rotated);
+   caches, and probe again if it changed (it may have been rotated) — that probe, and
+   its re-check, mask the old password as well as the new one in server text (a
+   server may remember the old one and say it back);
 4. re-check once after ``recheck_delay_s`` when this failure would make the target
    down (``core.alerting.needs_recheck``); the re-check's result is the one that counts
    and is stored (the spec's false-positive check);
@@ -62,6 +64,7 @@ from smtpwatch.core.alerting import Decision, decide, mark_sent, needs_recheck
 from smtpwatch.core.errors import SecretError
 from smtpwatch.core.result import ErrorInfo, ErrorKind, ProbeResult, Status
 from smtpwatch.core.schedule import format_ts, parse_ts, sample_slot, utc_now
+from smtpwatch.core.server_text import ServerTextGuard
 from smtpwatch.core.state import Alert, AlertEvent, TargetState
 from smtpwatch.ports import AlertSink, ResultStore, SecretResolver, StateStore
 
@@ -75,6 +78,7 @@ __all__ = [
     "CheckOutcome",
     "Flush",
     "ProbeFn",
+    "SecretMaskingProbe",
     "default_probe_fn",
     "deliver",
     "flush_pending",
@@ -84,7 +88,9 @@ __all__ = [
 log = logging.getLogger("smtpwatch.check")
 
 ProbeFn = Callable[["Target", str | None], ProbeResult]
-"""``probe_fn(target, password) -> ProbeResult``; ``smtpwatch.probe`` bound to an env."""
+"""``probe_fn(target, password) -> ProbeResult``; ``smtpwatch.probe`` bound to an env.
+A ``SecretMaskingProbe`` also takes ``mask=`` (older passwords to keep out of the
+result); any other probe function is called with the two arguments only."""
 
 SAVE_ATTEMPTS = 5  # conditional writes retried after a conflict (racing invocations)
 _MESSAGE_LIMIT = 300
@@ -102,15 +108,25 @@ class AlertGate(Protocol):
         ...
 
 
-def default_probe_fn(env: ProbeEnvironment | None = None) -> ProbeFn:
-    """``smtpwatch.probe`` with ``env`` (None: the process-wide environment)."""
+class SecretMaskingProbe:
+    """``smtpwatch.probe`` bound to ``env`` (None: the process-wide environment), as a
+    ``ProbeFn`` that also takes ``mask``: the re-probe after a rotation passes the old
+    password, which the probe then masks in server text like the new one."""
 
-    def run(target: Target, password: str | None) -> ProbeResult:
+    def __init__(self, env: ProbeEnvironment | None = None) -> None:
+        self.env = env
+
+    def __call__(
+        self, target: Target, password: str | None, *, mask: tuple[str, ...] = ()
+    ) -> ProbeResult:
         from smtpwatch.core.probe import probe
 
-        return probe(target, password=password, env=env)
+        return probe(target, password=password, mask=mask, env=self.env)
 
-    return run
+
+def default_probe_fn(env: ProbeEnvironment | None = None) -> ProbeFn:
+    """``smtpwatch.probe`` with ``env`` (None: the process-wide environment)."""
+    return SecretMaskingProbe(env)
 
 
 @dataclass
@@ -177,7 +193,7 @@ def run_check(target: Target, *, scheduled_at: str, deps: CheckDeps) -> CheckOut
         return CheckOutcome(tid, scheduled_at, state, skipped="disabled", reason="disabled")
 
     probe_fn = deps.probe_fn or default_probe_fn()
-    password, result = _probe_with_secret(target, deps, probe_fn)
+    password, old, result = _probe_with_secret(target, deps, probe_fn)
     first = result
     if deps.gate is not None:
         _safely(deps.gate.observe, target, result, scheduled_at=scheduled_at)
@@ -185,7 +201,7 @@ def run_check(target: Target, *, scheduled_at: str, deps: CheckDeps) -> CheckOut
     rechecked = False
     if needs_recheck(target, state, result):
         deps.sleep(float(target.recheck_delay_s))
-        again = _probe(target, password, probe_fn, deps)
+        again = _probe(target, password, probe_fn, deps, old)
         rechecked = True
         if again.status is not Status.UNKNOWN:  # a crashed re-check proves nothing
             result = again
@@ -312,15 +328,16 @@ def _redelivery(state: TargetState, scheduled_at: str) -> str | None:
 
 def _probe_with_secret(
     target: Target, deps: CheckDeps, probe_fn: ProbeFn
-) -> tuple[str | None, ProbeResult]:
+) -> tuple[str | None, tuple[str, ...], ProbeResult]:
+    """``(password, older passwords to mask, result)``."""
     password: str | None = None
     if target.login and target.password_ref:
         if deps.secrets is None:
-            return None, _config_result(target, deps, "no secret store configured")
+            return None, (), _config_result(target, deps, "no secret store configured")
         try:
             password = deps.secrets.resolve(target.password_ref, host=target.host)
         except SecretError as exc:
-            return None, _config_result(target, deps, _one_line(str(exc)))
+            return None, (), _config_result(target, deps, _one_line(str(exc)))
     result = _probe(target, password, probe_fn, deps)
     if (
         password is not None
@@ -333,22 +350,34 @@ def _probe_with_secret(
         try:
             fresh = deps.secrets.resolve(target.password_ref, host=target.host, refresh=True)
         except SecretError:
-            return password, result
+            return password, (), result
         if fresh != password:
+            old = (password,)
             password = fresh
-            result = _probe(target, password, probe_fn, deps)
-    return password, result
+            result = _probe(target, password, probe_fn, deps, old)
+            return password, old, result
+    return password, (), result
 
 
-def _probe(target: Target, password: str | None, probe_fn: ProbeFn, deps: CheckDeps) -> ProbeResult:
+def _probe(
+    target: Target,
+    password: str | None,
+    probe_fn: ProbeFn,
+    deps: CheckDeps,
+    old: tuple[str, ...] = (),
+) -> ProbeResult:
     try:
+        if old and isinstance(probe_fn, SecretMaskingProbe):
+            return probe_fn(target, password, mask=old)
         return probe_fn(target, password)
     except Exception as exc:  # a bug of ours, not a failure of the target
-        # Redact before anything reshapes the text (whitespace folding, the length cut
-        # would leave a password with spaces, or its first part, readable), and log the
-        # traceback as redacted text: log.exception would print the raw message.
-        text = _one_line(_redact(f"probe crashed: {type(exc).__name__}: {exc}", password))
-        trace = _redact("".join(traceback.format_exception(exc)), password)
+        # Mask with the probe's own guard before anything reshapes the text (whitespace
+        # folding, the length cut would leave a password with spaces, or its first
+        # part, readable), and log the traceback as masked text: log.exception would
+        # print the raw message.
+        guard = ServerTextGuard((password, *old), username=target.username)
+        text = _one_line(guard.clean(f"probe crashed: {type(exc).__name__}: {exc}"))
+        trace = guard.clean("".join(traceback.format_exception(exc)), keep_newlines=True)
         log.error("probe crashed\n%s", trace, extra={"target_id": target.target_id})
         return ProbeResult(
             target_id=target.target_id,
@@ -467,10 +496,6 @@ def _safely_bool(fn: Callable[..., bool], *args: Any, **kwargs: Any) -> bool:
     except Exception:
         log.exception("%s failed", getattr(fn, "__name__", "hook"))
         return False
-
-
-def _redact(text: str, password: str | None) -> str:
-    return text.replace(password, "***") if password else text
 
 
 def _one_line(text: str) -> str:
