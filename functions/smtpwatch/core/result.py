@@ -3,6 +3,32 @@
 The shape of ``ProbeResult.to_dict()`` is a public contract (CLI ``--json``, the
 results table, alert documents): keys are stable and documented in the README;
 ``SCHEMA_VERSION`` changes when a key changes meaning or disappears.
+
+A result is bounded by construction. Server text is hostile input: a server may send
+a thousand long EHLO keywords or a certificate with thousands of names, and a stored
+document read back may hold anything. So every record below cuts its own fields in
+its constructor, the one path by which the probe, ``from_dict`` (SQLite rows,
+DynamoDB items, Lambda events), ``replace`` and the service build results, with the
+limits below. Together they keep ``json.dumps(result.to_dict())`` at most
+``RESULT_MAX_BYTES`` (16 KB) — also with ``indent=2`` and as UTF-8 — whatever went in.
+
+- Text limits count bytes of JSON: a printable ASCII character is 1 byte, ``"`` and
+  ``\\`` are 2, any other character 6 (12 beyond U+FFFF), as ``json.dumps`` escapes
+  them. UTF-8 never needs more, so a limit holds in every store. A text that was cut
+  ends in ``CUT_MARK`` ("…"); it is cut between whole characters, and a lone
+  surrogate (which no UTF-8 store accepts) becomes U+FFFD.
+- Lists of text (``server.extensions``, ``tls.sans``, ``auth.tried``) keep their first
+  entries, each cut as a text; when entries were left out, a last entry
+  ``"… and N more"`` says how many (``left_out`` reads N back). No SAN, keyword or
+  mechanism can look like it: SANs start with their kind (``DNS:``), keywords and
+  mechanisms are single words. A list read back with that entry keeps its count, so
+  bounding a bounded result changes nothing.
+- ``warnings`` and ``address.attempts`` keep their first ``MAX_WARNINGS`` and
+  ``MAX_ATTEMPTS`` entries (the address used is ``address.ip``).
+- Numbers out of range (``port`` outside 0-65535, ``smtp_code`` outside 0-999,
+  ``days_left`` beyond ±10,000,000) are dropped to ``None``, not stored.
+
+Ordinary results are far from every limit and are kept exactly.
 """
 
 # __slots__ list fields in constructor order (repr, equality), not sorted.
@@ -19,7 +45,27 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = [
+    "CUT_MARK",
+    "MAX_ATTEMPTS",
+    "MAX_BANNER",
+    "MAX_CERT_TEXT",
+    "MAX_CIPHER",
+    "MAX_DETAIL",
+    "MAX_EXTENSION",
+    "MAX_EXTENSIONS",
+    "MAX_HOST",
+    "MAX_ID",
+    "MAX_IP",
+    "MAX_MESSAGE",
+    "MAX_SAN",
+    "MAX_SANS",
+    "MAX_SANS_BYTES",
+    "MAX_SHORT",
+    "MAX_TRIED",
+    "MAX_WARNING",
+    "MAX_WARNINGS",
     "PHASES",
+    "RESULT_MAX_BYTES",
     "SCHEMA_VERSION",
     "AddressAttempt",
     "AddressInfo",
@@ -35,9 +81,43 @@ __all__ = [
     "WarningInfo",
     "WarningKind",
     "expiry_phrase",
+    "left_out",
 ]
 
 SCHEMA_VERSION = 1
+
+# ---- bounds: what a result keeps (see the module docstring) ---------------------------
+# Text limits are bytes of JSON (ASCII characters); list caps are entries.
+RESULT_MAX_BYTES = 16_384  # the whole result's JSON; the limits below add up to less
+MAX_ID = 256  # target_id (a valid one has at most 128)
+MAX_HOST = 256  # host (a DNS name has at most 253)
+MAX_SHORT = 32  # encryption, started_at, enhanced_code, families, sources, TLS
+#                 version, dates, mechanisms, an attempt's error kind
+MAX_MESSAGE = 512  # error.message
+MAX_WARNING = 200  # each warning's message
+MAX_WARNINGS = 5  # warnings kept (a probe makes at most one of each kind)
+MAX_DETAIL = 256  # a phase's detail (not in to_dict)
+MAX_IP = 64  # an address, with an IPv6 zone
+MAX_ATTEMPTS = 6  # address.attempts kept, the first ones
+MAX_CIPHER = 64  # tls.cipher
+MAX_CERT_TEXT = 256  # tls.subject, tls.issuer, tls.verify_error
+MAX_SANS = 100  # tls.sans kept...
+MAX_SAN = 256  # ...each at most this long...
+MAX_SANS_BYTES = 4_096  # ...and all of them together at most this
+MAX_TRIED = 12  # auth.tried kept (each method at most twice: plain, then TLS)
+MAX_BANNER = 512  # server.banner
+MAX_EXTENSIONS = 48  # server.extensions kept (real servers list about 10-20)...
+MAX_EXTENSION = 64  # ...each at most this long
+CUT_MARK = "…"  # ends a text that was cut
+
+_MARK_BYTES = 6  # CUT_MARK as JSON: "\u2026"
+_MAX_COUNT = 10**18 - 1  # "… and N more": N is at most 18 digits
+_MORE_HEAD, _MORE_TAIL = CUT_MARK + " and ", " more"
+_PORTS = (0, 65_535)
+_SMTP_CODES = (0, 999)
+_DAYS = (-10_000_000, 10_000_000)
+_SCHEMA_VERSIONS = (0, 1_000_000)
+_ESCAPED_ASCII = frozenset('"\\\b\f\n\r\t')  # two bytes each as JSON
 
 
 class Phase(StrEnum):
@@ -114,7 +194,7 @@ class PhaseResult(Record):
         object.__setattr__(self, "reached", reached)
         object.__setattr__(self, "ok", ok)
         object.__setattr__(self, "ms", ms)
-        object.__setattr__(self, "detail", detail)
+        object.__setattr__(self, "detail", _cut_opt(detail, MAX_DETAIL))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -142,9 +222,9 @@ class ErrorInfo(Record):
     ) -> None:
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "phase", phase)
-        object.__setattr__(self, "message", message)
-        object.__setattr__(self, "smtp_code", smtp_code)
-        object.__setattr__(self, "enhanced_code", enhanced_code)
+        object.__setattr__(self, "message", _cut(message, MAX_MESSAGE))
+        object.__setattr__(self, "smtp_code", _in_range(smtp_code, _SMTP_CODES))
+        object.__setattr__(self, "enhanced_code", _cut_opt(enhanced_code, MAX_SHORT))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -163,7 +243,7 @@ class WarningInfo(Record):
 
     def __init__(self, kind: WarningKind, message: str) -> None:
         object.__setattr__(self, "kind", kind)
-        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "message", _cut(message, MAX_WARNING))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind.value, "message": self.message}
@@ -180,11 +260,11 @@ class AddressAttempt(Record):
     def __init__(
         self, ip: str, family: str, ok: bool, ms: float | None, error: str | None = None
     ) -> None:
-        object.__setattr__(self, "ip", ip)
-        object.__setattr__(self, "family", family)
+        object.__setattr__(self, "ip", _cut(ip, MAX_IP))
+        object.__setattr__(self, "family", _cut(family, MAX_SHORT))
         object.__setattr__(self, "ok", ok)
         object.__setattr__(self, "ms", ms)
-        object.__setattr__(self, "error", error)
+        object.__setattr__(self, "error", _cut_opt(error, MAX_SHORT))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -212,11 +292,11 @@ class AddressInfo(Record):
         source: str | None = None,
         attempts: tuple[AddressAttempt, ...] = (),
     ) -> None:
-        object.__setattr__(self, "ip", ip)
-        object.__setattr__(self, "family", family)
-        object.__setattr__(self, "port", port)
-        object.__setattr__(self, "source", source)
-        object.__setattr__(self, "attempts", attempts)
+        object.__setattr__(self, "ip", _cut_opt(ip, MAX_IP))
+        object.__setattr__(self, "family", _cut_opt(family, MAX_SHORT))
+        object.__setattr__(self, "port", _in_range(port, _PORTS))
+        object.__setattr__(self, "source", _cut_opt(source, MAX_SHORT))
+        object.__setattr__(self, "attempts", tuple(attempts[:MAX_ATTEMPTS]))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -272,16 +352,16 @@ class TlsInfo(Record):
         not_after: str | None = None,
         days_left: int | None = None,
     ) -> None:
-        object.__setattr__(self, "version", version)
-        object.__setattr__(self, "cipher", cipher)
+        object.__setattr__(self, "version", _cut_opt(version, MAX_SHORT))
+        object.__setattr__(self, "cipher", _cut_opt(cipher, MAX_CIPHER))
         object.__setattr__(self, "verified", verified)
-        object.__setattr__(self, "verify_error", verify_error)
-        object.__setattr__(self, "subject", subject)
-        object.__setattr__(self, "issuer", issuer)
-        object.__setattr__(self, "sans", sans)
-        object.__setattr__(self, "not_before", not_before)
-        object.__setattr__(self, "not_after", not_after)
-        object.__setattr__(self, "days_left", days_left)
+        object.__setattr__(self, "verify_error", _cut_opt(verify_error, MAX_CERT_TEXT))
+        object.__setattr__(self, "subject", _cut_opt(subject, MAX_CERT_TEXT))
+        object.__setattr__(self, "issuer", _cut_opt(issuer, MAX_CERT_TEXT))
+        object.__setattr__(self, "sans", _cut_list(sans, MAX_SANS, MAX_SAN, MAX_SANS_BYTES))
+        object.__setattr__(self, "not_before", _cut_opt(not_before, MAX_SHORT))
+        object.__setattr__(self, "not_after", _cut_opt(not_after, MAX_SHORT))
+        object.__setattr__(self, "days_left", _in_range(days_left, _DAYS))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -310,9 +390,9 @@ class AuthInfo(Record):
         tried: tuple[str, ...] = (),
         over_tls: bool | None = None,
     ) -> None:
-        object.__setattr__(self, "mechanism", mechanism)
-        object.__setattr__(self, "tried", tried)
-        object.__setattr__(self, "over_tls", over_tls)
+        object.__setattr__(self, "mechanism", _cut_opt(mechanism, MAX_SHORT))
+        object.__setattr__(self, "tried", _cut_list(tried, MAX_TRIED, MAX_SHORT))
+        object.__setattr__(self, "over_tls", None if over_tls is None else bool(over_tls))
 
     def to_dict(self) -> dict[str, Any]:
         return {"mechanism": self.mechanism, "tried": list(self.tried), "over_tls": self.over_tls}
@@ -324,8 +404,8 @@ class ServerInfo(Record):
     extensions: tuple[str, ...]  # EHLO keywords (upper case), the last EHLO seen
 
     def __init__(self, banner: str | None = None, extensions: tuple[str, ...] = ()) -> None:
-        object.__setattr__(self, "banner", banner)
-        object.__setattr__(self, "extensions", extensions)
+        object.__setattr__(self, "banner", _cut_opt(banner, MAX_BANNER))
+        object.__setattr__(self, "extensions", _cut_list(extensions, MAX_EXTENSIONS, MAX_EXTENSION))
 
     def to_dict(self) -> dict[str, Any]:
         return {"banner": self.banner, "extensions": list(self.extensions)}
@@ -405,21 +485,22 @@ class ProbeResult(Record):
         schema_version: int = SCHEMA_VERSION,
     ) -> None:
         set_ = object.__setattr__
-        set_(self, "target_id", target_id)
-        set_(self, "started_at", started_at)
+        set_(self, "target_id", _cut(target_id, MAX_ID))
+        set_(self, "started_at", _cut(started_at, MAX_SHORT))
         set_(self, "status", status)
-        set_(self, "host", host)
-        set_(self, "port", port)
-        set_(self, "encryption", encryption)
+        set_(self, "host", _cut(host, MAX_HOST))
+        set_(self, "port", _in_range(port, _PORTS))
+        set_(self, "encryption", _cut(encryption, MAX_SHORT))
         set_(self, "error", error)
-        set_(self, "warnings", warnings)
+        set_(self, "warnings", tuple(warnings[:MAX_WARNINGS]))
         set_(self, "phases", _empty_phases() if phases is None else phases)
         set_(self, "address", AddressInfo() if address is None else address)
         set_(self, "tls", tls)
         set_(self, "auth", auth)
         set_(self, "server", ServerInfo() if server is None else server)
         set_(self, "total_ms", total_ms)
-        set_(self, "schema_version", schema_version)
+        version = _in_range(schema_version, _SCHEMA_VERSIONS)
+        set_(self, "schema_version", SCHEMA_VERSION if version is None else version)
 
     @property
     def ok(self) -> bool:
@@ -480,7 +561,8 @@ class ProbeResult(Record):
             ),
             warnings=tuple(
                 WarningInfo(WarningKind(w["kind"]), str(w.get("message", "")))
-                for w in data.get("warnings") or ()
+                # (the constructor keeps no more: do not build the rest)
+                for w in (data.get("warnings") or ())[:MAX_WARNINGS]
             ),
             phases=tuple(
                 PhaseResult(
@@ -504,7 +586,7 @@ class ProbeResult(Record):
                         ms=_opt_float(a.get("ms")),
                         error=a.get("error"),
                     )
-                    for a in addr.get("attempts") or ()
+                    for a in (addr.get("attempts") or ())[:MAX_ATTEMPTS]
                 ),
             ),
             tls=None
@@ -542,3 +624,107 @@ def _opt_int(v: Any) -> int | None:
 
 def _opt_float(v: Any) -> float | None:
     return None if v is None else float(v)
+
+
+# ---- bounds: the cutting every constructor above applies ------------------------------
+
+
+def left_out(entries: tuple[str, ...]) -> int:
+    """How many entries a bounded list left out: the N of a last ``"… and N more"``
+    entry, else 0."""
+    if not entries:
+        return 0
+    last = entries[-1]
+    if not (isinstance(last, str) and last.startswith(_MORE_HEAD) and last.endswith(_MORE_TAIL)):
+        return 0
+    digits = last[len(_MORE_HEAD) : -len(_MORE_TAIL)]
+    if not (0 < len(digits) <= 18 and digits.isascii() and digits.isdigit()):
+        return 0
+    return 0 if digits[0] == "0" else int(digits)
+
+
+def _weight(text: str) -> int:
+    """Bytes of ``text`` as ``json.dumps`` writes it (quotes not counted)."""
+    if text.isascii() and text.isprintable():
+        return len(text) + text.count('"') + text.count("\\")
+    return sum(_char_weight(ch) for ch in text)
+
+
+def _char_weight(ch: str) -> int:
+    code = ord(ch)
+    if 0x20 <= code < 0x7F:
+        return 2 if ch in _ESCAPED_ASCII else 1
+    if ch in _ESCAPED_ASCII:
+        return 2
+    return 12 if code > 0xFFFF else 6  # "\uXXXX", or a pair of them
+
+
+def _whole(text: str) -> str:
+    """``text`` with every surrogate made valid: a pair split in two code points is
+    joined, a lone one becomes U+FFFD (no UTF-8 store accepts it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+def _cut_weighed(text: str, limit: int) -> tuple[str, int]:
+    """``text`` cut to at most ``limit`` bytes of JSON, and its weight."""
+    if len(text) <= limit and text.isascii() and text.isprintable():
+        weight = len(text) + text.count('"') + text.count("\\")
+        if weight <= limit:
+            return text, weight  # the common case: printable ASCII, short
+    # Every character weighs at least 1, so limit + 1 characters are enough to decide
+    # (and a huge text costs no more than a short one).
+    head = _whole(text[: limit + 1])
+    weights = [_char_weight(ch) for ch in head]
+    total = sum(weights)
+    if total <= limit:
+        return head, total  # whole (len(text) <= limit: the head is all of it)
+    room, used, end = limit - _MARK_BYTES, 0, 0
+    while end < len(head) and used + weights[end] <= room:
+        used += weights[end]
+        end += 1
+    return head[:end] + CUT_MARK, used + _MARK_BYTES
+
+
+def _cut(text: str, limit: int) -> str:
+    if type(text) is not str:  # a stored document may hold anything
+        text = str(text)
+    return _cut_weighed(text, limit)[0]
+
+
+def _cut_opt(text: str | None, limit: int) -> str | None:
+    return None if text is None else _cut(text, limit)
+
+
+def _cut_list(
+    entries: tuple[str, ...] | list[str], cap: int, each: int, total: int | None = None
+) -> tuple[str, ...]:
+    """The first entries (at most ``cap``, each cut to ``each``, together at most
+    ``total`` bytes of JSON), then ``"… and N more"`` when any were left out."""
+    previous = left_out(tuple(entries[-1:]))
+    if previous:
+        entries = entries[:-1]
+    kept: list[str] = []
+    used = 0
+    for entry in entries[:cap]:
+        text, weight = _cut_weighed(entry if type(entry) is str else str(entry), each)
+        used += weight + 4  # quotes, comma and space
+        if total is not None and used > total:
+            break
+        kept.append(text)
+    dropped = min(len(entries) - len(kept) + previous, _MAX_COUNT)
+    if dropped:
+        kept.append(f"{_MORE_HEAD}{dropped}{_MORE_TAIL}")
+    return tuple(kept)
+
+
+def _in_range(value: int | None, bounds: tuple[int, int]) -> int | None:
+    """``value``, or None when it is out of ``bounds`` (a number no server or store
+    gives honestly; its digits could fill the result)."""
+    if value is None:
+        return None
+    low, high = bounds
+    return value if low <= value <= high else None
