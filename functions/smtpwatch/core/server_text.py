@@ -127,6 +127,9 @@ class _Runs:
                     blob.setdefault((len(data), short), set()).add(data)
         self.blob_groups = [(n, runs, short) for (n, short), runs in sorted(blob.items())]
         self.blob_all = [run for _, runs, _ in self.blob_groups for run in runs]
+        self.blob_shortest = min((n for n, _, _ in self.blob_groups), default=0)
+        # base64 characters needed to encode that many bytes, at the worst alignment
+        self.b64_shortest = (self.blob_shortest * 4 + 2) // 3
 
 
 class ServerTextGuard:
@@ -247,6 +250,8 @@ class ServerTextGuard:
         if not self._runs.blob_groups:
             return
         for match in _B64_TOKEN.finditer(squeezed):
+            if match.end() - match.start() < self._runs.b64_shortest:
+                continue
             token = match.group().translate(_URLSAFE)
             for align in range(4):
                 chunk = token[align:]
@@ -272,10 +277,25 @@ class ServerTextGuard:
 
     def _blob_hits(self, data: bytes) -> list[tuple[int, int]]:
         """Byte ranges of decoded ``data`` that hold a run of a secret."""
+        runs = self._runs
+        if len(data) < runs.blob_shortest:
+            return []
         low = data.lower()
         squeezed = low.translate(None, _DROP_BYTES)
-        if not any(run in squeezed for run in self._runs.blob_all):
-            return []  # the usual case, decided in C
+        if len(squeezed) < runs.blob_shortest:
+            return []
+        # The usual case, no run at all, decided cheaply: short blobs by one slide over
+        # them, long ones by the C substring search of each run.
+        if len(squeezed) < len(runs.blob_all):
+            found = any(
+                squeezed[i : i + n] in group
+                for n, group, _ in runs.blob_groups
+                for i in range(len(squeezed) - n + 1)
+            )
+        else:
+            found = any(run in squeezed for run in runs.blob_all)
+        if not found:
+            return []
         keep = [j for j, b in enumerate(low) if b not in _DROP_BYTES]
         hits = []
         for n, group, short in self._runs.blob_groups:
