@@ -215,3 +215,24 @@ def test_what_the_client_sent_in_auth_is_masked_when_quoted_back() -> None:
 def test_the_guard_never_shows_its_secrets() -> None:
     guard = ServerTextGuard(["Tr0ub4dor&3-secret"], username=USER)
     assert "Tr0ub" not in repr(guard) and "Tr0ub" not in str(guard)
+
+
+def test_a_non_ascii_password_shown_as_its_utf8_bytes_is_masked() -> None:
+    # A bytes repr, percent-encoding or hex shows each UTF-8 byte on its own
+    # ("\xc3\xa4" for "ä"): decoded one by one they are other characters, so the
+    # password is also looked for as its UTF-8 bytes read one by one.
+    pw = "pässwörd-über-alles"
+    guard = ServerTextGuard([pw])
+    data = pw.encode("utf-8")
+    shown = [
+        repr(data),
+        "".join(f"%{b:02X}" for b in data),
+        data.hex(),
+        base64.b64encode(data).decode(),
+        repr("0000000\xa0:000".encode()),
+    ]
+    for text in shown[:4]:
+        assert not leaked_runs(guard.clean(f"you said {text} ok"), pw), text
+    assert guard.clean(f"x {data.hex()} y") == f"x {MASK} y"
+    nbsp = ServerTextGuard(["0000000\xa0:000"])
+    assert nbsp.clean(shown[4]) == f"b'{MASK}'"
