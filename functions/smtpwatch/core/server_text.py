@@ -107,9 +107,11 @@ def printable(text: str, *, keep_newlines: bool = False) -> str:
 
 
 class _Runs:
-    """The runs of the secrets, by length: ``(length, runs, whole_word_only)``."""
+    """The runs of the secrets, by length: ``(length, runs, whole_word_only)``; for
+    text (``folded``: the secrets as the text view shows them) and for decoded bytes
+    (their UTF-8 forms, and ``raw``: the secrets' own bytes, squeezed as bytes)."""
 
-    def __init__(self, folded: Iterable[str]) -> None:
+    def __init__(self, folded: Iterable[str], raw: Iterable[bytes] = ()) -> None:
         by_key: dict[tuple[int, bool], set[str]] = {}
         for text in folded:
             if len(text) >= MIN_RUN:
@@ -125,6 +127,12 @@ class _Runs:
                 data = run.encode("utf-8")
                 if len(data) >= _MIN_BLOB_SECRET:
                     blob.setdefault((len(data), short), set()).add(data)
+        for data in raw:
+            if len(data) >= MIN_RUN:
+                windows = {data[i : i + MIN_RUN] for i in range(len(data) - MIN_RUN + 1)}
+                blob.setdefault((MIN_RUN, False), set()).update(windows)
+            elif len(data) >= _MIN_BLOB_SECRET:
+                blob.setdefault((len(data), True), set()).add(data)
         self.blob_groups = [(n, runs, short) for (n, short), runs in sorted(blob.items())]
         self.blob_all = [run for _, runs, _ in self.blob_groups for run in runs]
         self.blob_shortest = min((n for n, _, _ in self.blob_groups), default=0)
@@ -146,12 +154,20 @@ class ServerTextGuard:
     def __init__(self, secrets: Iterable[str | None] = (), *, username: str | None = None) -> None:
         kept = [s for s in dict.fromkeys(secrets) if s]
         folded: list[str] = []
+        raw: list[bytes] = []
         for secret in kept:
-            for view in _unescaped_views(secret):
+            views = _unescaped_views(secret)
+            data = secret.encode("utf-8", "replace")
+            if not secret.isascii():
+                # its UTF-8 bytes shown one by one (a bytes repr "\xc3\xa4", "%C3%A4")
+                # decode to these characters
+                views.append(data.decode("latin-1"))
+                raw.append(data.lower().translate(None, _DROP_BYTES))
+            for view in views:
                 text = _fold(*_squeeze(view))[0]
                 if text:
                     folded.append(text)
-        self._runs = _Runs(folded)
+        self._runs = _Runs(folded, raw)
         self._exact: set[str] = set()
         for secret in kept:
             forms = [secret]
