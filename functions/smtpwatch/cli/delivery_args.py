@@ -19,12 +19,25 @@ from __future__ import annotations
 import argparse
 import os
 import stat
+import sys
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smtpwatch.cli.main import UsageError
 from smtpwatch.local.delivery import Channel
 
-__all__ = ["add_delivery_arguments", "channels_from_args", "signing_key", "webhook_urls"]
+if TYPE_CHECKING:
+    from smtpwatch.local.outbox import Outbox
+
+__all__ = [
+    "StderrNotices",
+    "add_delivery_arguments",
+    "channels_from_args",
+    "pending_notices",
+    "signing_key",
+    "webhook_urls",
+]
 
 MAX_FILE_BYTES = 64 * 1024
 
@@ -136,3 +149,28 @@ def _read_file(option: str, path: str, *, private: bool) -> str:
         raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise UsageError(f"{option} {path}: not UTF-8 text") from None
+
+
+class StderrNotices:
+    """Delivery notices (not delivered, given up, delivered late) on stderr, under the
+    console's lock so they never cut into an alert block."""
+
+    def __init__(self, prefix: str, lock: threading.Lock) -> None:
+        self._prefix = prefix
+        self._lock = lock
+
+    def notice(self, text: str) -> None:
+        with self._lock:
+            print(f"{self._prefix}: {text}", file=sys.stderr, flush=True)
+
+
+def pending_notices(outbox: Outbox, channels: list[Channel]) -> list[str]:
+    """After `run --once`: what is still pending per channel (sent by a later run)."""
+    lines = []
+    for channel in channels:
+        left = len(outbox.entries(channel=channel.key, states=("pending",)))
+        if left:
+            lines.append(
+                f"{left} alert(s) still pending for {channel.label}: tried again by the next run"
+            )
+    return lines

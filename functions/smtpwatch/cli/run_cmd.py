@@ -10,6 +10,12 @@ half-written), exit 0. A second signal stops at once.
 cron job or a CI step wants the current truth) — then exit with the monitoring-plugin
 code of the worst result (0 ok, 1 warning, 2 critical, 3 unknown/no targets/
 interrupted). The sweep goes through the same state machine, so it alerts too.
+
+Alerts: the console prints each one as its check decides it; for the other channels
+(webhooks, SNS) a check only records the alert in the store's outbox, and delivery
+workers send it on their own threads (``local.delivery``), so a slow or dead receiver
+never holds a check. ``--once`` then gives each pending alert one try, for at most the
+webhook timeout and a few seconds; what is left stays pending for the next run.
 """
 
 from __future__ import annotations
@@ -30,14 +36,22 @@ from smtpwatch.cli.common import (
     bounded_number,
     format_ms,
     open_local_store,
-    sinks_from_args,
+)
+from smtpwatch.cli.delivery_args import (
+    StderrNotices,
+    add_delivery_arguments,
+    channels_from_args,
+    pending_notices,
 )
 from smtpwatch.cli.main import UsageError
 from smtpwatch.core.safe_text import for_terminal
 from smtpwatch.core.state import Alert
 from smtpwatch.local.scheduler import DEFAULT_CONCURRENCY, CheckReport, LocalScheduler
+from smtpwatch.ports import AlertSink
 
 EXIT_UNKNOWN = 3
+DRAIN_MARGIN_S = 5.0  # run --once: delivery tries after the sweep, beyond the webhook timeout
+DELIVERY_GRACE_S = 2.0  # on stop: for a delivery in flight (its alert stays pending anyway)
 MAX_CONCURRENCY = 512
 # Finite bounds for the numeric options: NaN, infinity or 1e308 once reached the first
 # prune (a date computed from them) before anything said they were wrong.
@@ -60,6 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"probes at the same time (default: {DEFAULT_CONCURRENCY})",
     )
     add_sink_arguments(parser)
+    add_delivery_arguments(parser)
     parser.add_argument(
         "--grace",
         type=bounded_number(0, MAX_GRACE_S),
@@ -179,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
         args.ehlo_name = _ehlo_name_option(args.ehlo_name)
 
     from smtpwatch.core.probe import ProbeEnvironment
+    from smtpwatch.local.delivery import Deliveries, OutboxSink
+    from smtpwatch.local.outbox import Outbox
     from smtpwatch.local.secrets import FileSecretStore, LocalSecretResolver, default_secrets_dir
     from smtpwatch.local.sinks import ConsoleSink
 
@@ -188,11 +205,19 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("smtpwatch.check").setLevel(logging.ERROR)
 
     console = Console(json_lines=args.json, quiet=args.quiet)
-    sinks = sinks_from_args(args, console=ConsoleSink(json_lines=args.json, lock=console.lock))
+    channels = channels_from_args(args)
     env = ProbeEnvironment.from_environ()
     if args.ehlo_name:
         env.default_ehlo_name = args.ehlo_name
     store = open_local_store(args.db)
+    outbox = Outbox(store)
+    notices = StderrNotices("smtpwatch run", console.lock)
+    deliveries = Deliveries(outbox, channels, listener=notices)
+    sinks: list[tuple[str, AlertSink]] = [
+        ("console", ConsoleSink(json_lines=args.json, lock=console.lock))
+    ]
+    if channels:
+        sinks.append(("the alert outbox", OutboxSink(outbox, channels, wake=deliveries.wake)))
     where = f"SQLite {store.path}"
     scheduler = LocalScheduler(
         store,
@@ -208,10 +233,15 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     abandon = threading.Event()
     _install_signals(stop, abandon)
-    sink_names = ", ".join(name for name, _ in sinks)
+    sink_names = ", ".join(["console", *(c.label for c in channels)])
     try:
         if args.once:
-            return _once(scheduler, console, where, stop, abandon, args.grace)
+            code = _once(scheduler, console, where, stop, abandon, args.grace)
+            if channels and not stop.is_set():
+                deliveries.drain(args.webhook_timeout + DRAIN_MARGIN_S)
+                for line in pending_notices(outbox, channels):
+                    notices.notice(line)
+            return code
         targets = scheduler.load_targets()
         enabled = sum(1 for t in targets if t.enabled)
         console.notice(
@@ -220,7 +250,9 @@ def run(args: argparse.Namespace) -> int:
         )
         if not targets:
             console.notice("no targets yet: add one with `smtpwatch targets add`; waiting")
+        deliveries.start()
         scheduler.run(stop)
+        deliveries.stop(grace_s=min(args.grace, DELIVERY_GRACE_S))
         in_flight = scheduler.in_flight()
         if in_flight and not abandon.is_set():
             console.notice(
@@ -238,6 +270,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     finally:
+        deliveries.stop(grace_s=0)
         scheduler.shutdown(grace_s=0)
 
 

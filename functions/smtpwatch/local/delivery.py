@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -92,12 +93,14 @@ class Deliveries:
 
     # -- synchronous (run --once, tests) -------------------------------------------------
 
-    def deliver_due(self, *, ignore_backoff: bool = False) -> int:
-        """Try every due entry of every channel, one at a time, until none is due; with
+    def deliver_due(
+        self, *, ignore_backoff: bool = False, channels: Sequence[Channel] | None = None
+    ) -> int:
+        """Try every due entry of each channel, one at a time, until none is due; with
         ``ignore_backoff`` each pending entry gets one try (a new run, a new chance).
         Returns the attempts made."""
         made = 0
-        for channel in list(self.channels):
+        for channel in list(self.channels if channels is None else channels):
             tried: set[int] = set()
             while not self._stop.is_set():
                 heads = [
@@ -116,21 +119,25 @@ class Deliveries:
         return made
 
     def drain(self, timeout_s: float) -> bool:
-        """``deliver_due(ignore_backoff=True)`` for at most ``timeout_s``; True when it
-        finished. An attempt still running then is left to its own deadline: its entry
-        stays pending and goes out next time."""
-        done = threading.Event()
+        """``deliver_due(ignore_backoff=True)``, each channel on its own thread (a stuck
+        one holds up no other), for at most ``timeout_s``; True when all finished. An
+        attempt still running then is left to its own deadline: its entry stays pending
+        and goes out next time."""
+        end = time.monotonic() + max(0.0, timeout_s)
+        threads = []
+        for channel in self.channels:
 
-        def run() -> None:
-            try:
-                self.deliver_due(ignore_backoff=True)
-            except sqlite3.ProgrammingError:  # the store was closed: we are stopping
-                pass
-            finally:
-                done.set()
+            def run(channel: Channel = channel) -> None:
+                with contextlib.suppress(sqlite3.ProgrammingError):  # closed: stopping
+                    self.deliver_due(ignore_backoff=True, channels=[channel])
 
-        threading.Thread(target=run, name="smtpwatch-drain", daemon=True).start()
-        finished = done.wait(max(0.0, timeout_s))
+            thread = threading.Thread(target=run, name=f"smtpwatch-drain-{channel.key}")
+            thread.daemon = True
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            thread.join(max(0.0, end - time.monotonic()))
+        finished = not any(t.is_alive() for t in threads)
         if not finished:
             self._stop.set()
         return finished
