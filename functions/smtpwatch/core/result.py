@@ -643,13 +643,6 @@ def left_out(entries: tuple[str, ...]) -> int:
     return 0 if digits[0] == "0" else int(digits)
 
 
-def _weight(text: str) -> int:
-    """Bytes of ``text`` as ``json.dumps`` writes it (quotes not counted)."""
-    if text.isascii() and text.isprintable():
-        return len(text) + text.count('"') + text.count("\\")
-    return sum(_char_weight(ch) for ch in text)
-
-
 def _char_weight(ch: str) -> int:
     code = ord(ch)
     if 0x20 <= code < 0x7F:
@@ -690,7 +683,12 @@ def _cut_weighed(text: str, limit: int) -> tuple[str, int]:
 
 
 def _cut(text: str, limit: int) -> str:
-    if type(text) is not str:  # a stored document may hold anything
+    # Fast path (every field of every result read back passes here): printable ASCII
+    # weighs at most 2 bytes a character.
+    if type(text) is str:
+        if len(text) <= limit >> 1 and text.isascii() and text.isprintable():
+            return text
+    else:  # a stored document may hold anything
         text = str(text)
     return _cut_weighed(text, limit)[0]
 
@@ -707,14 +705,17 @@ def _cut_list(
     previous = left_out(tuple(entries[-1:]))
     if previous:
         entries = entries[:-1]
-    kept: list[str] = []
-    used = 0
-    for entry in entries[:cap]:
-        text, weight = _cut_weighed(entry if type(entry) is str else str(entry), each)
-        used += weight + 4  # quotes, comma and space
-        if total is not None and used > total:
-            break
-        kept.append(text)
+    if total is None and len(entries) <= cap:
+        kept = [_cut(entry, each) for entry in entries]  # the common case: a short list
+    else:
+        kept = []
+        used = 0
+        for entry in entries[:cap]:
+            text, weight = _cut_weighed(entry if type(entry) is str else str(entry), each)
+            used += weight + 4  # quotes, comma and space
+            if total is not None and used > total:
+                break
+            kept.append(text)
     dropped = min(len(entries) - len(kept) + previous, _MAX_COUNT)
     if dropped:
         kept.append(f"{_MORE_HEAD}{dropped}{_MORE_TAIL}")
