@@ -275,6 +275,13 @@ class Outbox:
         place of the oldest in the order."""
         now = self.clock()
         cutoff = now - self.policy.summarise_after_s
+        # A read first: the write lock is taken only when there is something to fold.
+        if not self.store.query(
+            "SELECT 1 FROM outbox WHERE channel = ? AND state = ? AND queued < ?"
+            " AND event != ? LIMIT 1",
+            (channel, PENDING, cutoff, AlertEvent.SUMMARY.value),
+        ):
+            return
         with self.store.writing() as conn:
             old = conn.execute(
                 "SELECT seq FROM outbox WHERE channel = ? AND state = ? AND queued < ?"
