@@ -8,6 +8,7 @@ stored document holds. What was cut says so: a text ends in "…", a list ends i
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from smtpwatch.core.result import (
     WarningKind,
 )
 from smtpwatch.local.sqlite_store import SqliteStore
+from smtpwatch.testing.floods import largest_result
 
 LIMIT = 16_384  # the contract: a whole result's JSON is at most 16 KB
 MARK = "…"
@@ -399,61 +401,8 @@ def test_an_ordinary_result_is_kept_exactly(doc: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- the worst cases
 
 
-def _at_limit(limit: int) -> str:
-    return "a" * limit  # exactly at the limit: kept whole, and as large as a text gets
-
-
-def worst_case() -> ProbeResult:
-    """Every text at its limit and every list at its cap, entries at theirs: the
-    largest result there can be (the sum of the limits is what bounds it)."""
-    short = _at_limit(R.MAX_SHORT)
-    return ProbeResult(
-        target_id=_at_limit(R.MAX_ID),
-        started_at=short,
-        status=Status.CRITICAL,
-        host=_at_limit(R.MAX_HOST),
-        port=65_535,
-        encryption=short,
-        error=ErrorInfo(ErrorKind.PROTOCOL, Phase.EHLO_TLS, _at_limit(R.MAX_MESSAGE), 999, short),
-        warnings=tuple(
-            WarningInfo(WarningKind.CERT_EXPIRING, _at_limit(R.MAX_WARNING)) for _ in range(99)
-        ),
-        phases=tuple(PhaseResult(p, True, False, -1.2345678901234567e300) for p in PHASES),
-        address=AddressInfo(
-            _at_limit(R.MAX_IP),
-            short,
-            65_535,
-            short,
-            tuple(
-                AddressAttempt(_at_limit(R.MAX_IP), short, False, -1.2345678901234567e300, short)
-                for _ in range(99)
-            ),
-        ),
-        tls=TlsInfo(
-            short,
-            _at_limit(R.MAX_CIPHER),
-            True,
-            _at_limit(R.MAX_CERT_TEXT),
-            _at_limit(R.MAX_CERT_TEXT),
-            _at_limit(R.MAX_CERT_TEXT),
-            # 37 bytes each: the most JSON the SAN caps let through (100 entries + a
-            # count), most of all with indent=2 (each entry on a line of its own)
-            tuple(f"{i:09d}".ljust(37, "s") for i in range(5_000)),
-            short,
-            short,
-            -(10**7),
-        ),
-        auth=AuthInfo(short, tuple(f"{i:03d}".ljust(R.MAX_SHORT, "m") for i in range(99)), True),
-        server=ServerInfo(
-            _at_limit(R.MAX_BANNER),
-            tuple(f"{i:09d}".ljust(R.MAX_EXTENSION, "K") for i in range(5_000)),
-        ),
-        total_ms=-1.2345678901234567e300,
-    )
-
-
 def test_the_largest_result_there_can_be_is_within_16_kb() -> None:
-    out = assert_bounded(worst_case())
+    out = assert_bounded(largest_result())
     assert R.RESULT_MAX_BYTES == LIMIT
     assert out["tls"]["sans"][-1].startswith("… and ")
     assert out["server"]["extensions"][-1] == f"… and {5_000 - R.MAX_EXTENSIONS} more"
@@ -463,7 +412,7 @@ def test_the_largest_result_there_can_be_is_within_16_kb() -> None:
 def test_every_field_flooded_with_one_character_stays_within_16_kb(ch: str) -> None:
     # GIVEN every text a megabyte of one character, every list thousands of entries
     big = ch * 1_000_000
-    doc = worst_case().to_dict()
+    doc = largest_result().to_dict()
 
     def flood(value: Any) -> Any:
         if isinstance(value, str):
@@ -510,7 +459,7 @@ def test_cutting_never_splits_a_character_or_leaves_a_surrogate() -> None:
 
 
 def test_numbers_out_of_range_are_dropped_not_stored() -> None:
-    doc = worst_case().to_dict() | {"port": 10**4000}
+    doc = largest_result().to_dict() | {"port": 10**4000}
     doc["error"] |= {"smtp_code": -(10**4000)}
     doc["tls"] |= {"days_left": 10**4000}
     doc["address"] |= {"port": 70_000}
@@ -521,12 +470,29 @@ def test_numbers_out_of_range_are_dropped_not_stored() -> None:
     assert_bounded(result)
 
 
+@pytest.mark.parametrize("ms", [math.inf, -math.inf, math.nan, 1e300, -1e10], ids=repr)
+def test_durations_no_clock_gives_are_dropped(ms: float) -> None:
+    # GIVEN a stored document with a duration no clock measures: DynamoDB refuses a
+    # number over 1e125 and JSON has no inf or nan
+    doc = largest_result().to_dict()
+    doc["phases"]["dns"]["ms"] = ms
+    doc["address"]["attempts"][0]["ms"] = ms
+    doc["total_ms"] = ms
+    # WHEN read back  THEN they are gone (total_ms is 0), strict JSON can hold the rest
+    result = ProbeResult.from_dict(doc)
+    assert result.phase(Phase.DNS).ms is None and result.address.attempts[0].ms is None
+    assert result.total_ms == 0.0
+    json.dumps(result.to_dict(), allow_nan=False)
+    # ...and a duration within 11 days is kept
+    assert ProbeResult("t", "x", Status.OK, total_ms=999_999_999.9).total_ms == 999_999_999.9
+
+
 # ---------------------------------------------------------------- where results are stored
 
 
 def test_the_largest_result_stored_locally_is_one_row_of_at_most_16_kb(tmp_path: Path) -> None:
     # GIVEN the largest result there can be, flooded with the costliest characters
-    doc = worst_case().to_dict()
+    doc = largest_result().to_dict()
     doc["server"]["banner"] = "😀" * 100_000
     doc["error"]["message"] = "\x00" * 100_000
     doc["started_at"] = "2026-12-07T16:00:00.000Z"
