@@ -26,7 +26,8 @@ limits below. Together they keep ``json.dumps(result.to_dict())`` at most
 - ``warnings`` and ``address.attempts`` keep their first ``MAX_WARNINGS`` and
   ``MAX_ATTEMPTS`` entries (the address used is ``address.ip``).
 - Numbers out of range (``port`` outside 0-65535, ``smtp_code`` outside 0-999,
-  ``days_left`` beyond ±10,000,000) are dropped to ``None``, not stored.
+  ``days_left`` beyond ±10,000,000, a duration in ms beyond ±1e9 or not finite) are
+  dropped to ``None`` (``total_ms`` to 0), not stored.
 
 Ordinary results are far from every limit and are kept exactly.
 """
@@ -117,6 +118,7 @@ _PORTS = (0, 65_535)
 _SMTP_CODES = (0, 999)
 _DAYS = (-10_000_000, 10_000_000)
 _SCHEMA_VERSIONS = (0, 1_000_000)
+_MS = 1e9  # a duration beyond ±11 days is no clock's reading (DynamoDB refuses > 1e125)
 _ESCAPED_ASCII = frozenset('"\\\b\f\n\r\t')  # two bytes each as JSON
 
 
@@ -193,7 +195,7 @@ class PhaseResult(Record):
         object.__setattr__(self, "phase", phase)
         object.__setattr__(self, "reached", reached)
         object.__setattr__(self, "ok", ok)
-        object.__setattr__(self, "ms", ms)
+        object.__setattr__(self, "ms", _duration(ms))
         object.__setattr__(self, "detail", _cut_opt(detail, MAX_DETAIL))
 
     def to_dict(self) -> dict[str, Any]:
@@ -263,7 +265,7 @@ class AddressAttempt(Record):
         object.__setattr__(self, "ip", _cut(ip, MAX_IP))
         object.__setattr__(self, "family", _cut(family, MAX_SHORT))
         object.__setattr__(self, "ok", ok)
-        object.__setattr__(self, "ms", ms)
+        object.__setattr__(self, "ms", _duration(ms))
         object.__setattr__(self, "error", _cut_opt(error, MAX_SHORT))
 
     def to_dict(self) -> dict[str, Any]:
@@ -498,7 +500,7 @@ class ProbeResult(Record):
         set_(self, "tls", tls)
         set_(self, "auth", auth)
         set_(self, "server", ServerInfo() if server is None else server)
-        set_(self, "total_ms", total_ms)
+        set_(self, "total_ms", _duration(total_ms) or 0.0)
         version = _in_range(schema_version, _SCHEMA_VERSIONS)
         set_(self, "schema_version", SCHEMA_VERSION if version is None else version)
 
@@ -720,6 +722,11 @@ def _cut_list(
     if dropped:
         kept.append(f"{_MORE_HEAD}{dropped}{_MORE_TAIL}")
     return tuple(kept)
+
+
+def _duration(ms: float | None) -> float | None:
+    """``ms``, or None when no clock could have measured it (also inf and nan)."""
+    return ms if ms is not None and -_MS <= ms <= _MS else None
 
 
 def _in_range(value: int | None, bounds: tuple[int, int]) -> int | None:

@@ -102,14 +102,14 @@ def largest_result() -> ProbeResult:
         warnings=tuple(
             WarningInfo(WarningKind.CERT_EXPIRING, _at_limit(MAX_WARNING)) for _ in range(99)
         ),
-        phases=tuple(PhaseResult(p, True, False, -1.2345678901234567e300) for p in PHASES),
+        phases=tuple(PhaseResult(p, True, False, -999_999_999.9) for p in PHASES),
         address=AddressInfo(
             _at_limit(MAX_IP),
             short,
             65_535,
             short,
             tuple(
-                AddressAttempt(_at_limit(MAX_IP), short, False, -1.2345678901234567e300, short)
+                AddressAttempt(_at_limit(MAX_IP), short, False, -999_999_999.9, short)
                 for _ in range(99)
             ),
         ),
@@ -132,5 +132,5 @@ def largest_result() -> ProbeResult:
             _at_limit(MAX_BANNER),
             tuple(f"{i:09d}".ljust(MAX_EXTENSION, "K") for i in range(5_000)),
         ),
-        total_ms=-1.2345678901234567e300,
+        total_ms=-999_999_999.9,
     )
