@@ -54,6 +54,9 @@ FORMS = [
     "b64-offset",
     "b64-urlsafe",
     "b64-wrapped",
+    "b64-of-b64",
+    "b64-of-escaped",
+    "b64-of-json",
     "esc-x",
     "esc-u",
     "esc-pct",
@@ -91,6 +94,12 @@ def shaped(form: str, pw: str, data: st.DataObject) -> str:
         text = b64(b"x" + pw.encode()).decode()
         cut = data.draw(st.integers(1, len(text) - 1), label="cut")
         return text[:cut] + "\r\n" + text[cut:]
+    if form == "b64-of-b64":
+        return b64(b64(pw.encode())).decode()
+    if form == "b64-of-escaped":
+        return b64(_escape_all(pw, "pct").encode()).decode()
+    if form == "b64-of-json":
+        return b64(json.dumps({"said": " ".join(pw.upper())}).encode()).decode()
     if form.startswith("esc-") and form != "esc-some":
         return _escape_all(pw, form[4:])
     if form == "esc-some":

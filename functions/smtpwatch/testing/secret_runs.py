@@ -11,7 +11,8 @@ servers and outputs do to text: case (both sides case-folded), whitespace and ``
 ``\\uNNNN``, ``\\UNNNNNNNN``, ``\\n``-style, ``%NN``, ``&#NN;``, ``&#xNN;``, quoted-printable
 ``=NN``; undone up to three times, for JSON inside JSON), and base64 (every token of
 eight or more base64 characters, standard and URL-safe, decoded at each of the four
-alignments, with and without the whitespace inside it).
+alignments, with and without the whitespace inside it; decoded text that is ASCII is
+read the same way once more: escapes inside base64, base64 inside base64).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def _decodings(token: str) -> list[str]:
     return out
 
 
-def _views(text: str) -> list[str]:
+def _views(text: str, depth: int = 0) -> list[str]:
     views = [text]
     for _ in range(3):
         nxt = _unescape_once(views[-1])
@@ -85,7 +86,8 @@ def _views(text: str) -> list[str]:
         for source in (view, _squeeze(view)):
             for token in _B64.findall(source):
                 decoded.extend(_decodings(token))
-    return views + decoded
+    nested = [v for d in decoded if depth < 1 and d.isascii() for v in _views(d, depth + 1)]
+    return views + decoded + nested
 
 
 def leaked_runs(text: str, secret: str) -> set[str]:
