@@ -23,6 +23,8 @@ probe's password, plus the old one when the probe runs again after a rotation):
   (and hex tokens at both of theirs); where the decoded bytes carry such a run, the
   characters that encode it are masked, and with them the rest of the token they
   stand in, so ``AUTH PLAIN <token>`` quoted back keeps its words and loses the token;
+- a non-ASCII password also as its UTF-8 bytes shown one by one (a bytes repr
+  ``\\xc3\\xa4``, ``%C3%A4``, hex), in text and in decoded base64;
 - the exact base64 forms of the AUTH exchange (the password, ``\\0user\\0password``,
   ``user\\0user\\0password``) and every base64 argument the client sent during AUTH
   (``remember_sent``): a CRAM-MD5 answer carries no password, but a digest against
@@ -67,19 +69,24 @@ _MIN_BLOB_SECRET = 4  # shorter passwords are not looked for inside base64
 _UNESCAPE_LEVELS = 3
 
 _ESCAPE = re.compile(
-    r"\\x([0-9A-Fa-f]{2})"  # 1
-    r"|\\u([0-9A-Fa-f]{4})"  # 2
-    r"|\\U([0-9A-Fa-f]{8})"  # 3
-    r"|%([0-9A-Fa-f]{2})"  # 4
-    r"|&#[xX]([0-9A-Fa-f]{1,6});"  # 5
-    r"|=([0-9A-Fa-f]{2})"  # 6 quoted-printable
-    r"|&#([0-9]{1,7});"  # 7
-    r"|\\([0-7]{1,3})"  # 8 octal
-    r"|\\([\\'\"/abfnrtv])"  # 9
-    r"|&(amp|lt|gt|quot|apos);"  # 10
+    r"\\u([dD][89abAB][0-9A-Fa-f]{2}\\u[dD][c-fC-F][0-9A-Fa-f]{2})"  # 1: a UTF-16 pair
+    r"|\\x([0-9A-Fa-f]{2})"  # 2
+    r"|\\u([0-9A-Fa-f]{4})"  # 3
+    r"|\\U([0-9A-Fa-f]{8})"  # 4
+    r"|%([0-9A-Fa-f]{2})"  # 5
+    r"|&#[xX]([0-9A-Fa-f]{1,6});"  # 6
+    r"|=([0-9A-Fa-f]{2})"  # 7: quoted-printable
+    r"|&#([0-9]{1,7});"  # 8
+    r"|\\([0-7]{1,3})"  # 9: octal
+    r"|\\([\\'\"/abfnrtv])"  # 10
+    r"|&(amp|lt|gt|quot|apos);"  # 11
     r"|=\r?\n"  # quoted-printable soft line break: nothing
 )
-_HEX_GROUPS = (1, 2, 3, 4, 5, 6)
+_HEX_GROUPS = (2, 3, 4, 5, 6, 7)
+# Decoded base64 that is ASCII text is searched as text again (escapes, base64 inside
+# base64), this many levels deep.
+_BLOB_DEPTH = 2
+_ASCII_TEXT = re.compile(rb"[\t\n\r\x20-\x7e]+")
 _SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 
@@ -214,6 +221,14 @@ class ServerTextGuard:
         """``text`` with every form of the credentials replaced by ``MASK``."""
         if not self.active or not text:
             return text
+        spans = self._spans(text, 0)
+        if not spans:
+            return text
+        return _replace(text, spans)
+
+    # ------------------------------------------------------------------ internals
+    def _spans(self, text: str, depth: int) -> list[tuple[int, int, bool]]:
+        """``(start, end, in_base64)`` of every credential found in ``text``."""
         spans: list[tuple[int, int, bool]] = []
         for form in self._exact:
             start = text.find(form)
@@ -230,12 +245,9 @@ class ServerTextGuard:
                         break
                     view, step_lo, step_hi = step
                     lo, hi = _compose(lo, hi, step_lo, step_hi)
-                self._search(text, view, lo, hi, spans)
-        if not spans:
-            return text
-        return _replace(text, spans)
+                self._search(text, view, lo, hi, spans, depth)
+        return spans
 
-    # ------------------------------------------------------------------ internals
     def _search(
         self,
         text: str,
@@ -243,6 +255,7 @@ class ServerTextGuard:
         lo: list[int] | None,
         hi: list[int] | None,
         spans: list[tuple[int, int, bool]],
+        depth: int,
     ) -> None:
         """Find the runs in one view of ``text``; ``lo``/``hi`` map the view's
         characters to spans of ``text`` (None: the view is ``text``)."""
@@ -279,7 +292,7 @@ class ServerTextGuard:
                 except (binascii.Error, ValueError):
                     continue
                 base = match.start() + align
-                for j0, j1 in self._blob_hits(data):
+                for j0, j1 in self._decoded_hits(data, depth):
                     k0 = base + 4 * (j0 // 3)
                     k1 = min(base + 4 * ((j1 - 1) // 3) + 4, match.end())
                     spans.append((*source(sidx[k0], sidx[k1 - 1]), True))
@@ -288,8 +301,24 @@ class ServerTextGuard:
                 chunk = match.group()[align:]
                 data = bytes.fromhex(chunk[: len(chunk) - len(chunk) % 2])
                 base = match.start() + align
-                for j0, j1 in self._blob_hits(data):
+                for j0, j1 in self._decoded_hits(data, depth):
                     spans.append((*source(sidx[base + 2 * j0], sidx[base + 2 * j1 - 1]), True))
+
+    def _decoded_hits(self, data: bytes, depth: int) -> list[tuple[int, int]]:
+        """Byte ranges of decoded ``data`` that hold a secret: as bytes, and in each
+        stretch of ASCII text in it as text (with its escapes and base64) once more.
+        (Stretches, not the whole: text before a token, glued to it once whitespace
+        is dropped, decodes to a few bytes of noise in front of the real text.)"""
+        hits = self._blob_hits(data)
+        if depth >= _BLOB_DEPTH or len(data) < self._runs.blob_shortest:
+            return hits
+        for stretch in _ASCII_TEXT.finditer(data):
+            if stretch.end() - stretch.start() < self._runs.blob_shortest:
+                continue
+            at = stretch.start()
+            inner = stretch.group().decode("ascii")
+            hits += [(at + s, at + e) for s, e, _ in self._spans(inner, depth + 1)]
+        return hits
 
     def _blob_hits(self, data: bytes) -> list[tuple[int, int]]:
         """Byte ranges of decoded ``data`` that hold a run of a secret."""
@@ -410,13 +439,16 @@ def _decoded(match: re.Match[str]) -> str:
     if group is None:
         return ""  # a soft line break
     value = match.group(group)
+    if group == 1:  # a surrogate pair, as JSON writes a character beyond U+FFFF
+        high, low = int(value[:4], 16), int(value[6:], 16)
+        return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
     if group in _HEX_GROUPS:
         code = int(value, 16)
-    elif group == 7:
-        code = int(value)
     elif group == 8:
-        code = int(value, 8)
+        code = int(value)
     elif group == 9:
+        code = int(value, 8)
+    elif group == 10:
         return _SIMPLE.get(value, value)
     else:
         return _ENTITIES[value]
