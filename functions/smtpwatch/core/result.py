@@ -316,6 +316,12 @@ class TlsInfo(Record):
     ``days_left`` is ``floor((not_after - now) / 1 day)``: 0 means the certificate
     expires within 24 hours, -1 that it expired within the last 24 hours, -3 that it
     expired 2 whole days (and less than 3) ago. Say it in words with ``expiry_phrase``.
+
+    ``sans`` are the certificate's names as ``KIND:value`` ("DNS:mx.example.com"), the
+    first ``MAX_SANS`` of them (and no more than ``MAX_SANS_BYTES`` in all); when the
+    certificate names more, a last entry ``"… and N more"`` counts the rest
+    (``left_out(sans)``), so a certificate with 3,000 names shows its first names and
+    the fact that there are more, in a result of a few KB.
     """
 
     __slots__ = (
@@ -401,6 +407,9 @@ class AuthInfo(Record):
 
 
 class ServerInfo(Record):
+    """The greeting's text (``MAX_BANNER``) and the EHLO keywords: the first
+    ``MAX_EXTENSIONS``, then ``"… and N more"`` when the server listed more."""
+
     __slots__ = ("banner", "extensions")
     banner: str | None
     extensions: tuple[str, ...]  # EHLO keywords (upper case), the last EHLO seen
