@@ -342,3 +342,41 @@ def test_control_characters_in_ehlo_keywords_and_greeting_never_reach_the_result
     shown = [result.server.banner, *result.server.extensions]
     assert all(text.isprintable() for text in shown), shown
     assert "8BITMIME" in result.server.extensions
+
+
+# ------------------------------------------------------------------ more hostile shapes
+
+
+def test_the_password_in_a_line_that_is_no_smtp_reply_is_masked_before_the_snippet(
+    ip: str, hostile: Hostile, make_target: MakeTarget, env: ProbeEnvironment
+) -> None:
+    # GIVEN a server that answers AUTH with a bare line starting with the password
+    srv = hostile(
+        CredentialEchoServer(ip, auth=lambda _m, pws, _t: f"{pws[-1]} is wrong\r\n".encode())
+    )
+    result = probe(plain_login(make_target, ip, srv.port), password=LONG, env=env)
+    # THEN a garbled reply is a protocol failure in auth; the message quotes the
+    # start of the line, masked before it was cut to a snippet
+    assert_failure(result, ErrorKind.PROTOCOL, Phase.AUTH)
+    assert result.error is not None and "not an SMTP reply: '***" in result.error.message
+    assert_no_secret(result, LONG)
+
+
+def test_the_password_in_a_rejected_quit_is_masked_in_the_quit_detail(
+    ip: str, hostile: Hostile, make_target: MakeTarget, env: ProbeEnvironment
+) -> None:
+    # GIVEN a server that accepts the login, then answers QUIT with 554, a screenful
+    # of filler and the password (QUIT is detail: the probe still passes)
+    srv = hostile(
+        CredentialEchoServer(
+            ip,
+            auth=lambda _m, _p, _t: b"235 2.7.0 ok\r\n",
+            quit=lambda pws: f"554 5.0.0 {'q' * 250} bye {pws[-1]}\r\n".encode(),
+        )
+    )
+    result = probe(plain_login(make_target, ip, srv.port), password=LONG, env=env)
+    assert result.status is Status.OK, result.to_dict()
+    quit_phase = result.phase(Phase.QUIT)
+    assert not quit_phase.ok and quit_phase.detail is not None
+    assert quit_phase.detail.startswith("554 5.0.0 qqq")
+    assert_no_secret(result, LONG)

@@ -819,7 +819,8 @@ class CredentialEchoServer(HostileServer):
     - ``ehlo(passwords, tls)``: the EHLO reply, on the plain or the encrypted link;
     - ``auth(mechanism, passwords, tls)``: the reply that ends an AUTH exchange; a
       ``334`` reply keeps the exchange going (the client answers, ``auth`` is asked
-      again, at most 20 times), as a server that never stops challenging would.
+      again, at most 20 times), as a server that never stops challenging would;
+    - ``quit``: the reply to QUIT.
 
     ``cert`` turns on STARTTLS (answered 220, then a real TLS handshake with it); the
     EHLO after it is ``ehlo(passwords, True)``. ``learned`` lists what AUTH revealed.
@@ -832,6 +833,7 @@ class CredentialEchoServer(HostileServer):
         greeting: Speech = lambda _pws: b"220 echo.smtpwatch.test ESMTP\r\n",
         ehlo: Callable[[list[str], bool], bytes] | None = None,
         auth: Callable[[str, list[str], bool], bytes] = lambda _m, _p, _t: b"535 5.7.8 no\r\n",
+        quit: Speech = lambda _pws: b"221 2.0.0 bye\r\n",
         known: Iterable[str] = (),
         mechanisms: str = "PLAIN LOGIN CRAM-MD5",
         cert: ServerCert | None = None,
@@ -841,6 +843,7 @@ class CredentialEchoServer(HostileServer):
         self._greeting = greeting
         self._ehlo = ehlo or self._default_ehlo
         self._auth = auth
+        self._quit = quit
         self._known = list(known)
         self.learned: list[str] = []
         self._mechanisms = mechanisms
@@ -905,7 +908,7 @@ class CredentialEchoServer(HostileServer):
                     if not conn.send(reply) or conn.readline() is None:
                         return
             elif verb == "QUIT":
-                conn.send(b"221 2.0.0 bye\r\n")
+                conn.send(self._quit(self.passwords()))
                 return
             else:
                 reply = b"250 2.0.0 OK\r\n" if verb in ("NOOP", "RSET") else b"502 5.5.2 no\r\n"
