@@ -63,8 +63,27 @@ def _usable(password: str) -> bool:
     )
 
 
-passwords = st.one_of(_ASCII, _ASCII, _SPACED, _UNICODE).filter(_usable)
-ascii_passwords = st.one_of(_ASCII, _SPACED).filter(_usable)
+def _usable_form(password: str) -> str:
+    # Hypothesis likes "000000000000" and "   ?????   ": long digit runs are broken and
+    # a password with too little to find gets a tail, rather than rejecting so many
+    # draws that hypothesis gives up.
+    password = re.sub(r"(\d{7})(?=\d)", r"\1x", password).strip()
+    if len(password) < 12 or len(canonical(password)) < 8:
+        password += "-Kq7wZ3x"
+    return password
+
+
+passwords = st.one_of(_ASCII, _ASCII, _SPACED, _UNICODE).map(_usable_form).filter(_usable)
+ascii_passwords = st.one_of(_ASCII, _SPACED).map(_usable_form).filter(_usable)
+
+
+def _rot47(text: str) -> str:
+    return "".join(chr(33 + (ord(c) - 33 + 47) % 94) if 33 <= ord(c) <= 126 else c for c in text)
+
+
+# The new password of a rotation: drawn like the old one, then ROT47, so the two
+# simplest draws ("0000000x00000" twice) do not share every run.
+rotated_passwords = ascii_passwords.map(_rot47).map(_usable_form).filter(_usable)
 
 echoes = st.lists(
     st.tuples(st.sampled_from(SITES), st.sampled_from(sorted(SHAPES))),
@@ -243,7 +262,7 @@ rotation_plans = st.builds(
 @given(
     ip=st.sampled_from(LOOPBACKS),
     old=ascii_passwords,
-    new=ascii_passwords,
+    new=rotated_passwords,
     plan=rotation_plans,
 )
 @example(  # the repeated probe's greeting names the old password; the new one logs in
