@@ -145,6 +145,6 @@ class TerminalGuard:
         return getattr(self.raw, name)
 
 
-def guard(stream: TextIO) -> TerminalGuard:
+def guard(stream: TextIO | TerminalGuard) -> TerminalGuard:
     """``stream`` wrapped in a ``TerminalGuard`` (itself if it is one already)."""
     return stream if isinstance(stream, TerminalGuard) else TerminalGuard(stream)
