@@ -10,8 +10,10 @@ A hostile or merely careless server may quote, reshape or remember what it was s
   after STARTTLS, the AUTH mechanism list, the STARTTLS reply, the AUTH reply, the
   QUIT reply, the certificate's subject) it puts every password it knows, in the
   site's *shape* (``SHAPES``: verbatim, case-changed, after 240 characters of
-  filler, base64 of the password or of the AUTH PLAIN exchange, ``\\xNN``/``%NN``
-  escaped, as a bytes repr, with whitespace inserted, split over two reply lines);
+  filler, base64 of the password or of the AUTH PLAIN exchange (with or without an
+  authorisation identity), ``\\xNN``/``%NN``/``\\uNNNN``/``&#NN;``/quoted-printable
+  escaped, as a bytes repr, with whitespace inserted, split over two reply lines, all
+  but its first and last character);
 - with ``echo=False`` the same dialogue runs with nothing echoed (the baseline: what
   the outputs look like when the server says nothing of the password).
 
@@ -79,6 +81,11 @@ SHAPES: dict[str, Callable[[str], list[str]]] = {
     "bytes_repr": lambda s: [repr(s.encode("utf-8"))],
     "spaced": lambda s: [_spaced(s)],
     "split": lambda s: [s[: len(s) // 2], s[len(s) // 2 :]],
+    "inner": lambda s: [s[1:-1]],  # not the whole password: any 8 characters of it count
+    "base64_authzid": lambda s: [_b64(f"{USERNAME}\0{USERNAME}\0{s}")],
+    "json_escaped": lambda s: ["".join(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else c for c in s)],
+    "html_entities": lambda s: ["".join(f"&#{ord(c)};" for c in s)],
+    "quoted_printable": lambda s: ["".join(f"={b:02X}" for b in s.encode("utf-8"))],
 }
 """Each shape turns a secret into the fragments a site shows; fragments after the
 first go on lines of their own (a multi-line reply)."""

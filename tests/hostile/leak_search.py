@@ -6,8 +6,9 @@
 - case: both sides are case-folded;
 - whitespace and ``?`` (what unprintable characters become) are removed from both, so
   ``two  spaces\\there`` shown as ``two spaces?here`` is still found;
-- escapes are undone, repeatedly (JSON inside JSON inside an SNS envelope): ``\\xNN``
-  and ``%NN`` runs (as UTF-8 bytes), ``\\uNNNN`` (surrogate pairs too), ``\\UNNNNNNNN``,
+- escapes are undone, repeatedly (JSON inside JSON inside an SNS envelope): ``\\xNN``,
+  ``%NN`` and quoted-printable ``=NN`` runs (as UTF-8 bytes), ``\\uNNNN`` (surrogate
+  pairs too), ``\\UNNNNNNNN``,
   ``\\n \\t \\r \\' \\" \\\\ \\/``, HTML character references ``&#NN;``/``&#xNN;``; a
   bytes repr ``b'...'`` is then plain text;
 - base64-looking tokens are decoded (at each of the four alignments, so a token glued
@@ -33,6 +34,7 @@ RUN = 8  # the product's rule: any 8 consecutive characters of a password is a l
 _ESCAPE = re.compile(
     r"(?P<hex>(?:\\x[0-9a-fA-F]{2})+)"
     r"|(?P<pct>(?:%[0-9a-fA-F]{2})+)"
+    r"|(?P<qp>(?:=[0-9A-F]{2})+)"
     r"|(?P<u>(?:\\u[0-9a-fA-F]{4})+)"
     r"|\\U(?P<big>[0-9a-fA-F]{8})"
     r"|&#[xX](?P<hexref>[0-9a-fA-F]{1,6});|&#(?P<decref>[0-9]{1,7});"
@@ -58,6 +60,9 @@ def _unescape_match(m: re.Match[str]) -> str:
         return data.decode("utf-8", "replace")
     if m.group("pct") is not None:
         data = bytes(int(h, 16) for h in re.findall(r"%([0-9a-fA-F]{2})", m.group("pct")))
+        return data.decode("utf-8", "replace")
+    if m.group("qp") is not None:
+        data = bytes(int(h, 16) for h in re.findall(r"=([0-9A-F]{2})", m.group("qp")))
         return data.decode("utf-8", "replace")
     if m.group("u") is not None:
         units = re.findall(r"\\u([0-9a-fA-F]{4})", m.group("u"))
