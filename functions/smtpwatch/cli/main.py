@@ -50,6 +50,18 @@ def _usage_exit(prog: str, message: str) -> NoReturn:
     raise SystemExit(EXIT_USAGE)
 
 
+def _refuse_undecodable(args: Sequence[str]) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates ("\\udcff"), which no
+    store, JSON document or terminal can take: refuse them here, once, for every
+    command, before anything is read or written."""
+    for position, arg in enumerate(args, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "backslashreplace").decode("utf-8")
+            _usage_exit("smtpwatch", f"argument {position} is not valid UTF-8: {shown}")
+
+
 def _top_parser() -> _Parser:
     parser = _Parser(prog="smtpwatch", description="Monitor SMTP servers.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -74,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     top = _top_parser()
+    _refuse_undecodable(args_list)
     if not args_list or args_list[0] in ("-h", "--help"):
         top.print_help()
         print("\ncommands:")
