@@ -209,6 +209,8 @@ def test_run_once_stores_prints_and_posts_no_password(
         ["status", "--json"],
         ["history", "hostile"],
         ["history", "hostile", "--json"],
+        ["alerts", "list"],
+        ["alerts", "list", "--json"],
     ):
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
@@ -216,6 +218,8 @@ def test_run_once_stores_prints_and_posts_no_password(
         outputs[" ".join(command)] = buf.getvalue()
     # THEN a verdict, and none of it holds 8 characters of the password
     assert code in (0, 1, 2), outputs
+    # (every case fails the check: its down alert went out and is in the outbox)
+    assert outputs["webhook requests"] and "hostile" in outputs["alerts list"], outputs
     _assert_no_leak(outputs, case)
 
 
