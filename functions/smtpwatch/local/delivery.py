@@ -189,7 +189,10 @@ class Deliveries:
             except sqlite3.Error as exc:  # e.g. a full disk: say so, keep trying
                 self._notice(f"alert outbox: {exc}")
                 until = None
-            pause = 1.0 if until is None else min(1.0, max(0.05, until - self.outbox.clock()))
+            # Due entries left undispatched wait for a lane or a slot to free up: the end
+            # of an attempt (or a new alert) sets ``wake``; polling them would only spin.
+            left = None if until is None else until - self.outbox.clock()
+            pause = 1.0 if left is None or left <= 0 else min(1.0, left)
             wake.wait(pause)
             wake.clear()
 
