@@ -22,6 +22,7 @@ from test_run_status_history import (
     refused,
 )
 
+from smtpwatch.local.outbox import Outbox
 from smtpwatch.local.sqlite_store import SqliteStore
 from smtpwatch.testing.servers import SmtpServer, closed_port
 from smtpwatch.testing.webhook_receivers import DripReceiver, Reply, WebhookReceiver
@@ -133,6 +134,8 @@ def test_down_then_recovered_reach_a_receiver_that_was_dead_throughout(
     server = smtp_server("127.0.0.1")
     env.put(plain(server, "mx"))
     env("run", "--once", "--webhook", dead_hook, "--webhook-timeout", "2")
+    with SqliteStore(env.db) as store:
+        raised = {e.alert.event.value: e.alert.created_at for e in Outbox(store).entries()}
     # WHEN a later run has the webhook working (same channel, the fixed URL)
     with WebhookReceiver(200) as hook:
         done = env("run", "--once", "--webhook", hook.url())
@@ -143,7 +146,7 @@ def test_down_then_recovered_reach_a_receiver_that_was_dead_throughout(
     assert [d["event"] for d in docs] == ["down", "recovered"]
     down, recovered = docs
     assert down["alert_id"] != recovered["alert_id"]
-    assert down["created_at"] < recovered["created_at"]
+    assert down["created_at"] == raised["down"] <= recovered["created_at"] == raised["recovered"]
     assert down["late"] is True and recovered["late"] is False
 
 
