@@ -12,12 +12,14 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from smtpwatch.core.alerting import make_test_alert
 from smtpwatch.core.state import Alert, AlertEvent
 from smtpwatch.local.sinks import SinkError, WebhookSink
+from smtpwatch.testing.servers import Certificates
 from smtpwatch.testing.webhook_receivers import (
     DripReceiver,
     HangingReceiver,
@@ -123,6 +125,44 @@ def test_a_hanging_receiver_is_cut_at_the_attempts_deadline() -> None:
         elapsed, error = _send_bounded(WebhookSink(hang.url(), timeout_s=1.5), _down_alert(), 30)
     assert elapsed <= 1.5 + DEADLINE_SLACK_S
     assert "timed out" in str(error) or "deadline" in str(error)
+
+
+# ---- HTTPS: verified, and under the same deadline -------------------------------------
+
+
+@pytest.fixture
+def trust_test_ca(certs: Certificates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test CA as the system store (OpenSSL reads SSL_CERT_FILE)."""
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(certs.ca_pem)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+
+
+def test_an_https_webhook_is_delivered_with_its_certificate_verified(
+    certs: Certificates, trust_test_ca: None
+) -> None:
+    with WebhookReceiver(200, tls=certs.valid().server_context()) as hook:
+        assert hook.url().startswith("https://")
+        WebhookSink(hook.url(), timeout_s=5).send(_down_alert())
+        assert [d["event"] for d in hook.docs()] == ["down"]
+
+
+def test_an_untrusted_https_webhook_is_not_delivered(certs: Certificates) -> None:
+    untrusted = certs.issue("127.0.0.1", trusted=False).server_context()
+    with WebhookReceiver(200, tls=untrusted) as hook, pytest.raises(SinkError) as info:
+        WebhookSink(hook.url(), timeout_s=5).send(_down_alert())
+    assert "certificate" in str(info.value).lower()
+    assert hook.received == []
+
+
+def test_a_dripping_https_receiver_is_cut_at_the_attempts_deadline(
+    certs: Certificates, trust_test_ca: None
+) -> None:
+    with DripReceiver(every_s=0.5, tls=certs.valid().server_context()) as drip:
+        elapsed, error = _send_bounded(WebhookSink(drip.url(), timeout_s=2), _down_alert(), 30)
+        assert drip.requests == 1
+    assert elapsed <= 2 + DEADLINE_SLACK_S
+    assert "deadline" in str(error)
 
 
 # ---- which failures are worth another try ----------------------------------------------

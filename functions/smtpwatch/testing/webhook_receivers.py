@@ -3,6 +3,8 @@
 - ``WebhookReceiver``: a real HTTP server that records every request (method, path,
   headers, body) and answers what ``reply`` says: a status, a redirect, a status per
   target, an answer that changes over time (flaky, fixed later).
+Each may speak HTTPS (``tls=`` a server context, e.g. from ``testing.servers.Certificates``).
+
 - ``DripReceiver``: reads the request, then answers one byte every ``every_s``
   seconds, forever (an endless header line): every single read is quick, the reply
   never ends.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,7 +52,13 @@ ReplyFn = Callable[[Received], Reply]
 class WebhookReceiver:
     """Records requests; answers ``reply(request)`` (default: 200)."""
 
-    def __init__(self, reply: ReplyFn | Reply | int = 200, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        reply: ReplyFn | Reply | int = 200,
+        host: str = "127.0.0.1",
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self.set_reply(reply)
@@ -88,6 +97,9 @@ class WebhookReceiver:
             daemon_threads = True
 
         self._server = Server((host, 0), Handler)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.host = host
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -102,7 +114,7 @@ class WebhookReceiver:
 
     def url(self, path: str = "/hook") -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def posts(self) -> list[Received]:
         with self._lock:
@@ -131,7 +143,8 @@ class WebhookReceiver:
 class _RawReceiver:
     """A socket listener that reads each request's head and body, then ``answer``s."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", *, tls: ssl.SSLContext | None = None) -> None:
+        self._tls = tls
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._listener = socket.socket(family, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -147,7 +160,8 @@ class _RawReceiver:
 
     def url(self, path: str = "/hook") -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{path}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{host}:{self.port}{path}"
 
     def _accept_loop(self) -> None:
         while not self.stopped.is_set():
@@ -160,6 +174,13 @@ class _RawReceiver:
             threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
 
     def _serve(self, sock: socket.socket) -> None:
+        if self._tls is not None:
+            try:
+                sock.settimeout(5)
+                sock = self._tls.wrap_socket(sock, server_side=True)
+            except OSError:
+                sock.close()
+                return
         with sock:
             if self._read_request(sock):
                 with self._lock:
@@ -221,8 +242,10 @@ class _RawReceiver:
 class DripReceiver(_RawReceiver):
     """Answers one byte every ``every_s`` seconds, an endless status line and header."""
 
-    def __init__(self, every_s: float = 1.0, host: str = "127.0.0.1") -> None:
-        super().__init__(host)
+    def __init__(
+        self, every_s: float = 1.0, host: str = "127.0.0.1", *, tls: ssl.SSLContext | None = None
+    ) -> None:
+        super().__init__(host, tls=tls)
         self.every_s = every_s
 
     def answer(self, sock: socket.socket) -> None:
