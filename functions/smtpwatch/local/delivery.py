@@ -203,7 +203,7 @@ class Deliveries:
             taken = set(busy)
         if room <= 0:
             return
-        for entry in self.outbox.due(channel.key, busy=taken)[:room]:
+        for entry in self.outbox.due(channel.key, busy=taken, limit=room):
             with self._lock:
                 busy.update(entry.lanes)
             threading.Thread(

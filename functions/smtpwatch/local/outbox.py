@@ -142,23 +142,39 @@ class Outbox:
     # -- taking work -----------------------------------------------------------------------
 
     def due(
-        self, channel: str, *, busy: Collection[str] = (), ignore_backoff: bool = False
+        self,
+        channel: str,
+        *,
+        busy: Collection[str] = (),
+        ignore_backoff: bool = False,
+        limit: int | None = None,
     ) -> list[Entry]:
-        """The entries of ``channel`` that may be tried now: the first pending entry of
-        each lane, unless the lane is ``busy`` (an attempt in flight) or backing off."""
+        """The entries of ``channel`` that may be tried now (at most ``limit``, oldest
+        first): the first pending entry of each lane, unless the lane is ``busy`` (an
+        attempt in flight) or backing off."""
         self._summarise(channel)
         now = self.clock()
-        pending = self._select(
-            "WHERE channel = ? AND state = ? ORDER BY ord, seq", (channel, PENDING)
+        # Lanes first, from the small columns: a long outage may leave thousands of
+        # pending rows, and only the heads' alert documents are needed.
+        pending = self.store.query(
+            "SELECT seq, lanes, next_attempt FROM outbox WHERE channel = ? AND state = ?"
+            " ORDER BY ord, seq",
+            (channel, PENDING),
         )
         blocked = set(busy)
-        heads: list[Entry] = []
-        for entry in pending:
-            lanes = set(entry.lanes)
-            if not lanes & blocked and (ignore_backoff or entry.next_attempt <= now):
-                heads.append(entry)
+        heads: list[int] = []
+        for seq, lanes_json, next_attempt in pending:
+            lanes = set(json.loads(lanes_json))
+            if not lanes & blocked and (ignore_backoff or float(next_attempt) <= now):
+                heads.append(int(seq))
+                if limit is not None and len(heads) >= limit:
+                    break
             blocked |= lanes
-        return [replace(e, late=self._superseded(e)) for e in heads]
+        if not heads:
+            return []
+        marks = ", ".join("?" * len(heads))
+        entries = self._select(f"WHERE seq IN ({marks}) ORDER BY ord, seq", heads)
+        return [replace(e, late=self._superseded(e)) for e in entries]
 
     def next_wake(self, channel: str) -> float | None:
         """When the earliest pending entry of ``channel`` may be tried (epoch seconds)."""
