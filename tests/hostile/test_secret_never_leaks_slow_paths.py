@@ -218,9 +218,9 @@ def test_run_once_stores_prints_and_posts_no_password(
         outputs[" ".join(command)] = buf.getvalue()
     # THEN a verdict, and none of it holds 8 characters of the password
     assert code in (0, 1, 2), outputs
+    _assert_no_leak(outputs, case)
     # (every case fails the check: its down alert went out and is in the outbox)
     assert outputs["webhook requests"] and "hostile" in outputs["alerts list"], outputs
-    _assert_no_leak(outputs, case)
 
 
 # --------------------------------------------------------------------------- AWS (moto)
@@ -396,10 +396,10 @@ def test_the_probe_lambda_stores_publishes_and_logs_no_password(
         "printed (EMF metrics)": capsys.readouterr().out,
         "log records": "\n".join(rig.logs.take()),
     }
+    _assert_no_leak(outputs, case)
     assert results, "the check stored no result"
     if case.rotated_to is None:  # every other case fails the check: its alert went out
         assert json.loads(outputs["SNS messages"]), "no alert was published"
     else:
         got = [p for _, p in server.received()]
         assert case.password in got and case.rotated_to in got, "the rotation did not happen"
-    _assert_no_leak(outputs, case)
