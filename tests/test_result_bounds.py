@@ -507,3 +507,16 @@ def test_the_largest_result_stored_locally_is_one_row_of_at_most_16_kb(tmp_path:
     with sqlite3.connect(db) as conn:
         (size,) = conn.execute("SELECT max(length(CAST(data AS BLOB))) FROM results").fetchone()
     assert 0 < size <= LIMIT
+
+
+def test_a_copy_shortens_a_list_further_and_still_counts_what_it_left_out() -> None:
+    # GIVEN extensions the result already cut (200 keywords: the first kept, a count)
+    keywords = tuple(f"X{i:05d}" for i in range(200))
+    kept = ServerInfo("220 hi", keywords).extensions
+    # WHEN a copy keeps at most 16 entries
+    copy = R.shorten(kept, 16)
+    # THEN it keeps the first 15 and counts the other 185
+    assert copy == (*keywords[:15], "… and 185 more") and R.left_out(copy) == 185
+    # ...a list within the cap is kept as it is, a cut list read back keeps its count
+    assert R.shorten(keywords[:16], 16) == keywords[:16]
+    assert R.shorten(copy, 16) == copy
