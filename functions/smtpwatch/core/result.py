@@ -83,6 +83,7 @@ __all__ = [
     "WarningKind",
     "expiry_phrase",
     "left_out",
+    "shorten",
 ]
 
 SCHEMA_VERSION = 1
@@ -652,6 +653,16 @@ def left_out(entries: tuple[str, ...]) -> int:
     if not (0 < len(digits) <= 18 and digits.isascii() and digits.isdigit()):
         return 0
     return 0 if digits[0] == "0" else int(digits)
+
+
+def shorten(entries: tuple[str, ...] | list[str], cap: int) -> tuple[str, ...]:
+    """A list of a result (``sans``, ``extensions``, ``tried``) cut further, for a copy
+    that must be smaller (state items, alerts): at most ``cap`` entries in all; when
+    any were left out, the last one is ``"… and N more"`` and N counts them all, those
+    an earlier cut left out included."""
+    if len(entries) <= cap:
+        return tuple(entries)
+    return _cut_list(entries, max(cap - 1, 0), MAX_SAN)
 
 
 def _char_weight(ch: str) -> int:
