@@ -1,9 +1,10 @@
-"""The monitor-degraded episode rule (DESIGN §4), shared by both backends.
+"""The monitor-degraded episode rule, shared by both backends.
 
-One degraded alert per episode: an episode begins with a degraded tick and lasts until
-a tick is no longer degraded. While it lasts every new down alert is held; a tick's own
-verdict is known only once it is over, so the tick after a degraded one holds too. The
-held down alerts go out with the next check that is not held, for targets still down.
+One degraded alert per episode: an episode begins with a degraded window and lasts
+until a window is no longer degraded. While it lasts every new down alert is held; a
+window's own verdict is known only once it is over, so the window after a degraded one
+holds too. A window counts distinct targets, and a target is held at most 15 minutes
+(the housekeeping that sends held alerts is tested with the scheduler and on AWS).
 """
 
 from __future__ import annotations
