@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from smtpwatch.core.result import ErrorKind, ProbeResult, Status
+from smtpwatch.core.result import ErrorKind, ProbeResult, Status, shorten
 from smtpwatch.core.schedule import format_ts, parse_ts
 from smtpwatch.core.state import Alert, AlertEvent, TargetState, TargetStatus
 
@@ -159,6 +159,9 @@ def _bounded(value: Any) -> Any:
             return value
         return value[: STORED_TEXT_MAX - 3] + "..."
     if isinstance(value, list):
+        if value and all(isinstance(v, str) for v in value):
+            # a list of texts ends in "… and N more" when cut, as the result's own do
+            return [_bounded(v) for v in shorten(value, STORED_LIST_MAX)]
         return [_bounded(v) for v in value[:STORED_LIST_MAX]]
     if isinstance(value, dict):
         return {k: _bounded(v) for k, v in value.items()}
