@@ -98,6 +98,7 @@ def test_a_3000_san_certificate_checked_on_aws_stores_bounded_items(
     assert state is not None and state.status is TargetStatus.UP
     assert state.last_result is not None
     assert len(json.dumps(state.last_result)) <= LIMIT
+    assert R.left_out(tuple(state.last_result["tls"]["sans"])) > 0  # the cut is visible
 
 
 def test_a_keyword_flood_that_refuses_starttls_on_aws_alerts_with_bounded_documents(
@@ -123,6 +124,7 @@ def test_a_keyword_flood_that_refuses_starttls_on_aws_alerts_with_bounded_docume
     doc = json.loads(envelope["Message"])
     assert doc["result"]["error"]["kind"] == "starttls"
     assert len(json.dumps(doc["result"])) <= LIMIT
+    assert R.left_out(tuple(doc["result"]["server"]["extensions"])) > 0  # the cut is visible
 
 
 def test_the_copies_in_state_and_alerts_say_how_many_entries_they_left_out() -> None:
