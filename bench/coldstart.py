@@ -14,7 +14,7 @@ more process per handler runs ``--warm`` invocations after its first (warm durat
 per check — the figure the cost estimate uses). Printed: medians of process wall
 time, of import + first invocation, and of a warm invocation, and the ratios. Every
 invocation has a later ``scheduled_at`` than the one before, so none is a redelivery.
-Goal (issue 3): cold start at most 1.2 times the minimal handler's.
+Goal: cold start at most 1.2 times the minimal handler's.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ PRICE = {
     "nat_gateway_month": 0.045 * 730,
     "nat_gateway_gb": 0.045,
 }
-GOAL_PER_TARGET_MONTH = 0.05  # issue 3: at 1-minute checks
+GOAL_PER_TARGET_MONTH = 0.05  # USD, at 1-minute checks
 MINUTES_PER_MONTH = 30 * 24 * 60  # 43,200
 FULL_VCPU_MB = 1769  # Lambda allocates CPU in proportion to memory; one vCPU at 1,769 MB
 
@@ -749,7 +749,7 @@ def measure(
             POWERTOOLS_LOG_LEVEL=log_level,
             SMTPWATCH_TRACING="false",
             SMTPWATCH_IN_VPC="false",
-            SMTPWATCH_ALLOW_LOOPBACK="1",  # the bench server is on loopback (DESIGN §6)
+            SMTPWATCH_ALLOW_LOOPBACK="1",  # the bench server is on loopback (guarded on AWS)
         )
         with tempfile.TemporaryDirectory() as tmp:
             cfg = {

@@ -17,7 +17,7 @@ goal, which measured moto, not the dispatcher.)
 Then the real dispatcher handler (``smtpwatch.handlers.dispatcher.handler``, with its
 real clients, pointed at the proxy by ``AWS_ENDPOINT_URL``) runs one tick. Printed: the
 time from the tick to the last invoke accepted, the number dispatched, and the
-phases. Goal (issue 3): all dispatched within 20 s of the tick.
+phases. Goal: all dispatched within 20 s of the tick.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ also logging in (password from `env:`), half `none` on a plain port.
 
 `run --once` is a child process; its wall time and peak RSS
 (`resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`) are printed, with the results the
-sweep stored. Goal (issue 4): within 60 s on 2 cores, RSS <= 150 MB. Figures are
+sweep stored. Goal: within 60 s on 2 cores, RSS <= 150 MB. Figures are
 printed, never asserted.
 """
 

@@ -1,4 +1,5 @@
-"""The alert state machine (DESIGN §4), pure: states and results in, decisions out."""
+"""The alert state machine (docs/design.md#alert-state-machine), pure: states and results
+in, decisions out."""
 
 from __future__ import annotations
 

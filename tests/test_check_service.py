@@ -348,7 +348,7 @@ def test_with_sampling_two_deliveries_of_one_event_flush_a_pending_alert_once() 
     with ThreadPoolExecutor(2) as pool:
         outs = list(pool.map(lambda _: run_check(t, scheduled_at=slot, deps=w.deps()), range(2)))
     # THEN the pending alert goes out once: the copy that stored the slot's result first
-    # publishes it, the other stops as a redelivery (DESIGN §4)
+    # publishes it, the other stops as a redelivery (same scheduled_at)
     assert w.sink.events == ["down", "recovered"]
     assert sorted(str(o.skipped) for o in outs) == ["None", "redelivered"]
     assert w.state(t).pending_alert is None

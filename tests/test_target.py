@@ -1,4 +1,4 @@
-"""The target model: every validation rule of DESIGN §3, normalization of the inputs
+"""The target model: every validation rule of the target fields, normalization of the inputs
 DynamoDB and the CLI produce, and the item round trip."""
 
 from __future__ import annotations

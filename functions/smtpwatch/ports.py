@@ -24,7 +24,7 @@ __all__ = [
 
 
 class TargetStore(Protocol):
-    """The user's target items (config only), as raw dicts with DESIGN §3 attribute names."""
+    """The user's target items (config only), as raw dicts with the item's attribute names."""
 
     def get_item(self, target_id: str) -> dict[str, Any] | None: ...
 
@@ -68,7 +68,7 @@ class SecretResolver(Protocol):
     def resolve(self, ref: str, *, host: str, refresh: bool = False) -> str:
         """The password behind ``ref`` (``ssm:``, ``secretsmanager:``, ``env:``, ``file:``).
         Raises ``SecretError`` (message without the secret) when it cannot, or when the
-        secret is bound to hosts that do not include ``host`` (DESIGN §6)."""
+        secret is bound to hosts that do not include ``host`` (docs/design.md#security)."""
         ...
 
 

@@ -1,4 +1,4 @@
-"""DESIGN §6: the Lambda probe refuses loopback and link-local addresses, not private ones."""
+"""The Lambda probe refuses loopback and link-local addresses, not private ones."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Secrets on AWS: SSM SecureString and Secrets Manager through Powertools Parameters,
-bound to the hosts they may be sent to (DESIGN §6)."""
+bound to the hosts they may be sent to (docs/design.md#security)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The probe Lambda against moto and real aiosmtpd servers on loopback.
 
-Loopback targets need ``SMTPWATCH_ALLOW_LOOPBACK=1`` (DESIGN §6), set here as a
+Loopback targets need ``SMTPWATCH_ALLOW_LOOPBACK=1`` (the address guard), set here as a
 developer would; one test checks the refusal without it. Alerts are read back from an
 SQS queue subscribed to the alert topic.
 """

@@ -181,7 +181,7 @@ def test_environment_of_both_functions_names_the_stacks_own_resources(stack: Sta
         env = _env(stack, logical_id)
         # str(): moto passes Number parameters through as numbers, CloudFormation as text.
         assert {k: str(env.get(k)) for k in COMMON_ENV} == expected, logical_id
-        assert "SMTPWATCH_ALLOW_LOOPBACK" not in env  # DESIGN §6: never set by the template
+        assert "SMTPWATCH_ALLOW_LOOPBACK" not in env  # never set by the template: tests only
     # The names resolve to real resources of the stack.
     sns = boto3.client("sns", region_name=REGION)
     assert topic_arn in {t["TopicArn"] for t in sns.list_topics()["Topics"]}

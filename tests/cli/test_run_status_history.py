@@ -267,7 +267,7 @@ def test_status_shows_state_since_and_last_error(
     assert rows["dead"]["since"] is not None
     assert rows["good"]["status"] == "up" and rows["good"]["error"] is None
     assert rows["good"]["last_checked_at"] is not None
-    # next_due_at (DESIGN §3) is the target's next slot: after its last check, within
+    # next_due_at (a state field) is the target's next slot: after its last check, within
     # one interval of now
     from datetime import UTC, datetime, timedelta
 

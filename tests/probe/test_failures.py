@@ -1,4 +1,4 @@
-"""Every failure class of DESIGN §2, reproduced by a real server on 127.0.0.1 and ::1.
+"""Every failure class (``error.kind``), reproduced by a real server on 127.0.0.1 and ::1.
 
 Each test names the server's misbehaviour and asserts what the operator sees: the
 failure class (``error.kind``), the phase, the SMTP codes and the one-line message.

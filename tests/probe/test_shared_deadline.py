@@ -1,4 +1,4 @@
-"""DESIGN §2: one overall deadline — DNS, every connect attempt and every read share
+"""One overall deadline — DNS, every connect attempt and every read share
 ``timeout_s``. Each phase alone is tested elsewhere; these prove the time spent in one
 phase is not given back to the next."""
 

@@ -1,4 +1,4 @@
-"""DESIGN §6 on AWS: probes never connect to loopback or link-local addresses.
+"""On AWS, probes never connect to loopback or link-local addresses.
 
 Anyone who can write the targets table could otherwise aim the probe (and a password)
 at the Lambda runtime API (127.0.0.1:9001), at the instance/container metadata
@@ -63,8 +63,8 @@ class GuardedResolver:
             reason = forbidden_reason(ns.ip)
             if reason:
                 raise DnsFailure(
-                    f"nameserver {ns.ip}: {reason}: refused on AWS (DESIGN §6; "
-                    "SMTPWATCH_ALLOW_LOOPBACK=1 lifts it for tests)"
+                    f"nameserver {ns.ip}: {reason}: refused on AWS "
+                    "(SMTPWATCH_ALLOW_LOOPBACK=1 lifts it for tests)"
                 )
         if self._inner is None:
             from smtpwatch.core.resolve import default_resolver
@@ -75,8 +75,8 @@ class GuardedResolver:
         if not allowed:
             reason = forbidden_reason(resolution.addresses[0].ip)
             raise DnsFailure(
-                f"{target.host}: {reason}: refused on AWS (DESIGN §6; "
-                "SMTPWATCH_ALLOW_LOOPBACK=1 lifts it for tests)"
+                f"{target.host}: {reason}: refused on AWS "
+                "(SMTPWATCH_ALLOW_LOOPBACK=1 lifts it for tests)"
             )
         if len(allowed) == len(resolution.addresses):
             return resolution

@@ -1,7 +1,7 @@
 """SecretResolver on AWS: SSM SecureString (``ssm:/path``) and Secrets Manager
 (``secretsmanager:name``), read through Powertools Parameters with caching.
 
-Host binding (DESIGN §6 — "a secret names the hosts it may be sent to"). Anyone who
+Host binding (docs/design.md#security): a secret names the hosts it may be sent to. Anyone who
 can write the targets table can point a target at any host; the secret itself, which
 only its owner can write, says where it may go. Two ways to say it, same for both
 stores:

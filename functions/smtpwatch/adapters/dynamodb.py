@@ -5,7 +5,8 @@ state (HASH ``target_id``; one state item per target, plus bookkeeping items who
 start with ``#`` — no target id can), results (HASH ``target_id``, RANGE ``ts``; TTL
 attribute ``expires_at``).
 
-Writes per check (cost, issue 3): a healthy check writes at most one item, its result
+Writes per check (cost, docs/design.md#scheduling-and-cost): a healthy check writes at
+most one item, its result
 (on AWS only once per ``PassingResultSeconds``: ``service.check``), and that write is
 conditional on (target_id, ts) not existing — the redelivery dedupe.
 State items are written only when the state machine changes them, conditional on the
@@ -92,7 +93,7 @@ def to_attr(value: Any) -> dict[str, Any]:
 
 def from_attr(av: dict[str, Any]) -> Any:
     """DynamoDB AttributeValue → Python value. Numbers stay ``Decimal`` (the target model
-    accepts them, DESIGN §3); ``plain()`` turns them into int/float for JSON."""
+    accepts them, as in a stored item); ``plain()`` turns them into int/float for JSON."""
     ((kind, raw),) = av.items()
     if kind == "S":
         return raw
@@ -458,7 +459,7 @@ class DynamoStateStore:
             raise
         return True
 
-    # --- monitor degraded (DESIGN §4): one counter item per scheduled tick
+    # --- monitor degraded (docs/design.md#monitor-degraded): one counter item per scheduled tick
     def record_dispatched(self, scheduled_at: str, count: int) -> None:
         """The dispatcher adds how many probes it invoked for ``scheduled_at``."""
         self._client.update_item(

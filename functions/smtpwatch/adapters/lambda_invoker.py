@@ -5,7 +5,7 @@ the dispatcher's pool (its ``max_pool_connections`` must match the pool size).
 
 The event is ``{"target_id", "scheduled_at"}`` plus, when the dispatcher passes the
 target item it scanned, ``"target"``: that item in DynamoDB's typed JSON form, so the
-probe reads only the state (issue 3's cost goal). An item JSON cannot carry (a ``B`` or
+probe reads only the state (the cost goal). An item JSON cannot carry (a ``B`` or
 ``BS`` value anywhere) or one over ``MAX_TARGET_JSON`` bytes is left out; the probe
 then reads it from the table as before (``probe_payload``).
 """

@@ -1,8 +1,9 @@
 """The results table's item for one ``ProbeResult``: at most 1 KB, one write unit.
 
-Cost (issue 3): every check writes one result item, and DynamoDB bills one write unit
-per started 1 KB. Plain JSON of ``ProbeResult.to_dict()`` is ~1.4 KB for an ordinary
-STARTTLS + AUTH check (two units), so the full result is stored as a compressed blob:
+Cost (docs/design.md#scheduling-and-cost): every check writes one result item, and
+DynamoDB bills one write unit per started 1 KB. Plain JSON of ``ProbeResult.to_dict()``
+is ~1.4 KB for an ordinary STARTTLS + AUTH check (two units), so the full result is
+stored as a compressed blob:
 
     target_id S | ts S | status S | expires_at N | total_ms N | error_kind S | r B
 

@@ -2,7 +2,7 @@
 
 `smtpwatch targets add/update --password-prompt|--password-env` store the password here
 and keep only the reference (``ssm:/name`` or ``secretsmanager:name``) in the target.
-The secret names the hosts it may be sent to (DESIGN §6): the stored value is the JSON
+The secret names the hosts it may be sent to (docs/design.md#security): the stored value is the JSON
 document ``{"password": "...", "hosts": ["mx1.example.com"]}`` written by
 ``aws_secrets.encode_secret``, which the probe's resolver (``AwsSecretResolver``) reads
 and checks against the target's host, so someone who can only write the targets table

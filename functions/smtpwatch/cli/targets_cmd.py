@@ -136,7 +136,9 @@ _DEST = "field__"
 
 
 def _add_field_options(parser: argparse.ArgumentParser, *, update: bool) -> None:
-    group = parser.add_argument_group("target fields (DESIGN §3; --set FIELD=VALUE for any)")
+    group = parser.add_argument_group(
+        "target fields (--set FIELD=VALUE for any; empty means the default)"
+    )
     if update:
         group.add_argument(
             "--host", dest=_DEST + "host", metavar="HOST[:PORT]", default=argparse.SUPPRESS,
@@ -252,7 +254,7 @@ def _set_values(pairs: Sequence[str]) -> dict[str, Any]:
         value: Any = text
         stripped = text.strip()
         if not stripped:
-            value = None  # empty means the default (DESIGN §3)
+            value = None  # empty means the default, as in a stored item
         elif name in _STRUCTURED and stripped[:1] in "[{":
             value = _json_value(name, stripped)
         elif name == "tags":

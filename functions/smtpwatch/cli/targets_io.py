@@ -1,6 +1,6 @@
 """Target files for `smtpwatch targets import` and `export`: parse, validate, dump.
 
-A target file is a YAML or JSON list of target objects with the DESIGN §3 attribute
+A target file is a YAML or JSON list of target objects with the target item's attribute
 names (exactly the DynamoDB item contract). Import validates the *whole* file before
 anything is written and reports every error with its item number (1-based) and field,
 so a user fixes a 10,000-line file in one pass instead of one error per run.

@@ -1,11 +1,11 @@
-"""What an alert says (DESIGN §4): subject, readable text, JSON document, SNS message.
+"""What an alert says (docs/design.md#alerts): subject, readable text, JSON document, SNS message.
 
 Pure formatting of an ``Alert``; the sinks (console, webhook, SNS) only deliver. Alerts
 hold the target's public facts and a ``ProbeResult.to_dict()``, never a secret, so
 nothing here can leak one.
 
 - ``subject``: at most 99 printable ASCII characters, one line (SNS refuses control
-  characters and line breaks and wants fewer than 100 characters; DESIGN says ≤ 100),
+  characters and line breaks and wants fewer than 100 characters),
   e.g. ``[DOWN] smtp.example.com:587 starttls: 454 TLS not available``.
 - ``text``: several lines for email/console: what failed, in which phase, the SMTP
   code, since when, phase timings, certificate, next steps.

@@ -1,5 +1,5 @@
-"""The alert state machine (DESIGN §4): one pure module for the probe Lambda and the
-local scheduler. No I/O, no clock: every input is an argument.
+"""The alert state machine (docs/design.md#alert-state-machine): one pure module for
+the probe Lambda and the local scheduler. No I/O, no clock: every input is an argument.
 
 One check of one target goes through it like this (``service.check.run_check``)::
 

@@ -59,7 +59,8 @@ class SecretError(SmtpwatchError):
 
 
 # ---------------------------------------------------------------- the probe's failures
-# One class per failure class of DESIGN §2 (``kind`` names its ErrorKind value). They
+# One class per failure class (docs/troubleshooting.md; ``kind`` names its ErrorKind
+# value). They
 # live inside the probe: ``probe()`` turns each into the result's ``error`` and never
 # raises them. Builtin bases let generic code catch them naturally (a ProbeTimeout is a
 # TimeoutError, a refused connect a ConnectionRefusedError).

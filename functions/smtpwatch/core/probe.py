@@ -345,7 +345,7 @@ class _ProbeRun:
             self._close()
         total_ms = (self.clock() - self.t0) * 1000.0
         warn_ms = self.target.warn_ms
-        # QUIT is detail (DESIGN §2): a server slow to say goodbye is not a slow server.
+        # QUIT is detail, never a verdict: a server slow to say goodbye is not a slow server.
         took_ms = total_ms - (self.phases[Phase.QUIT].ms or 0.0)
         if error is None and warn_ms is not None and took_ms > warn_ms:
             self.warnings.append(
@@ -702,7 +702,7 @@ class _ProbeRun:
 
     # ------------------------------------------------------------------ AUTH
     def _login(self, client: SmtpClient) -> None:
-        """AUTH per DESIGN §2; on a plain connection where every method failed, the
+        """AUTH (docs/design.md#probe); on a plain connection where every method failed, the
         spec's fallback: STARTTLS on the same connection, EHLO, each method again."""
         with self.phase(Phase.AUTH):
             first = self._auth_round(client)
@@ -725,7 +725,7 @@ class _ProbeRun:
         offered = offered_mechanisms(client)
         real = [m for m in t.auth_methods if m != SIMPLE]
         if offered is None or not any(m in offered for m in real):
-            # DESIGN §2: SIMPLE passes only when the server offers no AUTH at all; AUTH
+            # SIMPLE passes only when the server offers no AUTH at all; AUTH
             # offered with none of the allowed mechanisms is still auth_unsupported.
             if offered is None and SIMPLE in t.auth_methods:
                 self.auth_mechanism = SIMPLE

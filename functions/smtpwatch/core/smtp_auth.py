@@ -2,7 +2,7 @@
 
 smtplib's own mechanism implementations (``auth_cram_md5``, ``auth_login``,
 ``auth_plain``) are driven through ``SMTP.auth()`` one call — one AUTH command — at a
-time, so the probe decides what a reply means (DESIGN §2):
+time, so the probe decides what a reply means (docs/design.md#probe):
 
 - 235: logged in.
 - 504, 534, 538, 454: the server cannot use this mechanism (unknown, too weak,

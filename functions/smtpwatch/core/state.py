@@ -1,4 +1,5 @@
-"""A target's monitoring state, kept apart from the user's target item (DESIGN §3).
+"""A target's monitoring state, kept apart from the user's target item
+(docs/design.md#data-model).
 
 Pure data: the alert state machine (``core.alerting``) computes the next state, the
 stores (SQLite, DynamoDB) persist it. No I/O here.
@@ -74,7 +75,7 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class TargetState:
-    """DESIGN §3 state fields plus what the state machine needs to remember."""
+    """The documented state fields plus what the state machine needs to remember."""
 
     target_id: str
     status: TargetStatus = TargetStatus.PENDING

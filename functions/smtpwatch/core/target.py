@@ -440,7 +440,7 @@ def _tags(value: object) -> dict[str, str]:
 
 
 class Target(Record):
-    """One monitored SMTP server (DESIGN §3). Construct with keyword arguments:
+    """One monitored SMTP server (docs/design.md#data-model). Construct with keyword arguments:
     ``Target(**fields)`` validates and normalizes every field (see the module doc); an
     unknown keyword is a ``ConfigError`` naming it, with a "did you mean" hint.
 
@@ -448,7 +448,7 @@ class Target(Record):
     not a dataclass: see ``core/record.py`` (``smtpwatch probe`` starts fast).
     """
 
-    # DESIGN §3 order: to_item(), repr and TARGET_FIELDS follow it.
+    # The documented field order: to_item(), repr and TARGET_FIELDS follow it.
     __slots__ = (  # noqa: RUF023
         "target_id",
         "host",
@@ -671,8 +671,8 @@ _DEFAULTS: dict[str, Any] = {
 }
 Target._DEFAULTS = _DEFAULTS
 
-# State attributes (DESIGN §3 plus the store's bookkeeping) that may share an item with
-# the config in some stores; never user fields.
+# State attributes (docs/design.md#data-model, plus the store's bookkeeping) that may
+# share an item with the config in some stores; never user fields.
 STATE_FIELDS: tuple[str, ...] = (
     "status",
     "last_result",

@@ -32,7 +32,7 @@ One run:
    A failing invoke is counted and logged; the others go on.
 5. **Count** the probes dispatched per tick bucket (the minute ``scheduled_at`` rounds up
    to) in ``#tick#<bucket>`` items: the probe side compares its failures with it to
-   send one monitor-degraded alert instead of a flood (DESIGN §4).
+   send one monitor-degraded alert instead of a flood (docs/design.md#monitor-degraded).
 6. **Resend** pending alerts older than a minute (a probe crashed between recording
    and publishing them).
 7. **Settle** the monitor-degraded episode (``adapters.tick_gate.settle_episode``):

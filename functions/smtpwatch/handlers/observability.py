@@ -33,7 +33,8 @@ class CompactEMFProvider(AmazonCloudWatchEMFProvider):
     """Powertools' EMF documents, minus what CloudWatch does not need.
 
     A healthy check's only log line is its EMF document, and CloudWatch Logs bills
-    every byte of it (issue 3's cost goal): units are left out (optional in EMF; the
+    every byte of it (the cost goal, docs/design.md#scheduling-and-cost): units are left
+    out (optional in EMF; the
     names say it — ``...Ms`` are milliseconds, the rest counts — and no alarm or
     dashboard of ours filters on a unit), and a metric with one value is written as
     a number, integral ones without ``.0`` (``"ProbeSuccess":1``, not ``[1.0]``).

@@ -15,23 +15,24 @@ runs: dedupe, secret, probe, re-check, store, alert state machine, publish).
 - A missing or malformed item, or one outside the AWS limits (``interval_s`` < 60,
   ``env:``/``file:`` secrets), becomes a ``config`` result that goes through the state
   machine like any failure (the operator is told), never a crash.
-- DESIGN §6: the probe resolves through ``GuardedResolver``, which drops loopback and
-  link-local addresses from the very resolution it connects to (unless
-  ``SMTPWATCH_ALLOW_LOOPBACK=1``); passwords go only to the hosts their secret names,
-  and only over connections whose TLS proves the host (``TargetSecretResolver``).
+- Address guard (docs/design.md#security): the probe resolves through ``GuardedResolver``,
+  which drops loopback and link-local addresses from the very resolution it connects to
+  (unless ``SMTPWATCH_ALLOW_LOOPBACK=1``); passwords go only to the hosts their secret
+  names, and only over connections whose TLS proves the host (``TargetSecretResolver``).
 - Security of ``"target"``: whoever may invoke this function could already make it
   probe any target of the table; with ``"target"`` they can make it probe any host. That
   gives no more than write access to the targets table gives: secrets stay bound to
-  the hosts their values name (DESIGN §6, ``adapters.aws_secrets``: a target naming
+  the hosts their values name (``adapters.aws_secrets``: a target naming
   another host's secret gets a ``config`` result, not the password), and the
   loopback/link-local guard applies to a delivered target like to any other.
-- Reads and writes (cost, issue 3): with ``"target"`` in the event, only the state is
-  read (one eventually consistent GetItem, 0.5 read units); without it, the target item
-  and its state come in one eventually consistent BatchGetItem (1 read unit). A
-  healthy, unchanged check writes nothing, except on the slot that opens each
-  ``PassingResultSeconds`` period (its result, at most 1 KB, ``adapters.result_codec``,
-  conditional on ``(target_id, scheduled_at)``); failures, unknowns and changes are
-  always stored; state only on change (``service.check`` explains the dedupe).
+- Reads and writes (cost, docs/design.md#scheduling-and-cost): with ``"target"`` in the
+  event, only the state is read (one eventually consistent GetItem, 0.5 read units);
+  without it, the target item and its state come in one eventually consistent BatchGetItem
+  (1 read unit). A healthy, unchanged check writes nothing, except on the slot that opens
+  each ``PassingResultSeconds`` period (its result, at most 1 KB,
+  ``adapters.result_codec``, conditional on ``(target_id, scheduled_at)``); failures,
+  unknowns and changes are always stored; state only on change (``service.check`` explains
+  the dedupe).
 - Logs: a passing check that changed nothing logs its "check done" line at DEBUG (it
   would be ~600 of its ~1,500 log bytes); everything else logs it at INFO.
 - Cold start: clients, stores and the probe environment are built once per container
@@ -262,7 +263,7 @@ def _read_target_and_state(rt: _Runtime, target_id: str) -> tuple[Any, Any]:
     if tt == st:  # one table for both (not the template's layout): the plain reads
         return rt.targets.get_item(target_id), rt.states.get_state(target_id)
     key = {"target_id": {"S": target_id}}
-    # Both eventually consistent (0.5 read units each, issue 3's cost goal). A stale
+    # Both eventually consistent (0.5 read units each, for the cost goal). A stale
     # state does little harm: every state write is conditional on the version (a
     # conflict re-reads consistently and decides again) and every stored result on
     # its key, so staleness can delay a change by one check, or publish an alert that

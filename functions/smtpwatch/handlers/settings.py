@@ -30,12 +30,12 @@ class Settings:
     # seconds (0: every check); service.check explains. Template: PassingResultSeconds.
     passing_result_every_s: int
     tracing: bool
-    # DESIGN §6: never set by the template; tests and development only.
+    # Lifts the loopback/link-local guard: never set by the template; tests and development only.
     allow_loopback: bool
     # The template sets it from its HasVpc condition: a function outside a VPC cannot
     # reach port 25 (AWS blocks it), and Lambda exposes no variable that tells us.
     in_vpc: bool
-    # Dispatcher: bounded invoke pool and monitor-degraded gating (DESIGN §4).
+    # Dispatcher: bounded invoke pool and monitor-degraded gating (docs/design.md#monitor-degraded).
     dispatch_workers: int
     degraded_share: float
     degraded_min_probes: int

@@ -6,7 +6,7 @@ user's alone: the directory must be mode 0700 and the file 0600, both owned by t
 user — anything looser is refused rather than read, like ssh does with private keys.
 A file holds the same document as the AWS secrets (``{"password": "...", "hosts":
 ["mx1.example.com"]}``): the hosts it may be sent to are checked against the target's
-host (DESIGN §6). A file with only the password
+host (docs/design.md#security). A file with only the password
 (no JSON) is accepted too, unbound, for users who write it by hand.
 
 ``ssm:`` and ``secretsmanager:`` go to AWS through the Lambda's resolver

@@ -23,7 +23,7 @@
    a passing result not stored in 5 is stored now, because it changed something;
 9. publish the alert to every sink; when all accepted it, save it as sent.
 
-Which results are stored (``CheckDeps.passing_result_every_s``, cost goal of issue 3):
+Which results are stored (``CheckDeps.passing_result_every_s``, the cost goal):
 0 (the local default) stores every result. N > 0 (AWS, template parameter
 ``PassingResultSeconds``, default 3600) stores every ``critical``/``unknown`` result,
 every result that changed the state, and of the passing (``ok``/``warning``) results
