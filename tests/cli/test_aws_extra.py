@@ -9,6 +9,7 @@ real site-packages is not on the path. Python finds no such module, exactly as a
 
 from __future__ import annotations
 
+import json
 import os
 import site
 import subprocess
@@ -142,3 +143,29 @@ def test_probe_and_local_mode_work_without_the_extra(
     assert "uptime 100.00% over 1 check" in history.stdout
     assert outbox.stdout.startswith("no alerts recorded")
     assert version.stdout == f"{smtpwatch.__version__}\n"
+
+
+def test_an_aws_password_ref_without_the_extra_is_that_targets_config_error(
+    cli: Cli, smtp_server: Callable[..., SmtpServer]
+) -> None:
+    # GIVEN a local target whose password is in SSM, the prefix set in the environment
+    server = smtp_server(credentials={"u": "p"})
+    address = f"127.0.0.1:{server.port}"
+    cli.env["SMTPWATCH_SECRETS_PREFIX"] = "/smtpwatch/"
+    ref = "ssm:/smtpwatch/mx"
+    added = cli(
+        "targets", "add", "mx", address, "--encryption", "none", "--allow-plaintext-auth",
+        "--username", "u", "--password-ref", ref,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    # WHEN it is checked in an install without the aws extra
+    ran = cli("run", "--once")
+    status = cli("status", "--json")
+    # THEN the check fails as a configuration error naming the extra, no traceback
+    assert "Traceback" not in ran.stderr + status.stderr
+    message = f"{ref}: AWS secrets need the AWS extra: pip install 'smtpwatch[aws]'"
+    assert message in ran.stdout
+    (row,) = json.loads(status.stdout)
+    assert row["status"] == "down"
+    assert row["error"]["kind"] == "config"
+    assert row["error"]["message"] == f"password_ref: {message}"
