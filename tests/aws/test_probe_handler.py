@@ -639,7 +639,7 @@ def test_the_degraded_minimum_is_the_same_in_code_template_and_docs() -> None:
     description = " ".join(block[: block.index("\n  AlertEmail:")].split())
     docs_row = next(
         line
-        for line in (root / "README.md").read_text(encoding="utf-8").splitlines()
+        for line in (root / "docs" / "aws.md").read_text(encoding="utf-8").splitlines()
         if line.startswith("| `DegradedShare`")
     )
     for text in (description, docs_row):
