@@ -94,9 +94,9 @@ def _main(argv: Sequence[str] | None) -> int:
             print(f"  {name:<9} {help_text}")
         return 0 if args_list else EXIT_USAGE
     if args_list[0] == "--version":
-        from importlib.metadata import version
+        from smtpwatch import __version__  # the one version source (pyproject reads it)
 
-        print(version("smtpwatch"))
+        print(__version__)
         return 0
     command = args_list[0]
     if command not in COMMANDS:
@@ -113,6 +113,9 @@ def _main(argv: Sequence[str] | None) -> int:
     prog = str(getattr(args, "command_prog", parser.prog))
     if extra:
         _usage_exit(prog, f"unrecognized arguments: {' '.join(extra)}")
+    aws_options = [option for dest, option in AWS_OPTIONS if getattr(args, dest, None)]
+    if aws_options and not _aws_extra_installed():
+        return _needs_aws_extra(aws_options[0])
     try:
         code = int(module.run(args))
         sys.stdout.flush()  # a closed pipe shows up here, not at exit as a traceback
@@ -120,10 +123,39 @@ def _main(argv: Sequence[str] | None) -> int:
     except UsageError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in AWS_PACKAGES:
+            raise
+        return _needs_aws_extra(aws_options[0] if aws_options else f"smtpwatch {command}")
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return _reader_left()
+
+
+# The options served by boto3/Powertools, which come with the `aws` extra: the base
+# install (probe, local mode) has neither. (attribute name, option)
+AWS_OPTIONS = (
+    ("stack", "--stack"),
+    ("table", "--table"),
+    ("state_table", "--state-table"),
+    ("results_table", "--results-table"),
+    ("sns_topic_arn", "--sns-topic-arn"),
+    ("secrets_prefix", "--secrets-prefix"),
+)
+AWS_PACKAGES = ("boto3", "botocore", "aws_lambda_powertools")
+
+
+def _aws_extra_installed() -> bool:
+    from importlib.util import find_spec  # only when an AWS option was given
+
+    return all(find_spec(name) is not None for name in AWS_PACKAGES)
+
+
+def _needs_aws_extra(what: str) -> int:
+    """One line instead of a ModuleNotFoundError traceback, before anything is done."""
+    print(f"smtpwatch: {what} needs the AWS extra: pip install 'smtpwatch[aws]'", file=sys.stderr)
+    return EXIT_USAGE
 
 
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process ended by SIGPIPE

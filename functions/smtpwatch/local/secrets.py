@@ -224,7 +224,12 @@ class LocalSecretResolver:
                     f"{ref}: AWS secrets need their prefix: pass --secrets-prefix or set "
                     "SMTPWATCH_SECRETS_PREFIX (the stack's SecretsPrefix)"
                 )
-            secret = self._aws.lookup(ref, refresh=True)  # our own cache is in front
+            try:
+                secret = self._aws.lookup(ref, refresh=True)  # our own cache is in front
+            except ModuleNotFoundError:  # Powertools and boto3 come with the aws extra
+                raise SecretError(
+                    f"{ref}: AWS secrets need the AWS extra: pip install 'smtpwatch[aws]'"
+                ) from None
             if not secret.hosts:
                 raise SecretError(f"{ref}: the secret names no host it may be sent to")
             return secret.password, list(secret.hosts)
