@@ -2,14 +2,16 @@
 
 The Lambda artifact is built from requirements.txt, the tests run against pyproject's
 dependencies: a package added to one and not the other works in tests and breaks in
-Lambda (or the reverse). Each pin must satisfy pyproject's range; each runtime
-dependency must be bundled unless the Lambda runtime provides it or only the CLI uses it.
+Lambda (or the reverse). What the handlers need at run time is the base install plus
+the `aws` extra. Each pin must satisfy pyproject's range; each of those dependencies
+must be bundled unless the Lambda runtime provides it or only the CLI uses it.
 """
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -23,10 +25,23 @@ NOT_BUNDLED = {
 }
 
 
-def _pyproject() -> dict[str, Requirement]:
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    reqs = (Requirement(line) for line in data["project"]["dependencies"])
+def _project() -> dict[str, Any]:
+    project: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+        "project"
+    ]
+    return project
+
+
+def _requirements(lines: list[str]) -> dict[str, Requirement]:
+    reqs = (Requirement(line) for line in lines)
     return {canonicalize_name(r.name): r for r in reqs}
+
+
+def _pyproject() -> dict[str, Requirement]:
+    """The handlers' run-time dependencies: the base install and the aws extra."""
+    project = _project()
+    aws = project["optional-dependencies"]["aws"]
+    return _requirements(project["dependencies"]) | _requirements(aws)
 
 
 def _lambda_requirements() -> dict[str, Requirement]:
@@ -64,3 +79,12 @@ def test_every_runtime_dependency_is_bundled_or_deliberately_left_out() -> None:
 def test_powertools_is_bundled_without_the_tracer_extra() -> None:
     # The [tracer] extra brings the X-Ray SDK and its own botocore: a ~39 MB artifact.
     assert _lambda_requirements()["aws-lambda-powertools"].extras == set()
+
+
+def test_the_aws_packages_are_in_the_aws_extra_not_the_base_install() -> None:
+    # `pip install smtpwatch` (probe, local mode) must not pull ~40 MB of AWS SDK.
+    project = _project()
+    base = _requirements(project["dependencies"])
+    aws = _requirements(project["optional-dependencies"]["aws"])
+    assert {"boto3", "aws-lambda-powertools"} <= set(aws)
+    assert not {"boto3", "botocore", "aws-lambda-powertools"} & set(base)
