@@ -5,9 +5,8 @@
 
 Each command's parser is built the way `smtpwatch COMMAND` builds it (the module's
 `add_arguments` on a parser named after the command), so the page can only say what
-the parsers accept. Usage lines are argparse's own, wrapped at a fixed width so the
-page does not depend on the terminal it is generated in. CI runs `--check` on
-Python 3.11 (argparse words usage lines slightly differently between versions).
+the parsers accept. Usage lines are argparse's own, wrapped here at a fixed width so the
+page depends neither on the terminal nor on the Python version it is generated with.
 """
 
 from __future__ import annotations
@@ -20,7 +19,8 @@ import sys
 from pathlib import Path
 
 PAGE = Path(__file__).resolve().parent / "cli.md"
-WIDTH = "100"  # argparse wraps usage lines at $COLUMNS - 2
+WIDTH = "1000"  # $COLUMNS: argparse must not wrap usage lines (_usage does)
+USAGE_WIDTH = 96
 
 HEADER = """\
 # CLI reference
@@ -62,15 +62,40 @@ def _help(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
     return _cell(text)
 
 
+def _usage(parser: argparse.ArgumentParser) -> str:
+    """argparse's usage line, wrapped here rather than by argparse: Python versions wrap
+    it differently (3.13 may split a group of exclusive options), and the page must be
+    the same whichever version generates it."""
+    line = parser.format_usage().removeprefix("usage: ").strip()
+    words: list[str] = []  # top-level items: "[--db PATH]", "[-4 | -6]", "HOST[:PORT]"
+    depth = 0
+    for char in line:
+        if char == " " and depth == 0:
+            words.append("")
+            continue
+        depth += {"[": 1, "(": 1, "]": -1, ")": -1}.get(char, 0)
+        if not words:
+            words.append("")
+        words[-1] += char
+    words = [word for word in words if word]
+    prog_words = len(parser.prog.split())
+    lines = [" ".join(words[:prog_words])]
+    indent = " " * (len(lines[0]) + 1)
+    fresh = True  # nothing after the prog / the indent on this line yet
+    for word in words[prog_words:]:
+        if not fresh and len(lines[-1]) + 1 + len(word) > USAGE_WIDTH:
+            lines.append(indent + word)
+        else:
+            lines[-1] += ("" if lines[-1] == indent else " ") + word
+        fresh = False
+    return "\n".join(lines)
+
+
 def _render_parser(parser: argparse.ArgumentParser, level: int, out: list[str]) -> None:
     out.append(f"{'#' * level} `{parser.prog}`\n")
     if parser.description:
         out.append(f"{parser.description[0].upper()}{parser.description[1:]}.\n")
-    # Continuation lines are indented under the text after "usage: ", which goes.
-    prefix = len("usage: ")
-    first, *rest = parser.format_usage().removeprefix("usage: ").rstrip().splitlines()
-    usage = "\n".join([first, *(line[prefix:] for line in rest)])
-    out.append(f"```text\n{usage}\n```\n")
+    out.append(f"```text\n{_usage(parser)}\n```\n")
     subparsers: list[argparse._SubParsersAction[argparse.ArgumentParser]] = []
     for group in parser._action_groups:
         actions = []
@@ -93,18 +118,25 @@ def _render_parser(parser: argparse.ArgumentParser, level: int, out: list[str]) 
 
 
 def render() -> str:
-    os.environ["COLUMNS"] = WIDTH
     from smtpwatch.cli.main import COMMANDS, _Parser
 
     out = [HEADER]
     for command, (_, help_text) in COMMANDS.items():
         out.append(f"- [`smtpwatch {command}`](#smtpwatch-{command}): {help_text}")
     out.append("")
-    for command, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
-        parser = _Parser(prog=f"smtpwatch {command}", description=help_text)
-        module.add_arguments(parser)
-        _render_parser(parser, 2, out)
+    saved = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = WIDTH  # read by argparse's formatter when it is created
+    try:
+        for command, (module_name, help_text) in COMMANDS.items():
+            module = importlib.import_module(module_name)
+            parser = _Parser(prog=f"smtpwatch {command}", description=help_text)
+            module.add_arguments(parser)
+            _render_parser(parser, 2, out)
+    finally:
+        if saved is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = saved
     return "\n".join(out).rstrip() + "\n"
 
 
