@@ -220,3 +220,31 @@ def test_the_check_recognises_each_kind_of_word(text: str) -> None:
 )
 def test_the_check_recognises_commit_hashes_and_not_other_hex(text: str, hashes: list[str]) -> None:
     assert hashes_in(text) == hashes
+
+
+POINTER = re.compile(r"docs/([\w-]+\.md)#([\w-]+)")
+
+
+def _anchors(page: Path) -> set[str]:
+    """The anchors MkDocs makes for a page's headings (lower case, words joined by '-')."""
+    anchors = set()
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            title = re.sub(r"[^\w\s-]", "", title)
+            anchors.add(re.sub(r"\s+", "-", title))
+    return anchors
+
+
+def test_every_pointer_into_the_docs_names_a_section_that_exists() -> None:
+    # Comments say "docs/design.md#alert-state-machine" instead of citing a document the
+    # reader lacks; such a pointer is only worth something if the section is there.
+    broken = []
+    for f in _files():
+        text = f.read_text(encoding="utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), start=1):
+            for page, anchor in POINTER.findall(line):
+                target = ROOT / "docs" / page
+                if not target.is_file() or anchor not in _anchors(target):
+                    broken.append(f"{f.relative_to(ROOT)}:{number}: docs/{page}#{anchor}")
+    assert not broken, "pointers to missing sections:\n" + "\n".join(broken)
