@@ -1,7 +1,7 @@
 """The probe's one result: timed phases, the failure (if any), TLS and AUTH facts.
 
 The shape of ``ProbeResult.to_dict()`` is a public contract (CLI ``--json``, the
-results table, alert documents): keys are stable and documented in the README;
+results table, alert documents): keys are stable and documented in docs/probe.md;
 ``SCHEMA_VERSION`` changes when a key changes meaning or disappears.
 
 A result is bounded by construction. Server text is hostile input: a server may send
