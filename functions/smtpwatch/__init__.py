@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["ConfigError", "ProbeResult", "Target", "probe"]
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place: the package metadata and --version read it
 
 if TYPE_CHECKING:
     from smtpwatch.core.errors import ConfigError
