@@ -186,6 +186,13 @@ def test_the_base_install_probes_and_runs_locally(base: Installed, server: SmtpS
     assert (base.home / "smtpwatch.db").is_file()
 
 
+def test_the_installed_metadata_carries_the_packages_version(base: Installed) -> None:
+    # One version source: the wheel's metadata is read from smtpwatch.__version__.
+    proc = base.python("from importlib.metadata import version; print(version('smtpwatch'))")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"{smtpwatch.__version__}\n"
+
+
 def test_the_base_install_has_time_zones_where_the_system_has_none(base: Installed) -> None:
     # GIVEN a machine without a system zone database (Windows, Alpine, distroless):
     # here zoneinfo is pointed at an empty directory instead of /usr/share/zoneinfo
