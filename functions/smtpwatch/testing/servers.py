@@ -447,11 +447,19 @@ class SmtpServer:
 # --------------------------------------------------------------------------- hostile
 
 
+# Sockets that hold closed_port()'s ports for the life of the process.
+_HELD_CLOSED: list[socket.socket] = []
+
+
 def closed_port(host: str = "127.0.0.1") -> int:
-    """A port on ``host`` where nothing listens now (connect → refused)."""
-    with socket.socket(_family(host), socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
+    """A port on ``host`` where nothing listens (connect → refused), for the rest of
+    this process: the port stays bound, never listening, so no server started later —
+    by this test run or by another process on the machine — can take it and answer
+    where a test expects a refusal."""
+    s = socket.socket(_family(host), socket.SOCK_STREAM)
+    s.bind((host, 0))
+    _HELD_CLOSED.append(s)
+    port: int = s.getsockname()[1]
     return port
 
 
