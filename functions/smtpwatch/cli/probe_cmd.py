@@ -177,9 +177,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     target, password = build_target(args, os.environ)
 
-    from smtpwatch.core.probe import probe
+    from smtpwatch.core.errors import ConfigError
+    from smtpwatch.core.probe import default_environment, probe
 
-    result = probe(target, password=password)
+    try:
+        env = default_environment()
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    result = probe(target, password=password, env=env)
     if args.json:
         import json
 

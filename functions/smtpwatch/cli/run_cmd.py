@@ -193,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ehlo_name is not None:
         args.ehlo_name = _ehlo_name_option(args.ehlo_name)
 
+    from smtpwatch.core.errors import ConfigError
     from smtpwatch.core.probe import ProbeEnvironment
     from smtpwatch.local.delivery import Deliveries, OutboxSink
     from smtpwatch.local.outbox import Outbox
@@ -206,7 +207,10 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console(json_lines=args.json, quiet=args.quiet)
     channels = channels_from_args(args)
-    env = ProbeEnvironment.from_environ()
+    try:
+        env = ProbeEnvironment.from_environ()
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     if args.ehlo_name:
         env.default_ehlo_name = args.ehlo_name
     store = open_local_store(args.db)

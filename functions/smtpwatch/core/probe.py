@@ -162,10 +162,22 @@ class ProbeEnvironment:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ProbeEnvironment:
-        """EHLO name from ``SMTPWATCH_EHLO_NAME`` (local) or ``EHLO_NAME`` (Lambda)."""
+        """EHLO name from ``SMTPWATCH_EHLO_NAME`` (local) or ``EHLO_NAME`` (Lambda),
+        checked as a target's ``ehlo_name``: it goes into the dialogue as it is, so a
+        line break would be a command of its own. ``ConfigError`` names the variable."""
         env = os.environ if environ is None else environ
-        name = (env.get("SMTPWATCH_EHLO_NAME") or env.get("EHLO_NAME") or "").strip()
-        return cls(default_ehlo_name=name or DEFAULT_EHLO_NAME)
+        for variable in ("SMTPWATCH_EHLO_NAME", "EHLO_NAME"):
+            raw = (env.get(variable) or "").strip()
+            if not raw:
+                continue
+            from smtpwatch.core.errors import ConfigError
+            from smtpwatch.core.target import parse_ehlo_name
+
+            try:
+                return cls(default_ehlo_name=parse_ehlo_name(raw))
+            except ConfigError as exc:
+                raise ConfigError(variable, exc.reason) from None
+        return cls()
 
 
 _default_env: ProbeEnvironment | None = None

@@ -80,6 +80,21 @@ def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: flo
     return value
 
 
+def _ehlo_name(env: Mapping[str, str]) -> str | None:
+    """EHLO_NAME checked as a target's ehlo_name: it is sent as it is, so a line break
+    would be a command of its own."""
+    raw = (env.get("EHLO_NAME") or "").strip()
+    if not raw:
+        return None
+    from smtpwatch.core.errors import ConfigError
+    from smtpwatch.core.target import parse_ehlo_name
+
+    try:
+        return parse_ehlo_name(raw)
+    except ConfigError as exc:
+        raise ValueError(f"environment variable EHLO_NAME: {exc.reason}") from None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the environment. Missing names are empty strings: each handler checks only
     the ones it uses (``require``), so the dispatcher does not need the topic."""
@@ -92,7 +107,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         alert_topic_arn=e.get("ALERT_TOPIC_ARN", ""),
         probe_function_name=e.get("PROBE_FUNCTION_NAME", ""),
         secrets_prefix=prefix,
-        ehlo_name=(e.get("EHLO_NAME") or "").strip() or None,
+        ehlo_name=_ehlo_name(e),
         result_retention_days=_int(e, "RESULT_RETENTION_DAYS", 30, 1, 3650),
         passing_result_every_s=_int(e, "PASSING_RESULT_SECONDS", 3600, 0, 86_400),
         tracing=_flag(e, "SMTPWATCH_TRACING"),
