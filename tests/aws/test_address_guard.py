@@ -74,3 +74,33 @@ def test_link_local_and_mapped_loopback_nameservers_are_refused(ip: str) -> None
     target = Target(target_id="ns", host="mx.example.com", dns_mode="external", nameservers=[host])
     with pytest.raises(DnsFailure, match="nameserver"):
         GuardedResolver(_NeverAsked()).resolve(target, timeout=0.5)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        ["203.0.113.7", "127.0.0.1", "169.254.169.254"],
+        ["127.0.0.1", "169.254.169.254", "203.0.113.7"],
+        ["203.0.113.7", "::1", "fe80::1", "fd00:ec2::254", "2001:db8::25"],
+    ],
+)
+def test_a_mixed_dns_answer_keeps_only_the_allowed_addresses(answer: list[str]) -> None:
+    # GIVEN a name whose DNS answer mixes a public address with loopback, link-local
+    # and metadata addresses (a table writer aiming the probe at the runtime API)
+    from smtpwatch.adapters.address_guard import GuardedResolver
+    from smtpwatch.core.resolve import AddressResolver
+    from smtpwatch.core.target import Target
+    from smtpwatch.testing.dns_server import DnsServer
+
+    allowed = [ip for ip in answer if ip in ("203.0.113.7", "2001:db8::25")]
+    with DnsServer({"mx.example.com": answer}).start() as server:
+        target = Target(target_id="mixed", host="mx.example.com", dns_mode="non_cached")
+        # WHEN the Lambda's guarded resolver resolves it
+        resolution = GuardedResolver(AddressResolver(server.resolver())).resolve(
+            target, timeout=2.0
+        )
+        # THEN the answer really was mixed, and the probe is handed only the allowed
+        # addresses: it never tries loopback, link-local or the metadata endpoint
+        assert server.count("mx.example.com") >= 1
+    assert sorted(a.ip for a in resolution.addresses) == sorted(allowed)
+    assert all(forbidden_reason(a.ip) is None for a in resolution.addresses)
