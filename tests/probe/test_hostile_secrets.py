@@ -380,3 +380,28 @@ def test_the_password_in_a_rejected_quit_is_masked_in_the_quit_detail(
     assert not quit_phase.ok and quit_phase.detail is not None
     assert quit_phase.detail.startswith("554 5.0.0 qqq")
     assert_no_secret(result, LONG)
+
+
+@pytest.mark.parametrize("password", [LONG, "Tr0ub4dor&3x"])
+def test_the_auth_login_password_line_echoed_in_a_535_is_masked(
+    ip: str, password: str, hostile: Hostile, make_target: MakeTarget, env: ProbeEnvironment
+) -> None:
+    # GIVEN a server that rejects AUTH LOGIN quoting back the line the client sent for
+    # the password: base64 of the password, as smtplib sends it (no padding removed)
+    line = base64.b64encode(password.encode()).decode()
+    srv = hostile(
+        CredentialEchoServer(ip, auth=lambda _m, _pws, _t: smtp_reply(535, f"5.7.8 bad {line}"))
+    )
+    # WHEN the probe logs in with LOGIN
+    result = probe(
+        plain_login(make_target, ip, srv.port, auth_methods="LOGIN"), password=password, env=env
+    )
+    # THEN it is a failed login in auth with the server's code, the line is masked in the
+    # message, and neither it nor the password is anywhere in the result
+    assert_failure(result, ErrorKind.AUTH_FAILED, Phase.AUTH)
+    assert result.error is not None and result.error.smtp_code == 535
+    assert srv.learned == [password]  # the server really had the line to echo
+    assert "***" in result.error.message
+    doc = json.dumps(result.to_dict())
+    assert line.rstrip("=") not in doc and line.rstrip("=") not in result.error.message
+    assert_no_secret(result, password)
