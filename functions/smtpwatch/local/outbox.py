@@ -192,8 +192,10 @@ class Outbox:
         with self.store.writing() as conn:
             conn.execute(
                 "UPDATE outbox SET state = ?, attempts = attempts + 1, last_attempt = ?, done = ?"
-                " WHERE seq = ? AND state = ?",
-                (DELIVERED, now, now, entry.seq, PENDING),
+                " WHERE seq = ? AND state = ? AND alert_id = ?",
+                # A summary that took more alerts while this attempt was in flight has a
+                # new id: what was sent is not what it now says, so it stays pending.
+                (DELIVERED, now, now, entry.seq, PENDING, entry.alert.alert_id),
             )
 
     def failed(self, entry: Entry, error: BaseException) -> Entry:
@@ -314,10 +316,10 @@ class Outbox:
             label = conn.execute("SELECT label FROM outbox WHERE seq = ?", (old[0][0],)).fetchone()[
                 0
             ]
+            # A new id at every fold (no row is folded twice): a receiver that already
+            # took the summary as it was must not drop the larger one as a repeat.
+            alert_id = alert_id_for(MONITOR_TARGET_ID, AlertEvent.SUMMARY, f"{channel}:{old[0][0]}")
             if row is None:
-                alert_id = alert_id_for(
-                    MONITOR_TARGET_ID, AlertEvent.SUMMARY, f"{channel}:{old[0][0]}"
-                )
                 cur = conn.execute(
                     "INSERT INTO outbox (channel, label, alert_id, target_id, event, ord, lanes,"
                     " alert, state, queued, next_attempt) VALUES (?, ?, ?, ?, ?, 0, '[]', '{}',"
@@ -337,16 +339,11 @@ class Outbox:
                 (summary_seq,),
             ).fetchall()
             alerts = [Alert.from_dict(json.loads(text)) for text, _ in covered]
-            alert_id = str(
-                conn.execute(
-                    "SELECT alert_id FROM outbox WHERE seq = ?", (summary_seq,)
-                ).fetchone()[0]
-            )
             summary = _summary_alert(alert_id, alerts, now)
             lanes = sorted({a.target_id for a in alerts} | {MONITOR_TARGET_ID})
             conn.execute(
-                "UPDATE outbox SET alert = ?, lanes = ?, ord = ? WHERE seq = ?",
-                (json.dumps(summary.to_dict(), ensure_ascii=False), json.dumps(lanes),
+                "UPDATE outbox SET alert = ?, alert_id = ?, lanes = ?, ord = ? WHERE seq = ?",
+                (json.dumps(summary.to_dict(), ensure_ascii=False), alert_id, json.dumps(lanes),
                  float(covered[0][1]), summary_seq),
             )  # fmt: skip
 
