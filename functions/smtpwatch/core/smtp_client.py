@@ -19,7 +19,10 @@ LOGIN / PLAIN mechanisms, extension parsing); this subclass replaces the transpo
   is read, before smtplib or the probe cut, upper-case or quote it: credentials are
   masked and control characters replaced on the way in, so no later step — EHLO
   keyword parsing, smtplib's AUTH loop and its error texts, the banner — ever holds
-  the raw text. What the client sends during AUTH is shown to the guard too;
+  the raw text. What the client sends during AUTH is shown to the guard too. The
+  one exception is an AUTH challenge (334): the mechanism's answer is computed from
+  it as sent, so only its control characters are replaced; smtplib's texts made of
+  it (its errors) are masked by ``core.smtp_auth``;
 - ``start_tls()`` wraps the socket with the probe's context and ``server_hostname``
   and drops anything read before the handshake (no command injection across it).
 """
@@ -59,6 +62,7 @@ MAX_REPLY_LINES = 1000  # no real EHLO reply comes near; "250-" forever is an at
 MAX_REPLY_BYTES = 16 * 1024
 MAX_DIALOGUE_BYTES = 64 * 1024  # all a server may send on one connection
 _CODE = re.compile(rb"^(\d{3})([ \-]|\r?\n|$)")
+_NO_SECRET = ServerTextGuard()  # control characters only
 
 
 class SmtpClient(smtplib.SMTP):
@@ -167,7 +171,14 @@ class SmtpClient(smtplib.SMTP):
             if len(lines) > MAX_REPLY_LINES:
                 raise ProtocolError(f"reply longer than {MAX_REPLY_LINES} lines", phase=self.phase)
             if match.group(2) != b"-":
-                return int(match.group(1)), self.guard.reply(b"\n".join(lines))
+                code = int(match.group(1))
+                if code == 334 and self.phase is Phase.AUTH:
+                    # An AUTH challenge is what the mechanism computes its answer from
+                    # (CRAM-MD5's "<id@host>"), never kept: masked, a host name that
+                    # shares 8 characters with the password would spoil the answer.
+                    # Every text smtplib's AUTH loop makes of it is masked after.
+                    return code, _NO_SECRET.reply(b"\n".join(lines))
+                return code, self.guard.reply(b"\n".join(lines))
 
     # ------------------------------------------------------------------ TLS
     def start_tls(self, context: ssl.SSLContext, server_hostname: str) -> ssl.SSLSocket:
