@@ -272,6 +272,44 @@ def test_state_write_conflict_is_retried_on_the_fresh_state() -> None:
     assert w.state(t).status is TargetStatus.DOWN
 
 
+class LosesEveryRace(MemoryStateStore):
+    """A state store where another writer always gets there first: before each
+    conditional write it stores the same state one version on, so the real version
+    check refuses the write."""
+
+    def save_state(self, state: TargetState) -> bool:
+        current = self.get_state(state.target_id) or TargetState(state.target_id)
+        self.put(current.evolve(version=current.version + 1))
+        return super().save_state(state)
+
+
+def test_when_every_state_save_conflicts_no_alert_goes_out_and_none_goes_out_twice() -> None:
+    # GIVEN a target that is up, then goes down while every state write loses its race
+    w, t = World(), tgt()
+    w.tick(t, "ok")
+    racing = LosesEveryRace()
+    racing.put(w.state(t))
+    healthy_store, w.states = w.states, racing
+    # WHEN it is checked, and the same event is delivered once more
+    out = w.tick(t, "critical")
+    again = w.redeliver(t)
+    # THEN the down alert was decided but never recorded, so it is not published:
+    # an alert goes out only once it is saved as pending (else it could go out twice)
+    assert racing.conflicts == 5 and racing.writes == 0
+    assert w.sink.events == [] and w.sink.attempts == 0
+    assert out.alert is None and not out.delivered
+    assert out.reason == "state write conflict" and out.state_writes == 0
+    assert again.alert is None and not again.delivered
+    assert w.state(t).status is TargetStatus.UP and w.state(t).pending_alert is None
+    # AND once writes succeed again, the next failing check sends the down alert once
+    healthy_store.put(w.state(t))
+    w.states = healthy_store
+    later = w.tick(t, "critical")
+    assert later.delivered and w.sink.events == ["down"]
+    w.tick(t, "critical")
+    assert w.sink.events == ["down"]
+
+
 # ---- cost -----------------------------------------------------------------------------
 
 
