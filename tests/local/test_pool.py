@@ -45,10 +45,16 @@ def test_exceptions_reach_the_caller_and_the_worker_survives() -> None:
 
 def test_shutdown_cancels_queued_work_and_refuses_more() -> None:
     pool = DaemonPool(1)
-    gate = threading.Event()
-    first = pool.submit(gate.wait)
+    started, gate = threading.Event(), threading.Event()
+
+    def hold() -> bool:
+        started.set()
+        return gate.wait(30)
+
+    first = pool.submit(hold)
     queued = [pool.submit(lambda: 1) for _ in range(3)]
-    time.sleep(0.05)  # let the worker take the first one
+    # the worker has taken the first one: the other three are still queued
+    assert started.wait(30)
     assert pool.shutdown() == 3
     assert all(f.cancelled() for f in queued)
     with pytest.raises(RuntimeError):
