@@ -5,18 +5,31 @@
 - ``smtp_server(host, **options)``: a started ``SmtpServer``, stopped at teardown.
 - ``hostile(server)``: starts a ``HostileServer`` (built with its class methods) and
   stops it at teardown.
+
+Hypothesis profiles: ``ci`` (chosen when ``CI`` is set) derives each test's examples
+from the test itself, so every CI run tries the same ones and a failure reproduces;
+``deep`` (``HYPOTHESIS_PROFILE=deep``) tries many more examples, for a long local run.
+``HYPOTHESIS_PROFILE`` names the profile whatever ``CI`` says.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from smtpwatch.testing.servers import Certificates, HostileServer, SmtpServer
 
 LOOPBACKS = ("127.0.0.1", "::1")
+
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+# Tests that fix their own max_examples keep it; the others get 20 times the default.
+settings.register_profile("deep", max_examples=2000)
+_PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default")
+settings.load_profile(_PROFILE)
 
 
 @pytest.fixture(params=LOOPBACKS, ids=["v4", "v6"])
