@@ -23,11 +23,13 @@ import pytest
 from conftest import REGION, Alerts, LambdaContext
 from smtpwatch.adapters.dynamodb import DynamoStateStore, DynamoTargetStore
 from smtpwatch.adapters.lambda_invoker import LambdaProbeInvoker
+from smtpwatch.adapters.sns import SnsAlertSink
 from smtpwatch.core import schedule
 from smtpwatch.core.alerting import alert_id_for
 from smtpwatch.core.state import Alert, AlertEvent, TargetState, TargetStatus
 from smtpwatch.handlers import dispatcher as dispatcher_module
 from smtpwatch.handlers.dispatcher import Dispatcher, tick_bucket
+from smtpwatch.ports import AlertSink
 
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 
@@ -113,7 +115,9 @@ class Harness:
         for tid in target_ids:
             assert self.states.save_state(TargetState(tid, status=TargetStatus.UP, version=1))
 
-    def new_dispatcher(self, clock: Callable[[], float] | None = None) -> Dispatcher:
+    def new_dispatcher(
+        self, clock: Callable[[], float] | None = None, sink: AlertSink | None = None
+    ) -> Dispatcher:
         """A second, independent dispatcher (another Lambda container)."""
         ddb = boto3.client("dynamodb", region_name=REGION)
         lam = boto3.client("lambda", region_name=REGION)
@@ -125,7 +129,7 @@ class Harness:
             targets=DynamoTargetStore(ddb, self.tables["TargetsTable"]),
             states=DynamoStateStore(ddb, self.tables["StateTable"], **kwargs),
             invoker=LambdaProbeInvoker(lam, "smtpwatch-probe"),
-            sink=None,
+            sink=sink,
             workers=8,
             **kwargs,
         )
@@ -378,7 +382,8 @@ def test_a_window_left_unfinished_by_a_crashed_run_is_dispatched_again(harness: 
 def test_a_pending_alert_left_by_a_crashed_probe_is_sent_by_the_next_tick(
     harness: Harness, alerts: Alerts
 ) -> None:
-    created = datetime.now(UTC) - timedelta(minutes=5)
+    # (on a fixed clock at T0: the pending alert is 5 minutes old, the fresh one new)
+    created = T0 - timedelta(minutes=5)
     alert = Alert(
         alert_id=alert_id_for("mx1", AlertEvent.DOWN, "2026-11-25T14:55:00Z"),
         event=AlertEvent.DOWN,
@@ -403,17 +408,26 @@ def test_a_pending_alert_left_by_a_crashed_probe_is_sent_by_the_next_tick(
         | {
             "alert_id": "fresh",
             "target_id": "mx2",
-            "created_at": schedule.format_ts(datetime.now(UTC)),
+            "created_at": schedule.format_ts(T0),
         }
     )
     assert harness.states.save_state(TargetState("mx2", pending_alert=fresh.to_dict(), version=1))
-    summary = harness.tick(T0)
+    sink = SnsAlertSink(boto3.client("sns", region_name=REGION), alerts.topic_arn)
+    dispatcher = harness.new_dispatcher(clock=T0.timestamp, sink=sink)
+    summary = dispatcher.run(T0, lease_s=62).summary()
     assert summary["alerts_resent"] == 1
     docs = alerts.documents(alerts.drain())
     assert [(d["event"], d["alert_id"]) for d in docs] == [("down", alert.alert_id)]
     after = harness.states.get_state("mx1")
     assert after is not None and after.pending_alert is None and after.version == 2
     assert after.last_alert_event == "down"
+    # AND the Lambda handler (its own sink, the real clock, long past T0) resends the
+    # other one on its next tick: the handler wires the topic for these resends
+    assert (
+        dispatcher_module.handler(_event(T0 + timedelta(minutes=1)), harness.ctx)["alerts_resent"]
+        == 1
+    )
+    assert [d["alert_id"] for d in alerts.documents(alerts.drain())] == ["fresh"]
 
 
 def test_tick_counters_count_dispatched_probes_per_bucket(harness: Harness) -> None:
