@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,13 +56,43 @@ def test_10000_targets_with_the_same_interval_spread_over_it() -> None:
     assert all(1800 <= n <= 2200 for n in per_tick.values()), per_tick
 
 
+# (target_id, interval_s, offset): the first 8 bytes of SHA-256 of the id's UTF-8, big
+# endian, modulo the interval — worked out with `printf %s ID | sha256sum` and integer
+# arithmetic apart from the code (mx1: 0x22c4614379ba1995 = 2505234235157780885).
+OFFSET_VECTORS = [
+    ("mx1", 60, 5),
+    ("mx1", 300, 185),
+    ("mx1", 3600, 485),
+    ("mx1", 86400, 40085),
+    ("t0", 60, 48),
+    ("t0", 300, 108),
+    ("target-42", 300, 193),
+    ("target-42", 3600, 1393),
+    ("\u00e9-\u00fc", 300, 11),
+    ("\u00e9-\u00fc", 86400, 42011),
+]
+
+
+@pytest.mark.parametrize(("target_id", "interval", "offset"), OFFSET_VECTORS)
+def test_offset_is_a_fixed_function_of_the_target_id(
+    target_id: str, interval: int, offset: int
+) -> None:
+    assert slot_offset(target_id, interval) == offset
+
+
 def test_offset_is_stable_across_processes() -> None:
-    # SHA-256, not the salted built-in hash(): a fixed value proves it.
-    assert slot_offset("mx1", 300) == slot_offset("mx1", 300)
-    assert (
-        slot_offset("mx1", 300)
-        == int.from_bytes(__import__("hashlib").sha256(b"mx1").digest()[:8], "big") % 300
+    # SHA-256, not the salted built-in hash(): fresh interpreters with different hash
+    # seeds give the fixed values
+    code = (
+        "from smtpwatch.core.schedule import slot_offset; "
+        f"print([slot_offset(i, n) for i, n, _ in {OFFSET_VECTORS!r}])"
     )
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == str([o for _, _, o in OFFSET_VECTORS])
 
 
 @given(
@@ -99,14 +133,27 @@ def _dispatch(targets: list[Tgt], boundaries: list[datetime]) -> Counter[tuple[s
 TARGETS = [Tgt(f"t{i}", interval) for i, interval in enumerate([60, 120, 300, 600] * 50)]
 
 
+def _reference_offset(target_id: str, interval: int) -> int:
+    """The slot offset as the docs define it, written apart from the schedule code."""
+    return int(hashlib.sha256(target_id.encode()).hexdigest()[:16], 16) % interval
+
+
 def test_consecutive_ticks_dispatch_every_slot_exactly_once() -> None:
     # GIVEN ticks every minute, with a jittered start time each (Lambda is not exact)
     boundaries = [T0 + timedelta(minutes=m, seconds=(m * 7) % 5) for m in range(61)]
     sent = _dispatch(TARGETS, boundaries)
     assert max(sent.values()) == 1
-    # THEN every slot inside the covered span was dispatched, once
-    start, end = boundaries[0], boundaries[-1]
-    expected = {(t.target_id, s) for t in TARGETS for s in due_slots(t, start, end)}
+    # THEN every slot inside the covered span was dispatched, once: every whole second
+    # after the first boundary up to the last whose remainder by the target's interval
+    # is its offset (worked out here second by second, apart from the schedule code)
+    start, end = (int(b.timestamp()) for b in (boundaries[0], boundaries[-1]))
+    expected = {
+        (t.target_id, datetime.fromtimestamp(e, UTC))
+        for t in TARGETS
+        for e in range(start + 1, end + 1)
+        if e % t.interval_s == _reference_offset(t.target_id, t.interval_s)
+    }
+    assert sum(60 * 60 // t.interval_s for t in TARGETS) == 5400 == len(expected)
     assert set(sent) == expected
 
 
