@@ -541,9 +541,13 @@ def test_alert_id_is_the_same_for_the_same_run_and_differs_between_runs() -> Non
         assert d.alert is not None
         return d.alert.alert_id
 
+    # Fixed vectors: the first 32 hex digits of SHA-256 of "target_id NUL event NUL
+    # scheduled_at", worked out with `printf '%s\0%s\0%s' mx1 down ... | sha256sum`. Receivers
+    # dedupe on this id, so it must not change between runs, processes or releases.
+    assert alert_id(T0) == "ee0776f6955e27b86c7e537ab1d81a04"
     assert alert_id(T0) == alert_id(T0)
-    assert alert_id(T0) != alert_id(T0 + timedelta(minutes=5))
-    assert alert_id(T0) == alert_id_for("mx1", AlertEvent.DOWN, format_ts(T0))
+    assert alert_id(T0 + timedelta(minutes=5)) == "0f5f097c76dde260a08777f5c9937457"
+    assert alert_id_for("mx1", AlertEvent.DOWN, "2026-11-25T12:00:00Z") == alert_id(T0)
 
 
 def test_a_newer_alert_replaces_an_unsent_one() -> None:
