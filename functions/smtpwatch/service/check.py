@@ -57,7 +57,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from smtpwatch.core.alerting import Decision, decide, mark_sent, needs_recheck
@@ -65,7 +65,7 @@ from smtpwatch.core.errors import SecretError
 from smtpwatch.core.result import ErrorInfo, ErrorKind, ProbeResult, Status
 from smtpwatch.core.schedule import format_ts, parse_ts, sample_slot, utc_now
 from smtpwatch.core.server_text import ServerTextGuard
-from smtpwatch.core.state import Alert, AlertEvent, TargetState
+from smtpwatch.core.state import Alert, AlertEvent, TargetState, TargetStatus
 from smtpwatch.ports import AlertSink, ResultStore, SecretResolver, StateStore
 
 if TYPE_CHECKING:
@@ -93,6 +93,10 @@ A ``SecretMaskingProbe`` also takes ``mask=`` (older passwords to keep out of th
 result); any other probe function is called with the two arguments only."""
 
 SAVE_ATTEMPTS = 5  # conditional writes retried after a conflict (racing invocations)
+# Past the gate's maximum hold, the backends' once-a-tick housekeeping sends a held down
+# alert (saying since when it was held); a check lets it through itself only this much
+# later, when no housekeeping did (the AWS gate allows the same grace).
+_HOLD_GRACE = timedelta(minutes=2)
 _MESSAGE_LIMIT = 300
 
 
@@ -418,8 +422,10 @@ def _decide_and_save(
         )
         if decision.alert is not None and decision.alert.event is AlertEvent.DOWN:
             if hold is None:
-                hold = deps.gate is not None and _safely_bool(
-                    deps.gate.hold_down, target, scheduled_at=scheduled_at
+                hold = (
+                    deps.gate is not None
+                    and not _held_too_long(state, now)
+                    and _safely_bool(deps.gate.hold_down, target, scheduled_at=scheduled_at)
                 )
             if hold:
                 decision = decide(
@@ -444,6 +450,22 @@ def _decide_and_save(
             return Decision(state, None, False, "overtaken by a newer check"), state, 0
     log.error("state not saved: too many conflicts", extra={"target_id": state.target_id})
     return decision, state, 0
+
+
+def _held_too_long(state: TargetState, now: datetime) -> bool:
+    """The target has been down and unannounced for the gate's maximum hold plus the
+    housekeeping's grace: its down alert is not held again, whatever episode the gate
+    remembers — a new process (``run --once``, a restart) or a replaced episode record
+    would otherwise start the hold over at every sweep, for as long as the monitor
+    stays degraded."""
+    from smtpwatch.service.gate import MAX_HOLD
+
+    if state.status is not TargetStatus.DOWN or not state.last_change_at:
+        return False
+    try:
+        return now - parse_ts(state.last_change_at) >= MAX_HOLD + _HOLD_GRACE
+    except ValueError:
+        return True  # unreadable: let it go rather than hold it for ever
 
 
 def _save_sent(
