@@ -176,21 +176,19 @@ def test_a_reminder_goes_out_when_due_while_still_down(
         target_id="mx1", remind_every_s=3600, **_server_fields(starttls_server, certs)
     )
     starttls_server.stop()
+    # the checks run on a fixed clock at each slot's time (T0 + minutes)
+    clock = [T0]
+    probe_module._runtime().now = lambda: clock[0]
     lambda_probe.run("mx1", _at(0))
     assert lambda_probe.events() == ["down"]
-    lambda_probe.run("mx1", _at(1))
+    assert lambda_probe.state("mx1").last_alert_at == _at(0)
+    clock[0] = T0 + timedelta(minutes=59)
+    lambda_probe.run("mx1", _at(59))
     assert lambda_probe.events() == []  # not due yet
-    # GIVEN the down alert went out more than remind_every_s ago
-    state = lambda_probe.state("mx1")
-    old = format_ts(datetime.now(UTC) - timedelta(hours=2))
-    lambda_probe.ddb.update_item(
-        TableName=lambda_probe.tables["StateTable"],
-        Key={"target_id": {"S": "mx1"}},
-        UpdateExpression="SET last_alert_at = :old",
-        ExpressionAttributeValues={":old": {"S": old}},
-    )
-    assert state.status is TargetStatus.DOWN
-    lambda_probe.run("mx1", _at(2))
+    # GIVEN the down alert went out remind_every_s ago and the target is still down
+    assert lambda_probe.state("mx1").status is TargetStatus.DOWN
+    clock[0] = T0 + timedelta(minutes=60)
+    lambda_probe.run("mx1", _at(60))
     assert lambda_probe.events() == ["reminder"]
 
 

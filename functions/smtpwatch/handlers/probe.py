@@ -49,15 +49,15 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from smtpwatch.core.result import ErrorInfo, ErrorKind, ProbeResult, Status
-from smtpwatch.core.schedule import format_ts, parse_ts
+from smtpwatch.core.schedule import format_ts, parse_ts, utc_now
 from smtpwatch.handlers.observability import make_logger, make_metrics, traced
 from smtpwatch.handlers.settings import Settings, load_settings, require
 
@@ -90,6 +90,7 @@ class _Runtime:
     secrets: Any  # AwsSecretResolver
     env: Any  # ProbeEnvironment
     gate: Any  # TickGate
+    now: Callable[[], datetime] = utc_now  # the checks' clock (tests set a fixed one)
 
 
 class _LazySns:
@@ -392,11 +393,12 @@ def check(
         probe_fn=default_probe_fn(rt.env),
         gate=rt.gate,
         passing_result_every_s=rt.settings.passing_result_every_s,
+        now=rt.now,
     )
     if problem is not None:
         logger.warning("target not probed: config problem", extra={"error": problem})
         if target is None:  # no item at all: record it, nothing to alert about
-            missing = _config_result(target_id, "", problem, datetime.now(UTC))
+            missing = _config_result(target_id, "", problem, rt.now())
             stored = rt.results.add_result(missing, scheduled_at=scheduled_at)
             _emit(missing)
             return {
@@ -405,7 +407,7 @@ def check(
                 "error": "config",
                 "stored": stored,
             }
-        fixed = _config_result(target_id, target.host, problem, datetime.now(UTC))
+        fixed = _config_result(target_id, target.host, problem, rt.now())
         deps.probe_fn = lambda _target, _password: fixed
     outcome = run_check(target, scheduled_at=scheduled_at, deps=deps)
     result = outcome.result
