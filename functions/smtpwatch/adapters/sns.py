@@ -13,6 +13,7 @@ defaults (60 s reads, up to five attempts).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from smtpwatch.core.state import Alert
@@ -65,4 +66,21 @@ class SnsAlertSink:
         unknown = set(message) - _PUBLISH_KEYS
         if unknown:
             raise ValueError(f"sns_message produced unknown Publish keys: {sorted(unknown)}")
-        self._client.publish(TopicArn=self._topic_arn, **message)
+        # The client's timeouts bound each socket read, not the call: an endpoint that
+        # drips its answer keeps every read short. So the call runs on a helper thread
+        # and is given up at the bound (left to end on its own; the alert stays pending).
+        failed: list[BaseException] = []
+
+        def publish() -> None:
+            try:
+                self._client.publish(TopicArn=self._topic_arn, **message)
+            except BaseException as exc:
+                failed.append(exc)
+
+        helper = threading.Thread(target=publish, name="smtpwatch-sns-publish", daemon=True)
+        helper.start()
+        helper.join(PUBLISH_BOUND_S)
+        if helper.is_alive():
+            raise TimeoutError(f"SNS publish not answered within {PUBLISH_BOUND_S} s")
+        if failed:
+            raise failed[0]
