@@ -124,6 +124,10 @@ class Deliveries:
         attempt still running then is left to its own deadline: its entry stays pending
         and goes out next time."""
         end = time.monotonic() + max(0.0, timeout_s)
+        # The workers of a continuous run prune hourly; a cron-driven `run --once` has
+        # only this moment to forget rows done long ago.
+        with contextlib.suppress(sqlite3.Error):
+            self.outbox.prune()
         threads = []
         for channel in self.channels:
 
