@@ -256,7 +256,9 @@ def parse_hosts_line(line: object, *, field: str = "dns_hosts") -> HostsEntry:
     if not parts:
         raise ConfigError(field, "empty line; expected 'IP name [name ...]'")
     raw_ip, raw_names = parts[0], parts[1:]
-    address = ip_address(raw_ip.strip("[]"), field=field)
+    # bare or in one pair of brackets; a stray bracket is no part of an address
+    bracketed = raw_ip.startswith("[") and raw_ip.endswith("]")
+    address = ip_address(raw_ip[1:-1] if bracketed else raw_ip, field=field)
     if address is None:
         raise ConfigError(
             field, f"{_show(raw_ip)} is not an IP address; expected 'IP name [name ...]'"
