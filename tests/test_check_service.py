@@ -21,7 +21,13 @@ from smtpwatch.core.result import ErrorInfo, ErrorKind, Phase, ProbeResult, Stat
 from smtpwatch.core.schedule import format_ts
 from smtpwatch.core.state import TargetState, TargetStatus
 from smtpwatch.core.target import Target
-from smtpwatch.service.check import CheckDeps, CheckOutcome, flush_pending, run_check
+from smtpwatch.service.check import (
+    SAVE_ATTEMPTS,
+    CheckDeps,
+    CheckOutcome,
+    flush_pending,
+    run_check,
+)
 from smtpwatch.service.gate import SweepGate
 from smtpwatch.service.memory import (
     MemoryResultStore,
@@ -295,7 +301,7 @@ def test_when_every_state_save_conflicts_no_alert_goes_out_and_none_goes_out_twi
     again = w.redeliver(t)
     # THEN the down alert was decided but never recorded, so it is not published:
     # an alert goes out only once it is saved as pending (else it could go out twice)
-    assert racing.conflicts == 5 and racing.writes == 0
+    assert racing.conflicts == SAVE_ATTEMPTS and racing.writes == 0
     assert w.sink.events == [] and w.sink.attempts == 0
     assert out.alert is None and not out.delivered
     assert out.reason == "state write conflict" and out.state_writes == 0
