@@ -22,18 +22,20 @@ from smtpwatch.service.check import CheckDeps, run_check
 from smtpwatch.service.memory import MemorySink
 from smtpwatch.testing.servers import BlackHole, SmtpServer, closed_port
 
-T0 = datetime.now(UTC).replace(second=0, microsecond=0)
-
 
 def _at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
+    return START[0] + timedelta(minutes=minutes)
+
+
+START: list[datetime] = []  # the test's own start (results carry the real time they ran)
 
 
 def test_targets_checked_every_5_minutes_are_not_held_for_ever(
     tables: dict[str, str], ddb: Any, smtp_server: Callable[..., SmtpServer]
 ) -> None:
+    START[:] = [datetime.now(UTC).replace(second=0, microsecond=0)]
     server = smtp_server("127.0.0.1")
-    now = [T0]
+    now = [_at(0)]
     sink = MemorySink()
     states = DynamoStateStore(ddb, tables["StateTable"])
     deps = CheckDeps(

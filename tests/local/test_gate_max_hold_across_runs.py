@@ -20,9 +20,6 @@ from smtpwatch.local.sqlite_store import SqliteStore
 from smtpwatch.service.memory import MemorySink
 from smtpwatch.testing.servers import BlackHole, SmtpServer, closed_port
 
-# The scheduler's clock starts at the real time: results carry the real time they ran.
-T0 = datetime.now(UTC).replace(microsecond=0)
-
 
 def _item(target_id: str, port: int, timeout_s: int = 5) -> dict[str, Any]:
     return {
@@ -54,6 +51,9 @@ def _sweep(db: Path, at: datetime) -> MemorySink:
 def test_run_once_every_5_minutes_announces_downs_held_past_the_maximum(
     tmp_path: Path, smtp_server: Callable[..., SmtpServer]
 ) -> None:
+    # The scheduler's clock starts at the real time of the test (not of its import):
+    # results carry the real time they ran.
+    T0 = datetime.now(UTC).replace(microsecond=0)
     server = smtp_server("127.0.0.1")
     db = tmp_path / "smtpwatch.db"
     dead = closed_port()
