@@ -20,8 +20,8 @@ import pytest
 from smtpwatch.core.parsing import HostsEntry, Nameserver
 from smtpwatch.core.resolve import (
     AddressResolver,
-    DnsFailure,
-    DnsTimeout,
+    DnsLookupError,
+    DnsTimeoutError,
     Resolution,
     ResolvedAddress,
     default_resolver,
@@ -81,7 +81,7 @@ def test_ip_literal_host_is_used_without_any_dns_query(
 
 def test_ip_literal_of_the_other_family_is_a_dns_failure(dns4: DnsServer) -> None:
     resolver = AddressResolver(dns4.resolver())
-    with pytest.raises(DnsFailure, match="ipv6 address but ip_family is ipv4"):
+    with pytest.raises(DnsLookupError, match="ipv6 address but ip_family is ipv4"):
         resolver.resolve(_Bare("2001:db8::1", ip_family="ipv4"), timeout=5)
 
 
@@ -115,7 +115,7 @@ def test_dns_hosts_name_without_address_of_the_family_fails_instead_of_asking_dn
     dns4: DnsServer,
 ) -> None:
     t = target("mx.example.com", ip_family="ipv6", dns_hosts=["127.0.0.1 mx.example.com"])
-    with pytest.raises(DnsFailure, match=r"dns_hosts maps mx\.example\.com to no ipv6 address"):
+    with pytest.raises(DnsLookupError, match=r"dns_hosts maps mx\.example\.com to no ipv6 address"):
         AddressResolver(dns4.resolver()).resolve(t, timeout=5)
     assert dns4.count() == 0
 
@@ -154,7 +154,7 @@ def test_single_family_asks_only_its_record_type(
 
 
 def test_name_with_only_ipv4_is_a_failure_for_ipv6(dns4: DnsServer) -> None:
-    with pytest.raises(DnsFailure, match=r"v4only\.example\.com: no AAAA record"):
+    with pytest.raises(DnsLookupError, match=r"v4only\.example\.com: no AAAA record"):
         AddressResolver(dns4.resolver()).resolve(
             target("v4only.example.com", ip_family="ipv6"), timeout=5
         )
@@ -274,7 +274,7 @@ def test_ttl_cache_keeps_a_missing_aaaa_for_the_negative_ttl() -> None:
 def test_failures_are_not_cached(dns4: DnsServer) -> None:
     resolver = AddressResolver(dns4.resolver())
     t = target("new.example.com")
-    with pytest.raises(DnsFailure):
+    with pytest.raises(DnsLookupError):
         resolver.resolve(t, timeout=5)
     dns4.set_zone({**ZONE, "new.example.com": ["192.0.2.99"]})
     assert ips(resolver.resolve(t, timeout=5)) == ["192.0.2.99"]
@@ -313,7 +313,7 @@ def test_external_nameserver_that_is_gone_is_a_dns_timeout_within_the_timeout(
     t = target("mx.example.com", dns_mode="external", nameservers=[f"127.0.0.1:{port}"])
     # WHEN resolving with a 1 s budget
     started = time.monotonic()
-    with pytest.raises(DnsTimeout):
+    with pytest.raises(DnsTimeoutError):
         AddressResolver().resolve(t, timeout=1.0)
     # THEN it gives up at the deadline
     assert time.monotonic() - started < 1.0 + 0.5
@@ -321,7 +321,7 @@ def test_external_nameserver_that_is_gone_is_a_dns_timeout_within_the_timeout(
 
 # -- failures -------------------------------------------------------------------------
 def test_unknown_name_is_nxdomain_with_a_one_line_message(dns6: DnsServer) -> None:
-    with pytest.raises(DnsFailure) as info:
+    with pytest.raises(DnsLookupError) as info:
         AddressResolver(dns6.resolver()).resolve(target("nope.example.com"), timeout=5)
     assert str(info.value) == "nope.example.com: no such domain (NXDOMAIN)"
     assert info.value.rcode_name == "NXDOMAIN"
@@ -330,7 +330,7 @@ def test_unknown_name_is_nxdomain_with_a_one_line_message(dns6: DnsServer) -> No
 
 def test_servfail_is_a_dns_failure_with_its_rcode(dns4: DnsServer) -> None:
     dns4.mode = "servfail"
-    with pytest.raises(DnsFailure) as info:
+    with pytest.raises(DnsLookupError) as info:
         AddressResolver(dns4.resolver()).resolve(target("mx.example.com"), timeout=5)
     assert info.value.rcode_name == "SERVFAIL"
     assert "nameserver answered SERVFAIL" in str(info.value)
@@ -342,12 +342,12 @@ def test_silent_server_is_a_dns_timeout_within_the_timeout(dns4: DnsServer) -> N
     resolver = AddressResolver(dns4.resolver(timeout=0.4))
     # WHEN resolving with a 1.5 s budget
     started = time.monotonic()
-    with pytest.raises(DnsTimeout) as info:
+    with pytest.raises(DnsTimeoutError) as info:
         resolver.resolve(target("mx.example.com"), timeout=1.5)
     elapsed = time.monotonic() - started
     # THEN it gives up as a timeout, not earlier and not much later (the deadline is the behaviour)
     assert isinstance(info.value, TimeoutError)
-    assert isinstance(info.value, DnsFailure)
+    assert isinstance(info.value, DnsLookupError)
     assert 1.3 <= elapsed < 1.5 + 0.5
     assert "mx.example.com: DNS timed out" in str(info.value)
     assert dns4.count() >= 2  # it kept retrying within the budget
@@ -391,7 +391,7 @@ def test_answer_too_big_for_udp_is_fetched_over_tcp() -> None:
 
 def test_invalid_host_name_is_a_dns_failure(dns4: DnsServer) -> None:
     long_label = "a" * 64 + ".example.com"
-    with pytest.raises(DnsFailure, match="not a valid host name"):
+    with pytest.raises(DnsLookupError, match="not a valid host name"):
         AddressResolver(dns4.resolver()).resolve(_Bare(long_label), timeout=5)
 
 
@@ -445,7 +445,7 @@ def test_silent_a_and_no_aaaa_record_is_the_a_timeout() -> None:
     with DnsServer(ZONE, silent_rdtypes=["A"]) as server:
         resolver = AddressResolver(server.resolver(timeout=0.3))
         # WHEN resolved for any family
-        with pytest.raises(DnsTimeout) as info:
+        with pytest.raises(DnsTimeoutError) as info:
             resolver.resolve(target("v4only.example.com"), timeout=2)
     # THEN the failure says the A question timed out (not "no A or AAAA record")
     assert "A query" in str(info.value)

@@ -40,7 +40,7 @@ def test_private_and_public_addresses_are_allowed(ip: str) -> None:
 def test_a_nameserver_on_loopback_is_refused_before_any_query_is_sent() -> None:
     # GIVEN a target whose external nameserver is a loopback service of the Lambda
     from smtpwatch.adapters.address_guard import GuardedResolver
-    from smtpwatch.core.resolve import AddressResolver, DnsFailure
+    from smtpwatch.core.resolve import AddressResolver, DnsLookupError
     from smtpwatch.core.target import Target
     from smtpwatch.testing.dns_server import DnsServer
 
@@ -52,7 +52,7 @@ def test_a_nameserver_on_loopback_is_refused_before_any_query_is_sent() -> None:
             nameservers=[server.nameserver],
         )
         # WHEN the Lambda's guarded resolver resolves it
-        with pytest.raises(DnsFailure) as info:
+        with pytest.raises(DnsLookupError) as info:
             GuardedResolver(AddressResolver()).resolve(target, timeout=2.0)
         # THEN the nameserver is refused by name and never receives a packet
         assert "127.0.0.1" in str(info.value) and "nameserver" in str(info.value)
@@ -62,7 +62,7 @@ def test_a_nameserver_on_loopback_is_refused_before_any_query_is_sent() -> None:
 @pytest.mark.parametrize("ip", ["169.254.169.253", "fd00:ec2::253", "::ffff:127.0.0.1"])
 def test_link_local_and_mapped_loopback_nameservers_are_refused(ip: str) -> None:
     from smtpwatch.adapters.address_guard import GuardedResolver
-    from smtpwatch.core.resolve import AddressResolver, DnsFailure
+    from smtpwatch.core.resolve import AddressResolver, DnsLookupError
     from smtpwatch.core.target import Target
 
     class _NeverAsked(AddressResolver):
@@ -72,7 +72,7 @@ def test_link_local_and_mapped_loopback_nameservers_are_refused(ip: str) -> None
 
     host = f"[{ip}]:53" if ":" in ip else f"{ip}:53"
     target = Target(target_id="ns", host="mx.example.com", dns_mode="external", nameservers=[host])
-    with pytest.raises(DnsFailure, match="nameserver"):
+    with pytest.raises(DnsLookupError, match="nameserver"):
         GuardedResolver(_NeverAsked()).resolve(target, timeout=0.5)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from smtpwatch.core.deadline import Deadline
-from smtpwatch.core.errors import ProbeTimeout
+from smtpwatch.core.errors import ProbeTimeoutError
 from smtpwatch.core.probe import DEFAULT_EHLO_NAME, ProbeEnvironment, probe
 from smtpwatch.core.result import PHASES, ErrorKind, Phase, ProbeResult, Status, WarningKind
 from smtpwatch.core.target import Target
@@ -38,7 +38,7 @@ def test_deadline_counts_down_and_names_the_phase_when_reached() -> None:
     now[0] = 102.5
     assert deadline.socket_timeout(Phase.EHLO) == pytest.approx(0.5)
     now[0] = 103.0
-    with pytest.raises(ProbeTimeout) as err:
+    with pytest.raises(ProbeTimeoutError) as err:
         deadline.check(Phase.EHLO)
     assert err.value.phase is Phase.EHLO
     assert isinstance(err.value, TimeoutError)

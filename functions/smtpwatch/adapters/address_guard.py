@@ -55,14 +55,14 @@ class GuardedResolver:
         self._inner = inner
 
     def resolve(self, target: Any, *, timeout: float) -> Any:
-        from smtpwatch.core.resolve import DnsFailure, Resolution
+        from smtpwatch.core.resolve import DnsLookupError, Resolution
 
         # The target's own nameservers are contacted too: a table writer must not aim
         # DNS packets at the runtime API or a metadata endpoint either.
         for ns in getattr(target, "nameservers", ()) or ():
             reason = forbidden_reason(ns.ip)
             if reason:
-                raise DnsFailure(
+                raise DnsLookupError(
                     f"nameserver {ns.ip}: {reason}: refused on AWS "
                     "(SMTPWATCH_ALLOW_LOOPBACK=1 lifts it for tests)"
                 )
@@ -74,7 +74,7 @@ class GuardedResolver:
         allowed = tuple(a for a in resolution.addresses if forbidden_reason(a.ip) is None)
         if not allowed:
             reason = forbidden_reason(resolution.addresses[0].ip)
-            raise DnsFailure(
+            raise DnsLookupError(
                 f"{target.host}: {reason}: refused on AWS "
                 "(SMTPWATCH_ALLOW_LOOPBACK=1 lifts it for tests)"
             )

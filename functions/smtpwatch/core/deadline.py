@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from smtpwatch.core.errors import ProbeTimeout
+from smtpwatch.core.errors import ProbeTimeoutError
 from smtpwatch.core.result import Phase
 
 __all__ = ["Deadline"]
@@ -39,12 +39,12 @@ class Deadline:
         return self._clock() >= self._end
 
     def check(self, phase: Phase) -> None:
-        """Raise ``ProbeTimeout`` naming ``phase`` when no time is left."""
+        """Raise ``ProbeTimeoutError`` naming ``phase`` when no time is left."""
         if self.expired():
-            raise ProbeTimeout(f"deadline of {self.timeout_s:g} s reached", phase=phase)
+            raise ProbeTimeoutError(f"deadline of {self.timeout_s:g} s reached", phase=phase)
 
     def socket_timeout(self, phase: Phase, *, cap: float | None = None) -> float:
-        """The timeout for the next socket call (at most ``cap``), or ``ProbeTimeout``."""
+        """The timeout for the next socket call (at most ``cap``), or ``ProbeTimeoutError``."""
         self.check(phase)
         left = self.remaining()
         if cap is not None:

@@ -1,43 +1,40 @@
-"""smtpwatch's exceptions.
-
-``ConfigError`` is the one error for bad target/option values (its message names the
-field). ``SecretError`` is raised by secret resolvers; its text never holds a secret.
-The probe's internal error tree (``ProbeError`` and subclasses, one per failure class)
-lives here too; the probe maps smtplib/ssl/socket/dns exceptions onto it at each phase
-boundary and never lets one escape to the caller (it returns a ``ProbeResult``).
-"""
+"""smtpwatch's exceptions: bad configuration, unresolvable secrets, and the probe's
+failures (one class per failure class, which ``probe()`` turns into a result and never
+raises)."""
 
 from __future__ import annotations
+
+from smtpwatch.core.kinds import ErrorKind
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
 if TYPE_CHECKING:
     from typing import ClassVar
 
-    from smtpwatch.core.result import ErrorKind, Phase
+    from smtpwatch.core.kinds import Phase
 
 __all__ = [
-    "AuthFailed",
-    "AuthUnsupported",
+    "AuthFailedError",
+    "AuthUnsupportedError",
     "BannerError",
-    "CertExpired",
-    "CertHostname",
-    "CertUntrusted",
+    "CertExpiredError",
+    "CertHostnameError",
+    "CertUntrustedError",
     "ConfigError",
-    "ConnectRefused",
-    "ConnectTimeout",
+    "ConnectRefusedError",
+    "ConnectTimeoutError",
     "DnsError",
     "EhloError",
     "ProbeConfigError",
     "ProbeError",
-    "ProbeTimeout",
+    "ProbeTimeoutError",
     "ProtocolError",
     "SecretError",
     "SmtpwatchError",
     "StartTlsError",
-    "StartTlsUnsupported",
+    "StartTlsUnsupportedError",
     "TlsError",
     "TlsHandshakeError",
-    "Unreachable",
+    "UnreachableError",
 ]
 
 
@@ -46,7 +43,7 @@ class SmtpwatchError(Exception):
 
 
 class ConfigError(SmtpwatchError, ValueError):
-    """A target field or option has a bad value. ``field`` names it."""
+    """A target field or option has a bad value; ``field`` names it."""
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
@@ -58,18 +55,14 @@ class SecretError(SmtpwatchError):
     """A password could not be resolved, or may not be sent to this host."""
 
 
-# ---------------------------------------------------------------- the probe's failures
-# One class per failure class (docs/troubleshooting.md; ``kind`` names its ErrorKind
-# value). They
-# live inside the probe: ``probe()`` turns each into the result's ``error`` and never
-# raises them. Builtin bases let generic code catch them naturally (a ProbeTimeout is a
-# TimeoutError, a refused connect a ConnectionRefusedError).
+# The probe's failures. Builtin bases let generic code catch them naturally (a
+# ProbeTimeoutError is a TimeoutError). Each concrete class owns exactly one ErrorKind.
 
 
 class ProbeError(SmtpwatchError):
-    """A failure of the probed target. ``str()`` is the one-line message (no secret)."""
+    """A failure inside smtpwatch's probe itself; ``str()`` is the one-line message."""
 
-    kind: ClassVar[str] = "internal"
+    kind: ClassVar[ErrorKind] = ErrorKind.INTERNAL
 
     def __init__(
         self,
@@ -90,84 +83,110 @@ class ProbeError(SmtpwatchError):
 
     @property
     def error_kind(self) -> ErrorKind:
-        from smtpwatch.core.result import ErrorKind
-
-        return ErrorKind(self.kind)
+        return self.kind
 
 
 class ProbeConfigError(ProbeError, ValueError):
-    kind = "config"
+    """The target cannot be probed as configured."""
+
+    kind = ErrorKind.CONFIG
 
 
 class DnsError(ProbeError, LookupError):
-    kind = "dns"
+    """The host name did not resolve to a usable address."""
+
+    kind = ErrorKind.DNS
 
 
-class ConnectRefused(ProbeError, ConnectionRefusedError):
-    kind = "connect_refused"
+class ConnectRefusedError(ProbeError, ConnectionRefusedError):
+    """Every address refused the connection."""
+
+    kind = ErrorKind.CONNECT_REFUSED
 
 
-class ConnectTimeout(ProbeError, TimeoutError):
-    kind = "connect_timeout"
+class ConnectTimeoutError(ProbeError, TimeoutError):
+    """No address accepted the connection in time."""
+
+    kind = ErrorKind.CONNECT_TIMEOUT
 
 
-class Unreachable(ProbeError, ConnectionError):
-    kind = "unreachable"
+class UnreachableError(ProbeError, ConnectionError):
+    """No route to any address (network or host unreachable)."""
+
+    kind = ErrorKind.UNREACHABLE
 
 
 class BannerError(ProbeError, ConnectionError):
-    kind = "banner"
+    """The greeting was missing, not 220, or the connection closed before it."""
+
+    kind = ErrorKind.BANNER
 
 
 class EhloError(ProbeError, ConnectionError):
-    kind = "ehlo"
+    """EHLO (and the HELO fallback) was refused."""
+
+    kind = ErrorKind.EHLO
 
 
-class StartTlsUnsupported(ProbeError, ConnectionError):
-    kind = "starttls_unsupported"
+class StartTlsUnsupportedError(ProbeError, ConnectionError):
+    """The server does not offer STARTTLS and the target requires it."""
+
+    kind = ErrorKind.STARTTLS_UNSUPPORTED
 
 
 class StartTlsError(ProbeError, ConnectionError):
-    kind = "starttls"
+    """The server refused the STARTTLS command."""
+
+    kind = ErrorKind.STARTTLS
 
 
 class TlsError(ProbeError, ConnectionError):
-    """Base of the TLS failures (handshake and certificate)."""
-
-    kind = "tls_handshake"
+    """Base of the TLS failures; never raised itself."""
 
 
 class TlsHandshakeError(TlsError):
-    kind = "tls_handshake"
+    """The TLS handshake failed for a reason other than the certificate."""
+
+    kind = ErrorKind.TLS_HANDSHAKE
 
 
-class CertExpired(TlsError):
-    kind = "cert_expired"
+class CertExpiredError(TlsError):
+    """The server's certificate has expired (or is not yet valid)."""
+
+    kind = ErrorKind.CERT_EXPIRED
 
 
-class CertHostname(TlsError):
-    kind = "cert_hostname"
+class CertHostnameError(TlsError):
+    """The server's certificate does not name the host."""
+
+    kind = ErrorKind.CERT_HOSTNAME
 
 
-class CertUntrusted(TlsError):
-    kind = "cert_untrusted"
+class CertUntrustedError(TlsError):
+    """The server's certificate does not chain to a trusted root."""
+
+    kind = ErrorKind.CERT_UNTRUSTED
 
 
-class AuthUnsupported(ProbeError, PermissionError):
-    kind = "auth_unsupported"
+class AuthUnsupportedError(ProbeError, PermissionError):
+    """No AUTH mechanism smtpwatch can use is offered, or AUTH is not allowed here."""
+
+    kind = ErrorKind.AUTH_UNSUPPORTED
 
 
-class AuthFailed(ProbeError, PermissionError):
-    kind = "auth_failed"
+class AuthFailedError(ProbeError, PermissionError):
+    """The server rejected the credentials."""
+
+    kind = ErrorKind.AUTH_FAILED
 
 
 class ProtocolError(ProbeError, ConnectionError):
     """Garbled, oversize or endless replies."""
 
-    kind = "protocol"
+    kind = ErrorKind.PROTOCOL
 
 
-class ProbeTimeout(ProbeError, TimeoutError):
+class ProbeTimeoutError(ProbeError, TimeoutError):
     """The overall deadline (``timeout_s``) was reached; ``phase`` says where."""
 
-    kind = "timeout"
+    kind = ErrorKind.TIMEOUT

@@ -33,24 +33,24 @@ from types import TracebackType
 
 from smtpwatch.core.deadline import Deadline
 from smtpwatch.core.errors import (
-    AuthFailed,
-    AuthUnsupported,
+    AuthFailedError,
+    AuthUnsupportedError,
     BannerError,
-    CertExpired,
-    CertHostname,
-    CertUntrusted,
-    ConnectRefused,
-    ConnectTimeout,
+    CertExpiredError,
+    CertHostnameError,
+    CertUntrustedError,
+    ConnectRefusedError,
+    ConnectTimeoutError,
     DnsError,
     EhloError,
     ProbeConfigError,
     ProbeError,
-    ProbeTimeout,
+    ProbeTimeoutError,
     ProtocolError,
     StartTlsError,
-    StartTlsUnsupported,
+    StartTlsUnsupportedError,
     TlsHandshakeError,
-    Unreachable,
+    UnreachableError,
 )
 from smtpwatch.core.result import (
     PHASES,
@@ -69,6 +69,7 @@ from smtpwatch.core.result import (
     WarningKind,
     expiry_phrase,
 )
+from smtpwatch.core.safe_text import one_line
 from smtpwatch.core.schedule import utc_now
 from smtpwatch.core.server_text import ServerTextGuard
 from smtpwatch.core.smtp_auth import (
@@ -101,7 +102,6 @@ __all__ = ["DEFAULT_EHLO_NAME", "ProbeEnvironment", "default_environment", "prob
 DEFAULT_EHLO_NAME = "localhost"
 # A server that does not answer QUIT quickly is not waited for: QUIT is only detail.
 _QUIT_WAIT_S = 2.0
-_MESSAGE_LIMIT = 300
 _DNS_TIMEOUT_SLACK_S = 0.1
 
 _UNREACHABLE_ERRNOS = frozenset(
@@ -222,12 +222,6 @@ class _PhaseRecord:
         self.detail: str | None = None
 
 
-def _one_line(text: str, limit: int = _MESSAGE_LIMIT) -> str:
-    text = " ".join(text.split())
-    text = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _family_label(ip: str) -> str:
     return "ipv6" if ":" in ip else "ipv4"
 
@@ -240,20 +234,20 @@ def _where(ip: str, port: int) -> str:
 # error) belongs to.
 _PHASE_ERROR: dict[Phase, type[ProbeError]] = {
     Phase.DNS: DnsError,
-    Phase.CONNECT: Unreachable,
+    Phase.CONNECT: UnreachableError,
     Phase.BANNER: BannerError,
     Phase.EHLO: EhloError,
     Phase.STARTTLS: StartTlsError,
     Phase.TLS: TlsHandshakeError,
     Phase.EHLO_TLS: EhloError,
-    Phase.AUTH: AuthFailed,
+    Phase.AUTH: AuthFailedError,
     Phase.QUIT: ProtocolError,
 }
 
 _CERT_ERRORS: dict[ErrorKind, type[ProbeError]] = {
-    ErrorKind.CERT_EXPIRED: CertExpired,
-    ErrorKind.CERT_HOSTNAME: CertHostname,
-    ErrorKind.CERT_UNTRUSTED: CertUntrusted,
+    ErrorKind.CERT_EXPIRED: CertExpiredError,
+    ErrorKind.CERT_HOSTNAME: CertHostnameError,
+    ErrorKind.CERT_UNTRUSTED: CertUntrustedError,
 }
 
 
@@ -351,7 +345,7 @@ class _ProbeRun:
             error = ErrorInfo(
                 kind=ErrorKind.INTERNAL,
                 phase=self.current,
-                message=_one_line(self.guard.clean(f"probe crashed: {type(err).__name__}: {err}")),
+                message=one_line(self.guard.clean(f"probe crashed: {type(err).__name__}: {err}")),
             )
         finally:
             self._close()
@@ -413,7 +407,7 @@ class _ProbeRun:
         return ErrorInfo(
             kind=err.error_kind,
             phase=err.phase,
-            message=_one_line(self.guard.clean(err.message)),
+            message=one_line(self.guard.clean(err.message)),
             smtp_code=err.smtp_code,
             enhanced_code=err.enhanced_code,
         )
@@ -435,7 +429,7 @@ class _ProbeRun:
         """The failure class of an smtplib/ssl/socket exception in ``phase``."""
         cls = _PHASE_ERROR[phase]
         if isinstance(err, TimeoutError):
-            return ProbeTimeout(
+            return ProbeTimeoutError(
                 f"no answer within the deadline of {self.deadline.timeout_s:g} s", phase=phase
             )
         if isinstance(err, smtplib.SMTPResponseException):
@@ -505,7 +499,7 @@ class _ProbeRun:
                 self._starttls(client)
             elif t.encryption == "explicit":
                 with self.phase(Phase.STARTTLS):
-                    raise StartTlsUnsupported("server does not offer STARTTLS")
+                    raise StartTlsUnsupportedError("server does not offer STARTTLS")
             else:
                 self.warnings.append(
                     WarningInfo(
@@ -518,17 +512,17 @@ class _ProbeRun:
         self._quit(client)
 
     def _resolve(self, resolver: AddressResolverLike) -> Resolution:
-        from smtpwatch.core.resolve import DnsFailure, DnsTimeout
+        from smtpwatch.core.resolve import DnsLookupError, DnsTimeoutError
 
         try:
             resolution = resolver.resolve(self.target, timeout=self.deadline.remaining())
-        except DnsTimeout as err:
+        except DnsTimeoutError as err:
             # Out of time (the resolver may give up a hair before the deadline itself)
             # → timeout in dns; nameservers silent while time is left → a DNS failure.
             if self.deadline.remaining() < _DNS_TIMEOUT_SLACK_S:
-                raise ProbeTimeout(f"DNS: {err}") from None
+                raise ProbeTimeoutError(f"DNS: {err}") from None
             raise DnsError(str(err)) from None
-        except DnsFailure as err:
+        except DnsLookupError as err:
             raise DnsError(str(err)) from None
         self.source = resolution.source
         return resolution
@@ -576,7 +570,7 @@ class _ProbeRun:
             self.address = address
             return sock
         if last is None:
-            raise ProbeTimeout(f"deadline of {self.deadline.timeout_s:g} s reached")
+            raise ProbeTimeoutError(f"deadline of {self.deadline.timeout_s:g} s reached")
         if len(self.attempts) > 1:
             last.message = f"all {len(self.attempts)} addresses failed; last: {last.message}"
         raise last
@@ -584,15 +578,15 @@ class _ProbeRun:
     def _connect_error(self, err: OSError, ip: str, budget: float) -> ProbeError:
         where = _where(ip, self.port)
         if isinstance(err, ConnectionRefusedError):
-            return ConnectRefused(f"connection refused by {where}")
+            return ConnectRefusedError(f"connection refused by {where}")
         if isinstance(err, TimeoutError):
             message = f"no connection to {where} within {budget:.3g} s"
             if self.port == 25 and self.env.port25_blocked:
                 message += " (AWS blocks outbound port 25 from Lambda functions outside a VPC)"
-            return ConnectTimeout(message)
+            return ConnectTimeoutError(message)
         if err.errno in _UNREACHABLE_ERRNOS:
-            return Unreachable(f"{where} unreachable: {err.strerror}")
-        return Unreachable(f"cannot connect to {where}: {err.strerror or type(err).__name__}")
+            return UnreachableError(f"{where} unreachable: {err.strerror}")
+        return UnreachableError(f"cannot connect to {where}: {err.strerror or type(err).__name__}")
 
     def _ehlo(self, client: SmtpClient, phase: Phase) -> None:
         with self.phase(phase):
@@ -745,9 +739,9 @@ class _ProbeRun:
             if offered is None:
                 if not self.tls_active and client.has_extn("starttls"):
                     return AuthRound()  # AUTH may appear after STARTTLS: the fallback
-                raise AuthUnsupported("server offers no AUTH")
+                raise AuthUnsupportedError("server offers no AUTH")
         if not self.tls_active and not t.allow_plaintext_auth:
-            raise AuthUnsupported("credentials withheld: no TLS")
+            raise AuthUnsupportedError("credentials withheld: no TLS")
         assert self._password is not None and t.username  # checked before the dialogue
         result = try_mechanisms(
             client,
@@ -765,13 +759,13 @@ class _ProbeRun:
 
     def _no_login(self, last: AuthRound, offered: tuple[str, ...] | None) -> ProbeError:
         if offered is None:
-            return AuthUnsupported("server offers no AUTH")
+            return AuthUnsupportedError("server offers no AUTH")
         if not last.tried:
             allowed = ", ".join(m for m in self.target.auth_methods if m != SIMPLE)
-            return AuthUnsupported(
+            return AuthUnsupportedError(
                 f"server offers AUTH {' '.join(offered) or '(none)'}; allowed: {allowed}"
             )
-        cls: type[ProbeError] = AuthUnsupported if last.all_unknown else AuthFailed
+        cls: type[ProbeError] = AuthUnsupportedError if last.all_unknown else AuthFailedError
         text = last.last_text
         return cls(
             f"no mechanism usable: {last.last_code} {text}".rstrip(),
@@ -793,9 +787,9 @@ class _ProbeRun:
             record.ok = code == 221
             if not record.ok:
                 # A server may quote earlier commands (the AUTH line) back: masked.
-                record.detail = _one_line(self.guard.clean(f"{code} {reply_text(resp)}"))
+                record.detail = one_line(self.guard.clean(f"{code} {reply_text(resp)}"))
         except (ProbeError, OSError, smtplib.SMTPException) as err:
-            record.detail = _one_line(self.guard.clean(f"QUIT: {err}"))
+            record.detail = one_line(self.guard.clean(f"QUIT: {err}"))
         finally:
             record.ms = (self.clock() - start) * 1000.0
 

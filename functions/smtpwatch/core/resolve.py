@@ -6,7 +6,7 @@ Order (first that applies wins):
 2. ``dns_hosts`` lists the name (case-insensitive, like a hosts file) → every listed
    address, in the order of the lines (``source="dns_hosts"``). A name listed there is
    never asked of DNS: if no listed address has the wanted ``ip_family`` that is a
-   ``DnsFailure``, not a silent fallback to DNS (the operator mapped the name on purpose).
+   ``DnsLookupError``, not a silent fallback to DNS (the operator mapped the name on purpose).
 3. DNS through dnspython, per ``dns_mode``:
 
    - ``device_cached`` (default): answers are shared by every probe of this
@@ -41,6 +41,7 @@ from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Sequence
 
 from smtpwatch.core.errors import SmtpwatchError
+from smtpwatch.core.safe_text import one_line
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
 if TYPE_CHECKING:
@@ -59,8 +60,8 @@ __all__ = [
     "DNS_MODES",
     "IP_FAMILIES",
     "AddressResolver",
-    "DnsFailure",
-    "DnsTimeout",
+    "DnsLookupError",
+    "DnsTimeoutError",
     "Resolution",
     "ResolvedAddress",
     "default_resolver",
@@ -129,7 +130,7 @@ else:
     Resolution = namedtuple("Resolution", ("addresses", "source"))
 
 
-class DnsFailure(SmtpwatchError):
+class DnsLookupError(SmtpwatchError):
     """The name has no usable address. ``str()`` is one line for the result's message."""
 
     def __init__(self, message: str, rcode_name: str | None = None) -> None:
@@ -138,7 +139,7 @@ class DnsFailure(SmtpwatchError):
         self.rcode_name = rcode_name  # "NXDOMAIN", "SERVFAIL", ... when a server said so
 
 
-class DnsTimeout(DnsFailure, TimeoutError):
+class DnsTimeoutError(DnsLookupError, TimeoutError):
     """No answer within the resolution's share of the deadline."""
 
 
@@ -203,19 +204,21 @@ class AddressResolver:
         host = target.host.strip()
         family = target.ip_family
         if family not in _RDTYPES:
-            raise DnsFailure(f"unknown ip_family {family!r}")
+            raise DnsLookupError(f"unknown ip_family {family!r}")
 
         literal = _literal(host)
         if literal is not None:
             if family != "any" and literal.family != family:
-                raise DnsFailure(f"{host} is an {literal.family} address but ip_family is {family}")
+                raise DnsLookupError(
+                    f"{host} is an {literal.family} address but ip_family is {family}"
+                )
             return Resolution((literal,), "literal")
 
         mapped = _from_hosts(host, target.dns_hosts)
         if mapped is not None:
             wanted = tuple(a for a in mapped if family == "any" or a.family == family)
             if not wanted:
-                raise DnsFailure(f"dns_hosts maps {host} to no {family} address")
+                raise DnsLookupError(f"dns_hosts maps {host} to no {family} address")
             return Resolution(wanted, "dns_hosts")
 
         mode = target.dns_mode
@@ -224,7 +227,7 @@ class AddressResolver:
             ips, _ = self._ask_all(ext, host, family, deadline, cache=None)
             return _resolution(host, family, ips, "dns")
         if mode not in DNS_MODES:
-            raise DnsFailure(f"unknown dns_mode {mode!r}")
+            raise DnsLookupError(f"unknown dns_mode {mode!r}")
         cache = {"device_cached": self._device, "ttl_cached": self._ttl}.get(mode)
         ips, all_cached = self._ask_all(self._base(), host, family, deadline, cache=cache)
         return _resolution(host, family, ips, "cache" if all_cached else "dns")
@@ -255,11 +258,11 @@ class AddressResolver:
         try:
             qname = dns.name.from_text(host)
         except (dns.exception.DNSException, UnicodeError) as exc:
-            raise DnsFailure(f"{host}: not a valid host name ({_one_line(exc)})") from exc
+            raise DnsLookupError(f"{host}: not a valid host name ({_reason(exc)})") from exc
         ips: list[str] = []
         all_cached = True
         rdtypes = _RDTYPES[family]
-        timed_out: DnsTimeout | None = None
+        timed_out: DnsTimeoutError | None = None
         for i, rdtype in enumerate(rdtypes):
             last = i == len(rdtypes) - 1
             if not last or ips:
@@ -271,11 +274,11 @@ class AddressResolver:
                 budget_end = self._clock() + max(min(remaining, 1.0), remaining / 2)
                 try:
                     got, cached = self._ask_one(resolver, qname, host, rdtype, budget_end, cache)
-                except DnsTimeout as exc:
+                except DnsTimeoutError as exc:
                     all_cached = False
                     timed_out = timed_out or exc
                     continue
-                except DnsFailure:
+                except DnsLookupError:
                     if not ips:
                         raise
                     all_cached = False
@@ -307,7 +310,7 @@ class AddressResolver:
         with self._lock:
             flight = self._inflight.setdefault(key, _thread.allocate_lock())
         if not flight.acquire(timeout=max(0.0, deadline - self._clock())):
-            raise DnsTimeout(f"{host}: DNS timed out (waiting for a lookup of the same name)")
+            raise DnsTimeoutError(f"{host}: DNS timed out (waiting for a lookup of the same name)")
         try:
             hit = self._cached(cache, key)  # another thread may have just filled it
             if hit is not None:
@@ -371,7 +374,7 @@ class AddressResolver:
         while True:
             remaining = deadline - self._clock()
             if remaining <= _MIN_ROUND_S:
-                raise DnsTimeout(f"{host}: DNS timed out ({rdtype} query, no answer in time)")
+                raise DnsTimeoutError(f"{host}: DNS timed out ({rdtype} query, no answer in time)")
             try:
                 answer = resolver.resolve(
                     qname,
@@ -383,17 +386,17 @@ class AddressResolver:
             except dns.resolver.LifetimeTimeout:
                 continue
             except dns.resolver.NXDOMAIN as exc:
-                raise DnsFailure(f"{host}: no such domain (NXDOMAIN)", "NXDOMAIN") from exc
+                raise DnsLookupError(f"{host}: no such domain (NXDOMAIN)", "NXDOMAIN") from exc
             except dns.resolver.YXDOMAIN as exc:
-                raise DnsFailure(
+                raise DnsLookupError(
                     f"{host}: name too long after DNAME (YXDOMAIN)", "YXDOMAIN"
                 ) from exc
             except dns.resolver.NoNameservers as exc:
                 raise _no_nameservers(host, rdtype, exc) from exc
             except dns.resolver.NoResolverConfiguration as exc:
-                raise DnsFailure(f"{host}: no nameservers configured") from exc
+                raise DnsLookupError(f"{host}: no nameservers configured") from exc
             except (dns.exception.DNSException, OSError, ValueError) as exc:
-                raise DnsFailure(f"{host}: DNS error: {_one_line(exc)}") from exc
+                raise DnsLookupError(f"{host}: DNS error: {_reason(exc)}") from exc
             ips = tuple(rr.to_text() for rr in answer.rrset) if answer.rrset is not None else ()
             ttl = answer.chaining_result.minimum_ttl
             return ips, ttl
@@ -426,7 +429,7 @@ def _from_hosts(
 
 def _external_resolver(nameservers: Sequence[_NameserverLike]) -> dns.resolver.Resolver:
     if not nameservers:
-        raise DnsFailure("dns_mode external needs at least one nameserver")
+        raise DnsLookupError("dns_mode external needs at least one nameserver")
     import dns.nameserver
     import dns.resolver
 
@@ -439,26 +442,29 @@ def _external_resolver(nameservers: Sequence[_NameserverLike]) -> dns.resolver.R
 def _resolution(host: str, family: str, ips: list[str], source: str) -> Resolution:
     if not ips:
         kinds = {"any": "A or AAAA", "ipv4": "A", "ipv6": "AAAA"}[family]
-        raise DnsFailure(f"{host}: no {kinds} record")
+        raise DnsLookupError(f"{host}: no {kinds} record")
     seen: dict[str, None] = dict.fromkeys(ips)  # keeps order, drops duplicates
     return Resolution(tuple(ResolvedAddress(ip, _family_of(ip)) for ip in seen), source)
 
 
-def _no_nameservers(host: str, rdtype: str, exc: dns.resolver.NoNameservers) -> DnsFailure:
+def _no_nameservers(host: str, rdtype: str, exc: dns.resolver.NoNameservers) -> DnsLookupError:
     errors = exc.kwargs.get("errors") or []
     rcodes = [e[3] for e in errors if isinstance(e[3], str)]
     if rcodes:
-        return DnsFailure(f"{host}: nameserver answered {rcodes[-1]} ({rdtype} query)", rcodes[-1])
+        return DnsLookupError(
+            f"{host}: nameserver answered {rcodes[-1]} ({rdtype} query)", rcodes[-1]
+        )
     if errors:
         server, _tcp, port, err, _resp = errors[-1]
         addr = str(server).split(":", 1)[-1].rsplit("@", 1)[0]
-        return DnsFailure(f"{host}: no nameserver answered ({addr} port {port}: {_one_line(err)})")
-    return DnsFailure(f"{host}: no nameserver answered ({rdtype} query)")
+        return DnsLookupError(
+            f"{host}: no nameserver answered ({addr} port {port}: {_reason(err)})"
+        )
+    return DnsLookupError(f"{host}: no nameserver answered ({rdtype} query)")
 
 
-def _one_line(exc: object) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+def _reason(exc: object) -> str:
+    return one_line(str(exc)) or type(exc).__name__
 
 
 _default: AddressResolver | None = None

@@ -37,8 +37,7 @@ Ordinary results are far from every limit and are kept exactly.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
+from smtpwatch.core.kinds import PHASES, ErrorKind, Phase, Status, WarningKind
 from smtpwatch.core.record import Record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
@@ -121,60 +120,6 @@ _DAYS = (-10_000_000, 10_000_000)
 _SCHEMA_VERSIONS = (0, 1_000_000)
 _MS = 1e9  # a duration beyond ±11 days is no clock's reading (DynamoDB refuses > 1e125)
 _ESCAPED_ASCII = frozenset('"\\\b\f\n\r\t')  # two bytes each as JSON
-
-
-class Phase(StrEnum):
-    DNS = "dns"
-    CONNECT = "connect"
-    BANNER = "banner"
-    EHLO = "ehlo"
-    STARTTLS = "starttls"
-    TLS = "tls"
-    EHLO_TLS = "ehlo_tls"
-    AUTH = "auth"
-    QUIT = "quit"
-
-
-PHASES: tuple[Phase, ...] = tuple(Phase)
-
-
-class Status(StrEnum):
-    OK = "ok"
-    WARNING = "warning"
-    CRITICAL = "critical"
-    UNKNOWN = "unknown"  # the probe itself crashed; not a failure of the target
-
-    @property
-    def exit_code(self) -> int:
-        """Monitoring-plugin convention (Nagios/Icinga/Zabbix)."""
-        return {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}[self.value]
-
-
-class ErrorKind(StrEnum):
-    CONFIG = "config"
-    DNS = "dns"
-    CONNECT_REFUSED = "connect_refused"
-    CONNECT_TIMEOUT = "connect_timeout"
-    UNREACHABLE = "unreachable"
-    BANNER = "banner"
-    EHLO = "ehlo"
-    STARTTLS_UNSUPPORTED = "starttls_unsupported"
-    STARTTLS = "starttls"
-    TLS_HANDSHAKE = "tls_handshake"
-    CERT_EXPIRED = "cert_expired"
-    CERT_HOSTNAME = "cert_hostname"
-    CERT_UNTRUSTED = "cert_untrusted"
-    AUTH_UNSUPPORTED = "auth_unsupported"
-    AUTH_FAILED = "auth_failed"
-    PROTOCOL = "protocol"
-    TIMEOUT = "timeout"
-    INTERNAL = "internal"  # only with Status.UNKNOWN: a bug in smtpwatch
-
-
-class WarningKind(StrEnum):
-    SLOW = "slow"
-    CERT_EXPIRING = "cert_expiring"
-    TLS_NOT_OFFERED = "tls_not_offered"
 
 
 class PhaseResult(Record):

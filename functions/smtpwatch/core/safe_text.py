@@ -43,7 +43,9 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from typing import Any, TextIO
 
-__all__ = ["TerminalGuard", "for_html", "for_terminal", "guard"]
+__all__ = ["MESSAGE_LIMIT", "TerminalGuard", "for_html", "for_terminal", "guard", "one_line"]
+
+MESSAGE_LIMIT = 300  # characters in a one-line error message
 
 # Not printable for str.isprintable(), and still safe: the kept layout characters and
 # the Unicode space separators (no-break, em, ideographic space ...).
@@ -148,3 +150,12 @@ class TerminalGuard:
 def guard(stream: TextIO | TerminalGuard) -> TerminalGuard:
     """``stream`` wrapped in a ``TerminalGuard`` (itself if it is one already)."""
     return stream if isinstance(stream, TerminalGuard) else TerminalGuard(stream)
+
+
+def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` as one line for an error message: white space runs folded to one
+    space, other unprintable characters shown as ``?``, cut to ``limit`` characters
+    (ending in ``…``)."""
+    line = " ".join(text.split())
+    line = "".join(ch if ch.isprintable() else "?" for ch in line)
+    return line if len(line) <= limit else line[: limit - 1] + "\u2026"

@@ -22,7 +22,7 @@ import binascii
 import smtplib
 from collections.abc import Callable
 
-from smtpwatch.core.errors import AuthFailed, ProbeConfigError, ProtocolError
+from smtpwatch.core.errors import AuthFailedError, ProbeConfigError, ProtocolError
 from smtpwatch.core.result import Phase
 from smtpwatch.core.server_text import ServerTextGuard
 from smtpwatch.core.smtp_client import enhanced_code
@@ -75,7 +75,7 @@ def try_mechanisms(
 ) -> AuthRound:
     """Try each of ``methods`` that the server offers, in order.
 
-    Returns the round (``mechanism`` set on success); raises ``AuthFailed`` on a clear
+    Returns the round (``mechanism`` set on success); raises ``AuthFailedError`` on a clear
     rejection or a hang-up and ``ProtocolError`` on a garbled exchange. Every mechanism sent is
     appended to ``tried`` as it is sent, so the list is complete even after a raise.
     """
@@ -101,7 +101,7 @@ def try_mechanisms(
         except smtplib.SMTPServerDisconnected as err:
             # A hang-up fails the phase it happens in, as everywhere in the dialogue
             # (servers drop the line after a bad login); it is no garbled reply.
-            raise AuthFailed(
+            raise AuthFailedError(
                 f"AUTH {mechanism}: {guard.clean(str(err))[:200]}", phase=Phase.AUTH
             ) from None
         except (smtplib.SMTPException, binascii.Error, ValueError) as err:
@@ -119,7 +119,7 @@ def try_mechanisms(
             result.last_code, result.last_text = code, text
             result.all_unknown = result.all_unknown and code == 504
             continue
-        raise AuthFailed(
+        raise AuthFailedError(
             f"AUTH {mechanism} rejected: {code} {text}".rstrip(),
             phase=Phase.AUTH,
             smtp_code=code,

@@ -35,7 +35,7 @@ import socket
 import ssl
 
 from smtpwatch.core.deadline import Deadline
-from smtpwatch.core.errors import ProbeTimeout, ProtocolError
+from smtpwatch.core.errors import ProbeTimeoutError, ProtocolError
 from smtpwatch.core.result import Phase
 from smtpwatch.core.server_text import ServerTextGuard
 
@@ -105,8 +105,8 @@ class SmtpClient(smtplib.SMTP):
     def _arm(self) -> None:
         self._socket().settimeout(self._deadline.socket_timeout(self.phase, cap=self.wait_cap))
 
-    def _timeout(self) -> ProbeTimeout:
-        return ProbeTimeout(
+    def _timeout(self) -> ProbeTimeoutError:
+        return ProbeTimeoutError(
             f"no answer within the deadline of {self._deadline.timeout_s:g} s", phase=self.phase
         )
 

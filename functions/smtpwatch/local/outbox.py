@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from smtpwatch.core.alerting import MONITOR_TARGET_ID, alert_id_for
+from smtpwatch.core.safe_text import one_line
 from smtpwatch.core.schedule import format_ts
 from smtpwatch.core.state import Alert, AlertEvent
 
@@ -202,7 +203,7 @@ class Outbox:
         """Record a failed try: back off, or give up on a refusal tried often enough."""
         now = self.clock()
         attempts = entry.attempts + 1
-        message = _one_line(str(error) or type(error).__name__)
+        message = one_line(str(error) or type(error).__name__, _ERROR_LIMIT)
         permanent = bool(getattr(error, "permanent", False))
         if permanent and attempts >= self.policy.give_up_after:
             state, next_attempt, done = GIVEN_UP, entry.next_attempt, now
@@ -393,8 +394,3 @@ def _entry(row: tuple[Any, ...]) -> Entry:
         lanes=tuple(json.loads(lanes)),
         order=float(order),
     )
-
-
-def _one_line(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= _ERROR_LIMIT else line[: _ERROR_LIMIT - 1] + "…"

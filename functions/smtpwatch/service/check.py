@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from smtpwatch.core.alerting import Decision, decide, mark_sent, needs_recheck
 from smtpwatch.core.errors import SecretError
 from smtpwatch.core.result import ErrorInfo, ErrorKind, ProbeResult, Status
+from smtpwatch.core.safe_text import one_line
 from smtpwatch.core.schedule import format_ts, parse_ts, sample_slot, utc_now
 from smtpwatch.core.server_text import ServerTextGuard
 from smtpwatch.core.state import Alert, AlertEvent, TargetState, TargetStatus
@@ -97,7 +98,6 @@ SAVE_ATTEMPTS = 5  # conditional writes retried after a conflict (racing invocat
 # alert (saying since when it was held); a check lets it through itself only this much
 # later, when no housekeeping did (the AWS gate allows the same grace).
 _HOLD_GRACE = timedelta(minutes=2)
-_MESSAGE_LIMIT = 300
 
 
 class AlertGate(Protocol):
@@ -341,7 +341,7 @@ def _probe_with_secret(
         try:
             password = deps.secrets.resolve(target.password_ref, host=target.host)
         except SecretError as exc:
-            return None, (), _config_result(target, deps, _one_line(str(exc)))
+            return None, (), _config_result(target, deps, one_line(str(exc)))
     result = _probe(target, password, probe_fn, deps)
     if (
         password is not None
@@ -380,7 +380,7 @@ def _probe(
         # part, readable), and log the traceback as masked text: log.exception would
         # print the raw message.
         guard = ServerTextGuard((password, *old), username=target.username)
-        text = _one_line(guard.clean(f"probe crashed: {type(exc).__name__}: {exc}"))
+        text = one_line(guard.clean(f"probe crashed: {type(exc).__name__}: {exc}"))
         trace = guard.clean("".join(traceback.format_exception(exc)), keep_newlines=True)
         log.error("probe crashed\n%s", trace, extra={"target_id": target.target_id})
         return ProbeResult(
@@ -518,8 +518,3 @@ def _safely_bool(fn: Callable[..., bool], *args: Any, **kwargs: Any) -> bool:
     except Exception:
         log.exception("%s failed", getattr(fn, "__name__", "hook"))
         return False
-
-
-def _one_line(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= _MESSAGE_LIMIT else line[: _MESSAGE_LIMIT - 3] + "..."

@@ -19,11 +19,11 @@ __all__ = [
     "MemorySink",
     "MemoryStateStore",
     "MemoryTargetStore",
-    "SinkDown",
+    "SinkDownError",
 ]
 
 
-class SinkDown(ConnectionError):
+class SinkDownError(ConnectionError):
     """Raised by a ``MemorySink`` told to fail."""
 
 
@@ -111,7 +111,7 @@ class MemorySink:
         self.attempts += 1
         if self.down or self.fail_next > 0:
             self.fail_next = max(0, self.fail_next - 1)
-            raise SinkDown("sink unavailable")
+            raise SinkDownError("sink unavailable")
         self.alerts.append(alert)
 
     @property
