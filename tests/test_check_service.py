@@ -21,13 +21,7 @@ from smtpwatch.core.result import ErrorInfo, ErrorKind, Phase, ProbeResult, Stat
 from smtpwatch.core.schedule import format_ts
 from smtpwatch.core.state import TargetState, TargetStatus
 from smtpwatch.core.target import Target
-from smtpwatch.service.check import (
-    SAVE_ATTEMPTS,
-    CheckDeps,
-    CheckOutcome,
-    flush_pending,
-    run_check,
-)
+from smtpwatch.service.check import CheckDeps, CheckOutcome, run_check
 from smtpwatch.service.gate import SweepGate
 from smtpwatch.service.memory import (
     MemoryResultStore,
@@ -35,6 +29,7 @@ from smtpwatch.service.memory import (
     MemorySink,
     MemoryStateStore,
 )
+from smtpwatch.service.publish import SAVE_ATTEMPTS, flush_pending
 
 T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 

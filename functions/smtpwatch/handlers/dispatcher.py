@@ -410,7 +410,7 @@ class Dispatcher:
     def _resend_pending(self, states: Iterable[Mapping[str, Any]]) -> int:
         if self._sink is None:
             return 0
-        from smtpwatch.service.check import flush_pending
+        from smtpwatch.service.publish import flush_pending
 
         now = self._clock()
         sent = 0

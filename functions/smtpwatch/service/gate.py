@@ -190,7 +190,7 @@ def release_held(
     and marked sent (``service.check.flush_pending``), so a check of the same target
     racing with this either sees the pending alert or wins the write and decides
     itself. Returns the alert when every sink accepted it."""
-    from smtpwatch.service.check import flush_pending
+    from smtpwatch.service.publish import flush_pending
 
     state = states.get_state(target.target_id)
     if (
@@ -220,7 +220,7 @@ def end_episode(
 ) -> Alert:
     """An episode is over: announce its end with the targets it held, then send each
     held down alert that is still true (``release_held``)."""
-    from smtpwatch.service.check import deliver
+    from smtpwatch.service.publish import deliver
 
     listed: list[dict[str, object]] = []
     follow: list[tuple[Target, HeldDown]] = []
@@ -359,7 +359,7 @@ class SweepGate:
                 sample=sorted(self._failing)[:10],
                 kinds=dict(self._kinds),
             )
-        from smtpwatch.service.check import deliver
+        from smtpwatch.service.publish import deliver
 
         if deliver(alert, self._sinks):
             self.alert = alert
