@@ -12,13 +12,8 @@ import pytest
 
 from smtpwatch.core.errors import ConfigError
 from smtpwatch.core.parsing import HostsEntry, Nameserver
-from smtpwatch.core.target import (
-    DEFAULT_AUTH_METHODS,
-    STATE_FIELDS,
-    TARGET_FIELDS,
-    Target,
-    check_aws_limits,
-)
+from smtpwatch.core.target import STATE_FIELDS, TARGET_FIELDS, Target, check_aws_limits
+from smtpwatch.core.target_validators import DEFAULT_AUTH_METHODS
 
 MIN: dict[str, Any] = {"target_id": "mx1", "host": "mx1.example.com"}
 LOGIN: dict[str, Any] = {"login": True, "username": "monitor", "password_ref": "ssm:/smtp/mx1"}

@@ -1,0 +1,308 @@
+"""Per-field validators of a target, and the values and limits they allow.
+
+Each ``validate_<field>(value)`` returns the field's normalised value or raises
+``ConfigError(field, message)`` naming what is allowed. The target's field table
+(``core/target_fields.py``) pairs them with the fields. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+
+from smtpwatch.core.coerce import (
+    CONTROL,
+    PLAIN_LIMIT,
+    is_decimal,
+    is_empty,
+    show,
+    string_list,
+    to_int,
+    to_number,
+)
+from smtpwatch.core.errors import ConfigError
+from smtpwatch.core.parsing import (
+    HostsEntry,
+    Nameserver,
+    is_valid_hostname,
+    normalize_host,
+    parse_hosts_text,
+    parse_nameserver,
+)
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from smtpwatch.core.maintenance import MaintenanceWindow
+
+__all__ = [
+    "AUTH_METHODS",
+    "DEFAULT_AUTH_METHODS",
+    "DEFAULT_PORTS",
+    "DNS_MODES",
+    "ENCRYPTIONS",
+    "ENCRYPTION_ALIASES",
+    "IP_FAMILIES",
+    "IP_FAMILY_ALIASES",
+    "MAX_INTERVAL",
+    "MIN_INTERVAL_AWS",
+    "MIN_INTERVAL_LOCAL",
+    "validate_auth_methods",
+    "validate_ca_bundle",
+    "validate_dns_hosts",
+    "validate_ehlo_name",
+    "validate_host",
+    "validate_maintenance",
+    "validate_nameservers",
+    "validate_password_ref",
+    "validate_remind_every",
+    "validate_tags",
+    "validate_target_id",
+]
+
+ENCRYPTIONS = ("explicit", "implicit", "none", "auto")
+DEFAULT_PORTS = {"explicit": 587, "implicit": 465, "none": 25, "auto": 25}
+ENCRYPTION_ALIASES = {"starttls": "explicit", "smtps": "implicit", "ssl": "implicit"}
+DNS_MODES = ("device_cached", "non_cached", "ttl_cached", "external")
+IP_FAMILIES = ("any", "ipv4", "ipv6")
+IP_FAMILY_ALIASES = {"ip4": "ipv4", "ip6": "ipv6"}
+AUTH_METHODS = ("CRAM-MD5", "LOGIN", "PLAIN", "SIMPLE")
+DEFAULT_AUTH_METHODS = ("CRAM-MD5", "LOGIN", "PLAIN")
+# The spec's "SSL/TLS" entry is the STARTTLS fallback, which is always on.
+_AUTH_DROPPED = frozenset({"SSL/TLS", "SSL", "TLS", "STARTTLS"})
+
+MIN_INTERVAL_LOCAL = 10
+# The dispatcher runs once a minute; a shorter interval cannot be honoured on AWS.
+MIN_INTERVAL_AWS = 60
+MAX_INTERVAL = 7 * 24 * 3600
+MAX_TAGS = 7  # SNS allows 10 message attributes; event, status and target_id take 3
+MAX_NAMESERVERS = 10
+MAX_DNS_HOSTS = 200
+MAX_CA_BUNDLE = 300_000  # characters; a DynamoDB item holds 400 KB in all
+RESERVED_TAG_KEYS = frozenset({"event", "status", "target_id"})
+
+_TARGET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z")
+_TAG_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,128}\Z")
+# A CA bundle is lines of text: tabs and line breaks are its own.
+_PEM_CONTROL = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\s*[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
+_PASSWORD_REF = {
+    "ssm": (re.compile(r"^[A-Za-z0-9_.\-/]{1,2048}\Z"), "ssm:/path/to/parameter"),
+    "secretsmanager": (re.compile(r"^[A-Za-z0-9/_+=.@:\-]{1,2048}\Z"), "secretsmanager:name"),
+    "env": (re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}\Z"), "env:VARIABLE"),
+    "file": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z"), "file:ID"),
+}
+
+
+def validate_target_id(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError("target_id", "is required (letters, digits and . _ : @ -)")
+    text = value.strip()
+    if not _TARGET_ID.match(text):
+        raise ConfigError(
+            "target_id",
+            f"{show(text)} is not allowed: start with a letter or digit, then up to 127 of "
+            "letters, digits and . _ : @ -",
+        )
+    return text
+
+
+def validate_host(value: object) -> str:
+    if is_empty(value):
+        raise ConfigError("host", "is required (a host name or an IP address)")
+    return normalize_host(value, field="host")
+
+
+def validate_auth_methods(value: object) -> tuple[str, ...]:
+    if isinstance(value, str | list | tuple | set | frozenset):
+        items = string_list("auth_methods", value, split=r"[\s,;]+")
+    else:
+        raise ConfigError("auth_methods", "must be a list such as ['CRAM-MD5', 'LOGIN', 'PLAIN']")
+    methods: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError("auth_methods", f"{show(item)} is not a method name")
+        text = item.strip().upper().replace("_", "-")
+        if not text:
+            continue
+        if text in _AUTH_DROPPED:
+            continue
+        if text not in AUTH_METHODS:
+            raise ConfigError(
+                "auth_methods",
+                f"{show(item)} is not supported; choose from {', '.join(AUTH_METHODS)}",
+            )
+        if text not in methods:
+            methods.append(text)
+    if not methods:
+        raise ConfigError(
+            "auth_methods", f"names no usable method; choose from {', '.join(AUTH_METHODS)}"
+        )
+    return tuple(methods)
+
+
+def validate_password_ref(value: object) -> str:
+    allowed = "ssm:/path, secretsmanager:name, env:VAR or file:ID"
+    if not isinstance(value, str):
+        raise ConfigError("password_ref", f"must be a reference ({allowed}), never the password")
+    text = value.strip()
+    kind, sep, rest = text.partition(":")
+    entry = _PASSWORD_REF.get(kind.lower()) if sep else None
+    if entry is None:
+        # Never echo the value: someone may have typed the password itself here.
+        raise ConfigError(
+            "password_ref", f"must be a reference: {allowed} (the password itself does not go here)"
+        )
+    pattern, example = entry
+    if not pattern.match(rest):
+        raise ConfigError("password_ref", f"malformed {kind.lower()} reference; expected {example}")
+    return f"{kind.lower()}:{rest}"
+
+
+def validate_nameservers(value: object) -> tuple[Nameserver, ...]:
+    if isinstance(value, Nameserver):
+        value = [value]
+    items = string_list("nameservers", value, split=r"[\s,;]+")
+    if len(items) > MAX_NAMESERVERS:
+        raise ConfigError("nameservers", f"at most {MAX_NAMESERVERS} entries")
+    result: list[Nameserver] = []
+    for item in items:
+        if isinstance(item, str) and not item.strip():
+            continue
+        ns = parse_nameserver(item, field="nameservers")
+        if ns not in result:
+            result.append(ns)
+    return tuple(result)
+
+
+def validate_dns_hosts(value: object) -> tuple[HostsEntry, ...]:
+    if isinstance(value, HostsEntry):
+        value = [value]
+    if isinstance(value, set | frozenset):
+        value = sorted(value, key=str)
+    entries = parse_hosts_text(value, field="dns_hosts")
+    if len(entries) > MAX_DNS_HOSTS:
+        raise ConfigError("dns_hosts", f"at most {MAX_DNS_HOSTS} lines")
+    return entries
+
+
+def validate_ca_bundle(value: object) -> str:
+    if not isinstance(value, str):
+        raise ConfigError("ca_bundle", "must be PEM text (-----BEGIN CERTIFICATE----- ...)")
+    if len(value) > MAX_CA_BUNDLE:
+        raise ConfigError("ca_bundle", f"is too long (at most {MAX_CA_BUNDLE} characters)")
+    if "PRIVATE KEY-----" in value:
+        raise ConfigError("ca_bundle", "contains a private key; give only CA certificates")
+    if _PEM_CONTROL.search(value):
+        raise ConfigError("ca_bundle", "must not contain control characters (PEM is lines of text)")
+    if not _PEM_CERT.search(value):
+        raise ConfigError(
+            "ca_bundle",
+            "must be PEM text with at least one -----BEGIN CERTIFICATE----- block "
+            "(the file's content, not its path)",
+        )
+    return value.strip() + "\n"
+
+
+def validate_ehlo_name(value: object) -> str:
+    if not isinstance(value, str):
+        raise ConfigError("ehlo_name", "must be a host name or an address literal like [192.0.2.1]")
+    text = value.strip()
+    if len(text) > 255:
+        raise ConfigError("ehlo_name", "is too long")
+    if "%" in text:  # a zone id is local to this machine: no EHLO address literal has one
+        raise ConfigError("ehlo_name", "an address literal has no zone id ('%...')")
+    if text.startswith("[") and text.endswith("]"):
+        inner = text[1:-1]
+        if inner[:5].lower() == "ipv6:":
+            try:
+                return f"[IPv6:{ipaddress.IPv6Address(inner[5:])}]"
+            except ValueError:
+                pass
+        else:
+            try:
+                return f"[{ipaddress.IPv4Address(inner)}]"
+            except ValueError:
+                pass
+    else:
+        # A bare address is written as the RFC 5321 address literal it must be.
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            if is_valid_hostname(text):
+                return text.rstrip(".")
+        else:
+            if address.version == 4:
+                return f"[{address}]"
+            return f"[IPv6:{address}]"
+    raise ConfigError(
+        "ehlo_name",
+        f"{show(text)} is not a host name or an address literal "
+        "like [192.0.2.1] / [IPv6:2001:db8::1]",
+    )
+
+
+def validate_tags(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ConfigError("tags", "must be a map of string keys to string values")
+    if len(value) > MAX_TAGS:
+        raise ConfigError("tags", f"at most {MAX_TAGS} keys (they become SNS message attributes)")
+    tags: dict[str, str] = {}
+    for key, raw in value.items():
+        if not isinstance(key, str) or not _TAG_KEY.match(key):
+            raise ConfigError(
+                "tags",
+                f"key {show(key)} is not allowed: 1-128 of letters, digits, _ - . "
+                "(an SNS message attribute name)",
+            )
+        lower = key.lower()
+        if (
+            key.startswith(".")
+            or key.endswith(".")
+            or ".." in key
+            or lower.startswith(("aws.", "amazon."))
+        ):
+            raise ConfigError(
+                "tags",
+                f"key {show(key)} is not allowed: no leading/trailing or double '.', "
+                "no 'AWS.' or 'Amazon.' prefix",
+            )
+        if key in RESERVED_TAG_KEYS:
+            raise ConfigError("tags", f"key {key!r} is reserved (event, status, target_id)")
+        if (isinstance(raw, int | float) or is_decimal(raw)) and not isinstance(raw, bool):
+            # A console user may store a tag as a Number; whole numbers read as digits.
+            number = to_number("tags", raw)
+            if abs(number) >= PLAIN_LIMIT or number != number.to_integral_value():
+                raise ConfigError("tags", f"value of {key!r} must be a string")
+            raw = str(int(number))
+        if not isinstance(raw, str):
+            raise ConfigError("tags", f"value of {key!r} must be a string")
+        text = raw.strip()
+        if not text:
+            raise ConfigError("tags", f"value of {key!r} is empty (SNS refuses empty attributes)")
+        if len(text) > 256 or CONTROL.search(text):
+            raise ConfigError(
+                "tags", f"value of {key!r} must be one line of at most 256 characters"
+            )
+        tags[key] = text
+    return tags
+
+
+def validate_remind_every(value: object) -> int:
+    seconds = to_int("remind_every_s", value, 0, 30 * 86400, "0 (never) or 60 to 2592000")
+    if 0 < seconds < 60:
+        raise ConfigError(
+            "remind_every_s", f"{seconds} is too short; allowed: 0 (never) or 60 to 2592000"
+        )
+    return seconds
+
+
+def validate_maintenance(value: Any) -> tuple[MaintenanceWindow, ...]:
+    # Imported on first use: most targets (and `smtpwatch probe`) have no windows.
+    from smtpwatch.core.maintenance import parse_maintenance
+
+    return parse_maintenance(value)
