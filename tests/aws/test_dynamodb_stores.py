@@ -168,7 +168,7 @@ def test_a_table_that_keeps_throttling_a_batch_write_fails_instead_of_spinning(
         parsed["UnprocessedItems"] = {tables["TargetsTable"]: [{"PutRequest": {"Item": item}}]}
 
     ddb.meta.events.register("after-call.dynamodb.BatchWriteItem", all_unprocessed)
-    monkeypatch.setattr("smtpwatch.adapters.dynamodb.time.sleep", lambda _s: None)
+    monkeypatch.setattr("smtpwatch.adapters.dynamodb.targets.time.sleep", lambda _s: None)
     store = DynamoTargetStore(ddb, tables["TargetsTable"])
     # WHEN targets are written THEN the store gives up with a clear error, not a hang
     with pytest.raises(RuntimeError, match="still unprocessed after 10 attempts"):

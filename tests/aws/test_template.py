@@ -583,12 +583,11 @@ _CALL = re.compile(
 # (query: DynamoResultStore.iter_results/latest, read by `history`/`status --stack`;
 # delete_item: targets remove — the dispatcher's own DeleteItem has its test below.)
 _CLI_ONLY = {
-    ("dynamodb.py", "batch_write_item"),
-    ("dynamodb.py", "delete_item"),
-    ("dynamodb.py", "query"),
+    ("targets.py", "batch_write_item"),
+    ("targets.py", "delete_item"),
+    ("results.py", "query"),
 }
 _SERVICE = {
-    "dynamodb.py": "dynamodb",
     "probe.py": "dynamodb",  # its one BatchGetItem (target item + state)
     "sns.py": "sns",
     "lambda_invoker.py": "lambda",
@@ -598,14 +597,15 @@ _SERVICE = {
 def _lambda_code_actions() -> set[str]:
     actions: set[str] = set()
     package = ROOT / "functions" / "smtpwatch"
-    for path in [*package.glob("handlers/*.py"), *package.glob("adapters/*.py")]:
+    for path in [*package.glob("handlers/*.py"), *package.glob("adapters/**/*.py")]:
         if path.name == "secret_store.py":  # writes secrets for the CLI
             continue
         text = path.read_text(encoding="utf-8")
+        in_dynamodb = path.parent.name == "dynamodb"
         for op in set(_CALL.findall(text)):
-            if (path.name, op) in _CLI_ONLY:
+            if in_dynamodb and (path.name, op) in _CLI_ONLY:
                 continue
-            service = _SERVICE.get(path.name)
+            service = "dynamodb" if in_dynamodb else _SERVICE.get(path.name)
             if op in ("list_tags_for_resource", "get_parameter", "get_parameters"):
                 service = "ssm"
             elif op in ("describe_secret", "get_secret_value"):
@@ -644,7 +644,8 @@ def test_the_dispatcher_may_delete_the_first_dispatch_stub_it_releases_after_a_f
 ) -> None:
     # GIVEN the dispatcher releases a new target's first-dispatch stub (DeleteItem on the
     # state table) when the invoke failed, so the next tick dispatches it as new again
-    source = (ROOT / "functions/smtpwatch/adapters/dynamodb.py").read_text(encoding="utf-8")
+    bookkeeping = ROOT / "functions/smtpwatch/adapters/dynamodb/bookkeeping.py"
+    source = bookkeeping.read_text(encoding="utf-8")
     release = source.split("def release_first_dispatch", 1)[1].split("\n    def ", 1)[0]
     assert ".delete_item(" in release
     # THEN its role may do that on the state table (and only there)

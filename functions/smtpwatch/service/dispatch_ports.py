@@ -1,0 +1,88 @@
+"""What the dispatcher needs of its stores and invoker: small Protocols and their values.
+
+The DynamoDB adapters implement them (``adapters.dynamodb``); the dispatcher service
+and its tests see only these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from smtpwatch.ports import StateStore
+
+__all__ = [
+    "CarriesTarget",
+    "DispatchBookkeeping",
+    "DispatcherMark",
+    "StateScan",
+    "TargetScan",
+    "is_bookkeeping_id",
+]
+
+
+def is_bookkeeping_id(target_id: str) -> bool:
+    """Ids starting with ``#`` name the state table's bookkeeping items; no target id can."""
+    return target_id.startswith("#")
+
+
+@dataclass(frozen=True, slots=True)
+class DispatcherMark:
+    """The dispatcher's bookkeeping item (``#dispatcher``): windows of ticks handled.
+
+    ``done_until``: end of the last claimed window; ``claim_start``: its start;
+    ``claim_done``: that window's invocations were all attempted; ``lease_until``: epoch
+    seconds after which an unfinished claim counts as crashed (its window is redone);
+    ``version``: optimistic concurrency counter."""
+
+    done_until: str | None = None
+    claim_start: str | None = None
+    claim_done: bool = True
+    lease_until: float = 0.0
+    version: int = 0
+
+
+class DispatchBookkeeping(Protocol):
+    """The dispatcher's own items in the state table: its windows, first dispatches and
+    the per-tick count of probes it invoked."""
+
+    def get_dispatcher_mark(self) -> DispatcherMark: ...
+
+    def claim_window(self, read: DispatcherMark, start: str, end: str, lease_s: float) -> bool:
+        """Claim (start, end] if the mark is still what ``read`` saw."""
+        ...
+
+    def complete_window(self, start: str, end: str) -> bool: ...
+
+    def claim_first_dispatch(self, target_id: str, scheduled_at: str) -> bool:
+        """False when any item exists for ``target_id`` already: do not dispatch it."""
+        ...
+
+    def release_first_dispatch(self, target_id: str, scheduled_at: str) -> None: ...
+
+    def record_dispatched(self, scheduled_at: str, count: int) -> None: ...
+
+
+class TargetScan(Protocol):
+    def iter_items_and_wire(self) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """Every target item decoded and as the store sent it (the probe event's form)."""
+        ...
+
+
+class StateScan(StateStore, Protocol):
+    def iter_raw(
+        self, *, segments: int = 1, projection: tuple[str, ...] = ()
+    ) -> Iterator[dict[str, Any]]:
+        """Every item, bookkeeping included, decoded but not interpreted."""
+        ...
+
+
+@runtime_checkable
+class CarriesTarget(Protocol):
+    """An invoker that can put the target item (wire form) into the probe event
+    (``adapters.lambda_invoker``); a plain ``ProbeInvoker`` gets id and slot only."""
+
+    def invoke_with_target(
+        self, target_id: str, scheduled_at: str, target: Mapping[str, Any] | None
+    ) -> None: ...
