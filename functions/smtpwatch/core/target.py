@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from smtpwatch.core.coerce import is_empty, show
 from smtpwatch.core.errors import ConfigError
-from smtpwatch.core.parsing import HostsEntry, Nameserver, format_nameserver, is_ip_literal
+from smtpwatch.core.parsing import HostsEntry, Nameserver, is_ip_literal
 from smtpwatch.core.record import Record
 from smtpwatch.core.target_fields import DEFAULTS, FIELD_NAMES, FIELDS
 from smtpwatch.core.target_validators import (
@@ -37,9 +37,6 @@ __all__ = [
     "check_aws_limits",
     "parse_ehlo_name",
 ]
-
-
-# ---- the model ---------------------------------------------------------------------
 
 
 class Target(Record):
@@ -178,36 +175,21 @@ class Target(Record):
         only where a value is not whole). Defaults are left out unless ``full`` —
         ``target_id`` and ``host`` are always present."""
         item: dict[str, Any] = {}
-        for name in TARGET_FIELDS:
+        for spec in FIELDS:
+            name = spec.name
             value = getattr(self, name)
-            if not full and name not in ("target_id", "host"):
+            if not full and not spec.required:
                 if name == "name" and value == self.host:
                     continue
-                if value == DEFAULTS[name]:
+                if value == spec.default:
                     continue
-            item[name] = _dump(name, value)
+            item[name] = value if spec.dump is None else spec.dump(value)
         return item
 
     def describe(self) -> str:
         """``host:port`` as alerts and logs show it."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.effective_port}"
-
-
-def _dump(name: str, value: Any) -> Any:
-    if name == "timeout_s":
-        return int(value) if float(value).is_integer() else value
-    if name == "nameservers":
-        return [format_nameserver(ns) for ns in value]
-    if name == "dns_hosts":
-        return [entry.to_line() for entry in value]
-    if name == "maintenance":
-        return [window.to_item() for window in value]
-    if name == "auth_methods":
-        return list(value)
-    if name == "tags":
-        return dict(value)
-    return value
 
 
 TARGET_FIELDS: tuple[str, ...] = Target.__slots__

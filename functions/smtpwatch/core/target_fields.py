@@ -2,8 +2,8 @@
 
 Each ``FieldSpec`` gives a field's name, its default (normalised form), its normaliser
 (raw value → normalised value, or ``ConfigError`` naming the field), its kind, a
-one-line help text and whether it is required. ``Target``'s slots, defaults and
-normalisers, and the CLI's field options, derive from ``FIELDS``.
+one-line help text, whether it is required and how it is stored. ``Target``'s slots,
+defaults, normalisers and item form, and the CLI's field options, derive from ``FIELDS``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from smtpwatch.core.coerce import to_bool, to_choice, to_float, to_int, to_text
-from smtpwatch.core.parsing import parse_port
+from smtpwatch.core.parsing import HostsEntry, Nameserver, format_nameserver, parse_port
 from smtpwatch.core.record import Record
 from smtpwatch.core.target_validators import (
     DEFAULT_AUTH_METHODS,
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
+    from smtpwatch.core.maintenance import MaintenanceWindow
+
 __all__ = ["DEFAULTS", "FIELDS", "FIELD_NAMES", "KINDS", "FieldSpec"]
 
 # What a field holds, for readers that need more than the default's type (the CLI
@@ -51,13 +53,15 @@ class FieldSpec(Record):
     """One field of ``Target``."""
 
     # Record: the slots are the constructor's order.
-    __slots__ = ("name", "default", "normalize", "kind", "help", "required")  # noqa: RUF023
+    __slots__ = ("name", "default", "normalize", "kind", "help", "required", "dump")  # noqa: RUF023
     name: str
     default: Any
     normalize: Callable[[Any], Any]
     kind: str
     help: str
     required: bool
+    # normalised value → its item form (JSON and DynamoDB types); None: the value as is
+    dump: Callable[[Any], Any] | None
 
     def __init__(
         self,
@@ -68,6 +72,7 @@ class FieldSpec(Record):
         help: str,
         *,
         required: bool = False,
+        dump: Callable[[Any], Any] | None = None,
     ) -> None:
         # Missing, None and "" mean the default for every field but a required one,
         # whose normaliser always runs (and says "is required").
@@ -77,6 +82,7 @@ class FieldSpec(Record):
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "help", help)
         object.__setattr__(self, "required", required)
+        object.__setattr__(self, "dump", dump)
 
 
 def _port(value: object) -> int:
@@ -88,6 +94,23 @@ def _port(value: object) -> int:
 def _warn_ms(value: object) -> int | None:
     # 0 is "off" like an empty value; otherwise up to the largest timeout.
     return to_int("warn_ms", value, 0, 300_000, "off (empty or 0) or 1 to 300000") or None
+
+
+def _dump_seconds(value: float) -> float | int:
+    # A whole number of seconds is stored as an int (120, not 120.0).
+    return int(value) if float(value).is_integer() else value
+
+
+def _dump_nameservers(value: tuple[Nameserver, ...]) -> list[str]:
+    return [format_nameserver(ns) for ns in value]
+
+
+def _dump_hosts(value: tuple[HostsEntry, ...]) -> list[str]:
+    return [entry.to_line() for entry in value]
+
+
+def _dump_windows(value: tuple[MaintenanceWindow, ...]) -> list[dict[str, Any]]:
+    return [window.to_item() for window in value]
 
 
 def _bool(name: str) -> Callable[[Any], bool]:
@@ -141,6 +164,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         lambda value: to_float("timeout_s", value, 1, 300),
         "float",
         "overall deadline, 1-300 (120)",
+        dump=_dump_seconds,
     ),
     F("login", False, _bool("login"), "bool", "log in (needs a username and a password_ref)"),
     F("username", None, _text("username", 256), "text", "login name"),
@@ -157,6 +181,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         validate_auth_methods,
         "list",
         "e.g. CRAM-MD5,LOGIN,PLAIN (order)",
+        dump=list,
     ),
     F(
         "allow_plaintext_auth",
@@ -178,8 +203,16 @@ FIELDS: tuple[FieldSpec, ...] = (
         validate_nameservers,
         "list",
         "nameservers to ask (IP, IP:PORT or [IPv6]:PORT); only with dns_mode external",
+        dump=_dump_nameservers,
     ),
-    F("dns_hosts", (), validate_dns_hosts, "list", 'hosts-file lines "IP NAME [NAME…]"'),
+    F(
+        "dns_hosts",
+        (),
+        validate_dns_hosts,
+        "list",
+        'hosts-file lines "IP NAME [NAME…]"',
+        dump=_dump_hosts,
+    ),
     F(
         "ip_family",
         "any",
@@ -235,9 +268,17 @@ FIELDS: tuple[FieldSpec, ...] = (
         "list",
         'windows: {"start": ISO, "end": ISO} or {"days": "sat,sun", "start": "02:00", '
         '"end": "04:00", "tz": "Europe/Berlin"}',
+        dump=_dump_windows,
     ),
     # The default is shared: Target gives every target a fresh dict of its own.
-    F("tags", {}, validate_tags, "map", "tags KEY=VALUE, sent as SNS message attributes"),
+    F(
+        "tags",
+        {},
+        validate_tags,
+        "map",
+        "tags KEY=VALUE, sent as SNS message attributes",
+        dump=dict,
+    ),
 )
 del F
 
