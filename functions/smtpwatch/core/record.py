@@ -1,25 +1,21 @@
-"""``Record``: the base of smtpwatch's small immutable value types.
+"""``Record``: the base of the value types on ``smtpwatch probe``'s start path.
 
-Equality, hash, repr, pickling and immutability come from ``__slots__`` (the field
-names, in constructor order); each subclass writes its typed ``__init__`` and sets
-fields with ``object.__setattr__``.
-
-Why not ``@dataclass(frozen=True, slots=True)``: a dataclass generates its methods
-with ``exec`` when the class is created (~1 ms per class) and ``dataclasses`` imports
-``inspect``, ``ast``, ``dis`` and ``tokenize`` (~7 ms). ``smtpwatch probe`` is a
-monitoring-plugin check started once per check, and every class on its path would
-cost that at every start. Behaviour kept from frozen dataclasses: assigning or deleting
-an attribute raises ``dataclasses.FrozenInstanceError`` (an ``AttributeError``), and
-``replace(**changes)`` (also ``copy.replace`` on Python 3.13+) returns a changed copy.
+The rule: a value type on that path (imported when ``smtpwatch probe`` starts) is a
+``Record``; every other value type is a frozen dataclass. Fields are ``__slots__`` (in
+constructor order) set with ``object.__setattr__`` in a typed ``__init__``; equality,
+hash, repr, pickling, immutability, ``replace`` and a ``to_dict`` from the slots come
+from here. ``plain`` turns a value into JSON-ready data for both kinds.
 """
 
 from __future__ import annotations
+
+from enum import Enum  # loaded anyway: re imports it
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
 if TYPE_CHECKING:
     from typing import Any, Self
 
-__all__ = ["Record"]
+__all__ = ["Record", "plain", "slots_dict"]
 
 
 class Record:
@@ -35,6 +31,11 @@ class Record:
         return type(self)(**fields)
 
     __replace__ = replace
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field by name, in slot order, as plain data. A subclass writes its
+        own only where its document differs (and says why)."""
+        return slots_dict(self)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -61,6 +62,26 @@ class Record:
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         for name, value in zip(self.__slots__, state, strict=True):
             object.__setattr__(self, name, value)
+
+
+def slots_dict(value: object) -> dict[str, Any]:
+    """The fields of a ``Record`` or a slotted dataclass by name, in order, as
+    ``plain`` data."""
+    return {name: plain(getattr(value, name)) for name in value.__slots__}  # type: ignore[attr-defined]
+
+
+def plain(value: object) -> Any:
+    """``value`` as JSON-ready data: a ``Record`` as its ``to_dict()``, an enum as its
+    value, a tuple or list as a list of plain values, a dict as a shallow copy."""
+    if isinstance(value, Record):
+        return value.to_dict()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [plain(item) for item in value]
+    if isinstance(value, dict):
+        return dict(value)
+    return value
 
 
 def _frozen(name: str) -> AttributeError:
