@@ -183,8 +183,8 @@ duration_text = st.builds(
 def test_since_is_a_time_in_range_or_one_usage_error(text: str) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from smtpwatch.cli.common import MAX_SINCE_DAYS, parse_duration, parse_since
     from smtpwatch.cli.main import UsageError
+    from smtpwatch.cli.option_values import MAX_SINCE_DAYS, parse_duration, parse_since
 
     now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
     try:
@@ -210,7 +210,7 @@ def test_a_numeric_option_is_finite_and_in_range_or_refused(text: str) -> None:
     import argparse
     import math
 
-    from smtpwatch.cli.common import bounded_number
+    from smtpwatch.cli.option_values import bounded_number
 
     for low_open in (False, True):
         parse = bounded_number(0, 36500, low_open=low_open)

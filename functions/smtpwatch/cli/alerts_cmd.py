@@ -17,14 +17,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from smtpwatch.cli.common import (
-    add_json_argument,
+from smtpwatch.cli.delivery_args import (
+    add_delivery_arguments,
     add_sink_arguments,
-    stack_outputs,
-    utc_now,
+    channels_from_args,
 )
-from smtpwatch.cli.delivery_args import add_delivery_arguments, channels_from_args
 from smtpwatch.cli.main import UsageError
+from smtpwatch.cli.output import add_json_argument
+from smtpwatch.core.schedule import utc_now
 from smtpwatch.ports import AlertSink
 
 EXIT_FAILED = 1
@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if args.stack:
         if args.sns_topic_arn:
             raise UsageError("--stack and --sns-topic-arn exclude each other")
+        from smtpwatch.cli.aws_backend import stack_outputs
+
         outputs = stack_outputs(args.stack, args.region)
         topic = outputs.get("AlertTopicArn") or next(
             (v for k, v in outputs.items() if "topic" in k.lower()), None

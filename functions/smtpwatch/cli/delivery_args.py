@@ -25,14 +25,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from smtpwatch.cli.main import UsageError
+from smtpwatch.cli.option_values import bounded_number
 from smtpwatch.local.delivery import Channel
 
 if TYPE_CHECKING:
     from smtpwatch.local.outbox import Outbox
 
 __all__ = [
+    "MAX_WEBHOOK_TIMEOUT_S",
     "StderrNotices",
     "add_delivery_arguments",
+    "add_sink_arguments",
     "channels_from_args",
     "pending_notices",
     "signing_key",
@@ -40,6 +43,29 @@ __all__ = [
 ]
 
 MAX_FILE_BYTES = 64 * 1024
+MAX_WEBHOOK_TIMEOUT_S = 300
+
+
+def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--sns-topic-arn``, ``--webhook`` and ``--webhook-timeout``."""
+    group = parser.add_argument_group("alerts (always printed to the console)")
+    group.add_argument(
+        "--sns-topic-arn", metavar="ARN", help="also publish alerts to this SNS topic"
+    )
+    group.add_argument(
+        "--webhook",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="also POST each alert's JSON document to URL (repeatable)",
+    )
+    group.add_argument(
+        "--webhook-timeout",
+        metavar="S",
+        type=bounded_number(0, MAX_WEBHOOK_TIMEOUT_S, low_open=True),
+        default=10.0,
+        help="seconds to wait for a webhook (default: 10)",
+    )
 
 
 def add_delivery_arguments(parser: argparse.ArgumentParser) -> None:

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from smtpwatch.cli.common import format_ms, render_table
 from smtpwatch.cli.main import UsageError
+from smtpwatch.cli.output import format_ms, render_table
 from smtpwatch.core.safe_text import guard
 from smtpwatch.core.state import Alert, AlertEvent
 from smtpwatch.local.scheduler import CheckReport
@@ -292,14 +292,13 @@ def _failed(narrator: Narrator, why: str) -> int:
 
 
 def _finale(narrator: Narrator, db: Path) -> None:
-    from smtpwatch.cli.common import Backend
+    from smtpwatch.cli.backend import sqlite_backend
     from smtpwatch.cli.status_cmd import collect
     from smtpwatch.local.sqlite_store import SqliteStore
 
     narrator.heading("What `smtpwatch status` says now")
     with SqliteStore(db) as store:
-        backend = Backend("sqlite", f"SQLite {db}", store, store, store, db_path=db)
-        rows = collect(backend)
+        rows = collect(sqlite_backend(store))
         checks = {r["target_id"]: store.count_results(r["target_id"]) for r in rows}
     table = render_table(
         ("TARGET", "STATE", "CHECKS", "LAST ERROR"),

@@ -38,20 +38,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from smtpwatch.cli.common import (
-    add_backend_arguments,
-    add_json_argument,
-    format_ms,
-    open_backend,
-    parse_since,
-    print_json,
-    render_table,
-    utc_now,
-)
+from smtpwatch.cli.backend import add_backend_arguments, open_backend
 from smtpwatch.cli.main import UsageError
+from smtpwatch.cli.option_values import parse_since
+from smtpwatch.cli.output import add_json_argument, format_ms, print_json, render_table
 from smtpwatch.core.result import PHASES, ProbeResult, Status
 from smtpwatch.core.safe_text import for_terminal
-from smtpwatch.core.schedule import format_ts, parse_ts
+from smtpwatch.core.schedule import format_ts, parse_ts, utc_now
 
 RECENT_FAILURES = 10
 MAX_FAILURES = 1000

@@ -11,7 +11,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from smtpwatch.cli.common import format_ago, iso_z, print_json, render_table
+from smtpwatch.cli.output import format_ago, iso_z, print_json, render_table
 
 if TYPE_CHECKING:
     from smtpwatch.local.outbox import Entry, Outbox
@@ -51,9 +51,9 @@ def entry_row(entry: Entry) -> dict[str, Any]:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from smtpwatch.cli.common import _open_sqlite
+    from smtpwatch.cli.backend import open_sqlite
 
-    with _open_sqlite(getattr(args, "db", None), create=False) as backend:
+    with open_sqlite(getattr(args, "db", None), create=False) as backend:
         store: Any = backend.targets  # the SqliteStore behind every port
         rows = [entry_row(e) for e in _outbox(store).entries()]
     if args.json:

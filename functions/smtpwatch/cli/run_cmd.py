@@ -29,21 +29,17 @@ import threading
 from types import FrameType
 from typing import Any, TextIO
 
-from smtpwatch.cli.common import (
-    add_backend_arguments,
-    add_json_argument,
-    add_sink_arguments,
-    bounded_number,
-    format_ms,
-    open_local_store,
-)
+from smtpwatch.cli.backend import add_backend_arguments, open_local_store
 from smtpwatch.cli.delivery_args import (
     StderrNotices,
     add_delivery_arguments,
+    add_sink_arguments,
     channels_from_args,
     pending_notices,
 )
 from smtpwatch.cli.main import UsageError
+from smtpwatch.cli.option_values import bounded_number
+from smtpwatch.cli.output import add_json_argument, format_ms
 from smtpwatch.core.safe_text import for_terminal
 from smtpwatch.core.state import Alert
 from smtpwatch.local.scheduler import DEFAULT_CONCURRENCY, CheckReport, LocalScheduler

@@ -16,13 +16,11 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, cast
 
-from smtpwatch.cli.common import (
-    Backend,
-    add_backend_arguments,
+from smtpwatch.cli.backend import Backend, add_backend_arguments, open_backend
+from smtpwatch.cli.output import (
     add_json_argument,
     format_ago,
     format_ms,
-    open_backend,
     print_json,
     render_table,
 )
