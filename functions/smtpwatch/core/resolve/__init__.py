@@ -1,0 +1,37 @@
+"""Host name → addresses for one probe: an IP literal, else ``dns_hosts``, else DNS per
+``dns_mode`` (``device_cached``, ``non_cached``, ``ttl_cached``, ``external``).
+
+``ip_family: any`` returns IPv4 addresses first, then IPv6; names are absolute (no
+search domains); failures are never cached; the whole resolution keeps within the
+probe's timeout.
+"""
+
+from smtpwatch.core.resolve.answers import (
+    DnsLookupError,
+    DnsTimeoutError,
+    Resolution,
+    ResolvedAddress,
+)
+from smtpwatch.core.resolve.resolver import (
+    DEVICE_CACHE_MAX_AGE_S,
+    DNS_MODES,
+    IP_FAMILIES,
+    AddressResolver,
+    default_resolver,
+)
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
+if TYPE_CHECKING:
+    from smtpwatch.core.resolve.answers import ResolvableTarget as ResolvableTarget
+
+__all__ = [
+    "DEVICE_CACHE_MAX_AGE_S",
+    "DNS_MODES",
+    "IP_FAMILIES",
+    "AddressResolver",
+    "DnsLookupError",
+    "DnsTimeoutError",
+    "Resolution",
+    "ResolvedAddress",
+    "default_resolver",
+]
