@@ -11,8 +11,8 @@ import pytest
 
 from smtpwatch.core.result import ErrorInfo, ErrorKind, Phase, ProbeResult, Status
 from smtpwatch.core.state import TargetState, TargetStatus
+from smtpwatch.local.sqlite_schema import SCHEMA_VERSION
 from smtpwatch.local.sqlite_store import (
-    SCHEMA_VERSION,
     SqliteStore,
     StoreError,
     default_db_path,

@@ -1,18 +1,9 @@
 """Targets, state and results in one SQLite file (the embedded default backend).
 
 One ``SqliteStore`` implements the ``TargetStore``, ``StateStore`` and ``ResultStore``
-ports. Items are stored as JSON documents (the same dicts the DynamoDB adapters hold)
-so both backends keep one shape; a few columns are lifted out for queries.
-
-- WAL journal: ``smtpwatch run`` writes while ``status``/``targets add`` read and write
-  from other processes; ``busy_timeout`` waits for a writer instead of failing.
-  ``synchronous=NORMAL``: in WAL mode a committed transaction survives a crash or kill
-  of the process (only a power cut may lose the last commits), at a fraction of the
-  fsyncs of FULL — a monitor writes a result and a state per check.
-- Versioned schema: ``schema_migrations`` records each applied step; a database written
-  by a newer smtpwatch is refused instead of being misread.
-- One connection per store, shared by the scheduler's worker threads under a lock:
-  writes are tiny (one row), so a lock is simpler and faster than a pool.
+ports on one connection shared by the scheduler's threads under a lock. Items are JSON
+documents (the same dicts the DynamoDB adapters hold) with a few columns lifted out for
+queries; ``local.sqlite_schema`` has the tables and their migrations.
 """
 
 from __future__ import annotations
@@ -30,79 +21,15 @@ from smtpwatch.core.errors import SmtpwatchError
 from smtpwatch.core.result import ProbeResult
 from smtpwatch.core.schedule import format_ts, parse_ts, utc_now
 from smtpwatch.core.state import TargetState
+from smtpwatch.local.sqlite_schema import SCHEMA_VERSION, Transaction, applied_version, migrate
 
 __all__ = [
-    "SCHEMA_VERSION",
     "SqliteStore",
     "StoreError",
     "data_dir",
     "default_db_path",
     "resolve_db_path",
 ]
-
-# Each step runs once, in order, in its own transaction. Never edit a released step:
-# add a new one.
-_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
-    (
-        1,
-        "targets, state, results",
-        (
-            """CREATE TABLE targets (
-                target_id TEXT PRIMARY KEY,
-                item TEXT NOT NULL,            -- the user's item (JSON), config only
-                updated_at TEXT NOT NULL
-            )""",
-            """CREATE TABLE state (
-                target_id TEXT PRIMARY KEY,
-                version INTEGER NOT NULL,
-                status TEXT NOT NULL,
-                data TEXT NOT NULL,            -- TargetState.to_dict() (JSON)
-                updated_at TEXT NOT NULL
-            )""",
-            """CREATE TABLE results (
-                target_id TEXT NOT NULL,
-                ts TEXT NOT NULL,              -- scheduled_at, else started_at: dedupe key
-                started REAL NOT NULL,         -- epoch seconds of started_at, for ranges
-                status TEXT NOT NULL,
-                data TEXT NOT NULL,            -- ProbeResult.to_dict() (JSON)
-                PRIMARY KEY (target_id, ts)
-            ) WITHOUT ROWID""",
-            "CREATE INDEX results_by_time ON results (target_id, started)",
-            "CREATE INDEX results_started ON results (started)",
-        ),
-    ),
-    (
-        2,
-        "alert outbox",
-        (
-            # One row per (channel, alert): alerts are recorded here before any
-            # delivery is tried, and delivered by the outbox's own workers.
-            """CREATE TABLE outbox (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                channel TEXT NOT NULL,         -- "console", "webhook-1", "sns", ...
-                label TEXT NOT NULL,           -- the channel as shown (URL without token)
-                alert_id TEXT NOT NULL,
-                target_id TEXT NOT NULL,
-                event TEXT NOT NULL,
-                ord REAL NOT NULL,             -- delivery order (a summary takes its first's)
-                lanes TEXT NOT NULL,           -- JSON [target_id, ...] this row orders with
-                alert TEXT NOT NULL,           -- Alert.to_dict() (JSON)
-                state TEXT NOT NULL,           -- pending | delivered | given_up | summarised
-                queued REAL NOT NULL,          -- epoch seconds
-                attempts INTEGER NOT NULL DEFAULT 0,
-                next_attempt REAL NOT NULL,
-                last_attempt REAL,
-                last_error TEXT,
-                done REAL,                     -- when it left the pending state
-                summary_seq INTEGER,           -- summarised: the row that carries it
-                UNIQUE (channel, alert_id)
-            )""",
-            "CREATE INDEX outbox_by_state ON outbox (channel, state, ord)",
-            "CREATE INDEX outbox_by_target ON outbox (channel, target_id, ord)",
-        ),
-    ),
-)
-SCHEMA_VERSION = _MIGRATIONS[-1][0]
 
 
 class StoreError(SmtpwatchError):
@@ -194,39 +121,23 @@ class SqliteStore:
         self.close()
 
     def _migrate(self) -> None:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                    "version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
-                    "applied_at TEXT NOT NULL)"
+        with self._lock, Transaction(self._conn):
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
+                "applied_at TEXT NOT NULL)"
+            )
+            current = applied_version(self._conn)
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: schema version {current} was written by a newer "
+                    f"smtpwatch (this one knows up to {SCHEMA_VERSION}); upgrade smtpwatch"
                 )
-                row = self._conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
-                current = int(row[0] or 0)
-                if current > SCHEMA_VERSION:
-                    raise StoreError(
-                        f"{self.path}: schema version {current} was written by a newer "
-                        f"smtpwatch (this one knows up to {SCHEMA_VERSION}); upgrade smtpwatch"
-                    )
-                for version, description, statements in _MIGRATIONS:
-                    if version <= current:
-                        continue
-                    for statement in statements:
-                        self._conn.execute(statement)
-                    self._conn.execute(
-                        "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                        (version, description, _now_iso()),
-                    )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+            migrate(self._conn, current)
 
     def schema_version(self) -> int:
         with self._lock:
-            row = self._conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
-        return int(row[0] or 0)
+            return applied_version(self._conn)
 
     # -- TargetStore -----------------------------------------------------------
 
@@ -396,8 +307,8 @@ class SqliteStore:
 
     # -- helpers -----------------------------------------------------------------
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._conn)
+    def _transaction(self) -> Transaction:
+        return Transaction(self._conn)
 
     @contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:
@@ -415,23 +326,3 @@ class SqliteStore:
         """``PRAGMA integrity_check``: "ok" for a sound database."""
         with self._lock:
             return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT, ROLLBACK on any exception (incl. KeyboardInterrupt).
-
-    IMMEDIATE takes the write lock up front, so two processes never deadlock on a
-    read-then-write upgrade; busy_timeout makes the second one wait.
-    """
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def __enter__(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        if exc_type is None:
-            self._conn.execute("COMMIT")
-        else:
-            self._conn.execute("ROLLBACK")
