@@ -5,11 +5,10 @@ warm Lambda container alike (both keep one resolver for the life of the process)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
+from scheduler_helpers import Clock, Listener
 
 from smtpwatch.core.probe import ProbeEnvironment
 from smtpwatch.core.resolve import AddressResolver
@@ -20,40 +19,8 @@ from smtpwatch.service.memory import MemorySink
 from smtpwatch.testing.dns_server import DnsServer
 from smtpwatch.testing.servers import SmtpServer
 
-T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 NAME = "mx.moving.test"
 MAX_AGE_S = 60  # the documented bound on a device-cached answer's age
-
-
-class Clock:
-    """Wall time for the scheduler and monotonic seconds for the resolver, from one
-    hand-moved instant, so "a minute later" needs no minute of waiting."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def monotonic(self) -> float:
-        return (self.now - T0).total_seconds()
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-class Reports:
-    def __init__(self) -> None:
-        self.done: list[CheckReport] = []
-
-    def check_done(self, report: CheckReport) -> None:
-        self.done.append(report)
-
-    def notice(self, text: str) -> None:
-        pass
-
-    def sink_failed(self, sink: str, alert: Any, error: Exception) -> None:
-        pass
 
 
 @pytest.fixture
@@ -82,12 +49,12 @@ def test_a_running_scheduler_sees_a_moved_address_within_a_minute(
     old, _ = two_servers
     clock = Clock()
     store = SqliteStore(tmp_path / "db")
-    reports = Reports()
+    listener = Listener()
     env = ProbeEnvironment(resolver=AddressResolver(dns.resolver(), clock=clock.monotonic))
     sched = LocalScheduler(
         store,
         sinks=[("memory", MemorySink())],
-        listener=reports,
+        listener=listener,
         env=env,
         now=clock,
         retention_days=None,
@@ -107,7 +74,7 @@ def test_a_running_scheduler_sees_a_moved_address_within_a_minute(
         # GIVEN a check that resolved the name to its old address
         assert sched.tick() == 1
         assert sched._pool.wait_idle(30)
-        assert _ip_of(reports.done[-1]) == "127.0.0.1"
+        assert _ip_of(listener.reports[-1]) == "127.0.0.1"
         # WHEN the name moves (the record's TTL is an hour: only our own bound can help)
         dns.set_zone({NAME: ["127.0.0.2"]})
         seen: list[str | None] = []
@@ -115,7 +82,7 @@ def test_a_running_scheduler_sees_a_moved_address_within_a_minute(
             clock.advance(10)
             assert sched.tick() == 1
             assert sched._pool.wait_idle(30)
-            seen.append(_ip_of(reports.done[-1]))
+            seen.append(_ip_of(listener.reports[-1]))
         # THEN the check a minute after the first answer uses the new address
         assert seen[-1] == "127.0.0.2", seen
         # AND the checks before it shared the cached answer (one lookup per minute)

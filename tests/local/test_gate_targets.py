@@ -10,74 +10,23 @@ with the list of the targets it held. Real loopback servers, a fake clock.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
+from scheduler_helpers import T0, Clock, Listener, item
 
 from smtpwatch.core import alert_text
 from smtpwatch.core.state import Alert, AlertEvent
-from smtpwatch.local.scheduler import CheckReport, LocalScheduler
+from smtpwatch.local.scheduler import LocalScheduler
 from smtpwatch.local.sqlite_store import SqliteStore
 from smtpwatch.service.memory import MemorySink
 from smtpwatch.testing.servers import SmtpServer, closed_port
-
-T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, start: datetime = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-class Listener:
-    def __init__(self) -> None:
-        self.reports: list[CheckReport] = []
-        self.lock = threading.Lock()
-
-    def check_done(self, report: CheckReport) -> None:
-        with self.lock:
-            self.reports.append(report)
-
-    def notice(self, text: str) -> None:
-        pass
-
-    def sink_failed(self, sink: str, alert: Alert, error: Exception) -> None:
-        pass
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "db")
-    yield s
-    s.close()
 
 
 @pytest.fixture
 def server(smtp_server: Callable[..., SmtpServer]) -> SmtpServer:
     return smtp_server("127.0.0.1")
-
-
-def item(target_id: str, port: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "target_id": target_id,
-        "host": "127.0.0.1",
-        "port": port,
-        "encryption": "none",
-        "interval_s": 60,
-        "recheck_delay_s": 0,
-        "timeout_s": 5,
-        **extra,
-    }
 
 
 class Run:

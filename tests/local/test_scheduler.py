@@ -3,76 +3,25 @@ the monitor-degraded gate and stopping — probing real loopback servers."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from scheduler_helpers import T0, Clock, Listener, item
 
 from smtpwatch.core.schedule import next_slot
-from smtpwatch.core.state import Alert
 from smtpwatch.core.target import Target
-from smtpwatch.local.scheduler import CheckReport, LocalScheduler
+from smtpwatch.local.scheduler import LocalScheduler
 from smtpwatch.local.sqlite_store import SqliteStore
 from smtpwatch.service.memory import MemorySink
 from smtpwatch.testing.servers import HostileServer, SmtpServer, closed_port
-
-T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-class Listener:
-    def __init__(self) -> None:
-        self.reports: list[CheckReport] = []
-        self.notices: list[str] = []
-        self.lock = threading.Lock()
-
-    def check_done(self, report: CheckReport) -> None:
-        with self.lock:
-            self.reports.append(report)
-
-    def notice(self, text: str) -> None:
-        self.notices.append(text)
-
-    def sink_failed(self, sink: str, alert: Alert, error: Exception) -> None:
-        self.notices.append(f"sink {sink} failed")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "db")
-    yield s
-    s.close()
 
 
 @pytest.fixture
 def plain_server(smtp_server: Callable[..., SmtpServer]) -> SmtpServer:
     return smtp_server("127.0.0.1")
-
-
-def item(target_id: str, port: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "target_id": target_id,
-        "host": "127.0.0.1",
-        "port": port,
-        "encryption": "none",
-        "interval_s": 60,
-        "recheck_delay_s": 0,
-        "timeout_s": 10,
-        **extra,
-    }
 
 
 def scheduler(store: SqliteStore, clock: Clock, **kw: Any) -> tuple[LocalScheduler, Listener]:
