@@ -1,65 +1,39 @@
 """The targets table on DynamoDB, as `smtpwatch targets` writes it.
 
-What the generic ``TargetStore`` port does not offer and the CLI needs:
-
-- conditional writes, so ``add`` never overwrites a target someone else just added
-  and ``update`` never resurrects one someone just removed;
-- a resumable, idempotent bulk import: ``BatchWriteItem`` puts of the config item only
-  (state lives in its own table and is never touched), ``UnprocessedItems`` retried with
-  exponential backoff and jitter, progress reported. Items already in the table with
-  exactly the imported content are skipped, so re-running the same file after an
-  interruption writes only what is missing and converges on the file's content.
+Beyond the generic ``TargetStore`` port: conditional writes (``add`` never overwrites,
+``update`` never resurrects) and a resumable, idempotent bulk import that writes only
+the items whose content differs.
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from smtpwatch.adapters.aws_clients import error_code
 from smtpwatch.adapters.dynamodb import from_item, to_item
+from smtpwatch.cli.targets_backends import (
+    ImportInterrupted,
+    ImportReport,
+    Progress,
+    TargetExists,
+    TargetMissing,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["DynamoTargets", "ImportInterrupted", "ImportReport", "TargetExists", "TargetMissing"]
+    from smtpwatch.adapters.secret_store import SecretWriter
+
+__all__ = ["DynamoTargets"]
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
 BATCH_GET_SIZE = 100  # BatchGetItem's limit
 BATCH_GET_MAX = 1000  # more ids than this: one scan instead of lookups
 MAX_UNPROCESSED_ROUNDS = 12  # ~ 0.05 s * 2**n, capped at 5 s: about 40 s of throttling
-
-
-class TargetExists(Exception):
-    pass
-
-
-class TargetMissing(Exception):
-    pass
-
-
-class ImportInterrupted(Exception):
-    """The import stopped part-way; what was written stays and a re-run finishes it."""
-
-    def __init__(self, written: int, total: int, reason: str) -> None:
-        self.written = written
-        self.total = total
-        self.reason = reason
-        super().__init__(f"stopped after {written} of {total} items were written: {reason}")
-
-
-@dataclass(frozen=True, slots=True)
-class ImportReport:
-    total: int
-    written: int
-    unchanged: int
-    new: int
-
-
-Progress = Callable[[int, int], None]  # (done, total)
 
 # One codec with the Lambda functions (adapters/dynamodb.py), so an imported item is
 # byte-for-byte what a re-import compares against.
@@ -69,20 +43,26 @@ deserialize = from_item
 
 class DynamoTargets:
     """Config items in the targets table (HASH ``target_id``) and, for ``remove``, the
-    target's item in the state table."""
+    target's item in the state table: the ``Targets`` of ``--stack``/``--table``."""
+
+    aws = True
 
     def __init__(
         self,
         table: str,
         *,
         state_table: str | None = None,
-        client: DynamoDBClient | None = None,
+        secrets_prefix: str | None = None,
         region: str | None = None,
+        description: str = "",
+        client: DynamoDBClient | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.table = table
         self.state_table = state_table
-        self._region = region
+        self.secrets_prefix = secrets_prefix
+        self.region = region
+        self.description = description or f"DynamoDB table {table}"
         self._client = client
         self._sleep = sleep
 
@@ -91,12 +71,12 @@ class DynamoTargets:
         if self._client is None:
             import boto3
 
-            self._client = boto3.client("dynamodb", region_name=self._region)
+            self._client = boto3.client("dynamodb", region_name=self.region)
         return self._client
 
     # -- single items ----------------------------------------------------------
 
-    def get_item(self, target_id: str) -> dict[str, Any] | None:
+    def get(self, target_id: str) -> dict[str, Any] | None:
         response = self.client.get_item(
             TableName=self.table, Key={"target_id": {"S": target_id}}, ConsistentRead=True
         )
@@ -109,59 +89,59 @@ class DynamoTargets:
         for page in paginator.paginate(TableName=self.table, ConsistentRead=True):
             yield from (dict(raw) for raw in page.get("Items", []))
 
-    def iter_items(self) -> Iterator[dict[str, Any]]:
-        for raw in self.iter_raw():
-            yield deserialize(raw)
+    def items(self) -> Iterator[dict[str, Any]]:
+        decoded = (deserialize(raw) for raw in self.iter_raw())
+        return iter(sorted(decoded, key=lambda item: str(item.get("target_id", ""))))
 
     def create(self, item: dict[str, Any]) -> None:
         """Put ``item`` only if no target has its id."""
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=serialize(item),
-                ConditionExpression="attribute_not_exists(target_id)",
-            )
-        except Exception as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise TargetExists(item["target_id"]) from None
-            raise
+        self._put(item, "attribute_not_exists(target_id)", TargetExists)
 
     def replace(self, item: dict[str, Any]) -> None:
         """Put ``item`` only if the target still exists (no resurrection by a late update)."""
+        self._put(item, "attribute_exists(target_id)", TargetMissing)
+
+    def _put(self, item: dict[str, Any], condition: str, error: type[Exception]) -> None:
         try:
             self.client.put_item(
-                TableName=self.table,
-                Item=serialize(item),
-                ConditionExpression="attribute_exists(target_id)",
+                TableName=self.table, Item=serialize(item), ConditionExpression=condition
             )
         except Exception as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                raise TargetMissing(item["target_id"]) from None
+                raise error(item["target_id"]) from None
             raise
 
-    def delete(self, target_id: str) -> bool:
+    def remove(self, target_id: str) -> bool:
+        """Delete the target and its state (status, pending alert, due time). Results
+        stay and expire through the results table's TTL: deleting them would cost a
+        query and a write per result for nothing."""
+        if not self._delete(self.table, target_id):
+            return False
+        if self.state_table:  # a re-added id starts as pending
+            self._delete(self.state_table, target_id)
+        return True
+
+    def _delete(self, table: str, target_id: str) -> bool:
         response = self.client.delete_item(
-            TableName=self.table, Key={"target_id": {"S": target_id}}, ReturnValues="ALL_OLD"
+            TableName=table, Key={"target_id": {"S": target_id}}, ReturnValues="ALL_OLD"
         )
         return bool(response.get("Attributes"))
 
-    def delete_state(self, target_id: str) -> bool:
-        """Forget the target's state (status, pending alert, due time). Results stay and
-        expire through the results table's TTL."""
-        if not self.state_table:
-            return False
-        response = self.client.delete_item(
-            TableName=self.state_table, Key={"target_id": {"S": target_id}}, ReturnValues="ALL_OLD"
-        )
-        return bool(response.get("Attributes"))
+    def secret_writer(self, args: argparse.Namespace) -> SecretWriter:
+        from smtpwatch.adapters.secret_store import SecretsManagerSecretWriter, SsmSecretWriter
+
+        prefix = getattr(args, "secrets_prefix", None) or self.secrets_prefix or "/smtpwatch/"
+        if getattr(args, "secret_store", "ssm") == "secretsmanager":
+            return SecretsManagerSecretWriter(prefix, region=self.region)
+        return SsmSecretWriter(prefix, region=self.region)
+
+    def close(self) -> None:
+        pass
 
     # -- bulk import -------------------------------------------------------------
 
     def import_items(
-        self,
-        items: Sequence[dict[str, Any]],
-        *,
-        progress: Progress | None = None,
+        self, items: Sequence[dict[str, Any]], progress: Progress | None = None
     ) -> ImportReport:
         """Write ``items`` (config only). Idempotent: items already stored with the same
         content are skipped. Raises ``ImportInterrupted`` when a write fails for good;
