@@ -6,6 +6,7 @@ Lambda accepts them (202) without running code, as AWS-TOOLING.md describes.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import threading
@@ -21,15 +22,16 @@ import boto3
 import pytest
 
 from conftest import REGION, Alerts, LambdaContext
-from smtpwatch.adapters.dynamodb import DynamoStateStore, DynamoTargetStore
+from smtpwatch.adapters.dynamodb import DynamoBookkeeping, DynamoStateStore, DynamoTargetStore
 from smtpwatch.adapters.lambda_invoker import LambdaProbeInvoker
 from smtpwatch.adapters.sns import SnsAlertSink
+from smtpwatch.adapters.tick_gate import settle_episode, tick_bucket
 from smtpwatch.core import schedule
 from smtpwatch.core.alerting import alert_id_for
 from smtpwatch.core.state import Alert, AlertEvent, TargetState, TargetStatus
 from smtpwatch.handlers import dispatcher as dispatcher_module
-from smtpwatch.handlers.dispatcher import Dispatcher, tick_bucket
 from smtpwatch.ports import AlertSink
+from smtpwatch.service.dispatch import Dispatcher
 
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 
@@ -107,6 +109,12 @@ class Harness:
             boto3.client("dynamodb", region_name=REGION), self.tables["StateTable"]
         )
 
+    @property
+    def bookkeeping(self) -> DynamoBookkeeping:
+        return DynamoBookkeeping(
+            boto3.client("dynamodb", region_name=REGION), self.tables["StateTable"]
+        )
+
     def tick(self, moment: datetime) -> dict[str, Any]:
         result: dict[str, Any] = dispatcher_module.handler(_event(moment), self.ctx)
         return result
@@ -125,11 +133,17 @@ class Harness:
         kwargs: dict[str, Any] = {}
         if clock is not None:
             kwargs["clock"] = clock
+        states = DynamoStateStore(ddb, self.tables["StateTable"])
+        books = DynamoBookkeeping(ddb, self.tables["StateTable"], **kwargs)
         return Dispatcher(
             targets=DynamoTargetStore(ddb, self.tables["TargetsTable"]),
-            states=DynamoStateStore(ddb, self.tables["StateTable"], **kwargs),
+            states=states,
+            bookkeeping=books,
             invoker=LambdaProbeInvoker(lam, "smtpwatch-probe"),
             sink=sink,
+            settle=functools.partial(
+                settle_episode, books, states, [sink] if sink is not None else []
+            ),
             workers=8,
             **kwargs,
         )
@@ -259,7 +273,7 @@ def test_racing_window_claims_on_the_emulator_let_exactly_one_win(harness: Harne
     # moto evaluated the condition and wrote without a lock, so two could both win
     # (the overlapping-runs test above then saw a slot dispatched twice); the `aws`
     # fixture makes its writes atomic like the real service's.
-    stores = [harness.states for _ in range(6)]  # each with its own client
+    stores = [harness.bookkeeping for _ in range(6)]  # each with its own client
     barrier = threading.Barrier(len(stores))
     for round_ in range(15):
         marks = [s.get_dispatcher_mark() for s in stores]
@@ -367,7 +381,7 @@ def test_a_window_left_unfinished_by_a_crashed_run_is_dispatched_again(harness: 
     harness.tick(T0)
     harness.captured.take()
     # GIVEN a run that claimed the next window and died before dispatching
-    states = harness.states
+    states = harness.bookkeeping
     mark = states.get_dispatcher_mark()
     t1 = T0 + timedelta(minutes=1)
     assert states.claim_window(mark, schedule.format_ts(T0), schedule.format_ts(t1), lease_s=-1)
@@ -438,7 +452,7 @@ def test_tick_counters_count_dispatched_probes_per_bucket(harness: Harness) -> N
     harness.tick(T0)
     buckets = Counter(tick_bucket(s) for _, s in harness.captured.take())
     assert buckets == {schedule.format_ts(T0): 12}
-    counts = harness.states.add_tick_failure(schedule.format_ts(T0))
+    counts = harness.bookkeeping.add_tick_failure(schedule.format_ts(T0))
     assert counts.dispatched == 12 and counts.failures == 1
 
 
@@ -534,8 +548,15 @@ def test_the_dispatcher_reads_the_targets_table_with_one_scan_per_segment(
     d = Dispatcher(
         targets=DynamoTargetStore(client, harness.tables["TargetsTable"], scan_segments=4),
         states=DynamoStateStore(client, harness.tables["StateTable"]),
+        bookkeeping=DynamoBookkeeping(client, harness.tables["StateTable"]),
         invoker=dispatcher.invoker,
         sink=None,
+        settle=functools.partial(
+            settle_episode,
+            DynamoBookkeeping(client, harness.tables["StateTable"]),
+            DynamoStateStore(client, harness.tables["StateTable"]),
+            [],
+        ),
         workers=8,
         scan_segments=4,
     )

@@ -18,6 +18,7 @@ from dynamodb_local import running_dynamodb_local
 from template_tables import create_tables
 
 from smtpwatch.adapters.dynamodb import (
+    DynamoBookkeeping,
     DynamoResultStore,
     DynamoStateStore,
     DynamoTargetStore,
@@ -25,7 +26,7 @@ from smtpwatch.adapters.dynamodb import (
 from smtpwatch.core import schedule
 from smtpwatch.core.result import ProbeResult, Status
 from smtpwatch.core.state import TargetState, TargetStatus
-from smtpwatch.handlers.dispatcher import Dispatcher
+from smtpwatch.service.dispatch import Dispatcher
 
 pytestmark = pytest.mark.dynamodb_local
 
@@ -94,7 +95,8 @@ def test_first_state_write_succeeds_once_and_replaces_the_dispatch_stub(
     local_client: Callable[[], Any], local_tables: dict[str, str]
 ) -> None:
     store = DynamoStateStore(local_client(), local_tables["StateTable"])
-    claims = _race(6, lambda i: store.claim_first_dispatch("new", "2026-11-25T15:00:00Z"))
+    books = DynamoBookkeeping(local_client(), local_tables["StateTable"])
+    claims = _race(6, lambda i: books.claim_first_dispatch("new", "2026-11-25T15:00:00Z"))
     assert claims.count(True) == 1
     saves = _race(
         6, lambda i: store.save_state(TargetState("new", status=TargetStatus.UP, version=1))
@@ -116,7 +118,7 @@ def test_only_one_dispatcher_claims_a_window_and_tick_counters_add_up(
     local_client: Callable[[], Any], local_tables: dict[str, str]
 ) -> None:
     table = local_tables["StateTable"]
-    stores = [DynamoStateStore(local_client(), table) for _ in range(6)]
+    stores = [DynamoBookkeeping(local_client(), table) for _ in range(6)]
     marks = [s.get_dispatcher_mark() for s in stores]
     claims = _race(6, lambda i: stores[i].claim_window(marks[i], "a", "b", 60))
     assert claims.count(True) == 1
@@ -131,7 +133,7 @@ def test_a_failing_target_counts_once_per_tick_even_when_its_copies_race(
     local_client: Callable[[], Any], local_tables: dict[str, str]
 ) -> None:
     table = local_tables["StateTable"]
-    stores = [DynamoStateStore(local_client(), table) for _ in range(6)]
+    stores = [DynamoBookkeeping(local_client(), table) for _ in range(6)]
     tick = "2026-11-25T16:00:00Z"
     # GIVEN six copies of one failing target's event counting at once
     won = _race(6, lambda i: stores[i].count_tick_failure(tick, "mx1"))
@@ -168,6 +170,7 @@ def test_overlapping_dispatchers_never_double_dispatch_on_the_real_engine(
         return Dispatcher(
             targets=DynamoTargetStore(client, local_tables["TargetsTable"], scan_segments=2),
             states=DynamoStateStore(client, local_tables["StateTable"]),
+            bookkeeping=DynamoBookkeeping(client, local_tables["StateTable"]),
             invoker=capture,
             sink=None,
             workers=8,

@@ -9,6 +9,7 @@ import pytest
 
 from smtpwatch.adapters.dynamodb import (
     DispatcherMark,
+    DynamoBookkeeping,
     DynamoResultStore,
     DynamoStateStore,
     DynamoTargetStore,
@@ -80,8 +81,9 @@ def test_first_save_replaces_the_dispatchers_first_dispatch_stub(
     ddb: Any, tables: dict[str, str]
 ) -> None:
     store = DynamoStateStore(ddb, tables["StateTable"])
-    assert store.claim_first_dispatch("new", "2026-11-25T15:00:00Z") is True
-    assert store.claim_first_dispatch("new", "2026-11-25T15:00:00Z") is False
+    books = DynamoBookkeeping(ddb, tables["StateTable"])
+    assert books.claim_first_dispatch("new", "2026-11-25T15:00:00Z") is True
+    assert books.claim_first_dispatch("new", "2026-11-25T15:00:00Z") is False
     stub = store.get_state("new")
     assert stub is not None and stub.status is TargetStatus.PENDING and stub.version == 0
     assert store.save_state(stub.evolve(status=TargetStatus.UP, version=1)) is True
@@ -90,17 +92,18 @@ def test_first_save_replaces_the_dispatchers_first_dispatch_stub(
 
 def test_bookkeeping_items_are_not_states(ddb: Any, tables: dict[str, str]) -> None:
     store = DynamoStateStore(ddb, tables["StateTable"])
-    mark = store.get_dispatcher_mark()
+    books = DynamoBookkeeping(ddb, tables["StateTable"])
+    mark = books.get_dispatcher_mark()
     assert mark == DispatcherMark()
-    assert store.claim_window(mark, "2026-11-25T14:59:00Z", "2026-11-25T15:00:00Z", 90) is True
-    store.record_dispatched("2026-11-25T15:00:00Z", 3)
+    assert books.claim_window(mark, "2026-11-25T14:59:00Z", "2026-11-25T15:00:00Z", 90) is True
+    books.record_dispatched("2026-11-25T15:00:00Z", 3)
     assert list(store.iter_states()) == []
 
 
 def test_window_claim_fails_for_the_second_of_two_runs_that_read_the_same_mark(
     ddb: Any, tables: dict[str, str]
 ) -> None:
-    store = DynamoStateStore(ddb, tables["StateTable"])
+    store = DynamoBookkeeping(ddb, tables["StateTable"])
     read = store.get_dispatcher_mark()
     assert store.claim_window(read, "a", "b", 90) is True
     assert store.claim_window(read, "a", "b", 90) is False
@@ -116,7 +119,7 @@ def test_window_claim_fails_for_the_second_of_two_runs_that_read_the_same_mark(
 def test_tick_counters_add_atomically_and_one_caller_claims_the_degraded_alert(
     ddb: Any, tables: dict[str, str]
 ) -> None:
-    store = DynamoStateStore(ddb, tables["StateTable"])
+    store = DynamoBookkeeping(ddb, tables["StateTable"])
     store.record_dispatched("2026-11-25T15:00:00Z", 10)
     counts = [store.add_tick_failure("2026-11-25T15:00:00Z") for _ in range(3)]
     assert [c.failures for c in counts] == [1, 2, 3]

@@ -702,7 +702,7 @@ def test_the_probe_may_only_add_results_not_read_the_history(cfn: dict[str, Any]
 
 def test_the_dispatcher_may_only_scan_the_targets_table(cfn: dict[str, Any]) -> None:
     # GIVEN the dispatcher reads targets only by Scan (the probe reads its one item)
-    source = (ROOT / "functions/smtpwatch/handlers/dispatcher.py").read_text(encoding="utf-8")
+    source = (ROOT / "functions/smtpwatch/service/dispatch.py").read_text(encoding="utf-8")
     assert "self._targets.iter_items_and_wire()" in source
     assert not re.search(r"self\._targets\.(get_item|iter_raw_items|put_items)", source)
     # THEN its role may scan that table and nothing else

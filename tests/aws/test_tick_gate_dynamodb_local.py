@@ -18,7 +18,7 @@ from botocore.config import Config
 from dynamodb_local import running_dynamodb_local
 from template_tables import create_tables
 
-from smtpwatch.adapters.dynamodb import DynamoStateStore
+from smtpwatch.adapters.dynamodb import DynamoBookkeeping
 
 pytestmark = pytest.mark.dynamodb_local
 
@@ -44,9 +44,9 @@ def _client(url: str) -> Any:
 
 
 @pytest.fixture
-def stores(endpoint: str) -> list[DynamoStateStore]:
+def stores(endpoint: str) -> list[DynamoBookkeeping]:
     table = create_tables(_client(endpoint), prefix=f"e{next(_prefixes)}")["StateTable"]
-    return [DynamoStateStore(_client(endpoint), table) for _ in range(6)]
+    return [DynamoBookkeeping(_client(endpoint), table) for _ in range(6)]
 
 
 def _race(n: int, fn: Callable[[int], R]) -> list[R]:
@@ -61,7 +61,7 @@ def _race(n: int, fn: Callable[[int], R]) -> list[R]:
 
 
 def test_racing_writers_agree_on_one_episode_one_first_hold_one_release_one_end(
-    stores: list[DynamoStateStore],
+    stores: list[DynamoBookkeeping],
 ) -> None:
     since = "2026-11-25T15:00:00Z"
     # GIVEN six checks of one degraded tick beginning the episode at once: one begins it
@@ -87,7 +87,7 @@ def test_racing_writers_agree_on_one_episode_one_first_hold_one_release_one_end(
 
 
 def test_an_open_episode_is_replaced_only_by_a_later_start(
-    stores: list[DynamoStateStore],
+    stores: list[DynamoBookkeeping],
 ) -> None:
     assert stores[0].open_episode("2026-11-25T15:00:00Z")
     assert not stores[1].open_episode("2026-11-25T15:00:00Z")

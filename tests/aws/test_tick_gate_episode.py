@@ -7,6 +7,7 @@ dispatcher runs after dispatching; one test drives it through ``Dispatcher.run``
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,15 +16,20 @@ from typing import Any
 
 import pytest
 
-from smtpwatch.adapters.dynamodb import DynamoResultStore, DynamoStateStore, DynamoTargetStore
+from smtpwatch.adapters.dynamodb import (
+    DynamoBookkeeping,
+    DynamoResultStore,
+    DynamoStateStore,
+    DynamoTargetStore,
+)
 from smtpwatch.adapters.tick_gate import TickGate, settle_episode, tick_bucket
 from smtpwatch.core import alert_text
 from smtpwatch.core.result import ErrorInfo, ErrorKind, ProbeResult, Status
 from smtpwatch.core.schedule import format_ts
 from smtpwatch.core.state import Alert, AlertEvent, TargetStatus
 from smtpwatch.core.target import Target
-from smtpwatch.handlers.dispatcher import Dispatcher
 from smtpwatch.service.check import CheckDeps, run_check
+from smtpwatch.service.dispatch import Dispatcher
 from smtpwatch.service.memory import MemorySink
 from smtpwatch.testing.servers import SmtpServer, closed_port
 
@@ -50,7 +56,8 @@ class Monitor:
         self.clock = Clock()
         self.sink = MemorySink()
         self.states = DynamoStateStore(ddb, tables["StateTable"])
-        self.gate = TickGate(self.states, [self.sink], now=self.clock)
+        self.books = DynamoBookkeeping(ddb, tables["StateTable"])
+        self.gate = TickGate(self.books, [self.sink], now=self.clock)
         self.deps = CheckDeps(
             states=self.states,
             results=DynamoResultStore(ddb, tables["ResultsTable"]),
@@ -80,7 +87,7 @@ class Monitor:
         housekeeping of the next tick (which judges this one)."""
         ids = sorted(self.targets) if ids is None else ids
         scheduled_at = format_ts(_at(minute))
-        self.states.record_dispatched(tick_bucket(scheduled_at), len(ids))
+        self.books.record_dispatched(tick_bucket(scheduled_at), len(ids))
         self.clock.now = _at(minute) + timedelta(seconds=5)
         with ThreadPoolExecutor(max_workers=len(ids)) as pool:
             outcomes = list(
@@ -95,7 +102,12 @@ class Monitor:
     def settle(self, minute: int) -> None:
         self.clock.now = _at(minute)
         settle_episode(
-            self.states, [self.sink], targets=self.targets.get, tick=_at(minute), now=_at(minute)
+            self.books,
+            self.states,
+            [self.sink],
+            targets=self.targets.get,
+            tick=_at(minute),
+            now=_at(minute),
         )
 
     def alerts(self, event: AlertEvent, target_id: str | None = None) -> list[Alert]:
@@ -146,7 +158,7 @@ def test_a_failing_target_counts_once_per_tick_however_often_its_failure_is_seen
     # Five targets failing among ten trip the gate; one target failing five times does not.
     targets = [Target(target_id=f"t{i}", host="mx.example.com") for i in range(10)]
     scheduled_at = format_ts(T0)
-    monitor.states.record_dispatched(tick_bucket(scheduled_at), len(targets))
+    monitor.books.record_dispatched(tick_bucket(scheduled_at), len(targets))
     failed = ProbeResult(
         target_id="t0",
         started_at=scheduled_at,
@@ -156,7 +168,7 @@ def test_a_failing_target_counts_once_per_tick_however_often_its_failure_is_seen
     for _ in range(5):
         monitor.gate.observe(targets[0], failed, scheduled_at=scheduled_at)
     assert not monitor.gate.hold_down(targets[0], scheduled_at=scheduled_at)
-    assert monitor.states.get_tick_counts(tick_bucket(scheduled_at)).failures == 1
+    assert monitor.books.get_tick_counts(tick_bucket(scheduled_at)).failures == 1
 
 
 def _episode(monitor: Monitor, server: SmtpServer, dead: int) -> None:
@@ -243,13 +255,14 @@ class _Invoker:
 def test_the_dispatcher_runs_the_housekeeping_each_tick(tables: dict[str, str], ddb: Any) -> None:
     # GIVEN an episode of one degraded tick in which seven targets were held
     states = DynamoStateStore(ddb, tables["StateTable"])
+    books = DynamoBookkeeping(ddb, tables["StateTable"])
     sink = MemorySink()
-    gate = TickGate(states, [sink], now=lambda: T0 + timedelta(seconds=5))
+    gate = TickGate(books, [sink], now=lambda: T0 + timedelta(seconds=5))
     items = [{"target_id": f"t{i}", "host": "mx.example.com", "interval_s": 60} for i in range(10)]
     DynamoTargetStore(ddb, tables["TargetsTable"]).put_items(items)
     targets = [Target.from_item(item, strict=True)[0] for item in items]
     scheduled_at = format_ts(T0)
-    states.record_dispatched(tick_bucket(scheduled_at), len(targets))
+    books.record_dispatched(tick_bucket(scheduled_at), len(targets))
     for t in targets[:7]:
         gate.observe(
             t,
@@ -264,13 +277,15 @@ def test_the_dispatcher_runs_the_housekeeping_each_tick(tables: dict[str, str], 
     assert all(gate.hold_down(t, scheduled_at=scheduled_at) for t in targets[:7])
     assert [a.status for a in sink.alerts] == ["degraded"]
     # AND a clean tick after it (nothing failed)
-    states.record_dispatched(format_ts(_at(1)), len(targets))
+    books.record_dispatched(format_ts(_at(1)), len(targets))
     # WHEN the dispatcher runs the tick after that one
     dispatcher = Dispatcher(
         targets=DynamoTargetStore(ddb, tables["TargetsTable"]),
         states=states,
+        bookkeeping=books,
         invoker=_Invoker(),
         sink=sink,
+        settle=functools.partial(settle_episode, books, states, [sink]),
         workers=2,
         clock=lambda: _at(2).timestamp(),
     )

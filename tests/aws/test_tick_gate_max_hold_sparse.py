@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from smtpwatch.adapters.dynamodb import DynamoResultStore, DynamoStateStore
+from smtpwatch.adapters.dynamodb import DynamoBookkeeping, DynamoResultStore, DynamoStateStore
 from smtpwatch.adapters.tick_gate import TickGate, settle_episode, tick_bucket
 from smtpwatch.core.schedule import format_ts
 from smtpwatch.core.state import AlertEvent
@@ -38,11 +38,12 @@ def test_targets_checked_every_5_minutes_are_not_held_for_ever(
     now = [_at(0)]
     sink = MemorySink()
     states = DynamoStateStore(ddb, tables["StateTable"])
+    books = DynamoBookkeeping(ddb, tables["StateTable"])
     deps = CheckDeps(
         states=states,
         results=DynamoResultStore(ddb, tables["ResultsTable"]),
         sinks=[sink],
-        gate=TickGate(states, [sink], now=lambda: now[0]),
+        gate=TickGate(books, [sink], now=lambda: now[0]),
         now=lambda: now[0],
         sleep=lambda _s: time.sleep(0.5),
     )
@@ -67,7 +68,7 @@ def test_targets_checked_every_5_minutes_are_not_held_for_ever(
         for minute in range(26):
             if minute % 5 == 0:
                 scheduled_at = format_ts(_at(minute))
-                states.record_dispatched(tick_bucket(scheduled_at), len(targets))
+                books.record_dispatched(tick_bucket(scheduled_at), len(targets))
                 now[0] = _at(minute) + timedelta(seconds=5)
                 with ThreadPoolExecutor(max_workers=len(targets)) as pool:
                     list(
@@ -77,7 +78,7 @@ def test_targets_checked_every_5_minutes_are_not_held_for_ever(
                         )
                     )
             now[0] = _at(minute + 1)
-            settle_episode(states, [sink], targets=targets.get, tick=now[0], now=now[0])
+            settle_episode(books, states, [sink], targets=targets.get, tick=now[0], now=now[0])
     # THEN the slow ones' down alerts went out, once each, marked held
     downs = [a for a in sink.alerts if a.event is AlertEvent.DOWN]
     assert sorted(a.target_id for a in downs if a.target_id.startswith("slow")) == [

@@ -47,7 +47,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from smtpwatch.adapters.dynamodb import DynamoStateStore, EpisodeRecord, TickCounts
+from smtpwatch.adapters.dynamodb import DynamoBookkeeping, EpisodeRecord, TickCounts
 from smtpwatch.core.alerting import (
     DEGRADED_MIN_COUNT,
     DEGRADED_SHARE,
@@ -57,7 +57,7 @@ from smtpwatch.core.alerting import (
 )
 from smtpwatch.core.result import ErrorKind, ProbeResult
 from smtpwatch.core.schedule import format_ts, parse_ts, utc_now
-from smtpwatch.ports import AlertSink
+from smtpwatch.ports import AlertSink, StateStore
 from smtpwatch.service.gate import (
     Episode,
     GateVerdict,
@@ -98,7 +98,7 @@ class TickGate:
 
     def __init__(
         self,
-        states: DynamoStateStore,
+        states: DynamoBookkeeping,
         sinks: Sequence[AlertSink],
         *,
         share: float = DEGRADED_SHARE,
@@ -162,7 +162,8 @@ class TickGate:
 
 
 def settle_episode(
-    states: DynamoStateStore,
+    bookkeeping: DynamoBookkeeping,
+    states: StateStore,
     sinks: Sequence[AlertSink],
     *,
     targets: Callable[[str], Target | None],
@@ -176,12 +177,12 @@ def settle_episode(
     episode no check began. ``targets`` looks a target up by id (None: gone)."""
     current = tick_bucket(format_ts(tick))
     judged = previous_bucket(current)
-    counts = states.get_tick_counts(judged)
+    counts = bookkeeping.get_tick_counts(judged)
     judged_degraded = _degraded(counts, share, min_count)
-    episode = states.get_episode()
+    episode = bookkeeping.get_episode()
     if episode is not None and episode.open:
         if judged > episode.since and counts.dispatched > 0 and not judged_degraded:
-            if states.end_episode(episode.since, current):
+            if bookkeeping.end_episode(episode.since, current):
                 known = {tid: t for tid in episode.held if (t := targets(tid)) is not None}
                 end_episode(
                     _as_episode(episode), targets=known, states=states, sinks=sinks, now=now
@@ -191,7 +192,7 @@ def settle_episode(
             if target_id in episode.released or not hold_expired(held_since, now):
                 continue
             target = targets(target_id)
-            if target is None or not states.release_in_episode(
+            if target is None or not bookkeeping.release_in_episode(
                 episode.since, target_id, format_ts(now)
             ):
                 continue
@@ -206,8 +207,12 @@ def settle_episode(
         return
     if judged_degraded and not counts.degraded_sent:
         began_after = episode is not None and (episode.ended_at or "") > judged
-        if not began_after and states.open_episode(judged) and states.claim_degraded_alert(judged):
-            _send_degraded(states, sinks, judged, counts, now, [])
+        if (
+            not began_after
+            and bookkeeping.open_episode(judged)
+            and bookkeeping.claim_degraded_alert(judged)
+        ):
+            _send_degraded(bookkeeping, sinks, judged, counts, now, [])
 
 
 def _as_episode(record: EpisodeRecord) -> Episode:
@@ -221,7 +226,7 @@ def _as_episode(record: EpisodeRecord) -> Episode:
 
 
 def _send_degraded(
-    states: DynamoStateStore,
+    states: DynamoBookkeeping,
     sinks: Sequence[AlertSink],
     bucket: str,
     counts: TickCounts,

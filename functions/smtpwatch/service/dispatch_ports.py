@@ -6,16 +6,21 @@ and its tests see only these.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from smtpwatch.ports import StateStore
+
+if TYPE_CHECKING:
+    from smtpwatch.core.target import Target
 
 __all__ = [
     "CarriesTarget",
     "DispatchBookkeeping",
     "DispatcherMark",
+    "EpisodeHousekeeping",
     "StateScan",
     "TargetScan",
     "is_bookkeeping_id",
@@ -85,4 +90,13 @@ class CarriesTarget(Protocol):
 
     def invoke_with_target(
         self, target_id: str, scheduled_at: str, target: Mapping[str, Any] | None
+    ) -> None: ...
+
+
+class EpisodeHousekeeping(Protocol):
+    """The monitor-degraded housekeeping run once a tick after dispatching (on AWS
+    ``adapters.tick_gate.settle_episode``). ``targets`` looks a target up by id."""
+
+    def __call__(
+        self, *, targets: Callable[[str], Target | None], tick: datetime, now: datetime
     ) -> None: ...
