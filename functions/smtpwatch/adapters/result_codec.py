@@ -1,26 +1,10 @@
 """The results table's item for one ``ProbeResult``: at most 1 KB, one write unit.
 
-Cost (docs/design.md#scheduling-and-cost): every check writes one result item, and
-DynamoDB bills one write unit per started 1 KB. Plain JSON of ``ProbeResult.to_dict()``
-is ~1.4 KB for an ordinary STARTTLS + AUTH check (two units), so the full result is
-stored as a compressed blob:
-
-    target_id S | ts S | status S | expires_at N | total_ms N | error_kind S | r B
-
-- ``r``: ``b"\\x01"`` + raw DEFLATE of the compact JSON of ``to_dict()`` without
-  ``target_id`` (the key holds it), with a preset dictionary of the schema's keys and
-  common values (``_ZDICT_V1``). The leading byte names the dictionary: a stored item
-  must stay readable forever, so ``_ZDICT_V1`` never changes — a better dictionary
-  would be ``\\x02``.
-- ``status``, ``total_ms``, ``error_kind``: plain attributes for console filters and
-  queries (they cost ~40 bytes; everything else is only in the blob).
-- Items written before this codec (a ``result`` string attribute of JSON) still decode.
-
-The 1 KB bound holds for any result: when the item would exceed it (hundreds of SANs,
-a 512-byte banner and a long error message together), ``encode_item`` trims the
-least useful bulk first — SANs beyond the first few, EHLO extensions, address attempts
-beyond the first few, then the banner and the messages — and notes each trim in the
-stored ``trimmed`` list, so a reader can tell.
+``target_id S | ts S | status S | expires_at N | total_ms N | error_kind S | r B``, where
+``r`` is ``b"\\x01"`` + raw DEFLATE of the compact JSON of ``to_dict()`` (without
+``target_id``) with the frozen preset dictionary ``_ZDICT_V1``. An item that would
+exceed 1 KB is trimmed, least useful bulk first, and says so in ``trimmed``. Items of
+the older format (a ``result`` JSON string) still decode.
 """
 
 from __future__ import annotations

@@ -1,29 +1,21 @@
 """Maintenance windows: when a target's alerts are held (it is still probed).
 
-Two kinds, both stored in the target's ``maintenance`` list:
-
-- one-off ``{"start": "2026-11-25T22:00:00Z", "end": "2026-11-26T02:00:00Z"}`` (UTC;
-  an explicit offset is converted, a time without one is read as UTC);
-- weekly ``{"days": ["sat", "sun"], "start": "22:00", "end": "02:00",
-  "tz": "Europe/Berlin"}`` — wall-clock times in ``tz`` (default UTC); ``days`` name the
-  day the window *starts* (missing = every day); an end at or before the start means the
-  window crosses midnight; ``"24:00"`` ends at midnight.
-
-All comparisons are made in UTC: two datetimes sharing a ZoneInfo compare by wall time,
-which is wrong across a DST change.
+One-off ``{"start": ..., "end": ...}`` in UTC, or weekly ``{"days": ["sat", "sun"],
+"start": "22:00", "end": "02:00", "tz": "Europe/Berlin"}`` in wall-clock time (``days``
+name the day a window starts; an end at or before the start crosses midnight; "24:00"
+ends at midnight). Every comparison is made in UTC.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from smtpwatch.core.errors import ConfigError
-from smtpwatch.core.record import Record
 from smtpwatch.core.schedule import as_utc, parse_ts
 
-# typing.TYPE_CHECKING without importing typing; no dataclasses (see core/record.py);
 # zoneinfo (~3 ms with sysconfig) is imported only where a weekly window needs a time
 # zone: `smtpwatch probe` never does.
 TYPE_CHECKING = False
@@ -66,16 +58,12 @@ _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
-class OneOffWindow(Record):
+@dataclass(frozen=True, slots=True)
+class OneOffWindow:
     """``[start, end)`` in UTC."""
 
-    __slots__ = ("start", "end")  # noqa: RUF023 (constructor order)
     start: datetime
     end: datetime
-
-    def __init__(self, start: datetime, end: datetime) -> None:
-        object.__setattr__(self, "start", start)
-        object.__setattr__(self, "end", end)
 
     def span_at(self, now: datetime) -> tuple[datetime, datetime] | None:
         return (self.start, self.end) if self.start <= now < self.end else None
@@ -84,23 +72,15 @@ class OneOffWindow(Record):
         return {"start": _format_utc(self.start), "end": _format_utc(self.end)}
 
 
-class WeeklyWindow(Record):
+@dataclass(frozen=True, slots=True)
+class WeeklyWindow:
     """Every ``days`` (0 = Monday) from ``start_minute`` to ``end_minute`` local time in
     ``tz``; ``end_minute <= start_minute`` crosses midnight, 1440 is "24:00"."""
 
-    __slots__ = ("days", "start_minute", "end_minute", "tz")  # noqa: RUF023
     days: tuple[int, ...]
     start_minute: int
     end_minute: int
-    tz: str
-
-    def __init__(
-        self, days: tuple[int, ...], start_minute: int, end_minute: int, tz: str = "UTC"
-    ) -> None:
-        object.__setattr__(self, "days", days)
-        object.__setattr__(self, "start_minute", start_minute)
-        object.__setattr__(self, "end_minute", end_minute)
-        object.__setattr__(self, "tz", tz)
+    tz: str = "UTC"
 
     @property
     def crosses_midnight(self) -> bool:

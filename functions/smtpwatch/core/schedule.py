@@ -1,39 +1,10 @@
 """Due-time logic shared by the AWS dispatcher and the local scheduler. Pure; no I/O.
 
-The model: every target has a fixed grid of *slots*, ``offset + k * interval_s`` seconds
-after the Unix epoch, where ``offset = stable_hash(target_id) % interval_s``. The hash is
-SHA-256 (not Python's salted ``hash()``), so every process, Lambda container and restart
-agrees on the grid, and 10,000 targets with the same interval are spread evenly over it
-instead of all starting in the same second.
-
-A scheduler *tick* covers a window ``(start, end]`` — from the end of the last completed
-tick to now. Windows of successive ticks share only their boundary, and the half-open
-interval puts a slot on a boundary into exactly one of them, so:
-
-- a slot is dispatched by exactly one tick (given that ticks claim their windows
-  atomically — on AWS one conditional write of the dispatcher's bookkeeping item per
-  tick, never one write per target);
-- a missed or late tick never skips a target: the next window reaches back to the end
-  of the last completed one, and jitter of the timer is absorbed by rounding window
-  ends to the tick rate (``tick_window``);
-- after a long gap a target is probed once, for its *latest* slot in the window
-  (``due_slot``): a probe for a past moment cannot be run, and a burst of catch-up probes
-  would hammer the servers. ``due_slots`` lists every slot for callers that want them.
-
-The dispatch event's ``scheduled_at`` is the slot time, so it is the same for every
-(re)delivery of one dispatch — the results store's key ``(target_id, scheduled_at)`` is
-the redelivery dedupe, and no per-target write is needed to dispatch.
-
-New targets: a target never probed (no state yet) is also dispatched at the first tick
-that sees it, for its most recent slot (``dispatch_slot(..., probed=False)``), so it is
-checked within one tick of being added rather than up to one interval later. Two ticks
-that both see it unprobed pick the same slot (unless a slot boundary passed between
-them, in which case the later one is its regular slot), so the result-key dedupe makes
-the second dispatch a no-op.
-
-Edited intervals: the grid depends only on ``(target_id, interval_s)`` and absolute
-time, so an edit takes effect at the next tick with no bookkeeping; the first slot on
-the new grid may come sooner than one old interval after the last probe.
+Every target has a fixed grid of slots, ``offset + k * interval_s`` seconds after the
+epoch (``offset`` from SHA-256 of the target id). A tick covers the window
+``(start, end]`` since the last completed tick and dispatches each target at most once,
+for its latest slot in it (``due_slot``); a target never probed goes at the first tick
+that sees it (``dispatch_slot(..., probed=False)``).
 """
 
 from __future__ import annotations
