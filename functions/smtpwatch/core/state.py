@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from smtpwatch.core.record import slots_dict
+
 __all__ = ["Alert", "AlertEvent", "TargetState", "TargetStatus"]
 
 
@@ -46,17 +48,7 @@ class Alert:
     details: dict[str, Any] = field(default_factory=dict)  # event-specific facts (counts)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "alert_id": self.alert_id,
-            "event": self.event.value,
-            "target_id": self.target_id,
-            "status": self.status,
-            "created_at": self.created_at,
-            "target": dict(self.target),
-            "result": self.result,
-            "since": self.since,
-            "details": dict(self.details),
-        }
+        return slots_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Alert:
@@ -97,23 +89,7 @@ class TargetState:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "target_id": self.target_id,
-            "status": self.status.value,
-            "consecutive_failures": self.consecutive_failures,
-            "failing_since": self.failing_since,
-            "last_result": self.last_result,
-            "last_checked_at": self.last_checked_at,
-            "last_change_at": self.last_change_at,
-            "next_due_at": self.next_due_at,
-            "pending_alert": self.pending_alert,
-            "last_alert_at": self.last_alert_at,
-            "last_alert_event": self.last_alert_event,
-            "last_scheduled_at": self.last_scheduled_at,
-            "alerted": self.alerted,
-            "warning_kinds": list(self.warning_kinds),
-            "version": self.version,
-        }
+        return slots_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TargetState:
