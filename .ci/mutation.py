@@ -1,0 +1,218 @@
+"""Mutation-test the modules where a silent bug hurts most, each with its own tests.
+
+    python .ci/mutation.py                      # every module in MODULES
+    python .ci/mutation.py core/deadline.py     # one module (path under functions/smtpwatch)
+    python .ci/mutation.py --changed-since REV  # only the listed modules a change touched
+    python .ci/mutation.py --list               # the modules and their tests
+
+Each module runs in a scratch copy of the checkout (mutmut rewrites the code it
+mutates; the checkout is never touched). Prints one table row per module and every
+surviving mutant's diff; exits 1 when a module scores below --min-score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "functions/smtpwatch"
+
+# module (under functions/smtpwatch) -> the tests that speak for it. A module split
+# into several files is listed by each file; the tests are chosen narrowly so a module
+# runs in minutes.
+MODULES: dict[str, tuple[str, ...]] = {
+    "adapters/address_guard.py": ("tests/aws/test_address_guard.py",),
+    "core/smtp_auth.py": (
+        "tests/probe/test_auth.py",
+        "tests/probe/test_hostile_secrets.py",
+        "tests/probe/test_auth_honest_server_text.py",
+        "tests/probe/test_secrets.py",
+    ),
+    "core/deadline.py": (
+        "tests/probe/test_shared_deadline.py",
+        "tests/probe/test_failures.py",
+    ),
+    "core/schedule.py": ("tests/test_schedule.py",),
+    "core/webhook_signing.py": ("tests/local/test_webhook_sender.py",),
+    "local/delivery.py": (
+        "tests/local/test_outbox.py",
+        "tests/local/test_webhook_sender.py",
+        "tests/local/test_sinks.py",
+    ),
+    "service/gate.py": (
+        "tests/local/test_gate_episode.py",
+        "tests/local/test_gate_targets.py",
+        "tests/local/test_gate_max_hold_across_runs.py",
+    ),
+}
+
+
+@dataclass
+class Score:
+    module: str
+    killed: int
+    survived: int
+    timeout: int
+    no_tests: int
+    total: int
+    seconds: float
+    survivors: list[str]
+
+    @property
+    def percent(self) -> float:
+        # A timeout is a caught mutant (the tests noticed, by never finishing); a
+        # mutant no test reaches counts against the score.
+        caught = self.killed + self.timeout
+        return 100.0 * caught / self.total if self.total else 100.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help="paths under functions/smtpwatch")
+    parser.add_argument("--changed-since", metavar="REV", help="only modules changed since REV")
+    parser.add_argument("--list", action="store_true", help="print the modules and their tests")
+    parser.add_argument("--max-children", type=int, default=1, help="mutmut workers (default 1)")
+    parser.add_argument("--min-score", type=float, default=90.0, help="percent (default 90)")
+    parser.add_argument("--json", metavar="FILE", help="also write the scores as JSON")
+    args = parser.parse_args(argv)
+
+    if args.list:
+        for module, tests in MODULES.items():
+            print(f"{module}: {' '.join(tests)}")
+        return 0
+    modules = _selected(args.modules, args.changed_since)
+    if not modules:
+        print("mutation: no listed module changed; nothing to do")
+        return 0
+    scores = [_run(module, MODULES[module], args.max_children) for module in modules]
+    _print_table(scores)
+    if args.json:
+        Path(args.json).write_text(json.dumps([s.__dict__ for s in scores], indent=2) + "\n")
+    low = [s.module for s in scores if s.percent < args.min_score]
+    if low:
+        print(f"mutation: below {args.min_score:g}%: {', '.join(low)}")
+        return 1
+    return 0
+
+
+def _selected(named: list[str], since: str | None) -> list[str]:
+    unknown = [m for m in named if m not in MODULES]
+    if unknown:
+        sys.exit(f"mutation: not a listed module: {', '.join(unknown)} (see --list)")
+    if since is None:
+        return named or list(MODULES)
+    changed = subprocess.run(
+        ["git", "diff", "--name-only", since, "--", PACKAGE],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    touched = {path.removeprefix(PACKAGE + "/") for path in changed}
+    return [m for m in (named or MODULES) if m in touched]
+
+
+def _run(module: str, tests: tuple[str, ...], workers: int) -> Score:
+    print(f"== {module} ({len(tests)} test files)", flush=True)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="smtpwatch-mutation-") as scratch:
+        work = Path(scratch) / "checkout"
+        _copy_checkout(work)
+        # mutmut puts mutants/src first on sys.path, ahead of the installed package.
+        (work / "functions").rename(work / "src")
+        # setup.cfg, because mutmut reads a list there as one item a line.
+        (work / "setup.cfg").write_text(
+            "[mutmut]\n"
+            "source_paths=src\n"
+            f"only_mutate=src/smtpwatch/{module}\n"
+            "pytest_add_cli_args_test_selection=\n"
+            + "".join(f"    {test}\n" for test in tests)
+            + "pytest_add_cli_args=\n    -p\n    no:cacheprovider\n"
+        )
+        mutmut = [sys.executable, "-m", "mutmut"]
+        run = subprocess.run(
+            [*mutmut, "run", "--max-children", str(workers)],
+            cwd=work,
+            capture_output=True,
+            text=True,
+        )
+        stats_file = work / "mutants" / "mutmut-cicd-stats.json"
+        subprocess.run([*mutmut, "export-cicd-stats"], cwd=work, capture_output=True)
+        if run.returncode != 0 or not stats_file.exists():
+            print(run.stdout[-3000:], run.stderr[-3000:], sep="\n")
+            sys.exit(f"mutation: mutmut failed on {module} (exit {run.returncode})")
+        stats = json.loads(stats_file.read_text())
+        survivors = _survivors(mutmut, work)
+    seconds = time.monotonic() - started
+    return Score(
+        module=module,
+        killed=stats["killed"],
+        survived=stats["survived"],
+        timeout=stats["timeout"],
+        no_tests=stats["no_tests"],
+        total=stats["total"],
+        seconds=round(seconds, 1),
+        survivors=survivors,
+    )
+
+
+def _copy_checkout(dest: Path) -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    for raw in listed:
+        if not raw:
+            continue
+        rel = Path(os.fsdecode(raw))
+        source = ROOT / rel
+        if not source.is_file():  # deleted in the working tree
+            continue
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, dest / rel)
+
+
+def _survivors(mutmut: list[str], work: Path) -> list[str]:
+    listing = subprocess.run(
+        [*mutmut, "results"], cwd=work, capture_output=True, text=True
+    ).stdout
+    names = [
+        line.split(":")[0].strip()
+        for line in listing.splitlines()
+        if line.rstrip().endswith(("survived", "no tests"))
+    ]
+    diffs = []
+    for name in names:
+        shown = subprocess.run(
+            [*mutmut, "show", name], cwd=work, capture_output=True, text=True
+        ).stdout
+        diffs.append(shown.strip())
+    return diffs
+
+
+def _print_table(scores: list[Score]) -> None:
+    print()
+    print(f"{'module':34} {'killed':>6} {'timeout':>7} {'survived':>8} {'no tests':>8} "
+          f"{'total':>5} {'score':>6} {'time':>6}")
+    for s in scores:
+        print(f"{s.module:34} {s.killed:6} {s.timeout:7} {s.survived:8} {s.no_tests:8} "
+              f"{s.total:5} {s.percent:5.1f}% {s.seconds:5.0f}s")
+    for s in scores:
+        for diff in s.survivors:
+            print()
+            print(diff)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
