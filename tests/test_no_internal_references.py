@@ -132,7 +132,7 @@ def _file_findings(path: Path) -> list[str]:
 def test_the_scan_covers_code_templates_docs_and_tests() -> None:
     files = {str(f.relative_to(ROOT)) for f in _files()}
     for expected in (
-        "functions/smtpwatch/core/probe.py",
+        "functions/smtpwatch/core/probe/dialogue.py",
         "functions/smtpwatch/cli/targets_cmd.py",
         "template.yaml",
         "infra/network.yaml",

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from smtpwatch.core.errors import ProbeTimeoutError
-from smtpwatch.core.result import Phase
+from smtpwatch.core.kinds import Phase
 
 __all__ = ["Deadline"]
 

@@ -20,18 +20,29 @@ from __future__ import annotations
 
 import binascii
 import smtplib
-from collections.abc import Callable
 
-from smtpwatch.core.errors import AuthFailedError, ProbeConfigError, ProtocolError
-from smtpwatch.core.result import Phase
+from smtpwatch.core.errors import (
+    AuthFailedError,
+    AuthUnsupportedError,
+    ProbeConfigError,
+    ProbeError,
+    ProtocolError,
+)
+from smtpwatch.core.kinds import Phase
 from smtpwatch.core.server_text import ServerTextGuard
-from smtpwatch.core.smtp_client import enhanced_code
+from smtpwatch.core.smtp_client import as_bytes, enhanced_code, reply_text
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
+if TYPE_CHECKING:
+    from smtpwatch.core.target import Target
 
 __all__ = [
     "ABANDON_CODES",
     "MECHANISMS",
     "SIMPLE",
     "AuthRound",
+    "login_round",
+    "no_login_error",
     "offered_mechanisms",
     "try_mechanisms",
 ]
@@ -70,7 +81,6 @@ def try_mechanisms(
     username: str,
     password: str,
     guard: ServerTextGuard,
-    reply_text: Callable[[bytes], str],
     tried: list[str],
 ) -> AuthRound:
     """Try each of ``methods`` that the server offers, in order.
@@ -89,7 +99,7 @@ def try_mechanisms(
         try:
             code, resp = client.auth(mechanism, getattr(client, _IMPLEMENTATIONS[mechanism]))
         except smtplib.SMTPAuthenticationError as err:
-            code, resp = err.smtp_code, _as_bytes(err.smtp_error)
+            code, resp = err.smtp_code, as_bytes(err.smtp_error)
         except UnicodeEncodeError:
             # smtplib encodes credentials as ASCII. The exception text names the
             # offending character and its position: never shown.
@@ -128,5 +138,61 @@ def try_mechanisms(
     return result
 
 
-def _as_bytes(value: bytes | str) -> bytes:
-    return value if isinstance(value, bytes) else value.encode("utf-8", "replace")
+def login_round(
+    client: smtplib.SMTP,
+    target: Target,
+    password: str,
+    *,
+    guard: ServerTextGuard,
+    tls_active: bool,
+    tried: list[str],
+) -> AuthRound | None:
+    """One pass over ``target``'s methods on the connection as it is now.
+
+    None when the login step passes without AUTH (``SIMPLE``); a round with
+    ``mechanism`` set when logged in; else the round, whose ``tried`` is empty when
+    AUTH may appear after STARTTLS (the fallback). Raises ``AuthUnsupportedError`` when
+    no AUTH can be used here, and what ``try_mechanisms`` raises."""
+    offered = offered_mechanisms(client)
+    real = [m for m in target.auth_methods if m != SIMPLE]
+    if offered is None or not any(m in offered for m in real):
+        # SIMPLE passes only when the server offers no AUTH at all; AUTH
+        # offered with none of the allowed mechanisms is still auth_unsupported.
+        if offered is None and SIMPLE in target.auth_methods:
+            return None
+        if offered is None:
+            if not tls_active and client.has_extn("starttls"):
+                return AuthRound()  # AUTH may appear after STARTTLS: the fallback
+            raise AuthUnsupportedError("server offers no AUTH")
+    if not tls_active and not target.allow_plaintext_auth:
+        raise AuthUnsupportedError("credentials withheld: no TLS")
+    assert target.username  # the probe checks it before the dialogue
+    return try_mechanisms(
+        client,
+        target.auth_methods,
+        offered or (),
+        username=target.username,
+        password=password,
+        guard=guard,
+        tried=tried,
+    )
+
+
+def no_login_error(
+    last: AuthRound, offered: tuple[str, ...] | None, methods: tuple[str, ...]
+) -> ProbeError:
+    """The error when the last round logged in with none of ``methods``."""
+    if offered is None:
+        return AuthUnsupportedError("server offers no AUTH")
+    if not last.tried:
+        allowed = ", ".join(m for m in methods if m != SIMPLE)
+        return AuthUnsupportedError(
+            f"server offers AUTH {' '.join(offered) or '(none)'}; allowed: {allowed}"
+        )
+    cls: type[ProbeError] = AuthUnsupportedError if last.all_unknown else AuthFailedError
+    text = last.last_text
+    return cls(
+        f"no mechanism usable: {last.last_code} {text}".rstrip(),
+        smtp_code=last.last_code,
+        enhanced_code=enhanced_code(text),
+    )

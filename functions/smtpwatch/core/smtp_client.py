@@ -36,7 +36,7 @@ import ssl
 
 from smtpwatch.core.deadline import Deadline
 from smtpwatch.core.errors import ProbeTimeoutError, ProtocolError
-from smtpwatch.core.result import Phase
+from smtpwatch.core.kinds import Phase
 from smtpwatch.core.server_text import ServerTextGuard
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
@@ -50,6 +50,7 @@ __all__ = [
     "MAX_REPLY_BYTES",
     "MAX_REPLY_LINES",
     "SmtpClient",
+    "as_bytes",
     "enhanced_code",
     "reply_text",
 ]
@@ -235,6 +236,11 @@ def enhanced_code(text: str) -> str | None:
     """The RFC 3463 enhanced status code at the start of a reply text ("5.7.8")."""
     match = _ENHANCED.match(text)
     return match.group(0) if match else None
+
+
+def as_bytes(value: bytes | str) -> bytes:
+    """smtplib's reply text (bytes, or str in some of its errors) as bytes."""
+    return value if isinstance(value, bytes) else value.encode("utf-8", "replace")
 
 
 def _os_text(err: OSError) -> str:

@@ -29,7 +29,8 @@ import os
 import ssl
 from collections.abc import Callable
 
-from smtpwatch.core.result import ErrorKind, TlsInfo
+from smtpwatch.core.kinds import ErrorKind
+from smtpwatch.core.result import TlsInfo
 from smtpwatch.core.server_text import ServerTextGuard, printable
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
