@@ -398,6 +398,20 @@ def test_an_ordinary_result_is_kept_exactly(doc: dict[str, Any]) -> None:
     assert ProbeResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
 
 
+def test_a_phase_detail_is_kept_in_memory_and_is_no_part_of_the_document() -> None:
+    # GIVEN a result whose QUIT failed with a reply (the probe keeps it as detail)
+    quit_phase = PhaseResult(Phase.QUIT, reached=True, ok=False, ms=1.25, detail="554 5.0.0 bye")
+    result = ProbeResult("t", "2026-12-07T00:00:00Z", Status.OK, phases=(quit_phase,))
+    # THEN the detail is there for whoever holds the result...
+    assert result.phase(Phase.QUIT).detail == "554 5.0.0 bye"
+    # ...but the document is the documented {reached, ok, ms}, and reading it back
+    # gives the phase without its detail
+    doc = result.to_dict()
+    assert doc["phases"]["quit"] == {"reached": True, "ok": False, "ms": 1.2}
+    assert "554 5.0.0 bye" not in json.dumps(doc)
+    assert ProbeResult.from_dict(doc).phase(Phase.QUIT) == quit_phase.replace(detail=None, ms=1.2)
+
+
 # ---------------------------------------------------------------- the worst cases
 
 
