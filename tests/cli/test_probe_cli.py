@@ -348,11 +348,12 @@ def test_scoped_ipv6_literal_is_accepted_as_the_host(
     import argparse
 
     from smtpwatch.cli import probe_cmd
+    from smtpwatch.cli.probe_target import build_target
 
     parser = argparse.ArgumentParser()
     probe_cmd.add_arguments(parser)
     # WHEN the command builds its target (nothing is probed here: not loopback)
-    target, password = probe_cmd.build_target(parser.parse_args(argv), {})
+    target, password = build_target(parser.parse_args(argv), {})
     # THEN the host keeps its zone and the derived target id is a valid one
     assert (target.host, target.port, password) == (host, port, None)
     assert "%" not in target.target_id
@@ -378,10 +379,11 @@ def _built(argv: list[str]) -> tuple[str, int | None]:
     import argparse
 
     from smtpwatch.cli import probe_cmd
+    from smtpwatch.cli.probe_target import build_target
 
     parser = argparse.ArgumentParser()
     probe_cmd.add_arguments(parser)
-    target, _ = probe_cmd.build_target(parser.parse_args(argv), {})
+    target, _ = build_target(parser.parse_args(argv), {})
     return target.host, target.port
 
 
@@ -406,10 +408,11 @@ def test_nameserver_without_dns_mode_means_external() -> None:
     import argparse
 
     from smtpwatch.cli import probe_cmd
+    from smtpwatch.cli.probe_target import build_target
 
     parser = argparse.ArgumentParser()
     probe_cmd.add_arguments(parser)
     args = parser.parse_args(["mx.example.com", "--nameserver", "[::1]:5353"])
-    target, _ = probe_cmd.build_target(args, {})
+    target, _ = build_target(args, {})
     assert target.dns_mode == "external"
     assert [(ns.ip, ns.port) for ns in target.nameservers] == [("::1", 5353)]

@@ -40,6 +40,7 @@ from smtpwatch.cli.delivery_args import (
 from smtpwatch.cli.main import UsageError
 from smtpwatch.cli.option_values import bounded_number
 from smtpwatch.cli.output import add_json_argument, format_ms
+from smtpwatch.core.parsing import format_host_port
 from smtpwatch.core.safe_text import for_terminal
 from smtpwatch.core.state import Alert
 from smtpwatch.local.scheduler import DEFAULT_CONCURRENCY, CheckReport, LocalScheduler
@@ -151,7 +152,7 @@ class Console:
             detail += " (re-checked)"
         self.line(
             f"{_clock()}  {result.status.value.upper():<9} {t.target_id:<16} "
-            f"{_endpoint(t.host, t.effective_port):<28} {detail}",
+            f"{format_host_port(t.host, t.effective_port):<28} {detail}",
             type="check",
             target_id=t.target_id,
             scheduled_at=report.scheduled_at,
@@ -173,10 +174,6 @@ def _clock() -> str:
     from datetime import UTC, datetime
 
     return datetime.now(UTC).strftime("%H:%M:%SZ")
-
-
-def _endpoint(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -310,28 +307,22 @@ def _once(
     counts = summary.counts()
     text = ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "unknown")
     if summary.interrupted:
-        console.line(
+        text = (
             f"interrupted after {summary.seconds:.1f} s: {len(summary.reports)} of "
-            f"{_count(len(targets), 'target')} checked ({text}); {summary.abandoned} abandoned",
-            type="summary",
-            interrupted=True,
-            checked=len(summary.reports),
-            total=len(targets),
-            counts=counts,
-            seconds=round(summary.seconds, 3),
-            exit_code=summary.exit_code,
+            f"{_count(len(targets), 'target')} checked ({text}); {summary.abandoned} abandoned"
         )
     else:
-        console.line(
-            f"swept {_count(len(summary.reports), 'target')} in {summary.seconds:.1f} s: {text}",
-            type="summary",
-            interrupted=False,
-            checked=len(summary.reports),
-            total=len(targets),
-            counts=counts,
-            seconds=round(summary.seconds, 3),
-            exit_code=summary.exit_code,
-        )
+        text = f"swept {_count(len(summary.reports), 'target')} in {summary.seconds:.1f} s: {text}"
+    console.line(
+        text,
+        type="summary",
+        interrupted=summary.interrupted,
+        checked=len(summary.reports),
+        total=len(targets),
+        counts=counts,
+        seconds=round(summary.seconds, 3),
+        exit_code=summary.exit_code,
+    )
     return summary.exit_code
 
 
