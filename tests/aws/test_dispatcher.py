@@ -565,3 +565,20 @@ def test_the_dispatcher_reads_the_targets_table_with_one_scan_per_segment(
     on_targets = [name for name, table in calls if table == harness.tables["TargetsTable"]]
     assert on_targets == ["Scan"] * 4
     assert all("target" in e for e in harness.captured.payloads().values())
+
+
+def test_the_handler_runs_the_monitor_degraded_housekeeping_with_its_topic(
+    harness: Harness, alerts: Alerts
+) -> None:
+    # GIVEN a tick in which 7 of 10 probes failed and no check began the episode
+    books = harness.bookkeeping
+    bucket = schedule.format_ts(T0)
+    books.record_dispatched(bucket, 10)
+    for _ in range(7):
+        books.add_tick_failure(bucket)
+    # WHEN the Lambda handler runs the next tick
+    harness.tick(T0 + timedelta(minutes=1))
+    # THEN its housekeeping began the episode and sent one degraded alert to its topic
+    assert [d["event"] for d in alerts.documents(alerts.drain())] == ["degraded"]
+    episode = books.get_episode()
+    assert episode is not None and episode.open and episode.since == bucket
