@@ -30,28 +30,70 @@ PACKAGE = "functions/smtpwatch"
 # into several files is listed by each file; the tests are chosen narrowly so a module
 # runs in minutes.
 MODULES: dict[str, tuple[str, ...]] = {
+    # the AWS address guard
     "adapters/address_guard.py": ("tests/aws/test_address_guard.py",),
+    # redaction and AUTH
     "core/smtp_auth.py": (
         "tests/probe/test_auth.py",
         "tests/probe/test_hostile_secrets.py",
         "tests/probe/test_auth_honest_server_text.py",
         "tests/probe/test_secrets.py",
     ),
+    # the deadline
     "core/deadline.py": (
         "tests/probe/test_shared_deadline.py",
         "tests/probe/test_failures.py",
     ),
+    # TLS verdicts
+    "core/tls.py": (
+        "tests/probe/test_tls.py",
+        "tests/probe/test_failures.py",
+        "tests/probe/test_scoped_ipv6_tls.py",
+    ),
+    "core/probe/cert_diagnosis.py": (
+        "tests/probe/test_tls.py",
+        "tests/probe/test_failures.py",
+    ),
+    # the alert state machine
+    "core/alerting/machine.py": ("tests/test_alerting.py",),
+    "core/alerting/timing.py": ("tests/test_alerting.py",),
+    "core/alerting/degraded.py": ("tests/test_alerting.py",),
+    # the check service
+    "service/check.py": ("tests/test_check_service.py",),
+    "service/publish.py": ("tests/test_check_service.py",),
+    "service/probing.py": ("tests/test_check_service.py",),
+    # the schedule
     "core/schedule.py": ("tests/test_schedule.py",),
+    # conditional writes: SQLite and DynamoDB
+    "local/sqlite_store.py": ("tests/local/test_sqlite_store.py",),
+    "adapters/dynamodb/state.py": ("tests/aws/test_dynamodb_stores.py",),
+    "adapters/dynamodb/bookkeeping.py": (
+        "tests/aws/test_dynamodb_stores.py",
+        "tests/aws/test_dispatcher.py",
+        "tests/aws/test_tick_gate_episode.py",
+    ),
+    # input validation of targets
+    "core/target.py": ("tests/test_target.py", "tests/test_target_fields.py"),
+    "core/target_validators.py": ("tests/test_target.py", "tests/test_input_bounds.py"),
+    "core/coerce.py": ("tests/test_target.py", "tests/test_target_fields.py"),
+    "core/target_fields.py": ("tests/test_target_fields.py", "tests/test_target.py"),
+    # delivery: signing, the outbox's sender, the webhook
     "core/webhook_signing.py": ("tests/local/test_webhook_sender.py",),
     "local/delivery.py": (
         "tests/local/test_outbox.py",
         "tests/local/test_webhook_sender.py",
         "tests/local/test_sinks.py",
     ),
+    "local/webhook.py": ("tests/local/test_webhook_sender.py",),
+    # the degraded gate: local and on AWS
     "service/gate.py": (
         "tests/local/test_gate_episode.py",
         "tests/local/test_gate_targets.py",
         "tests/local/test_gate_max_hold_across_runs.py",
+    ),
+    "adapters/tick_gate.py": (
+        "tests/aws/test_tick_gate_episode.py",
+        "tests/aws/test_tick_gate_max_hold_sparse.py",
     ),
 }
 
@@ -93,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     if not modules:
         print("mutation: no listed module changed; nothing to do")
         return 0
-    scores = [_run(module, MODULES[module], args.max_children) for module in modules]
+    scores = []
+    for module in modules:
+        scores.append(_run(module, MODULES[module], args.max_children))
+        print(_row(scores[-1]), flush=True)  # a long run shows each module as it ends
     _print_table(scores)
     if args.json:
         Path(args.json).write_text(json.dumps([s.__dict__ for s in scores], indent=2) + "\n")
@@ -184,9 +229,7 @@ def _copy_checkout(dest: Path) -> None:
 
 
 def _survivors(mutmut: list[str], work: Path) -> list[str]:
-    listing = subprocess.run(
-        [*mutmut, "results"], cwd=work, capture_output=True, text=True
-    ).stdout
+    listing = subprocess.run([*mutmut, "results"], cwd=work, capture_output=True, text=True).stdout
     names = [
         line.split(":")[0].strip()
         for line in listing.splitlines()
@@ -201,13 +244,21 @@ def _survivors(mutmut: list[str], work: Path) -> list[str]:
     return diffs
 
 
+def _row(s: Score) -> str:
+    return (
+        f"{s.module:34} {s.killed:6} {s.timeout:7} {s.survived:8} {s.no_tests:8} "
+        f"{s.total:5} {s.percent:5.1f}% {s.seconds:5.0f}s"
+    )
+
+
 def _print_table(scores: list[Score]) -> None:
     print()
-    print(f"{'module':34} {'killed':>6} {'timeout':>7} {'survived':>8} {'no tests':>8} "
-          f"{'total':>5} {'score':>6} {'time':>6}")
+    print(
+        f"{'module':34} {'killed':>6} {'timeout':>7} {'survived':>8} {'no tests':>8} "
+        f"{'total':>5} {'score':>6} {'time':>6}"
+    )
     for s in scores:
-        print(f"{s.module:34} {s.killed:6} {s.timeout:7} {s.survived:8} {s.no_tests:8} "
-              f"{s.total:5} {s.percent:5.1f}% {s.seconds:5.0f}s")
+        print(_row(s))
     for s in scores:
         for diff in s.survivors:
             print()
