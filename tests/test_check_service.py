@@ -22,7 +22,6 @@ from smtpwatch.core.schedule import format_ts
 from smtpwatch.core.state import TargetState, TargetStatus
 from smtpwatch.core.target import Target
 from smtpwatch.service.check import CheckDeps, CheckOutcome, run_check
-from smtpwatch.service.gate import SweepGate
 from smtpwatch.service.memory import (
     MemoryResultStore,
     MemorySecrets,
@@ -30,6 +29,7 @@ from smtpwatch.service.memory import (
     MemoryStateStore,
 )
 from smtpwatch.service.publish import SAVE_ATTEMPTS, flush_pending
+from smtpwatch.service.sweep_gate import SweepGate
 
 T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 

@@ -15,8 +15,9 @@ import pytest
 
 from smtpwatch.core.result import ErrorInfo, ErrorKind, ProbeResult, Status
 from smtpwatch.core.target import Target
-from smtpwatch.service.gate import EpisodeBook, GateVerdict, SweepGate, episode_verdict
+from smtpwatch.service.gate import EpisodeBook, GateVerdict, episode_verdict
 from smtpwatch.service.memory import MemorySink
+from smtpwatch.service.sweep_gate import SweepGate
 
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 TICK = "2026-11-25T15:00:00Z"

@@ -1,35 +1,9 @@
 """The local scheduler behind `smtpwatch run`: due targets, a bounded pool, one check each.
 
-Each tick (``poll_s``, 1 s) it re-reads the targets (so targets added or edited with
-`smtpwatch targets …` in another process are picked up without a restart), asks the
-shared due-time module (``core.schedule``) which are due, and runs
-``service.check.run_check`` — the same check, state machine and alert delivery as the
-probe Lambda — for each, on a bounded pool of threads (the probe blocks).
-
-Due time: every target has a fixed grid of slots (``core.schedule``); a target is due
-when a slot fell after the last one it was checked for. On start the last slot comes
-from the newest stored result, so a restart neither re-probes everything at once nor
-skips a target; after a long stop each target is probed once, for its latest slot. A
-target with no result yet is probed at the first tick that sees it. A target whose
-check is still running (a slow server, a re-check) is not dispatched again.
-
-``sweep()`` (``run --once``) checks every enabled target once, now, for one shared
-``scheduled_at``, whether due or not.
-
-Monitor degraded: checks are grouped per minute of ``scheduled_at`` (like one
-dispatcher tick on AWS) under one ``service.gate.SweepGate``, which counts distinct
-targets, not checks. When a minute is degraded, one ``degraded`` alert replaces its down
-alerts. While the episode lasts (minute after degraded minute) the down alerts stay held
-and no further degraded alert is sent: one alert per episode, not one per minute. Each
-tick also does the episode's housekeeping (``service.gate``): a down alert held 15
-minutes goes out, marked held; when a minute with checks is over and not degraded, the
-episode's end is announced with the targets it held, and their held down alerts that
-are still true follow. ``run --once`` has no episode beyond its one sweep.
-
-Stopping (``shutdown``): no new dispatch, queued checks dropped, checks in flight get
-``grace_s`` to finish, the database is closed (waiting for a write in progress), and
-the rest are abandoned: their probe's result was not stored, the state is untouched,
-and the target is simply due again at the next start.
+Each tick (``poll_s``) re-reads the targets, dispatches those with a slot due
+(``core.schedule``) to ``service.check.run_check`` on a pool of threads, and does the
+monitor-degraded housekeeping (``local.windows``). ``sweep()`` (``run --once``) checks
+every enabled target once, now. ``shutdown`` stops dispatching and closes the database.
 """
 
 from __future__ import annotations
@@ -51,9 +25,10 @@ from smtpwatch.core.result import ProbeResult, Status
 from smtpwatch.core.schedule import dispatch_slot, format_ts, parse_ts, utc_now
 from smtpwatch.core.state import Alert
 from smtpwatch.local.pool import DaemonPool
+from smtpwatch.local.windows import MinuteWindows
 from smtpwatch.ports import AlertSink, SecretResolver
 from smtpwatch.service.check import AlertGate, CheckDeps, CheckOutcome, default_probe_fn, run_check
-from smtpwatch.service.gate import EpisodeBook, SweepGate, end_episode, release_held
+from smtpwatch.service.sweep_gate import SweepGate
 
 if TYPE_CHECKING:
     from smtpwatch.core.probe import ProbeEnvironment
@@ -155,27 +130,6 @@ class _NamedSink:
             raise
 
 
-@dataclass
-class _Window:
-    """The checks of one minute of ``scheduled_at``: one monitor-degraded gate.
-
-    The gate's ``continues_episode``: the minute began while the monitor was degraded.
-    Then every new down alert is held (targets already down skip the re-check and would
-    decide before the minute's other failures are counted) and no second degraded alert
-    is sent (``service.gate.episode_verdict``, the rule the AWS gate shares); the gate
-    still counts, so the minute's end says whether the episode goes on.
-    """
-
-    gate: SweepGate
-    outstanding: int = 0
-
-    def observe(self, target: Target, result: ProbeResult, *, scheduled_at: str) -> None:
-        self.gate.observe(target, result, scheduled_at=scheduled_at)
-
-    def hold_down(self, target: Target, *, scheduled_at: str) -> bool:
-        return self.gate.hold_down(target, scheduled_at=scheduled_at)
-
-
 class LocalScheduler:
     def __init__(
         self,
@@ -211,9 +165,9 @@ class LocalScheduler:
         self._targets: dict[str, tuple[str, Target | None]] = {}
         self._last_slot: dict[str, str] = store.latest_scheduled()
         self._in_flight: set[str] = set()
-        self._windows: dict[str, _Window] = {}
-        self._last_window_degraded = False
-        self._episodes = EpisodeBook()  # the monitor-degraded episode, if one is open
+        self._windows = MinuteWindows(
+            sinks=self._sinks, states=store, targets=self._known_targets, now=now, lock=self._lock
+        )
         self._stopping = threading.Event()
         self._last_prune = 0.0
 
@@ -323,14 +277,14 @@ class LocalScheduler:
                     due.append((target, slot))
         # Close finished minutes first: whether the minute before was degraded (the
         # episode goes on) is then known when this minute's gate is made, as on AWS.
-        self._close_windows(now)
-        self._release_held(now)
+        self._windows.close(now)
+        self._windows.release_held(now)
         # Count the whole batch into its gate before any check can report a failure:
         # the degraded share is then judged against every target of the minute so far.
-        windows = [self._window_for(slot, target.target_id) for target, slot in due]
+        windows = [self._windows.join(slot, target.target_id) for target, slot in due]
         for (target, slot), window in zip(due, windows, strict=True):
             self._submit(target, slot, window)
-        self._close_windows(now)
+        self._windows.close(now)
         self._maybe_prune(now)
         return len(due)
 
@@ -347,70 +301,6 @@ class LocalScheduler:
         else:
             slot = dispatch_slot(target, start, now)
         return None if slot is None else format_ts(slot)
-
-    def _window_for(self, scheduled_at: str, target_id: str) -> _Window:
-        key = scheduled_at[:16]  # "YYYY-MM-DDTHH:MM": the minute, like a dispatcher tick
-        with self._lock:
-            window = self._windows.get(key)
-            if window is None:
-                episode = self._last_window_degraded or any(
-                    w.gate.is_degraded for w in self._windows.values()
-                )
-                gate = SweepGate(
-                    0,
-                    tick=key + ":00Z",
-                    sinks=self._sinks,
-                    now=self._now,
-                    continues_episode=episode,
-                    book=self._episodes,
-                )
-                window = self._windows[key] = _Window(gate)
-            window.gate.expect(target_id)  # a target counts once per minute
-            window.outstanding += 1
-            return window
-
-    def _close_windows(self, now: datetime) -> None:
-        """Finish each minute whose checks are all done: send its degraded alert if it
-        was degraded and no check asked already; track whether the episode goes on."""
-        current = format_ts(now)[:16]
-        with self._lock:
-            done = [(k, w) for k, w in self._windows.items() if k < current and w.outstanding == 0]
-            for key, _ in done:
-                del self._windows[key]
-        for _, window in sorted(done, key=lambda kw: kw[0]):
-            gate = window.gate
-            gate.finish()
-            self._last_window_degraded = gate.is_degraded
-            if not self._last_window_degraded and gate.total > 0:
-                ended = self._episodes.end(gate.tick)
-                if ended is not None:
-                    end_episode(
-                        ended,
-                        targets=self._known_targets(),
-                        states=self.store,
-                        sinks=self._sinks,
-                        now=self._now(),
-                    )
-
-    def _release_held(self, now: datetime) -> None:
-        """Send the down alerts an open episode has held for the maximum (15 minutes)."""
-        episode = self._episodes.episode
-        due = self._episodes.due(now)
-        if episode is None or not due:
-            return
-        known = self._known_targets()
-        for target_id, held in due:
-            target = known.get(target_id)
-            if target is None:
-                continue  # removed meanwhile: nothing to announce
-            release_held(
-                target,
-                states=self.store,
-                sinks=self._sinks,
-                now=now,
-                episode_since=episode.since,
-                held_since=held.since,
-            )
 
     def _known_targets(self) -> dict[str, Target]:
         return {tid: t for tid, (_, t) in self._targets.items() if t is not None}
@@ -462,9 +352,7 @@ class LocalScheduler:
     def _release(self, target: Target, scheduled_at: str) -> None:
         with self._lock:
             self._in_flight.discard(target.target_id)
-            window = self._windows.get(scheduled_at[:16])
-            if window is not None:
-                window.outstanding -= 1
+            self._windows.check_finished(scheduled_at)
 
     # -- stop ------------------------------------------------------------------------
 

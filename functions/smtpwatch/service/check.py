@@ -22,6 +22,7 @@ from smtpwatch.core.result import ProbeResult
 from smtpwatch.core.schedule import parse_ts, sample_slot, utc_now
 from smtpwatch.core.state import Alert, AlertEvent, TargetState, TargetStatus
 from smtpwatch.ports import AlertSink, ResultStore, SecretResolver, StateStore
+from smtpwatch.service.gate import MAX_HOLD
 from smtpwatch.service.probing import (
     ProbeFn,
     SecretMaskingProbe,
@@ -260,8 +261,6 @@ def _held_too_long(state: TargetState, now: datetime) -> bool:
     remembers — a new process (``run --once``, a restart) or a replaced episode record
     would otherwise start the hold over at every sweep, for as long as the monitor
     stays degraded."""
-    from smtpwatch.service.gate import MAX_HOLD
-
     if state.status is not TargetStatus.DOWN or not state.last_change_at:
         return False
     try:
