@@ -6,32 +6,12 @@ search domains); failures are never cached; the whole resolution keeps within th
 probe's timeout.
 """
 
-from smtpwatch.core.resolve.answers import (
-    DnsLookupError,
-    DnsTimeoutError,
-    Resolution,
-    ResolvedAddress,
-)
-from smtpwatch.core.resolve.resolver import (
-    DEVICE_CACHE_MAX_AGE_S,
-    DNS_MODES,
-    IP_FAMILIES,
-    AddressResolver,
-    default_resolver,
-)
+from smtpwatch.core.resolve import answers, resolver
+from smtpwatch.core.resolve.answers import *  # noqa: F403
+from smtpwatch.core.resolve.resolver import *  # noqa: F403
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
 if TYPE_CHECKING:
     from smtpwatch.core.resolve.answers import ResolvableTarget as ResolvableTarget
 
-__all__ = [
-    "DEVICE_CACHE_MAX_AGE_S",
-    "DNS_MODES",
-    "IP_FAMILIES",
-    "AddressResolver",
-    "DnsLookupError",
-    "DnsTimeoutError",
-    "Resolution",
-    "ResolvedAddress",
-    "default_resolver",
-]
+__all__ = answers.__all__ + resolver.__all__

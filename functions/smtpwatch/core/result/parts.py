@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from smtpwatch.core.kinds import ErrorKind, Phase, WarningKind
 from smtpwatch.core.record import Record
-from smtpwatch.core.result.cut import cut, cut_list, cut_opt
+from smtpwatch.core.result.cutting import cut, cut_list, cut_opt
 from smtpwatch.core.result.limits import (
     DAYS,
     MAX_ATTEMPTS,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from smtpwatch.core.kinds import PHASES, ErrorKind, Phase, Status, WarningKind
 from smtpwatch.core.record import Record
-from smtpwatch.core.result.cut import cut
+from smtpwatch.core.result.cutting import cut
 from smtpwatch.core.result.limits import (
     MAX_ATTEMPTS,
     MAX_HOST,
