@@ -120,47 +120,49 @@ def _cut(text: Any, keep: int) -> Any:
     return text
 
 
-def _trim_sans(doc: dict[str, Any]) -> bool:
-    sans = (doc.get("tls") or {}).get("sans") or []
-    if len(sans) <= _SANS_KEPT:
+def _keep_first(part: str, key: str, keep: int) -> Callable[[dict[str, Any]], bool]:
+    """A trim that keeps the first ``keep`` entries of the list ``doc[part][key]``."""
+
+    def trim(doc: dict[str, Any]) -> bool:
+        entries = (doc.get(part) or {}).get(key) or []
+        if len(entries) <= keep:
+            return False
+        doc[part][key] = entries[:keep]
+        return True
+
+    return trim
+
+
+def _drop(part: str, key: str) -> Callable[[dict[str, Any]], bool]:
+    """A trim that drops ``doc[part][key]`` when it holds anything."""
+
+    def trim(doc: dict[str, Any]) -> bool:
+        holder = doc.get(part) or {}
+        if not holder.get(key):
+            return False
+        del holder[key]
+        return True
+
+    return trim
+
+
+def _cut_field(holder: dict[str, Any], key: str, keep: int) -> bool:
+    """Cut ``holder[key]`` to ``keep`` characters; whether that changed it."""
+    if key not in holder or holder[key] == _cut(holder[key], keep):
         return False
-    doc["tls"]["sans"] = sans[:_SANS_KEPT]
-    return True
-
-
-def _trim_extensions(doc: dict[str, Any]) -> bool:
-    server = doc.get("server") or {}
-    if not server.get("extensions"):
-        return False
-    del server["extensions"]
-    return True
-
-
-def _trim_attempts(doc: dict[str, Any]) -> bool:
-    attempts = (doc.get("address") or {}).get("attempts") or []
-    if len(attempts) <= _ATTEMPTS_KEPT:
-        return False
-    doc["address"]["attempts"] = attempts[:_ATTEMPTS_KEPT]
+    holder[key] = _cut(holder[key], keep)
     return True
 
 
 def _trim_texts(doc: dict[str, Any], keep: int = _TEXT_KEPT, error_keep: int = _TEXT_KEPT) -> bool:
-    changed = False
-    server = doc.get("server") or {}
-    if "banner" in server and server["banner"] != _cut(server["banner"], keep):
-        server["banner"] = _cut(server["banner"], keep)
-        changed = True
+    changed = _cut_field(doc.get("server") or {}, "banner", keep)
     for holder, n in [(doc.get("error") or {}, error_keep)] + [
         (w, keep) for w in doc.get("warnings") or []
     ]:
-        if "message" in holder and holder["message"] != _cut(holder["message"], n):
-            holder["message"] = _cut(holder["message"], n)
-            changed = True
+        changed |= _cut_field(holder, "message", n)
     tls = doc.get("tls") or {}
     for key in ("subject", "issuer", "verify_error"):
-        if key in tls and tls[key] != _cut(tls[key], keep):
-            tls[key] = _cut(tls[key], keep)
-            changed = True
+        changed |= _cut_field(tls, key, keep)
     return changed
 
 
@@ -169,33 +171,17 @@ def _trim_texts_hard(doc: dict[str, Any]) -> bool:
     return _trim_texts(doc, keep=32, error_keep=_TEXT_KEPT)
 
 
-def _drop_sans(doc: dict[str, Any]) -> bool:
-    tls = doc.get("tls") or {}
-    if not tls.get("sans"):
-        return False
-    del tls["sans"]
-    return True
-
-
-def _drop_attempts(doc: dict[str, Any]) -> bool:
-    address = doc.get("address") or {}
-    if not address.get("attempts"):
-        return False
-    del address["attempts"]
-    return True
-
-
 def _drop_server(doc: dict[str, Any]) -> bool:
     return doc.pop("server", None) is not None
 
 
 _TRIMS: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...] = (
-    ("tls.sans", _trim_sans),
-    ("server.extensions", _trim_extensions),
-    ("address.attempts", _trim_attempts),
+    ("tls.sans", _keep_first("tls", "sans", _SANS_KEPT)),
+    ("server.extensions", _drop("server", "extensions")),
+    ("address.attempts", _keep_first("address", "attempts", _ATTEMPTS_KEPT)),
     ("texts", _trim_texts),
-    ("tls.sans", _drop_sans),
-    ("address.attempts", _drop_attempts),
+    ("tls.sans", _drop("tls", "sans")),
+    ("address.attempts", _drop("address", "attempts")),
     ("server", _drop_server),
     ("texts", _trim_texts_hard),  # last resort: 128-char ids and 253-char hosts
 )
