@@ -6,6 +6,7 @@ import argparse
 
 import pytest
 
+from smtpwatch.cli import target_options
 from smtpwatch.cli.main import UsageError
 from smtpwatch.cli.target_options import (
     FIELD_OPTIONS,
@@ -65,3 +66,8 @@ def test_set_reads_words_lists_and_maps_by_the_fields_kind(pair: str, expected: 
 def test_set_without_field_equals_value_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match=r"^--set 'timeout_s': expected FIELD=VALUE"):
         set_values(["timeout_s"])
+
+
+def test_the_cli_metadata_names_only_fields_of_the_table() -> None:
+    # A misspelt key would silently leave its field with the generic option.
+    assert set(target_options._CLI) <= {spec.name for spec in FIELDS if not spec.required}

@@ -40,9 +40,10 @@ class FieldOption:
 
 @dataclass(frozen=True, slots=True)
 class _Cli:
-    """What the command line adds to a field: the flags (default ``--field-name``),
-    the option's kind (default: bool for a bool field, else one value) and, where the
-    field's own help does not fit an option, the option's help."""
+    """What the command line adds to a field: the metavar (default: the field's name in
+    capitals), the flags (default ``--field-name``), the option's kind (default: bool for
+    a bool field, else one value) and, where the field's own help does not fit an
+    option, the option's help."""
 
     metavar: str = ""
     flags: tuple[str, ...] = ()
@@ -50,6 +51,7 @@ class _Cli:
     help: str = ""
 
 
+# Only what differs from those defaults; a field not named here gets them all.
 _CLI: dict[str, _Cli] = {
     "name": _Cli("TEXT"),
     "port": _Cli("N"),
@@ -59,7 +61,6 @@ _CLI: dict[str, _Cli] = {
     "username": _Cli("NAME", ("--username", "--user")),
     "password_ref": _Cli("REF"),
     "auth_methods": _Cli("LIST"),
-    "allow_plaintext_auth": _Cli(),
     "dns_mode": _Cli("MODE"),
     "nameservers": _Cli(
         "IP[:PORT]",
@@ -71,16 +72,13 @@ _CLI: dict[str, _Cli] = {
         '"IP NAME [NAME…]"', ("--dns-host",), "append", "hosts-file line (repeatable)"
     ),
     "ip_family": _Cli("FAMILY"),
-    "tls_verify": _Cli(),
     "ca_bundle": _Cli("FILE", kind="file", help="PEM file of trusted CAs"),
     "cert_warn_days": _Cli("DAYS"),
     "warn_ms": _Cli("MS"),
     "ehlo_name": _Cli("NAME"),
     "interval_s": _Cli("S"),
-    "enabled": _Cli(),
     "failures_before_alert": _Cli("N"),
     "recheck_delay_s": _Cli("S"),
-    "notify_recovery": _Cli(),
     "remind_every_s": _Cli("S"),
     "maintenance": _Cli(
         "JSON",
@@ -93,19 +91,19 @@ _CLI: dict[str, _Cli] = {
 
 
 def _option(spec: FieldSpec, cli: _Cli) -> FieldOption:
+    kind = cli.kind or ("bool" if spec.kind == "bool" else "value")
     return FieldOption(
         spec.name,
         cli.flags or ("--" + spec.name.replace("_", "-"),),
-        cli.kind or ("bool" if spec.kind == "bool" else "value"),
-        cli.metavar,
+        kind,
+        "" if kind == "bool" else cli.metavar or spec.name.upper(),
         cli.help or spec.help,
     )
 
 
-# Every field but the required ones (TARGET_ID and HOST[:PORT] are arguments); a field
-# without an entry in _CLI fails here, at import.
+# Every field but the required ones (TARGET_ID and HOST[:PORT] are arguments).
 FIELD_OPTIONS: tuple[FieldOption, ...] = tuple(
-    _option(spec, _CLI[spec.name]) for spec in FIELDS if not spec.required
+    _option(spec, _CLI.get(spec.name, _Cli())) for spec in FIELDS if not spec.required
 )
 _BY_FIELD = {opt.field: opt for opt in FIELD_OPTIONS}
 _KIND = {spec.name: spec.kind for spec in FIELDS}
