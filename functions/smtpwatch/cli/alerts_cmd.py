@@ -1,15 +1,9 @@
 """`smtpwatch alerts test|list`: try every alert channel now; list the alert outbox.
 
-``test``: the console always gets a test alert; ``--sns-topic-arn ARN`` (or ``--stack
-NAME``, whose outputs name the alert topic) and the webhooks (``--webhook URL``,
-``--webhook-url-env``, ``--webhook-url-file``, signed with ``--webhook-secret-env`` or
-``--webhook-secret-file``) add the others, exactly as ``smtpwatch run`` would use them.
-Each channel gets one attempt now, directly (not through the outbox), so what is
-reported per channel is what happened. Exit 0 when every channel took the alert, 1
-otherwise (each failure is named on stderr, with its reason).
-
-``list``: every alert recorded for delivery in the local store (``--db``), with its
-state — pending, delivered, given up, summarised — tries and last error.
+``test`` sends a test alert to the console and to every channel ``smtpwatch run`` would
+use (``--sns-topic-arn`` or ``--stack``, the webhooks), one direct attempt each: exit 0
+when all took it, 1 otherwise, each failure named on stderr. ``list`` shows the alerts
+recorded for delivery in the local store (``cli.outbox_view``).
 """
 
 from __future__ import annotations

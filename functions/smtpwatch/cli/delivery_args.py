@@ -1,17 +1,9 @@
 """Alert channels from the command line, the environment and files (run, alerts).
 
-Webhook URLs often carry a token and a signing secret is a secret: both may come from
-an environment variable or a file instead of the command line, where every user of
-the machine can read them (``ps``). The signing secret comes only from there.
-
-- ``--webhook URL`` (repeatable), ``--webhook-url-env VAR``, ``--webhook-url-file PATH``
-  (one URL per line; blank lines and ``#`` comments skipped): the webhooks, numbered in
-  that order (``webhook-1``, ``webhook-2``: the outbox files pending alerts under that
-  number, so a corrected URL receives what was pending for the wrong one).
-- ``--webhook-secret-env VAR`` / ``--webhook-secret-file PATH``: a Standard Webhooks
-  secret (``whsec_…``) that signs every webhook request. The file must be readable by
-  its owner only.
-- ``--sns-topic-arn ARN``: the SNS channel (``sns``).
+``--sns-topic-arn`` and the webhooks: ``--webhook URL``, ``--webhook-url-env VAR`` and
+``--webhook-url-file PATH``, numbered in that order (``webhook-1``, ...), signed with the
+secret of ``--webhook-secret-env`` or ``--webhook-secret-file`` (mode 600). URLs and
+the secret can stay off the command line, where ``ps`` shows them to every user.
 """
 
 from __future__ import annotations

@@ -1,14 +1,9 @@
 """`smtpwatch demo`: the whole local product in about half a minute, on loopback only.
 
-It starts three real SMTP servers on 127.0.0.1 (aiosmtpd with certificates from a
-throwaway CA, the ``demo`` extra): a healthy one with STARTTLS and AUTH, one whose
-certificate has expired, and one that will go down and come back. It registers them
-as targets in a temporary database (10 s interval, 1 s re-check), runs the same
-scheduler as `smtpwatch run`, takes the flaky server down and brings it back, and
-narrates what happens: the down alerts, the re-check, the recovery. No AWS account,
-no internet: the targets' name is mapped to 127.0.0.1 with ``dns_hosts``, and the
-certificates are verified against the demo CA given as ``ca_bundle`` (never with
-``tls_verify: false``).
+Three real SMTP servers on 127.0.0.1 (healthy, expired certificate, one that goes down
+and comes back) become targets in a temporary database; the scheduler of `smtpwatch run`
+checks them and the demo narrates the down alert, the re-check and the recovery. Names
+map to 127.0.0.1 with ``dns_hosts``; certificates are verified against the demo CA.
 """
 
 from __future__ import annotations

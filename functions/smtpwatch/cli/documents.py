@@ -1,17 +1,10 @@
-"""YAML and JSON documents from users (import files, ``--set`` values), read with
-explicit bounds that are checked while the document is read, before anything is
-built from it:
+"""YAML and JSON documents from users (import files, ``--set`` values), read with bounds
+checked while the document is read, before anything is built from it: depth
+``MAX_DEPTH``, ``MAX_NODES`` values, ``MAX_ALIAS_NODES`` added by YAML aliases (none
+containing itself) and integers of ``MAX_INT_DIGITS`` characters.
 
-- nesting: at most ``MAX_DEPTH`` (32) levels;
-- size: at most ``MAX_NODES`` (1,000,000) values;
-- YAML aliases: together they may add at most ``MAX_ALIAS_NODES`` (10,000) values once
-  expanded, and none may contain itself (a "billion laughs" file is refused at the
-  line of the alias that passes the bound, before any expansion);
-- integers: at most ``MAX_INT_DIGITS`` (40) characters (no field needs more than 18;
-  Python refuses to convert more than 4,300 digits at all).
-
-A refusal is one ``DocumentError``: the reason, and where — ``item 3: port`` when the
-document is a list of targets, and the line for YAML.
+A refusal is one ``DocumentError`` naming the reason and where (``item 3: port``, the
+YAML line).
 """
 
 from __future__ import annotations

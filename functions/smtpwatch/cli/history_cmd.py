@@ -1,33 +1,9 @@
 """`smtpwatch history TARGET [--since 24h|ISO]`: uptime, timings and recent failures.
 
-Uptime is the share of checks that passed (``ok`` or ``warning``); ``unknown`` results
-(the probe itself crashed) are left out of the ratio — they say nothing about the
-server. Percentiles use the nearest-rank method on the checks that reached a phase, so
-a phase that never ran (e.g. ``auth`` without login) has no figures.
-
-Checks that passed without a stored result. On AWS a passing check that changes
-nothing stores its result only once per ``PassingResultSeconds`` (P, default 3600; see
-``service.check``), while every ``critical``/``unknown`` result and every change is
-stored. So the slots strictly between two stored results, when the earlier one is
-``ok``/``warning``/``unknown``, were checks that passed and changed nothing (a failure or
-a change would have been stored). For the stored results sorted by ``started_at``:
-
-* after result i (not ``critical``): ``round((t_next - t_i) / interval_s) - 1`` implied
-  passing checks, at least 0; after the last one, ``floor((until - t_last) /
-  interval_s)``; both capped at ``ceil(P / interval_s)`` — a longer gap means the
-  monitor itself did not run, and nothing more is counted for it;
-* after a ``critical`` result: none (the next check is always stored).
-
-``uptime = (ok + warning + implied) / (ok + warning + critical + implied)``. P comes
-from the backend (``Backend.passing_result_s``: 0 for the local store, which keeps
-every check; the stack's ``PassingResultSeconds`` output; ``--passing-result-seconds``
-overrides it); interval_s is the target's (its item parsed as the dispatcher parses it,
-so a missing interval_s is the default). With P = 0, or without a valid target item,
-nothing is implied and the report is the stored results' alone. The slots between
-``--since`` and the window's first stored result are implied by the last result before
-``--since`` (read from one period earlier; only the slots at or after ``--since``
-count). An estimate still: a changed interval_s applies to the whole window.
-Timings (total and phases) are always those of the stored results.
+Uptime is the share of checks that passed (``ok`` or ``warning``; ``unknown`` is left
+out), counting the passing checks a backend that stores one result per
+``PassingResultSeconds`` did not store (``implied_passing``). Percentiles are
+nearest-rank over the checks that reached each phase.
 """
 
 from __future__ import annotations
@@ -169,8 +145,15 @@ def implied_passing(
     since: datetime | None = None,
     before: ProbeResult | None = None,
 ) -> int:
-    """How many checks passed and changed nothing without a stored result (module
-    docstring): 0 when every check is stored (P = 0) or the interval is unknown.
+    """How many checks passed and changed nothing without a stored result: 0 when every
+    check is stored (P = ``passing_result_s`` = 0) or the interval is unknown.
+
+    Every critical or unknown result and every change is stored, so the slots strictly
+    between two stored results, the earlier one not ``critical``, were such checks. For
+    the results sorted by ``started_at``: after result i (not ``critical``),
+    ``round((t_next - t_i) / interval_s) - 1``, at least 0; after the last one,
+    ``floor((until - t_last) / interval_s)``; both capped at ``ceil(P / interval_s)`` (a
+    longer gap means the monitor itself did not run); after a ``critical`` result, none.
     ``before``: the last stored result before ``since``; of the passes it implies only
     those at or after ``since`` are counted (the window's first slots)."""
     if passing_result_s <= 0 or not interval_s or interval_s <= 0:

@@ -1,8 +1,7 @@
-"""`smtpwatch` command line: dispatches to one module per command.
+"""`smtpwatch` command line: dispatches to one module per command (``COMMANDS``).
 
-Only the module of the command being run is imported, so `smtpwatch probe` pays for
-smtplib/ssl/dnspython and nothing of boto3 (the probe is also a Nagios check, started
-once per check).
+Only the module of the command being run is imported, so `smtpwatch probe`, started
+once per check by a monitoring system, loads nothing of the other commands (no boto3).
 """
 
 from __future__ import annotations

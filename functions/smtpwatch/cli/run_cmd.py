@@ -1,21 +1,10 @@
 """`smtpwatch run [--once]`: probe the local store's targets on schedule, on this machine.
 
-Continuous: every target on its own interval (``interval_s``, ≥ 10 s locally), new and
-edited targets picked up within a second, alerts to the console and optionally to an
-SNS topic and webhooks. SIGINT/SIGTERM stop it cleanly: nothing new starts, checks in
-flight get ``--grace`` seconds, the database is closed between transactions (nothing
-half-written), exit 0. A second signal stops at once.
-
-``--once``: one sweep — every enabled target is probed once *now*, due or not (a
-cron job or a CI step wants the current truth) — then exit with the monitoring-plugin
-code of the worst result (0 ok, 1 warning, 2 critical, 3 unknown/no targets/
-interrupted). The sweep goes through the same state machine, so it alerts too.
-
-Alerts: the console prints each one as its check decides it; for the other channels
-(webhooks, SNS) a check only records the alert in the store's outbox, and delivery
-workers send it on their own threads (``local.delivery``), so a slow or dead receiver
-never holds a check. ``--once`` then gives each pending alert one try, for at most the
-webhook timeout and a few seconds; what is left stays pending for the next run.
+Continuous: each target on its own interval, edits picked up within a second; SIGINT/
+SIGTERM stop cleanly (checks in flight get ``--grace`` seconds; a second signal stops at
+once). ``--once``: every enabled target probed once now, then exit with the worst
+result's monitoring-plugin code. Alerts go to the console as checks decide them and,
+through the store's outbox, to webhooks and SNS on delivery threads.
 """
 
 from __future__ import annotations

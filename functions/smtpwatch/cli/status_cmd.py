@@ -1,13 +1,8 @@
 """`smtpwatch status`: every target's confirmed state, since when, and its last error.
 
-Reads the local SQLite store by default, or the deployed stack's DynamoDB tables
-(``--stack``/``--table``). A healthy check does not write the state item, so the
-last check is taken from the newest stored result
-(``core.alerting.with_latest_result``). On AWS a passing check that changes nothing
-stores no result either, except one per ``PassingResultSeconds`` (1 h by default), so
-there "CHECKED" is the newest *stored* check and the table says so. Exit 0: this is a
-report, not a check (use ``smtpwatch probe`` or ``run --once`` for monitoring-plugin
-exit codes).
+Reads the local store or the deployed stack's tables. The last check is the newest
+stored result (on AWS a passing check that changes nothing is stored only once per
+``PassingResultSeconds``, and the table says so). Exit 0: a report, not a check.
 """
 
 from __future__ import annotations
@@ -26,6 +21,8 @@ from smtpwatch.cli.output import (
 )
 
 if TYPE_CHECKING:
+    from smtpwatch.core.state import TargetState
+    from smtpwatch.core.target import Target
     from smtpwatch.local.sqlite_store import SqliteStore
 
 _ORDER = {"down": 0, "warning": 1, "pending": 2, "up": 3, "disabled": 4}
@@ -126,15 +123,13 @@ def collect(backend: Backend) -> list[dict[str, Any]]:
     return rows
 
 
-def _row(target: Any, state: Any) -> dict[str, Any]:
+def _row(target: Target, state: TargetState) -> dict[str, Any]:
+    from smtpwatch.core.alerting import target_identity
+
     last = state.last_result or {}
     status = state.status.value if target.enabled else "disabled"
     return {
-        "target_id": target.target_id,
-        "name": target.name or target.host,
-        "host": target.host,
-        "port": target.effective_port,
-        "encryption": target.encryption,
+        **target_identity(target),
         "enabled": target.enabled,
         "status": status,
         "confirmed_status": state.status.value,
@@ -156,7 +151,7 @@ def _row(target: Any, state: Any) -> dict[str, Any]:
     }
 
 
-def _next_due(target: Any, state: Any) -> str | None:
+def _next_due(target: Target, state: TargetState) -> str | None:
     from smtpwatch.core import schedule
 
     if not target.enabled:
