@@ -1,9 +1,7 @@
 """One overall deadline shared by every step of a probe.
 
-smtplib's ``timeout`` bounds each socket call, not the dialogue: a server that sends
-one byte per second keeps every ``recv`` short and the probe alive forever. The probe
-therefore sets ``sock.settimeout(deadline.remaining())`` before each socket call, so
-DNS, every connect attempt, the TLS handshake and every read share ``timeout_s``.
+Each socket call takes its timeout from ``Deadline.socket_timeout()``, so DNS, every
+connect attempt, the TLS handshake and every read share ``timeout_s``.
 """
 
 from __future__ import annotations

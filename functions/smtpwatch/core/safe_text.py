@@ -1,40 +1,10 @@
 """Text made safe to show: on a terminal (``for_terminal``) and in an HTML page
-(``for_html``).
+(``for_html``), and one-line error messages (``one_line``).
 
-What a terminal must never receive from text smtpwatch did not write: C0 controls
-other than newline and tab (ESC starts every escape sequence: ``ESC ]0;…BEL`` sets the
-window title, ``ESC [2J`` clears the screen, ``CR`` overwrites a line), DEL, C1
-controls (U+0080 to U+009F; U+009B is CSI on its own), format characters (bidi
-overrides and isolates such as U+202E and U+2066, zero-width characters, the BOM,
-tag characters), line and paragraph separators, and lone surrogates (which either
-crash the write or, through ``surrogateescape``, come out as raw bytes such as 0x9B).
-Each is shown as a visible ``\\uXXXX`` (a surrogate pair beyond U+FFFF). Those are
-also JSON string escapes of the very same characters, and such characters only ever
-occur inside JSON strings, so escaped ``--json`` output stays valid JSON and parses
-to the original text. Everything else passes unchanged: letters of every script,
-emoji, spaces, backslashes.
-
-The choke point is the CLI's stdout and stderr, not each place that prints.
-``cli.main`` wraps both in a ``TerminalGuard`` for the whole command, so every line
-passes through ``for_terminal``: tables, JSON, argparse messages, errors naming a
-user's value, log lines, tracebacks, and any print added later — no call site has to
-remember anything, and hostile text cannot find a path around it. Escaping is per
-character, so a sequence split across two writes is caught as well as a whole one.
-(Escaping at each call site instead would be dozens of places, in every command,
-each one a chance to forget.) A newline has to pass the guard — it is the layout of
-every table — so a field printed on a line of its own is escaped with
-``for_terminal(text, one_line=True)`` where a stored value could start a fake line.
-
-The project's own colours (alert heads, the demo's story) are not let through by
-recognising "our" escape sequences inside text — hostile text could carry the same
-bytes. They never travel inside text at all: a writer asks the guard for a colour
-with ``write_style("1;31")``, a separate call, and only that call writes ESC. Text is
-text, styling is a method; a ``TerminalGuard`` never has to guess which is which.
-
-``for_html`` escapes markup (``& < > " '``) and the same characters as
-``for_terminal`` (a bidi override spoofs a page as well as a terminal).
-
-Imported on every start of ``smtpwatch probe``, so it imports nothing at module level.
+Characters a terminal could act on (controls, bidi and other format characters,
+separators, lone surrogates) are shown as ``\\uXXXX``, which keeps JSON valid.
+``TerminalGuard`` applies this to a whole stream; the CLI wraps stdout and stderr in
+one (``guard``). Imported on every start of ``smtpwatch probe``: no imports at load.
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
 """SMTP AUTH for the probe: one mechanism at a time, in the target's order.
 
-smtplib's own mechanism implementations (``auth_cram_md5``, ``auth_login``,
-``auth_plain``) are driven through ``SMTP.auth()`` one call — one AUTH command — at a
-time, so the probe decides what a reply means (docs/design.md#probe):
-
-- 235: logged in.
-- 504, 534, 538, 454: the server cannot use this mechanism (unknown, too weak,
-  needs encryption, temporarily unavailable) → try the next one.
-- anything else (535 above all): a clear rejection → the login has failed; no other
-  mechanism is tried, so one wrong password is one failed login, not three.
-
-The password lives on the smtplib object only for the duration of one ``auth()`` call.
-Server replies can echo what the client sent: the client's ``ServerTextGuard`` has
-masked every reply before smtplib sees it, and the texts made here (from smtplib's
-exceptions too) pass the same guard once more before they reach a result.
+``try_mechanisms`` drives smtplib's mechanisms one AUTH command at a time and decides
+what each reply means (235 logged in; 504, 534, 538, 454 try the next; anything else
+fails the login). ``login_round`` adds the policy around it (``SIMPLE``, credentials
+withheld without TLS, the STARTTLS fallback); ``no_login_error`` words the failure.
 """
 
 from __future__ import annotations

@@ -1,30 +1,10 @@
 """``smtplib.SMTP`` bound to one ``Deadline``, with a bounded reply reader.
 
-smtplib supplies the dialogue (``ehlo``, ``docmd``, ``auth`` and its CRAM-MD5 /
-LOGIN / PLAIN mechanisms, extension parsing); this subclass replaces the transport:
-
-- the probe connects the socket itself (address fallback, per-attempt budget) and
-  hands it over with ``attach()``; smtplib never resolves or connects anything and,
-  given ``local_hostname``, never does a reverse lookup;
-- every send and every ``recv`` first sets ``sock.settimeout(deadline.remaining())``
-  — smtplib's ``makefile().readline()`` would wait up to the timeout *per chunk*, so a
-  server dripping one byte per second could hold it forever;
-- replies are read with limits, checked while reading (a flood is refused after
-  the first bytes over a limit, not parsed): a line longer than ``MAX_LINE`` (8192
-  bytes, smtplib's own ``_MAXLINE``), a reply of more than ``MAX_REPLY_LINES`` lines
-  or ``MAX_REPLY_BYTES`` (16 KiB), a connection on which the server sent more than
-  ``MAX_DIALOGUE_BYTES`` (64 KiB) in all, or a line that does not start with a
-  three-digit code, is a ``ProtocolError`` in the phase it happened in;
-- every reply passes the client's ``ServerTextGuard`` (``core.server_text``) as it
-  is read, before smtplib or the probe cut, upper-case or quote it: credentials are
-  masked and control characters replaced on the way in, so no later step — EHLO
-  keyword parsing, smtplib's AUTH loop and its error texts, the banner — ever holds
-  the raw text. What the client sends during AUTH is shown to the guard too. The
-  one exception is an AUTH challenge (334): the mechanism's answer is computed from
-  it as sent, so only its control characters are replaced; smtplib's texts made of
-  it (its errors) are masked by ``core.smtp_auth``;
-- ``start_tls()`` wraps the socket with the probe's context and ``server_hostname``
-  and drops anything read before the handshake (no command injection across it).
+smtplib supplies the dialogue (EHLO, commands, AUTH mechanisms); ``SmtpClient``
+replaces the transport: the probe hands it a connected socket (``attach``), every
+socket call first takes its timeout from the deadline, replies are read within byte
+and line limits (over one: ``ProtocolError``) and pass the probe's
+``ServerTextGuard`` as they are read; ``start_tls`` upgrades the connection.
 """
 
 from __future__ import annotations

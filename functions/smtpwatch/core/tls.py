@@ -1,24 +1,9 @@
 """TLS for the probe: cached client contexts, certificate facts, verify-error classes.
 
-Contexts are built once per ``(verify, ca_bundle)`` and reused (loading the system
-trust store costs about 20 ms; a probe Lambda keeps its cache across invocations).
-
-Verification flags are set on purpose, the same on every Python version: Python 3.13
-added ``VERIFY_X509_STRICT`` to ``create_default_context()``, which rejects
-certificates that OpenSSL-based MTAs and mail clients accept (e.g. a CA without the
-key-usage extension). A monitor must answer "would mail clients trust this server",
-so smtpwatch clears it. ``VERIFY_X509_PARTIAL_CHAIN`` is kept (3.13's default, set
-on 3.11 too): a ``ca_bundle`` may then pin an intermediate or the server's own
-self-signed certificate.
-
-Certificate facts come from ``getpeercert()`` when the handshake verified, else from
-the DER bytes (``getpeercert(binary_form=True)``) decoded by the ``ssl`` module's own
-X.509 parser — no ``cryptography`` dependency in the Lambda artifact.
-
-Certificate fields are server text like any reply: ``tls_info`` passes subject,
-issuer, every SAN and the verification error through the probe's
-``ServerTextGuard`` (a certificate may name a host spelled with the password, and
-its fields may hold control characters), before anything cuts or joins them.
+``ContextCache`` builds a context once per ``(verify, ca_bundle)``, with the same
+verification flags on every Python version. Certificate facts come from a verified
+handshake or from the raw certificate; ``tls_info`` turns them into the result's TLS
+part, every text field through the probe's ``ServerTextGuard``.
 """
 
 from __future__ import annotations
@@ -30,6 +15,7 @@ import ssl
 from collections.abc import Callable
 
 from smtpwatch.core.kinds import ErrorKind
+from smtpwatch.core.record import Record
 from smtpwatch.core.result import TlsInfo
 from smtpwatch.core.server_text import ServerTextGuard, printable
 
@@ -107,10 +93,17 @@ def _build(*, verify: bool, ca_bundle: str | None) -> ssl.SSLContext:
 # ------------------------------------------------------------------- certificate facts
 
 
-class CertFacts:
+class CertFacts(Record):
     """What the leaf certificate says (subject, issuer, SANs, validity)."""
 
-    __slots__ = ("issuer", "not_after", "not_before", "sans", "subject")
+    # In constructor order, as Record needs (replace, pickling).
+    __slots__ = ("subject", "issuer", "sans", "not_before", "not_after")  # noqa: RUF023
+
+    subject: str | None
+    issuer: str | None
+    sans: tuple[str, ...]
+    not_before: dt.datetime | None
+    not_after: dt.datetime | None
 
     def __init__(
         self,
@@ -120,11 +113,11 @@ class CertFacts:
         not_before: dt.datetime | None,
         not_after: dt.datetime | None,
     ) -> None:
-        self.subject = subject
-        self.issuer = issuer
-        self.sans = sans
-        self.not_before = not_before
-        self.not_after = not_after
+        object.__setattr__(self, "subject", subject)
+        object.__setattr__(self, "issuer", issuer)
+        object.__setattr__(self, "sans", sans)
+        object.__setattr__(self, "not_before", not_before)
+        object.__setattr__(self, "not_after", not_after)
 
     def expired(self, now: dt.datetime) -> bool:
         return self.not_after is not None and self.not_after < now
