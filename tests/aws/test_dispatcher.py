@@ -25,13 +25,14 @@ from conftest import REGION, Alerts, LambdaContext
 from smtpwatch.adapters.dynamodb import DynamoBookkeeping, DynamoStateStore, DynamoTargetStore
 from smtpwatch.adapters.lambda_invoker import LambdaProbeInvoker
 from smtpwatch.adapters.sns import SnsAlertSink
-from smtpwatch.adapters.tick_gate import settle_episode, tick_bucket
+from smtpwatch.adapters.tick_gate import settle_episode
 from smtpwatch.core import schedule
 from smtpwatch.core.alerting import alert_id_for
 from smtpwatch.core.state import Alert, AlertEvent, TargetState, TargetStatus
 from smtpwatch.handlers import dispatcher as dispatcher_module
 from smtpwatch.ports import AlertSink
 from smtpwatch.service.dispatch import Dispatcher
+from smtpwatch.service.gate import tick_bucket
 
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 

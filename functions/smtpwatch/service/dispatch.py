@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from smtpwatch.adapters.tick_gate import tick_bucket
 from smtpwatch.core import schedule
 from smtpwatch.ports import AlertSink, ProbeInvoker
 from smtpwatch.service.dispatch_plan import DispatchReport, Job, plan
@@ -29,6 +28,7 @@ from smtpwatch.service.dispatch_ports import (
     TargetScan,
     is_bookkeeping_id,
 )
+from smtpwatch.service.gate import tick_bucket
 
 if TYPE_CHECKING:
     from smtpwatch.core.target import Target
