@@ -627,11 +627,12 @@ def test_the_degraded_minimum_is_the_same_in_code_template_and_docs() -> None:
     from pathlib import Path
 
     from smtpwatch.core.alerting import DEGRADED_MIN_COUNT
-    from smtpwatch.handlers.settings import load_settings
+    from smtpwatch.handlers.settings import load_dispatcher_settings, load_probe_settings
 
     root = Path(__file__).resolve().parents[2]
     # The Lambda's default is the core's: at least this many probes of the tick FAILED.
-    assert load_settings({}).degraded_min_probes == DEGRADED_MIN_COUNT
+    assert load_probe_settings({}).degraded_min_probes == DEGRADED_MIN_COUNT
+    assert load_dispatcher_settings({}).degraded_min_probes == DEGRADED_MIN_COUNT
     template = (root / "template.yaml").read_text(encoding="utf-8")
     block = template[template.index("  DegradedShare:") :]
     description = " ".join(block[: block.index("\n  AlertEmail:")].split())

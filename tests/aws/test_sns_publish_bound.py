@@ -52,7 +52,7 @@ def test_probe_lambdas_sns_publish_is_bounded(monkeypatch: pytest.MonkeyPatch) -
     from botocore.config import Config
 
     from smtpwatch.adapters.aws_clients import Clients
-    from smtpwatch.handlers.probe import _LazySns
+    from smtpwatch.adapters.sns import LazySnsSink
 
     with HangingReceiver() as hang:
         monkeypatch.setenv("AWS_ENDPOINT_URL", hang.url(""))
@@ -61,6 +61,6 @@ def test_probe_lambdas_sns_publish_is_bounded(monkeypatch: pytest.MonkeyPatch) -
             Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3,
                    read_timeout=10)
         )  # fmt: skip
-        elapsed, error = _publish_bounded(_LazySns(clients, TOPIC))
+        elapsed, error = _publish_bounded(LazySnsSink(clients, TOPIC))
     assert error is not None
     assert elapsed <= PUBLISH_BOUND_S + 1

@@ -68,8 +68,8 @@ def test_the_environment_reader_names_the_variable(variable: str) -> None:
 
 
 def test_the_lambda_settings_refuse_a_bad_ehlo_name_naming_the_variable() -> None:
-    from smtpwatch.handlers.settings import load_settings
+    from smtpwatch.handlers.settings import load_probe_settings
 
     with pytest.raises(ValueError, match="EHLO_NAME"):
-        load_settings({"EHLO_NAME": "mx.example.com\r\nRSET"})
-    assert load_settings({"EHLO_NAME": "[192.0.2.1]"}).ehlo_name == "[192.0.2.1]"
+        load_probe_settings({"EHLO_NAME": "mx.example.com\r\nRSET"})
+    assert load_probe_settings({"EHLO_NAME": "[192.0.2.1]"}).ehlo_name == "[192.0.2.1]"

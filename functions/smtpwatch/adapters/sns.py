@@ -1,24 +1,22 @@
 """AlertSink on SNS: publishes the message that ``core.alert_text.sns_message`` builds.
 
-All formatting (per-protocol JSON message, subject, attributes) is pure and lives in
-the core; this adapter only hands it to ``Publish``. A failed publish raises, so the
-state machine keeps the alert pending and sends it on the next run.
-
-On AWS, SNS is the outbox: once it took a message it retries the subscribers itself.
-What is ours to bound is the publish call — ``publish_config`` gives every SNS client
-short connect/read timeouts and two attempts in all, so an SNS endpoint that hangs
-holds a check for seconds (``PUBLISH_BOUND_S``), not the minutes of botocore's
-defaults (60 s reads, up to five attempts).
+``SnsAlertSink`` hands the message to ``Publish`` within ``PUBLISH_BOUND_S``; a failed
+or timed-out publish raises, so the alert stays pending for the next run.
+``LazySnsSink`` is the Lambda functions' sink: it makes the SNS client on the first
+alert. ``publish_config`` gives every SNS client short timeouts and two attempts.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smtpwatch.core.state import Alert
 
-__all__ = ["PUBLISH_BOUND_S", "SnsAlertSink", "publish_config"]
+if TYPE_CHECKING:
+    from smtpwatch.adapters.aws_clients import Clients
+
+__all__ = ["PUBLISH_BOUND_S", "LazySnsSink", "SnsAlertSink", "publish_config"]
 
 CONNECT_TIMEOUT_S = 2
 READ_TIMEOUT_S = 5
@@ -84,3 +82,18 @@ class SnsAlertSink:
             raise TimeoutError(f"SNS publish not answered within {PUBLISH_BOUND_S} s")
         if failed:
             raise failed[0]
+
+
+class LazySnsSink:
+    """An ``SnsAlertSink`` whose SNS client is made on the first alert: most Lambda
+    invocations publish nothing, and a client costs cold-start time."""
+
+    def __init__(self, clients: Clients, topic_arn: str) -> None:
+        self._clients = clients
+        self._topic_arn = topic_arn
+        self._sink: SnsAlertSink | None = None
+
+    def send(self, alert: Alert) -> None:
+        if self._sink is None:
+            self._sink = SnsAlertSink(self._clients("sns"), self._topic_arn)
+        self._sink.send(alert)

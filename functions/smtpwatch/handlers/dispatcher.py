@@ -18,15 +18,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from smtpwatch.core import schedule
 from smtpwatch.handlers.observability import make_logger, make_metrics, traced
-from smtpwatch.handlers.settings import Settings, load_settings, require
+from smtpwatch.handlers.settings import DispatcherSettings, load_dispatcher_settings, require
 from smtpwatch.service.dispatch import SCAN_SEGMENTS, Dispatcher
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
-
-    from smtpwatch.adapters.aws_clients import Clients
-    from smtpwatch.core.state import Alert
-    from smtpwatch.ports import AlertSink
 
 __all__ = ["handler", "tick_time"]
 
@@ -34,34 +30,19 @@ logger = make_logger()
 metrics = make_metrics()
 
 
-class _LazySnsSink:
-    """The SNS client is built only when an alert is actually resent (cold start)."""
-
-    def __init__(self, clients: Clients, topic_arn: str) -> None:
-        self._clients = clients
-        self._topic_arn = topic_arn
-        self._sink: AlertSink | None = None
-
-    def send(self, alert: Alert) -> None:
-        if self._sink is None:
-            from smtpwatch.adapters.sns import SnsAlertSink
-
-            self._sink = SnsAlertSink(self._clients("sns"), self._topic_arn)
-        self._sink.send(alert)
-
-
 @functools.cache
-def _runtime() -> tuple[Settings, Dispatcher]:
+def _runtime() -> tuple[DispatcherSettings, Dispatcher]:
     """Settings, clients and the dispatcher, once per container (tests clear the cache)."""
     from botocore.config import Config
 
     from smtpwatch.adapters.aws_clients import Clients
     from smtpwatch.adapters.dynamodb import DynamoBookkeeping, DynamoStateStore, DynamoTargetStore
     from smtpwatch.adapters.lambda_invoker import DirectLambdaInvoker, LambdaProbeInvoker
+    from smtpwatch.adapters.sns import LazySnsSink
     from smtpwatch.adapters.tick_gate import settle_episode
     from smtpwatch.ports import ProbeInvoker
 
-    settings = load_settings()
+    settings = load_dispatcher_settings()
     require(settings, "TARGETS_TABLE", "STATE_TABLE", "PROBE_FUNCTION_NAME")
     config = Config(
         max_pool_connections=settings.dispatch_workers + 2 * SCAN_SEGMENTS,
@@ -78,7 +59,7 @@ def _runtime() -> tuple[Settings, Dispatcher]:
     else:
         invoker = LambdaProbeInvoker(lambda_client, settings.probe_function_name)
     # The SNS client is made only when an alert is actually sent (cold start).
-    sink = _LazySnsSink(clients, settings.alert_topic_arn) if settings.alert_topic_arn else None
+    sink = LazySnsSink(clients, settings.alert_topic_arn) if settings.alert_topic_arn else None
     states = DynamoStateStore(ddb, settings.state_table)
     books = DynamoBookkeeping(ddb, settings.state_table)
     settle = functools.partial(

@@ -1,8 +1,9 @@
-"""The Lambda functions' environment, read once per container into a typed object.
+"""Each Lambda function's environment, read into its own typed settings object.
 
-Handlers call ``load_settings()`` at import time (module level), so a bad deployment
-fails on the first invocation with one clear message instead of deep inside a check.
-Names are the contract with template.yaml (see the team brief's "AWS names").
+``load_probe_settings()`` and ``load_dispatcher_settings()`` run on a function's first
+invocation (its ``_runtime()``), not at import; a bad value raises one message naming
+the variable. Names are the contract with template.yaml. ``SMTPWATCH_TRACING`` is not
+here: the Tracer switch reads it at import (``handlers.observability``).
 """
 
 from __future__ import annotations
@@ -11,40 +12,112 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["Settings", "load_settings", "require"]
+__all__ = [
+    "DispatcherSettings",
+    "ProbeSettings",
+    "load_dispatcher_settings",
+    "load_probe_settings",
+    "require",
+]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class ProbeSettings:
+    """The probe function's environment."""
+
     targets_table: str
     state_table: str
     results_table: str
     alert_topic_arn: str
-    probe_function_name: str
     secrets_prefix: str
     ehlo_name: str | None
     result_retention_days: int
     # A passing check that changes nothing stores its result once per this many
     # seconds (0: every check); service.check explains. Template: PassingResultSeconds.
     passing_result_every_s: int
-    tracing: bool
     # Lifts the loopback/link-local guard: never set by the template; tests and development only.
     allow_loopback: bool
     # The template sets it from its HasVpc condition: a function outside a VPC cannot
     # reach port 25 (AWS blocks it), and Lambda exposes no variable that tells us.
     in_vpc: bool
-    # Dispatcher: bounded invoke pool and monitor-degraded gating (docs/design.md#monitor-degraded).
+    # The probes' monitor-degraded gate (docs/design.md#monitor-degraded).
+    degraded_share: float
+    degraded_min_probes: int
+
+    @property
+    def result_retention_s(self) -> int:
+        return self.result_retention_days * 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class DispatcherSettings:
+    """The dispatcher function's environment."""
+
+    targets_table: str
+    state_table: str
+    # Optional here: without a topic the dispatcher publishes no alert.
+    alert_topic_arn: str
+    probe_function_name: str
+    # Bounded invoke pool and monitor-degraded gating (docs/design.md#monitor-degraded).
     dispatch_workers: int
     degraded_share: float
     degraded_min_probes: int
     # "direct": signed HTTP POSTs (DirectLambdaInvoker); "boto3": the SDK's invoke.
     invoke_mode: str
 
-    @property
-    def result_retention_s(self) -> int:
-        return self.result_retention_days * 86_400
+
+def load_probe_settings(env: Mapping[str, str] | None = None) -> ProbeSettings:
+    """Read the probe's environment. Missing names are empty strings: ``require``
+    names the ones the function cannot do without."""
+    e = os.environ if env is None else env
+    return ProbeSettings(
+        targets_table=e.get("TARGETS_TABLE", ""),
+        state_table=e.get("STATE_TABLE", ""),
+        results_table=e.get("RESULTS_TABLE", ""),
+        alert_topic_arn=e.get("ALERT_TOPIC_ARN", ""),
+        secrets_prefix=(e.get("SECRETS_PREFIX") or "").strip(),
+        ehlo_name=_ehlo_name(e),
+        result_retention_days=_int(e, "RESULT_RETENTION_DAYS", 30, 1, 3650),
+        passing_result_every_s=_int(e, "PASSING_RESULT_SECONDS", 3600, 0, 86_400),
+        allow_loopback=(e.get("SMTPWATCH_ALLOW_LOOPBACK") or "").strip() == "1",
+        in_vpc=_flag(e, "SMTPWATCH_IN_VPC"),
+        degraded_share=_degraded_share(e),
+        degraded_min_probes=_degraded_min_probes(e),
+    )
+
+
+def load_dispatcher_settings(env: Mapping[str, str] | None = None) -> DispatcherSettings:
+    """Read the dispatcher's environment (missing names: as ``load_probe_settings``)."""
+    e = os.environ if env is None else env
+    return DispatcherSettings(
+        targets_table=e.get("TARGETS_TABLE", ""),
+        state_table=e.get("STATE_TABLE", ""),
+        alert_topic_arn=e.get("ALERT_TOPIC_ARN", ""),
+        probe_function_name=e.get("PROBE_FUNCTION_NAME", ""),
+        dispatch_workers=_int(e, "SMTPWATCH_DISPATCH_WORKERS", 64, 1, 512),
+        degraded_share=_degraded_share(e),
+        degraded_min_probes=_degraded_min_probes(e),
+        invoke_mode=_invoke_mode(e),
+    )
+
+
+def require(settings: ProbeSettings | DispatcherSettings, *names: str) -> None:
+    """Raise one message naming every missing variable (a deployment error)."""
+    missing = [n for n in names if not getattr(settings, n.lower())]
+    if missing:
+        raise RuntimeError("missing environment variable(s): " + ", ".join(missing))
+
+
+# The monitor-degraded gate: the probes hold alerts by it, the dispatcher settles its
+# episodes by it, so both read the same variables with the same defaults.
+def _degraded_share(env: Mapping[str, str]) -> float:
+    return _float(env, "SMTPWATCH_DEGRADED_SHARE", 0.5, 0.0, 1.0)
+
+
+def _degraded_min_probes(env: Mapping[str, str]) -> int:
+    return _int(env, "SMTPWATCH_DEGRADED_MIN_PROBES", 5, 1, 1_000_000)
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
@@ -95,31 +168,6 @@ def _ehlo_name(env: Mapping[str, str]) -> str | None:
         raise ValueError(f"environment variable EHLO_NAME: {exc.reason}") from None
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read the environment. Missing names are empty strings: each handler checks only
-    the ones it uses (``require``), so the dispatcher does not need the topic."""
-    e = os.environ if env is None else env
-    prefix = (e.get("SECRETS_PREFIX") or "").strip()
-    return Settings(
-        targets_table=e.get("TARGETS_TABLE", ""),
-        state_table=e.get("STATE_TABLE", ""),
-        results_table=e.get("RESULTS_TABLE", ""),
-        alert_topic_arn=e.get("ALERT_TOPIC_ARN", ""),
-        probe_function_name=e.get("PROBE_FUNCTION_NAME", ""),
-        secrets_prefix=prefix,
-        ehlo_name=_ehlo_name(e),
-        result_retention_days=_int(e, "RESULT_RETENTION_DAYS", 30, 1, 3650),
-        passing_result_every_s=_int(e, "PASSING_RESULT_SECONDS", 3600, 0, 86_400),
-        tracing=_flag(e, "SMTPWATCH_TRACING"),
-        allow_loopback=(e.get("SMTPWATCH_ALLOW_LOOPBACK") or "").strip() == "1",
-        in_vpc=_flag(e, "SMTPWATCH_IN_VPC"),
-        dispatch_workers=_int(e, "SMTPWATCH_DISPATCH_WORKERS", 64, 1, 512),
-        degraded_share=_float(e, "SMTPWATCH_DEGRADED_SHARE", 0.5, 0.0, 1.0),
-        degraded_min_probes=_int(e, "SMTPWATCH_DEGRADED_MIN_PROBES", 5, 1, 1_000_000),
-        invoke_mode=_invoke_mode(e),
-    )
-
-
 def _invoke_mode(env: Mapping[str, str]) -> str:
     """``SMTPWATCH_INVOKE_MODE`` = direct | boto3 | auto (default). ``auto`` is direct
     inside Lambda or when ``AWS_ENDPOINT_URL`` names an endpoint, else boto3 — so an
@@ -132,10 +180,3 @@ def _invoke_mode(env: Mapping[str, str]) -> str:
     if env.get("AWS_LAMBDA_FUNCTION_NAME") or env.get("AWS_ENDPOINT_URL"):
         return "direct"
     return "boto3"
-
-
-def require(settings: Settings, *names: str) -> None:
-    """Raise one message naming every missing variable (a deployment error)."""
-    missing = [n for n in names if not getattr(settings, n.lower())]
-    if missing:
-        raise RuntimeError("missing environment variable(s): " + ", ".join(missing))
