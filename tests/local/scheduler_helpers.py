@@ -1,8 +1,8 @@
 """What the local scheduler's tests share: a hand-moved clock, a listener that records
 what the scheduler reports, and a target item on loopback.
 
-Imported by the scheduler test modules (tests/local is on sys.path under pytest); the
-``store`` fixture is in this folder's conftest.py.
+Imported by the scheduler test modules as ``local.scheduler_helpers`` (tests/local is a
+package, like tests/hostile); the ``store`` fixture is in this folder's conftest.py.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from scheduler_helpers import Clock, Listener
 
+from local.scheduler_helpers import Clock, Listener
 from smtpwatch.core.probe import ProbeEnvironment
 from smtpwatch.core.resolve import AddressResolver
 from smtpwatch.core.target import Target

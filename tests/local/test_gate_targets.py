@@ -14,8 +14,8 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from scheduler_helpers import T0, Clock, Listener, item
 
+from local.scheduler_helpers import T0, Clock, Listener, item
 from smtpwatch.core import alert_text
 from smtpwatch.core.state import Alert, AlertEvent
 from smtpwatch.local.scheduler import LocalScheduler

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scheduler_helpers import T0, Clock, Listener, item
 
+from local.scheduler_helpers import T0, Clock, Listener, item
 from smtpwatch.core.schedule import next_slot
 from smtpwatch.core.target import Target
 from smtpwatch.local.scheduler import LocalScheduler
