@@ -79,30 +79,21 @@ def connect_first(
             if sock is not None:
                 sock.close()
             last = connect_error(err, address.ip, port, budget, port25_blocked=port25_blocked)
-            attempts.append(
-                AddressAttempt(
-                    address.ip,
-                    address.family or family_label(address.ip),
-                    ok=False,
-                    ms=(clock() - start) * 1000.0,
-                    error=last.kind,
-                )
-            )
+            attempts.append(_attempt(address, (clock() - start) * 1000.0, error=last.kind))
             continue
-        attempts.append(
-            AddressAttempt(
-                address.ip,
-                address.family or family_label(address.ip),
-                ok=True,
-                ms=(clock() - start) * 1000.0,
-            )
-        )
+        attempts.append(_attempt(address, (clock() - start) * 1000.0))
         return sock, address
     if last is None:
         raise ProbeTimeoutError(f"deadline of {deadline.timeout_s:g} s reached")
     if len(attempts) > 1:
         last.message = f"all {len(attempts)} addresses failed; last: {last.message}"
     raise last
+
+
+def _attempt(address: ResolvedAddress, ms: float, error: str | None = None) -> AddressAttempt:
+    """One attempt for the result: ok unless it has an ``error`` kind."""
+    family = address.family or family_label(address.ip)
+    return AddressAttempt(address.ip, family, ok=error is None, ms=ms, error=error)
 
 
 def connect_error(
