@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from smtpwatch.adapters.aws_clients import error_code
-from smtpwatch.adapters.dynamodb import from_item, to_item
+from smtpwatch.adapters.dynamodb.codec import from_item, to_item
+from smtpwatch.adapters.dynamodb.table import conditional, scan_as
 from smtpwatch.cli.targets_backends import (
     ImportInterrupted,
     ImportReport,
@@ -34,11 +35,6 @@ BATCH_SIZE = 25  # BatchWriteItem's limit
 BATCH_GET_SIZE = 100  # BatchGetItem's limit
 BATCH_GET_MAX = 1000  # more ids than this: one scan instead of lookups
 MAX_UNPROCESSED_ROUNDS = 12  # ~ 0.05 s * 2**n, capped at 5 s: about 40 s of throttling
-
-# One codec with the Lambda functions (adapters/dynamodb.py), so an imported item is
-# byte-for-byte what a re-import compares against.
-serialize = to_item
-deserialize = from_item
 
 
 class DynamoTargets:
@@ -81,16 +77,14 @@ class DynamoTargets:
             TableName=self.table, Key={"target_id": {"S": target_id}}, ConsistentRead=True
         )
         raw = response.get("Item")
-        return None if raw is None else deserialize(dict(raw))
+        return None if raw is None else from_item(dict(raw))
 
     def iter_raw(self) -> Iterator[dict[str, Any]]:
         """Every item as DynamoDB attribute values (for exact comparison)."""
-        paginator = self.client.get_paginator("scan")
-        for page in paginator.paginate(TableName=self.table, ConsistentRead=True):
-            yield from (dict(raw) for raw in page.get("Items", []))
+        return scan_as(self.client, self.table, dict, consistent=True)
 
     def items(self) -> Iterator[dict[str, Any]]:
-        decoded = (deserialize(raw) for raw in self.iter_raw())
+        decoded = (from_item(raw) for raw in self.iter_raw())
         return iter(sorted(decoded, key=lambda item: str(item.get("target_id", ""))))
 
     def create(self, item: dict[str, Any]) -> None:
@@ -102,14 +96,13 @@ class DynamoTargets:
         self._put(item, "attribute_exists(target_id)", TargetMissing)
 
     def _put(self, item: dict[str, Any], condition: str, error: type[Exception]) -> None:
-        try:
-            self.client.put_item(
-                TableName=self.table, Item=serialize(item), ConditionExpression=condition
+        put = conditional(
+            lambda: self.client.put_item(
+                TableName=self.table, Item=to_item(item), ConditionExpression=condition
             )
-        except Exception as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise error(item["target_id"]) from None
-            raise
+        )
+        if put is None:
+            raise error(item["target_id"])
 
     def remove(self, target_id: str) -> bool:
         """Delete the target and its state (status, pending alert, due time). Results
@@ -146,7 +139,9 @@ class DynamoTargets:
         """Write ``items`` (config only). Idempotent: items already stored with the same
         content are skipped. Raises ``ImportInterrupted`` when a write fails for good;
         what was written stays and a re-run converges."""
-        wanted = [(item["target_id"], serialize(item)) for item in items]
+        # The Lambda functions' codec: an imported item is byte-for-byte what a re-import
+        # compares against.
+        wanted = [(item["target_id"], to_item(item)) for item in items]
         existing = self._existing([tid for tid, _ in wanted])
         todo = [(tid, raw) for tid, raw in wanted if existing.get(tid) != raw]
         new = sum(1 for tid, _ in todo if tid not in existing)
@@ -192,7 +187,7 @@ class DynamoTargets:
                 )
                 if not keys:
                     break
-                self._sleep(random.uniform(0, min(5.0, 0.05 * 2**attempt)))
+                self._backoff(attempt)
             else:
                 raise RuntimeError("lookups still unprocessed after retries (table throttled)")
         return found
@@ -205,10 +200,13 @@ class DynamoTargets:
             if not unprocessed.get(self.table):
                 return
             pending = {self.table: list(unprocessed[self.table])}
-            # Throttled: back off exponentially with full jitter (AWS's advice for
-            # BatchWriteItem), so a large import settles to the table's capacity.
-            self._sleep(random.uniform(0, min(5.0, 0.05 * 2**attempt)))
+            self._backoff(attempt)
         raise RuntimeError(
             f"{len(pending[self.table])} items still unprocessed after {MAX_UNPROCESSED_ROUNDS} "
             "retries (table throttled)"
         )
+
+    def _backoff(self, attempt: int) -> None:
+        # Throttled: back off exponentially with full jitter (AWS's advice for batch
+        # calls), so a large import settles to the table's capacity.
+        self._sleep(random.uniform(0, min(5.0, 0.05 * 2**attempt)))
