@@ -416,3 +416,24 @@ def test_nameserver_without_dns_mode_means_external() -> None:
     target, _ = build_target(args, {})
     assert target.dns_mode == "external"
     assert [(ns.ip, ns.port) for ns in target.nameservers] == [("::1", 5353)]
+
+
+def test_the_probes_field_tables_agree_with_its_parser_and_the_target_model() -> None:
+    # GIVEN the probe's parser, the options it passes to Target fields as given, and
+    # the options its usage errors name for each field
+    import argparse
+
+    from smtpwatch.cli import probe_cmd
+    from smtpwatch.cli.probe_target import FIELD_OF_DEST, OPTION_OF_FIELD
+    from smtpwatch.core.target import TARGET_FIELDS
+
+    parser = argparse.ArgumentParser()
+    probe_cmd.add_arguments(parser)
+    dests = {action.dest for action in parser._actions}
+    options = {option for action in parser._actions for option in action.option_strings}
+    # THEN every option read is the parser's, every field is Target's, and every option
+    # a usage error names exists (the positional is named by its metavar)
+    assert set(FIELD_OF_DEST) <= dests
+    assert set(FIELD_OF_DEST.values()) | set(OPTION_OF_FIELD) <= set(TARGET_FIELDS)
+    named = {part for option in OPTION_OF_FIELD.values() for part in option.split("/")}
+    assert named - {"HOST[:PORT]"} <= options

@@ -14,6 +14,7 @@ import os
 from smtpwatch.cli.main import UsageError
 from smtpwatch.cli.probe_output import MAX_TEXT_KB, bounded, format_human
 from smtpwatch.cli.probe_target import build_target
+from smtpwatch.core.target_fields import DEFAULTS
 
 __all__ = ["add_arguments", "run"]
 
@@ -42,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "none (25), auto (STARTTLS if offered, 25)",
     )
     smtp.add_argument(
-        "--timeout", metavar="SECONDS", help="overall deadline of the probe (default 120)"
+        "--timeout",
+        metavar="SECONDS",
+        help=f"overall deadline of the probe (default {DEFAULTS['timeout_s']:g})",
     )
     smtp.add_argument(
         "--ehlo-name",
@@ -62,7 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     auth.add_argument(
         "--auth-methods",
         metavar="LIST",
-        help="comma-separated, tried in order: CRAM-MD5,LOGIN,PLAIN (default), SIMPLE",
+        help=f"comma-separated, tried in order: {','.join(DEFAULTS['auth_methods'])} (default), "
+        "SIMPLE",
     )
     auth.add_argument(
         "--allow-plaintext-auth",

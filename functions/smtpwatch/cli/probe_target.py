@@ -18,30 +18,33 @@ if TYPE_CHECKING:
     from smtpwatch.core.errors import ConfigError
     from smtpwatch.core.target import Target
 
-__all__ = ["OPTION_OF_FIELD", "build_target"]
+__all__ = ["FIELD_OF_DEST", "OPTION_OF_FIELD", "build_target"]
+
+# The options whose value a Target field takes as given: argparse dest → field.
+FIELD_OF_DEST: dict[str, str] = {
+    "encryption": "encryption",
+    "timeout": "timeout_s",
+    "auth_methods": "auth_methods",
+    "dns_mode": "dns_mode",
+    "nameserver": "nameservers",
+    "dns_host": "dns_hosts",
+    "ip_family": "ip_family",
+    "ehlo_name": "ehlo_name",
+    "cert_warn_days": "cert_warn_days",
+    "warn_ms": "warn_ms",
+}
 
 # Target field → the option that sets it (a ConfigError names the field).
 OPTION_OF_FIELD: dict[str, str] = {
-    "target_id": "HOST[:PORT]",
-    "name": "HOST[:PORT]",
-    "host": "HOST[:PORT]",
-    "port": "HOST[:PORT]",
-    "encryption": "--encryption",
-    "timeout_s": "--timeout",
+    **dict.fromkeys(("target_id", "name", "host", "port"), "HOST[:PORT]"),
+    **{field: "--" + dest.replace("_", "-") for dest, field in FIELD_OF_DEST.items()},
+    "ip_family": "-4/-6",
     "login": "--user",
     "username": "--user",
     "password_ref": "--password-env",
-    "auth_methods": "--auth-methods",
     "allow_plaintext_auth": "--allow-plaintext-auth",
     "ca_bundle": "--ca-bundle",
     "tls_verify": "--no-tls-verify",
-    "dns_mode": "--dns-mode",
-    "nameservers": "--nameserver",
-    "dns_hosts": "--dns-host",
-    "ip_family": "-4/-6",
-    "ehlo_name": "--ehlo-name",
-    "cert_warn_days": "--cert-warn-days",
-    "warn_ms": "--warn-ms",
 }
 
 _TARGET_ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z")
@@ -68,18 +71,7 @@ def build_target(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[
         "host": host,
         "port": port,
     }
-    simple = {
-        "encryption": args.encryption,
-        "timeout_s": args.timeout,
-        "auth_methods": args.auth_methods,
-        "dns_mode": args.dns_mode,
-        "nameservers": args.nameserver,
-        "dns_hosts": args.dns_host,
-        "ip_family": args.ip_family,
-        "ehlo_name": args.ehlo_name,
-        "cert_warn_days": args.cert_warn_days,
-        "warn_ms": args.warn_ms,
-    }
+    simple = {field: getattr(args, dest) for dest, field in FIELD_OF_DEST.items()}
     if args.nameserver and args.dns_mode is None:
         simple["dns_mode"] = "external"  # the only mode that asks them
     fields.update({k: v for k, v in simple.items() if v is not None})
