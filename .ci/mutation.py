@@ -47,10 +47,12 @@ MODULES: dict[str, tuple[str, ...]] = {
     # TLS verdicts
     "core/tls.py": (
         "tests/probe/test_tls.py",
+        "tests/probe/test_cert_diagnosis.py",
         "tests/probe/test_failures.py",
         "tests/probe/test_scoped_ipv6_tls.py",
     ),
     "core/probe/cert_diagnosis.py": (
+        "tests/probe/test_cert_diagnosis.py",
         "tests/probe/test_tls.py",
         "tests/probe/test_failures.py",
     ),
