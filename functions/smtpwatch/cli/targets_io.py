@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from smtpwatch.cli.documents import DocumentError, field_label, load_document
+from smtpwatch.cli.output import to_jsonable
 from smtpwatch.core.errors import ConfigError
 from smtpwatch.core.safe_text import for_terminal
 from smtpwatch.core.target import STATE_FIELDS, TARGET_FIELDS, Target
@@ -253,7 +254,7 @@ _KNOWN = frozenset(TARGET_FIELDS) | frozenset(STATE_FIELDS)
 
 def dump_items(items: Iterable[dict[str, Any]], fmt: str) -> str:
     """The export text: what ``import`` reads back to the same targets."""
-    data = [_plain(item) for item in items]
+    data = [to_jsonable(item) for item in items]  # Decimals (DynamoDB) as numbers
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if fmt == "yaml":
@@ -279,16 +280,3 @@ def _yaml(data: list[Any], *, allow_unicode: bool) -> str:
             allow_unicode=allow_unicode,
         )
     )
-
-
-def _plain(value: Any) -> Any:
-    """JSON/YAML-safe copy: tuples to lists, Decimal to int/float."""
-    from decimal import Decimal
-
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
