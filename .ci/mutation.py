@@ -6,8 +6,9 @@
     python .ci/mutation.py --list               # the modules and their tests
 
 Each module runs in a scratch copy of the checkout (mutmut rewrites the code it
-mutates; the checkout is never touched). Prints one table row per module and every
-surviving mutant's diff; exits 1 when a module scores below --min-score.
+mutates; the checkout is never touched). Prints each module's row and surviving
+mutants' diffs as it ends, then the table; exits 1 when a module scores below
+--min-score.
 """
 
 from __future__ import annotations
@@ -139,11 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     scores = []
     for module in modules:
-        scores.append(_run(module, MODULES[module], args.max_children))
-        print(_row(scores[-1]), flush=True)  # a long run shows each module as it ends
+        score = _run(module, MODULES[module], args.max_children)
+        scores.append(score)
+        # A long run shows each module as it ends (row and survivors; JSON so far).
+        print(_row(score), *score.survivors, sep="\n\n", flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps([s.__dict__ for s in scores], indent=2) + "\n")
     _print_table(scores)
-    if args.json:
-        Path(args.json).write_text(json.dumps([s.__dict__ for s in scores], indent=2) + "\n")
     low = [s.module for s in scores if s.percent < args.min_score]
     if low:
         print(f"mutation: below {args.min_score:g}%: {', '.join(low)}")
@@ -261,10 +264,6 @@ def _print_table(scores: list[Score]) -> None:
     )
     for s in scores:
         print(_row(s))
-    for s in scores:
-        for diff in s.survivors:
-            print()
-            print(diff)
 
 
 if __name__ == "__main__":
