@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from smtpwatch.cli.main import UsageError
 from smtpwatch.cli.output import format_ms, render_table
@@ -25,6 +25,9 @@ from smtpwatch.core.safe_text import guard
 from smtpwatch.core.state import Alert, AlertEvent
 from smtpwatch.local.scheduler import CheckReport
 from smtpwatch.ports import AlertSink
+
+if TYPE_CHECKING:
+    from smtpwatch.testing.servers import Certificates, SmtpServer
 
 EXIT_FAILED = 1
 HOSTNAME = "mail.smtpwatch.test"  # .test never resolves (RFC 2606): dns_hosts maps it
@@ -143,7 +146,9 @@ def run(args: argparse.Namespace) -> int:
         return _story(narrator, db, Certificates, SmtpServer)
 
 
-def _story(narrator: Narrator, db: Path, certificates: Any, smtp_server: Any) -> int:
+def _story(
+    narrator: Narrator, db: Path, certificates: type[Certificates], smtp_server: type[SmtpServer]
+) -> int:
     from smtpwatch.core.probe import ProbeEnvironment
     from smtpwatch.local.scheduler import LocalScheduler
     from smtpwatch.local.secrets import LocalSecretResolver

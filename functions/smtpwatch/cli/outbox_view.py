@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from smtpwatch.cli.output import format_ago, iso_z, print_json, render_table
 
@@ -54,7 +54,7 @@ def run_list(args: argparse.Namespace) -> int:
     from smtpwatch.cli.backend import open_sqlite
 
     with open_sqlite(getattr(args, "db", None), create=False) as backend:
-        store: Any = backend.targets  # the SqliteStore behind every port
+        store = cast("SqliteStore", backend.targets)  # the SqliteStore behind every port
         rows = [entry_row(e) for e in _outbox(store).entries()]
     if args.json:
         print_json(rows)
