@@ -1,14 +1,9 @@
 """Alert channels and the workers that deliver the outbox to them.
 
-- ``Channel``: where alerts go (a webhook, an SNS topic), with a stable key the outbox
-  files its rows under — ``webhook-1`` is the first webhook however its URL changes, so
-  alerts recorded while the URL was wrong go to the corrected one.
-- ``OutboxSink``: the ``AlertSink`` a check sends to; it only records the alert for
-  every channel (``local.outbox``), in the check's time.
-- ``Deliveries``: one worker thread per channel takes due entries in order and sends
-  up to ``parallel`` of them at once (never two of one target). Each attempt is bounded
-  by its channel's own deadline; the worker reports failures once, give-ups and late
-  recoveries through ``listener.notice``.
+``Channel``: where alerts go, under a stable key (``webhook-1``). ``OutboxSink``: the
+``AlertSink`` a check sends to; it only records the alert for every channel
+(``local.outbox``). ``Deliveries``: one worker thread per channel sends due entries in
+order, up to ``parallel`` at once (never two of one target), each within its deadline.
 """
 
 from __future__ import annotations

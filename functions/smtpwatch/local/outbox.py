@@ -1,23 +1,10 @@
 """The alert outbox: alerts recorded in SQLite first, delivered per channel later.
 
-A check only records its alert here (one row per channel, in the same database as the
-state); delivery workers (``local.delivery``) take it from there. So a slow, hanging or
-failing channel delays nothing but its own messages, and pending alerts survive a
-restart.
-
-Rules, per channel:
-
-- **Order per target.** A target's alerts go out in the order they were raised: an
-  alert waits while an older one of the same target is pending on that channel. Other
-  targets' alerts are not held up by it (one rejected alert blocks only its own lane).
-- **Late.** An alert delivered after a newer alert of its target was raised (a DOWN
-  whose RECOVERED came before the receiver was back) still goes first, with its own
-  ``alert_id`` and original time, and says ``late``.
-- **Retries** back off exponentially with jitter (``RetryPolicy``), or as the receiver's
-  ``Retry-After`` asks. A 4xx other than 408/429 is given up after ``give_up_after``
-  tries, recorded and reported; every other failure is retried.
-- **Summary.** Alerts pending for more than ``summarise_after_s`` (24 h) are not
-  replayed one by one: one ``summary`` alert takes their place in the order.
+A check only records its alert here (one row per channel, in the state's database);
+delivery workers (``local.delivery``) take it from there. Per channel, a target's
+alerts go out in order, an alert delivered after a newer one of its target says
+``late``, retries back off (``RetryPolicy``), a 4xx other than 408/429 is given up, and
+alerts pending over ``summarise_after_s`` are replaced by one ``summary`` alert.
 """
 
 from __future__ import annotations

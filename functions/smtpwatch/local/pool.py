@@ -1,13 +1,6 @@
-"""A bounded pool of daemon worker threads for blocking probes.
-
-Why not ``ThreadPoolExecutor``: its workers are joined at interpreter exit, so a
-SIGTERM would wait for every probe in flight to reach its deadline (up to
-``timeout_s``, 300 s at most) before the process could end. Here the workers are
-daemon threads: on shutdown the scheduler stops submitting, drops what is queued,
-gives the checks in flight a short grace period, and then leaves. An abandoned check
-has written nothing yet or only whole SQLite transactions, so no state is lost — the
-target is simply probed again on the next start.
-"""
+"""A bounded pool of daemon worker threads for blocking probes: on shutdown the
+scheduler drops what is queued, gives the checks in flight a grace period, and leaves
+without waiting for each probe's deadline (``ThreadPoolExecutor`` would)."""
 
 from __future__ import annotations
 

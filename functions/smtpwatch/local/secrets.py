@@ -1,19 +1,10 @@
 """Passwords for local runs: ``env:VAR``, ``file:ID``, optionally ``ssm:``/``secretsmanager:``.
 
-``file:ID`` reads ``secrets/ID`` beside the database (``<data dir>/secrets`` for the
-default one; ``$SMTPWATCH_SECRETS_DIR`` overrides the directory). The store is the
-user's alone: the directory must be mode 0700 and the file 0600, both owned by the
-user — anything looser is refused rather than read, like ssh does with private keys.
-A file holds the same document as the AWS secrets (``{"password": "...", "hosts":
-["mx1.example.com"]}``): the hosts it may be sent to are checked against the target's
-host (docs/design.md#security). A file with only the password
-(no JSON) is accepted too, unbound, for users who write it by hand.
-
-``ssm:`` and ``secretsmanager:`` go to AWS through the Lambda's resolver
-(``adapters.aws_secrets``: same prefix rule and host binding), when a secrets prefix is
-configured (``SMTPWATCH_SECRETS_PREFIX``): a laptop monitoring with secrets kept in AWS.
-
-No secret value ever appears in an exception text or a repr.
+``file:ID`` reads ``secrets/ID`` beside the database (``$SMTPWATCH_SECRETS_DIR``
+overrides the directory), refusing a directory or file another user owns or any group or
+other permission bit; it holds the AWS secrets' document or a bare password.
+``ssm:``/``secretsmanager:`` go through ``adapters.aws_secrets`` when
+``SMTPWATCH_SECRETS_PREFIX`` is set. No secret value appears in an exception or a repr.
 """
 
 from __future__ import annotations

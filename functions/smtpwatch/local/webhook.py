@@ -1,15 +1,8 @@
 """POST an alert's JSON document to a webhook: one attempt, one deadline, no redirects.
 
-- Delivered means a 2xx answer to the request as sent. A redirect is a failure that
-  names where it points (the operator configures the final URL): following it would
-  turn the POST into a body-less GET that any page answers with 200.
-- One deadline covers the whole attempt — name lookup, connect, TLS, sending, the
-  status line, headers and a bounded read of the body — however the receiver paces its
-  bytes. Every socket wait gets the time left, and a watchdog shuts the socket down at
-  the deadline, so a receiver dripping one byte at a time is cut there.
-- ``DeliveryError.permanent``: a 4xx other than 408 (timeout) and 429 (too many
-  requests) says this request will not be accepted as it is; the outbox gives such an
-  alert up after a few tries. Everything else may succeed later.
+Delivered means a 2xx answer to the request as sent; a redirect is a failure naming
+where it points. One deadline covers the whole attempt, name lookup to the last byte.
+``DeliveryError.permanent``: a 4xx other than 408 and 429, given up after a few tries.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from smtpwatch.core.alerting import Decision, decide, mark_sent, needs_recheck
@@ -22,7 +22,7 @@ from smtpwatch.core.result import ProbeResult
 from smtpwatch.core.schedule import parse_ts, sample_slot, utc_now
 from smtpwatch.core.state import Alert, AlertEvent, TargetState, TargetStatus
 from smtpwatch.ports import AlertSink, ResultStore, SecretResolver, StateStore
-from smtpwatch.service.gate import MAX_HOLD
+from smtpwatch.service.gate import HOLD_GRACE, MAX_HOLD
 from smtpwatch.service.probing import (
     ProbeFn,
     SecretMaskingProbe,
@@ -38,11 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["AlertGate", "CheckDeps", "CheckOutcome", "default_probe_fn", "run_check"]
 
 log = logging.getLogger("smtpwatch.check")
-
-# Past the gate's maximum hold, the backends' once-a-tick housekeeping sends a held down
-# alert (saying since when it was held); a check lets it through itself only this much
-# later, when no housekeeping did (the AWS gate allows the same grace).
-_HOLD_GRACE = timedelta(minutes=2)
 
 
 class AlertGate(Protocol):
@@ -264,7 +259,7 @@ def _held_too_long(state: TargetState, now: datetime) -> bool:
     if state.status is not TargetStatus.DOWN or not state.last_change_at:
         return False
     try:
-        return now - parse_ts(state.last_change_at) >= MAX_HOLD + _HOLD_GRACE
+        return now - parse_ts(state.last_change_at) >= MAX_HOLD + HOLD_GRACE
     except ValueError:
         return True  # unreadable: let it go rather than hold it for ever
 
