@@ -19,7 +19,12 @@ import pytest
 
 from conftest import REGION, SECRETS_PREFIX, Alerts, LambdaContext
 from smtpwatch.adapters.aws_secrets import encode_secret
-from smtpwatch.adapters.dynamodb import DynamoResultStore, DynamoStateStore, to_item
+from smtpwatch.adapters.dynamodb import (
+    DynamoBookkeeping,
+    DynamoResultStore,
+    DynamoStateStore,
+    to_item,
+)
 from smtpwatch.adapters.lambda_invoker import probe_payload
 from smtpwatch.adapters.result_codec import decode_item
 from smtpwatch.core.schedule import format_ts
@@ -219,8 +224,9 @@ def test_a_redelivered_failing_check_counts_once_toward_the_degraded_tick(
     again = lambda_probe.run("mx1", _at(1))
     assert again["skipped"] == "redelivered"
     # THEN the tick's failure counter, which decides "monitor degraded", counted it once
+    books = DynamoBookkeeping(lambda_probe.ddb, lambda_probe.tables["StateTable"])
+    assert books.get_tick_counts(_at(1)).failures == 1
     states = DynamoStateStore(lambda_probe.ddb, lambda_probe.tables["StateTable"])
-    assert states.get_tick_counts(_at(1)).failures == 1
     # ...and the bookkeeping behind that is no target for status or the dispatcher
     assert [s.target_id for s in states.iter_states()] == ["mx1"]
 
@@ -514,7 +520,7 @@ def test_when_most_probes_of_a_tick_fail_one_degraded_alert_replaces_the_flood(
             interval_s=60,
         )
     scheduled_at = _at(0)
-    DynamoStateStore(lambda_probe.ddb, lambda_probe.tables["StateTable"]).record_dispatched(
+    DynamoBookkeeping(lambda_probe.ddb, lambda_probe.tables["StateTable"]).record_dispatched(
         tick_bucket(scheduled_at), len(ids)
     )
     rt = probe_module._runtime()
@@ -555,12 +561,12 @@ def test_a_monitor_outage_over_several_ticks_sends_one_degraded_alert_not_one_pe
             recheck_delay_s=1,
             interval_s=60,
         )
-    states = DynamoStateStore(lambda_probe.ddb, lambda_probe.tables["StateTable"])
+    books = DynamoBookkeeping(lambda_probe.ddb, lambda_probe.tables["StateTable"])
     rt = probe_module._runtime()
 
     def tick(minute: int, dispatched: int) -> None:
         scheduled_at = _at(minute)
-        states.record_dispatched(tick_bucket(scheduled_at), dispatched)
+        books.record_dispatched(tick_bucket(scheduled_at), dispatched)
         with ThreadPoolExecutor(max_workers=len(ids)) as pool:
             list(pool.map(lambda t: probe_module.check(rt, t, scheduled_at), ids))
 
@@ -586,14 +592,14 @@ def test_each_degraded_episode_sends_its_own_alert_and_healthy_probes_write_noth
     from smtpwatch.core.target import Target
     from smtpwatch.service.memory import MemorySink
 
-    states = DynamoStateStore(lambda_probe.ddb, lambda_probe.tables["StateTable"])
+    books = DynamoBookkeeping(lambda_probe.ddb, lambda_probe.tables["StateTable"])
     sink = MemorySink()
-    gate = TickGate(states, [sink])
+    gate = TickGate(books, [sink])
     targets = [Target(target_id=f"t{i}", host="mx.example.com") for i in range(10)]
 
     def tick(minute: int, failing: int) -> list[bool]:
         scheduled_at = _at(minute)
-        states.record_dispatched(tick_bucket(scheduled_at), len(targets))
+        books.record_dispatched(tick_bucket(scheduled_at), len(targets))
         for i, t in enumerate(targets):
             ok = i >= failing
             result = ProbeResult(

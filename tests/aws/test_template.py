@@ -588,7 +588,6 @@ _CLI_ONLY = {
     ("results.py", "query"),
 }
 _SERVICE = {
-    "probe.py": "dynamodb",  # its one BatchGetItem (target item + state)
     "sns.py": "sns",
     "lambda_invoker.py": "lambda",
 }

@@ -1,9 +1,7 @@
-"""On AWS, probes never connect to loopback or link-local addresses.
+"""On AWS, probes never connect to loopback, link-local or unspecified addresses.
 
-Anyone who can write the targets table could otherwise aim the probe (and a password)
-at the Lambda runtime API (127.0.0.1:9001), at the instance/container metadata
-endpoints (169.254.169.254, 169.254.170.2, fd00:ec2::254) or at other local services.
-Private ranges stay allowed: VPC-attached probes watch internal servers.
+``GuardedResolver`` drops them (and AWS's IPv6 metadata range) from the very resolution
+the probe connects to, and refuses such ``nameservers``; private ranges stay allowed.
 ``SMTPWATCH_ALLOW_LOOPBACK=1`` (never set by the template) lifts the refusal for tests.
 """
 

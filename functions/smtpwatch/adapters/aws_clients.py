@@ -1,9 +1,8 @@
-"""AWS clients for the Lambda handlers, made from a botocore session.
+"""AWS clients for the Lambda handlers, made from one botocore session (not boto3,
+whose import costs cold-start time for nothing the handlers use).
 
-``import boto3`` also imports s3transfer and through it multiprocessing — about
-120 ms of a cold start on this machine, several times that on a small Lambda — for
-nothing the handlers use. A botocore session makes the same clients (endpoint from
-``AWS_ENDPOINT_URL``, region and credentials from the Lambda environment).
+Endpoint (``AWS_ENDPOINT_URL``), region and credentials come from the environment as
+boto3's would; an SNS client always gets ``sns.publish_config``'s bound.
 """
 
 from __future__ import annotations

@@ -1,30 +1,11 @@
 """SecretResolver on AWS: SSM SecureString (``ssm:/path``) and Secrets Manager
 (``secretsmanager:name``), read through Powertools Parameters with caching.
 
-Host binding (docs/design.md#security): a secret names the hosts it may be sent to. Anyone who
-can write the targets table can point a target at any host; the secret itself, which
-only its owner can write, says where it may go. Two ways to say it, same for both
-stores:
-
-1. The value is JSON: ``{"password": "...", "hosts": ["smtp.example.com",
-   "*.mail.example.com"], "allow_unverified": false}``. ``hosts`` entries are host
-   names (``*.`` matches exactly one extra label, as in TLS) or IP literals, compared
-   with the target's ``host``. ``encode_secret()`` writes this form (the targets CLI
-   uses it).
-2. The value is the plain password and the parameter/secret carries the tag
-   ``smtpwatch:hosts`` = space-separated host names (tag values cannot hold ``*``).
-   Useful when a rotation function owns the value. Costs one extra read per cache
-   period (``ssm:ListTagsForResource`` / ``secretsmanager:DescribeSecret``).
-
-A secret that names no host is never sent. Because a target's own settings could
-still hand a correctly bound secret to an impostor (``tls_verify: false``, its own
-``ca_bundle``, ``allow_plaintext_auth`` together with ``dns_hosts`` pointing the name
-elsewhere), such targets get the password only if the secret also says
-``"allow_unverified": true`` (or tag ``smtpwatch:allow-unverified`` = ``true``):
-``TargetSecretResolver`` enforces it for the one target being checked.
-
-Only names under ``SECRETS_PREFIX`` are read (IAM allows no more anyway, but a clear
-refusal beats an AccessDenied). ``env:`` and ``file:`` references are local-only.
+A secret names the hosts it may be sent to: its value is ``encode_secret()``'s JSON
+(``password``, ``hosts``, ``allow_unverified``), or the plain password with the tag
+``smtpwatch:hosts``. A secret naming no host is never sent; ``TargetSecretResolver``
+withholds it from a target whose TLS does not prove the host, unless it allows that.
+Only names under ``SECRETS_PREFIX`` are read; ``env:`` and ``file:`` are local-only.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """ProbeInvoker on Lambda: one asynchronous ``Invoke`` (``InvocationType=Event``) per
-due target. Lambda queues the event and answers 202 at once, so the dispatcher's time
-per target is one HTTPS round trip; the boto3 client is thread-safe and is shared by
-the dispatcher's pool (its ``max_pool_connections`` must match the pool size).
+due target, through boto3 (``LambdaProbeInvoker``) or signed HTTP (``DirectLambdaInvoker``).
 
-The event is ``{"target_id", "scheduled_at"}`` plus, when the dispatcher passes the
-target item it scanned, ``"target"``: that item in DynamoDB's typed JSON form, so the
-probe reads only the state (the cost goal). An item JSON cannot carry (a ``B`` or
-``BS`` value anywhere) or one over ``MAX_TARGET_JSON`` bytes is left out; the probe
-then reads it from the table as before (``probe_payload``).
+The event is ``{"target_id", "scheduled_at"}`` plus, when the dispatcher passes it,
+``"target"``: the scanned item in DynamoDB's typed JSON form, left out when JSON cannot
+carry it or it is over ``MAX_TARGET_JSON`` bytes (``probe_payload``).
 """
 
 from __future__ import annotations
@@ -35,7 +31,7 @@ _BINARY = frozenset({"B", "BS"})
 
 
 def probe_event(target_id: str, scheduled_at: str) -> dict[str, str]:
-    """The probe Lambda's event (the fixed contract of the team brief)."""
+    """The probe Lambda's event: its fixed contract with whoever invokes it."""
     return {"target_id": target_id, "scheduled_at": scheduled_at}
 
 

@@ -1,18 +1,10 @@
 """Storing a target's password on AWS (SSM SecureString or Secrets Manager).
 
-`smtpwatch targets add/update --password-prompt|--password-env` store the password here
-and keep only the reference (``ssm:/name`` or ``secretsmanager:name``) in the target.
-The secret names the hosts it may be sent to (docs/design.md#security): the stored value is the JSON
-document ``{"password": "...", "hosts": ["mx1.example.com"]}`` written by
-``aws_secrets.encode_secret``, which the probe's resolver (``AwsSecretResolver``) reads
-and checks against the target's host, so someone who can only write the targets table
-cannot point a secret at their own server. ``allow_unverified`` is set only when the
-target is saved with settings under which TLS does not prove the server's identity
-(``tls_verify`` off, its own ``ca_bundle``, plaintext AUTH): the user consents by storing
-the password for that very target; a later edit of the table to such settings does not.
-The name is ``<SecretsPrefix><target_id>``: the Lambda may read only under that prefix.
-
-Nothing here prints, logs or puts the password into an exception text.
+``targets add/update --password-prompt|--password-env`` store it as
+``<SecretsPrefix><target_id>``: ``aws_secrets.encode_secret``'s JSON naming the target's
+host (``allow_unverified`` only when the target is saved with settings under which TLS
+does not prove the server). The target keeps only the reference (``ssm:/name`` or
+``secretsmanager:name``). Nothing here prints, logs or raises the password.
 """
 
 from __future__ import annotations
