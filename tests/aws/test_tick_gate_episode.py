@@ -22,7 +22,7 @@ from smtpwatch.adapters.dynamodb import (
     DynamoStateStore,
     DynamoTargetStore,
 )
-from smtpwatch.adapters.tick_gate import TickGate, settle_episode, tick_bucket
+from smtpwatch.adapters.tick_gate import TickGate, settle_episode
 from smtpwatch.core import alert_text
 from smtpwatch.core.result import ErrorInfo, ErrorKind, ProbeResult, Status
 from smtpwatch.core.schedule import format_ts
@@ -30,6 +30,7 @@ from smtpwatch.core.state import Alert, AlertEvent, TargetStatus
 from smtpwatch.core.target import Target
 from smtpwatch.service.check import CheckDeps, run_check
 from smtpwatch.service.dispatch import Dispatcher
+from smtpwatch.service.gate import tick_bucket
 from smtpwatch.service.memory import MemorySink
 from smtpwatch.testing.servers import SmtpServer, closed_port
 

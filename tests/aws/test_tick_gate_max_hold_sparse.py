@@ -14,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smtpwatch.adapters.dynamodb import DynamoBookkeeping, DynamoResultStore, DynamoStateStore
-from smtpwatch.adapters.tick_gate import TickGate, settle_episode, tick_bucket
+from smtpwatch.adapters.tick_gate import TickGate, settle_episode
 from smtpwatch.core.schedule import format_ts
 from smtpwatch.core.state import AlertEvent
 from smtpwatch.core.target import Target
 from smtpwatch.service.check import CheckDeps, run_check
+from smtpwatch.service.gate import tick_bucket
 from smtpwatch.service.memory import MemorySink
 from smtpwatch.testing.servers import BlackHole, SmtpServer, closed_port
 

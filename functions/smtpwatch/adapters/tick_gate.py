@@ -1,50 +1,16 @@
 """Monitor-degraded gate on AWS: per-tick counters and the episode in the state table.
 
-The rules are the ones ``service.gate`` states for both backends; this module stores
-them in DynamoDB.
-
-**Counting distinct targets per tick.** The dispatcher ADDs how many probes it invoked
-to the item ``#tick#<bucket>`` (bucket: the minute a ``scheduled_at`` rounds up to —
-computable from the probe event alone). On AWS a target's interval is at least a
-minute, so that is one probe per target and tick. Each probe whose first result is a
-failure of the target ADDs one to ``failures`` of the same item, once per target and
-tick however often its event is delivered (a marker item ``#fail#<tick>#<target>``
-guards the ADD: two extra writes, for failing checks only; a healthy probe writes
-nothing here).
-
-**Holding.** Before a *new* down alert goes out — after the re-check delay, when most
-probes of the tick have reported — the check reads the counters of its tick and of the
-tick before and applies ``service.gate.episode_verdict``: a tick past ``share`` of its
-targets (and at least ``min_count`` failing) is degraded; the tick that begins an
-episode sends ONE ``degraded`` alert (exactly one caller wins a conditional flag on
-the tick's item); while the episode lasts, and in the tick after its last degraded
-one, down alerts are held. A held alert is recorded in the item ``#episode`` (the tick
-that began it, and per target when its alert was first held). The counters alone decide
-whether to hold, so the gate never holds for ever even if nothing ends the episode; a
-target held longer than the maximum (15 minutes, plus a short grace for the
-housekeeping below to do it first) is no longer held and its check announces it.
-
-**Housekeeping** (``settle_episode``, run by the dispatcher once a tick, after it has
-dispatched): it judges the tick before (its probes are over by then). An open episode
-whose judged tick had probes and is not degraded is over: one dispatcher wins the
-conditional end, announces it with the targets it held, and sends each held down
-alert still true (``service.gate.end_episode``). While it lasts, each down alert held
-15 minutes goes out, marked held (exactly one dispatcher wins each, conditionally).
-A degraded tick in which no check asked the gate (every failing target was already
-announced) begins its episode here, so the degraded alert still goes out once.
-
-A check that finishes before the failures pile up (no re-check) may still send its own
-down alert at the start of an episode: the price of not delaying every alert to the end
-of the tick. Any store error opens the gate (alerts flow as usual) rather than
-silencing them. If every sink refused the degraded alert, the next failing check of
-the same tick tries again; a later tick of the episode does not (it is logged).
+``TickGate`` is a check's ``AlertGate``: a failing first result counts once per target
+and tick, and a new down alert is held by the rules of ``service.gate``.
+``settle_episode`` is the dispatcher's once-a-tick housekeeping: it ends an episode,
+sends held alerts past the maximum hold, or begins an episode no check began.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from smtpwatch.adapters.dynamodb import DynamoBookkeeping, EpisodeRecord, TickCounts
@@ -56,41 +22,27 @@ from smtpwatch.core.alerting import (
     degraded_alert,
 )
 from smtpwatch.core.result import ErrorKind, ProbeResult
-from smtpwatch.core.schedule import format_ts, parse_ts, utc_now
+from smtpwatch.core.schedule import format_ts, utc_now
 from smtpwatch.ports import AlertSink, StateStore
 from smtpwatch.service.gate import (
+    HOLD_GRACE,
     Episode,
     GateVerdict,
     HeldDown,
     end_episode,
     episode_verdict,
     hold_expired,
-    release_held,
+    previous_bucket,
+    release_all_held,
+    tick_bucket,
 )
 
 if TYPE_CHECKING:
     from smtpwatch.core.target import Target
 
-__all__ = ["HOLD_GRACE", "TickGate", "previous_bucket", "settle_episode", "tick_bucket"]
+__all__ = ["TickGate", "settle_episode"]
 
 log = logging.getLogger("smtpwatch.gate")
-
-# The housekeeping runs once a tick and releases a held alert at the maximum hold; the
-# gate itself lets it through only this much later, so that the housekeeping's alert
-# (which says since when it was held) is the one sent whenever it runs.
-HOLD_GRACE = timedelta(minutes=2)
-
-
-def tick_bucket(scheduled_at: str) -> str:
-    """The minute ``scheduled_at`` rounds up to: the key of a tick's counters."""
-    moment = parse_ts(scheduled_at)
-    floor = moment.replace(second=0, microsecond=0)
-    return format_ts(floor if floor == moment else floor + timedelta(minutes=1))
-
-
-def previous_bucket(bucket: str) -> str:
-    """The tick before ``bucket`` (one minute earlier: the dispatcher's tick rate)."""
-    return format_ts(parse_ts(bucket) - timedelta(minutes=1))
 
 
 class TickGate:
@@ -172,9 +124,10 @@ def settle_episode(
     share: float = DEGRADED_SHARE,
     min_count: int = DEGRADED_MIN_COUNT,
 ) -> None:
-    """The once-a-tick housekeeping of the dispatcher at ``tick`` (see the module
-    docstring): end an episode, release held alerts past the maximum hold, or begin an
-    episode no check began. ``targets`` looks a target up by id (None: gone)."""
+    """The once-a-tick housekeeping of the dispatcher at ``tick``: it judges the tick
+    before (its probes are over by then) and ends an episode, releases held alerts past
+    the maximum hold, or begins an episode no check began. ``targets`` looks a target
+    up by id (None: gone)."""
     current = tick_bucket(format_ts(tick))
     judged = previous_bucket(current)
     counts = bookkeeping.get_tick_counts(judged)
@@ -188,22 +141,8 @@ def settle_episode(
                     _as_episode(episode), targets=known, states=states, sinks=sinks, now=now
                 )
             return
-        for target_id, held_since in sorted(episode.held.items()):
-            if target_id in episode.released or not hold_expired(held_since, now):
-                continue
-            target = targets(target_id)
-            if target is None or not bookkeeping.release_in_episode(
-                episode.since, target_id, format_ts(now)
-            ):
-                continue
-            release_held(
-                target,
-                states=states,
-                sinks=sinks,
-                now=now,
-                episode_since=episode.since,
-                held_since=held_since,
-            )
+        due = _claim_due(bookkeeping, episode, targets, now)
+        release_all_held(due, states, sinks, now=now, episode_since=episode.since)
         return
     if judged_degraded and not counts.degraded_sent:
         began_after = episode is not None and (episode.ended_at or "") > judged
@@ -213,6 +152,25 @@ def settle_episode(
             and bookkeeping.claim_degraded_alert(judged)
         ):
             _send_degraded(bookkeeping, sinks, judged, counts, now, [])
+
+
+def _claim_due(
+    bookkeeping: DynamoBookkeeping,
+    episode: EpisodeRecord,
+    targets: Callable[[str], Target | None],
+    now: datetime,
+) -> Iterator[tuple[Target, str]]:
+    """The held alerts past the maximum hold whose release this dispatcher wins, each
+    claimed (conditionally) only after the one before was sent."""
+    for target_id, held_since in sorted(episode.held.items()):
+        if target_id in episode.released or not hold_expired(held_since, now):
+            continue
+        target = targets(target_id)
+        if target is None or not bookkeeping.release_in_episode(
+            episode.since, target_id, format_ts(now)
+        ):
+            continue
+        yield target, held_since
 
 
 def _as_episode(record: EpisodeRecord) -> Episode:
