@@ -118,9 +118,7 @@ class SsmSecretWriter(AwsSecretWriter):
         try:
             self.client.put_parameter(**kwargs)
         except Exception as exc:  # botocore errors: report the code, never the value
-            raise SecretError(
-                f"could not store SSM parameter {name}: {error_code(exc) or type(exc).__name__}"
-            ) from None
+            raise _failed(f"store SSM parameter {name}", exc) from None
         return f"ssm:{name}"
 
     def delete(self, ref: str) -> bool:
@@ -130,9 +128,7 @@ class SsmSecretWriter(AwsSecretWriter):
         except Exception as exc:
             if error_code(exc) == "ParameterNotFound":
                 return False
-            raise SecretError(
-                f"could not delete SSM parameter {name}: {error_code(exc) or type(exc).__name__}"
-            ) from None
+            raise _failed(f"delete SSM parameter {name}", exc) from None
         return True
 
 
@@ -180,9 +176,7 @@ class SecretsManagerSecretWriter(AwsSecretWriter):
                     raise
                 self.client.put_secret_value(SecretId=name, SecretString=value)
         except Exception as exc:
-            raise SecretError(
-                f"could not store secret {name}: {error_code(exc) or type(exc).__name__}"
-            ) from None
+            raise _failed(f"store secret {name}", exc) from None
         return f"secretsmanager:{name}"
 
     def delete(self, ref: str) -> bool:
@@ -193,7 +187,11 @@ class SecretsManagerSecretWriter(AwsSecretWriter):
         except Exception as exc:
             if error_code(exc) == "ResourceNotFoundException":
                 return False
-            raise SecretError(
-                f"could not delete secret {name}: {error_code(exc) or type(exc).__name__}"
-            ) from None
+            raise _failed(f"delete secret {name}", exc) from None
         return True
+
+
+def _failed(action: str, exc: Exception) -> SecretError:
+    """``could not <action>: <AWS error code>``: botocore's message may quote the value,
+    so only its code (or the exception's type) is reported."""
+    return SecretError(f"could not {action}: {error_code(exc) or type(exc).__name__}")

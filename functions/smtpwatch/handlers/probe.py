@@ -4,7 +4,7 @@ The event may carry ``"target"``, the item as the dispatcher scanned it (DynamoD
 JSON); else the item is read from the table (``adapters.dynamodb.probe_read``). A missing
 or malformed item is a ``config`` result; the check is ``service.check.run_check``.
 Settings, clients and stores are made on the first invocation (``_runtime()``), not at
-import. Metrics: one EMF document per check (ProbeSuccess, TotalMs, <Phase>Ms, CertDaysLeft).
+import. Metrics: one EMF document per check (``observability.emit_check``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from smtpwatch.core.kinds import Status
 from smtpwatch.core.schedule import format_ts, parse_ts, utc_now
-from smtpwatch.handlers.observability import make_logger, make_metrics, traced
+from smtpwatch.handlers.observability import emit_check, make_logger, make_metrics, traced
 from smtpwatch.handlers.settings import ProbeSettings, load_probe_settings, require
 
 if TYPE_CHECKING:  # the real types, without their imports at cold start
@@ -33,7 +32,6 @@ if TYPE_CHECKING:  # the real types, without their imports at cold start
     )
     from smtpwatch.adapters.tick_gate import TickGate
     from smtpwatch.core.probe import ProbeEnvironment
-    from smtpwatch.core.result import ProbeResult
     from smtpwatch.core.target import Target
     from smtpwatch.ports import AlertSink
     from smtpwatch.service.check import CheckOutcome
@@ -42,18 +40,6 @@ __all__ = ["handler"]
 
 logger = make_logger()
 metrics = make_metrics()
-
-_PHASE_METRIC = {
-    "dns": "DnsMs",
-    "connect": "ConnectMs",
-    "banner": "BannerMs",
-    "ehlo": "EhloMs",
-    "starttls": "StarttlsMs",
-    "tls": "TlsMs",
-    "ehlo_tls": "EhloTlsMs",
-    "auth": "AuthMs",
-    "quit": "QuitMs",
-}
 
 
 @dataclass
@@ -258,7 +244,7 @@ def check(
         if target is None:  # no item at all: record it, nothing to alert about
             missing = config_result(target_id, "", problem[:300], now=rt.now())
             stored = rt.results.add_result(missing, scheduled_at=scheduled_at)
-            _emit(missing)
+            emit_check(metrics, missing)
             return {
                 "target_id": target_id,
                 "status": "critical",
@@ -283,7 +269,7 @@ def check(
         "writes": outcome.writes,
     }
     if result is not None and outcome.skipped is None:
-        _emit(result)
+        emit_check(metrics, result)
     else:  # redelivered or stale dispatch: visible, and no empty EMF document
         metrics.add_metric(name="CheckSkipped", unit=MetricUnit.Count, value=1)
     if _routine(outcome):
@@ -307,28 +293,3 @@ def _routine(outcome: CheckOutcome) -> bool:
         and not outcome.rechecked
         and outcome.state_writes == 0
     )
-
-
-def _emit(result: ProbeResult) -> None:
-    """One EMF document per check, as small as it can be (cost: it is most of the log
-    bytes of a healthy check): only the phases reached, values to 0.1 ms (the
-    full-precision float text is ~18 characters), CertDaysLeft only when TLS ran, status
-    and error kind only when the check did not pass."""
-    metrics.add_metric(name="ProbeSuccess", unit=MetricUnit.Count, value=int(result.ok))
-    metrics.add_metric(
-        name="TotalMs", unit=MetricUnit.Milliseconds, value=round(result.total_ms, 1)
-    )
-    for phase in result.phases:
-        if phase.reached and phase.ms is not None:
-            metrics.add_metric(
-                name=_PHASE_METRIC[phase.phase.value],
-                unit=MetricUnit.Milliseconds,
-                value=round(phase.ms, 1),
-            )
-    if result.tls is not None and result.tls.days_left is not None:
-        metrics.add_metric(name="CertDaysLeft", unit=MetricUnit.Count, value=result.tls.days_left)
-    metrics.add_metadata(key="target_id", value=result.target_id)
-    if result.status is not Status.OK:
-        metrics.add_metadata(key="status", value=result.status.value)
-    if result.error is not None:
-        metrics.add_metadata(key="error_kind", value=result.error.kind.value)

@@ -9,8 +9,9 @@ here: the Tracer switch reads it at import (``handlers.observability``).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = [
     "DispatcherSettings",
@@ -21,6 +22,7 @@ __all__ = [
 ]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
+_N = TypeVar("_N", int, float)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,26 +130,30 @@ def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r}: expected an integer") from None
-    if not lo <= value <= hi:
-        raise ValueError(f"environment variable {name}={value}: expected {lo}..{hi}")
-    return value
+    return _number(env, name, default, lo, hi, int, "an integer")
 
 
 def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    return _number(env, name, default, lo, hi, float, "a number")
+
+
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: _N,
+    lo: _N,
+    hi: _N,
+    parse: Callable[[str], _N],
+    expected: str,
+) -> _N:
+    """``name``'s value parsed and within ``lo..hi``, or ``default`` when unset or blank."""
     raw = (env.get(name) or "").strip()
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r}: expected a number") from None
+        raise ValueError(f"environment variable {name}={raw!r}: expected {expected}") from None
     if not lo <= value <= hi:
         raise ValueError(f"environment variable {name}={value}: expected {lo}..{hi}")
     return value
