@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from smtpwatch.adapters.dynamodb.bookkeeping import DynamoBookkeeping
 from smtpwatch.adapters.dynamodb.codec import from_item, plain, to_item
 from smtpwatch.adapters.dynamodb.table import conditional, scan
 from smtpwatch.core.state import TargetState
@@ -15,8 +14,12 @@ from smtpwatch.service.dispatch_ports import is_bookkeeping_id
 __all__ = ["DynamoStateStore"]
 
 
-class DynamoStateStore(DynamoBookkeeping):  # the base goes once its callers have moved
+class DynamoStateStore:
     """The state items of the state table (its bookkeeping items: ``DynamoBookkeeping``)."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
 
     def get_state(self, target_id: str, *, consistent: bool = True) -> TargetState | None:
         """``consistent=False``: half the read units, for the probe's first read (its
