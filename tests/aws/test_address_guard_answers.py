@@ -88,6 +88,12 @@ def test_ipv4_inside_ipv6_is_judged_as_the_ipv4_address(ip: str, reason: str) ->
     assert forbidden_reason(ip) == reason
 
 
+def test_a_scoped_link_local_address_is_refused_by_its_address_alone() -> None:
+    # The zone (an interface name) is no part of the address the refusal names.
+    reason = forbidden_reason("fe80::1%eth0")
+    assert reason == "fe80::1 is a link-local address (metadata endpoints live there)"
+
+
 @pytest.mark.parametrize("ip", ["::ffff:203.0.113.7", "2002:cb00:7107::1"])
 def test_a_public_ipv4_inside_ipv6_is_allowed(ip: str) -> None:
     assert forbidden_reason(ip) is None
