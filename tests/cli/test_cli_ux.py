@@ -289,7 +289,8 @@ def test_two_databases_keep_their_own_passwords_for_the_same_target_id(
 def test_history_of_one_check_says_one_check() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from smtpwatch.cli.history_cmd import render_text, summarize
+    from smtpwatch.cli.history_cmd import render_text
+    from smtpwatch.cli.history_report import summarize
     from smtpwatch.core.result import ProbeResult, Status
 
     now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

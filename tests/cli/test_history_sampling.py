@@ -1,9 +1,9 @@
 """`history`'s uptime when passing results are sampled (AWS, PassingResultSeconds):
 the checks that passed without a stored result still count as passed checks.
 
-The rule (history_cmd's docstring): after a stored ok/warning/unknown result the slots
-up to the next stored result were passing checks that changed nothing; after a
-critical one there are none; each gap counts at most ceil(P / interval) of them."""
+The rule (history_report.implied_passing's docstring): after a stored ok/warning/unknown
+result the slots up to the next stored result were passing checks that changed nothing;
+after a critical one there are none; each gap counts at most ceil(P / interval) of them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smtpwatch.cli.history_cmd import render_text, summarize, target_interval
+from smtpwatch.cli.history_cmd import render_text
+from smtpwatch.cli.history_report import summarize, target_interval
 from smtpwatch.core.result import ErrorInfo, ErrorKind, Phase, PhaseResult, ProbeResult, Status
 from smtpwatch.core.schedule import format_ts
 
