@@ -32,7 +32,10 @@ PACKAGE = "functions/smtpwatch"
 # runs in minutes.
 MODULES: dict[str, tuple[str, ...]] = {
     # the AWS address guard
-    "adapters/address_guard.py": ("tests/aws/test_address_guard.py",),
+    "adapters/address_guard.py": (
+        "tests/aws/test_address_guard.py",
+        "tests/aws/test_address_guard_answers.py",
+    ),
     # redaction and AUTH
     "core/smtp_auth.py": (
         "tests/probe/test_auth.py",
@@ -43,6 +46,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     # the deadline
     "core/deadline.py": (
         "tests/probe/test_shared_deadline.py",
+        "tests/probe/test_deadline_spent.py",
         "tests/probe/test_failures.py",
     ),
     # TLS verdicts
