@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smtpwatch.core.state import Alert
-from smtpwatch.local.scheduler import CheckReport
+from smtpwatch.local.reports import CheckReport
 
 T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 

@@ -13,7 +13,8 @@ from local.scheduler_helpers import Clock, Listener
 from smtpwatch.core.probe import ProbeEnvironment
 from smtpwatch.core.resolve import AddressResolver
 from smtpwatch.core.target import Target
-from smtpwatch.local.scheduler import CheckReport, LocalScheduler
+from smtpwatch.local.reports import CheckReport
+from smtpwatch.local.scheduler import LocalScheduler
 from smtpwatch.local.sqlite_store import SqliteStore
 from smtpwatch.service.memory import MemorySink
 from smtpwatch.testing.dns_server import DnsServer

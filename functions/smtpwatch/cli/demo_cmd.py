@@ -23,7 +23,7 @@ from smtpwatch.cli.main import UsageError
 from smtpwatch.cli.output import format_ms, render_table
 from smtpwatch.core.safe_text import guard
 from smtpwatch.core.state import Alert, AlertEvent
-from smtpwatch.local.scheduler import CheckReport
+from smtpwatch.local.reports import CheckReport
 from smtpwatch.ports import AlertSink
 
 if TYPE_CHECKING:

@@ -32,7 +32,8 @@ from smtpwatch.cli.output import add_json_argument, format_ms
 from smtpwatch.core.parsing import format_host_port
 from smtpwatch.core.safe_text import for_terminal
 from smtpwatch.core.state import Alert
-from smtpwatch.local.scheduler import DEFAULT_CONCURRENCY, CheckReport, LocalScheduler
+from smtpwatch.local.reports import CheckReport
+from smtpwatch.local.scheduler import DEFAULT_CONCURRENCY, LocalScheduler
 from smtpwatch.ports import AlertSink
 
 EXIT_UNKNOWN = 3

@@ -16,18 +16,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from smtpwatch.core.errors import ConfigError
-from smtpwatch.core.result import ProbeResult, Status
 from smtpwatch.core.schedule import dispatch_slot, format_ts, parse_ts, utc_now
-from smtpwatch.core.state import Alert
 from smtpwatch.local.pool import DaemonPool
+from smtpwatch.local.reports import CheckReport, Listener, NamedSink, QuietListener, SweepSummary
 from smtpwatch.local.windows import MinuteWindows
 from smtpwatch.ports import AlertSink, SecretResolver
-from smtpwatch.service.check import AlertGate, CheckDeps, CheckOutcome, default_probe_fn, run_check
+from smtpwatch.service.check import AlertGate, CheckDeps, default_probe_fn, run_check
 from smtpwatch.service.sweep_gate import SweepGate
 
 if TYPE_CHECKING:
@@ -35,99 +33,12 @@ if TYPE_CHECKING:
     from smtpwatch.core.target import Target
     from smtpwatch.local.sqlite_store import SqliteStore
 
-__all__ = ["DEFAULT_CONCURRENCY", "CheckReport", "Listener", "LocalScheduler", "SweepSummary"]
+__all__ = ["DEFAULT_CONCURRENCY", "LocalScheduler"]
 
 log = logging.getLogger("smtpwatch.scheduler")
 
 DEFAULT_CONCURRENCY = 32
 RETENTION_EVERY_S = 3600.0
-
-
-@dataclass(frozen=True, slots=True)
-class CheckReport:
-    """What one check did, for the console (``outcome`` None: the check itself failed)."""
-
-    target: Target
-    scheduled_at: str
-    outcome: CheckOutcome | None
-    error: str | None = None
-
-    @property
-    def result(self) -> ProbeResult | None:
-        return None if self.outcome is None else self.outcome.result
-
-
-@dataclass
-class SweepSummary:
-    """One ``sweep()``: every enabled target checked once."""
-
-    scheduled_at: str
-    reports: list[CheckReport] = field(default_factory=list)
-    seconds: float = 0.0
-    interrupted: bool = False
-    abandoned: int = 0
-    degraded_alert: Alert | None = None
-
-    def counts(self) -> dict[str, int]:
-        counts = {s.value: 0 for s in Status}
-        for report in self.reports:
-            result = report.result
-            if result is not None:
-                counts[result.status.value] += 1
-            elif report.error is not None:
-                counts[Status.UNKNOWN.value] += 1
-        return counts
-
-    @property
-    def exit_code(self) -> int:
-        """Monitoring-plugin code of the worst result; 3 if the sweep did not finish."""
-        if self.interrupted:
-            return Status.UNKNOWN.exit_code
-        worst = 0
-        for report in self.reports:
-            if report.result is not None:
-                worst = max(worst, report.result.status.exit_code)
-            elif report.error is not None:
-                worst = max(worst, Status.UNKNOWN.exit_code)
-        return worst
-
-
-class Listener(Protocol):
-    """What the scheduler tells its user (the `run` command prints it)."""
-
-    def check_done(self, report: CheckReport) -> None: ...
-
-    def notice(self, text: str) -> None: ...
-
-    def sink_failed(self, sink: str, alert: Alert, error: Exception) -> None: ...
-
-
-class _QuietListener:
-    def check_done(self, report: CheckReport) -> None:
-        pass
-
-    def notice(self, text: str) -> None:
-        log.info("%s", text)
-
-    def sink_failed(self, sink: str, alert: Alert, error: Exception) -> None:
-        log.warning("alert %s not delivered to %s: %s", alert.alert_id, sink, error)
-
-
-class _NamedSink:
-    """Reports a failed delivery with its reason, then re-raises (the check keeps the
-    alert pending)."""
-
-    def __init__(self, name: str, sink: AlertSink, listener: Listener) -> None:
-        self.name = name
-        self._sink = sink
-        self._listener = listener
-
-    def send(self, alert: Alert) -> None:
-        try:
-            self._sink.send(alert)
-        except Exception as exc:
-            self._listener.sink_failed(self.name, alert, exc)
-            raise
 
 
 class LocalScheduler:
@@ -146,8 +57,8 @@ class LocalScheduler:
         retention_days: float | None = 30.0,
     ) -> None:
         self.store = store
-        self.listener: Listener = listener or _QuietListener()
-        self._sinks: list[AlertSink] = [_NamedSink(n, s, self.listener) for n, s in sinks]
+        self.listener: Listener = listener or QuietListener()
+        self._sinks: list[AlertSink] = [NamedSink(n, s, self.listener) for n, s in sinks]
         self._pool = DaemonPool(concurrency)
         self._now = now
         self._poll_s = poll_s
