@@ -111,23 +111,24 @@ def _runtime() -> _Runtime:
     )
 
 
-class BadEvent(ValueError):
+class BadEventError(ValueError):
     """The event is not ``{"target_id": str, "scheduled_at": ISO-8601, ...}``."""
 
 
 def parse_event(event: Any) -> tuple[str, str]:
+    """``(target_id, scheduled_at)`` with the slot in the stored form (``format_ts``)."""
     if not isinstance(event, Mapping):
-        raise BadEvent("event is not a JSON object")
+        raise BadEventError("event is not a JSON object")
     target_id = event.get("target_id")
     scheduled_at = event.get("scheduled_at")
     if not isinstance(target_id, str) or not target_id.strip():
-        raise BadEvent("event has no target_id")
+        raise BadEventError("event has no target_id")
     if not isinstance(scheduled_at, str):
-        raise BadEvent("event has no scheduled_at")
+        raise BadEventError("event has no scheduled_at")
     try:
         normalized = format_ts(parse_ts(scheduled_at))
     except (ValueError, IndexError):
-        raise BadEvent(f"scheduled_at {scheduled_at[:40]!r} is not ISO-8601") from None
+        raise BadEventError(f"scheduled_at {scheduled_at[:40]!r} is not ISO-8601") from None
     return target_id, normalized
 
 
@@ -196,7 +197,7 @@ def _stand_in(target_id: str, item: Mapping[str, Any]) -> Target | None:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         target_id, scheduled_at = parse_event(event)
-    except BadEvent as exc:
+    except BadEventError as exc:
         logger.error("bad probe event: ignored", extra={"error": str(exc)})
         metrics.add_metric(name="BadEvent", unit=MetricUnit.Count, value=1)
         return {"status": "bad_event", "error": str(exc)}
