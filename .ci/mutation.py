@@ -70,7 +70,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "service/publish.py": ("tests/test_check_service.py",),
     "service/probing.py": ("tests/test_check_service.py",),
     # the schedule
-    "core/schedule.py": ("tests/test_schedule.py",),
+    "core/schedule.py": ("tests/test_schedule.py", "tests/test_schedule_edges.py"),
     # conditional writes: SQLite and DynamoDB
     "local/sqlite_store.py": ("tests/local/test_sqlite_store.py",),
     "adapters/dynamodb/state.py": ("tests/aws/test_dynamodb_stores.py",),
