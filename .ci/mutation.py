@@ -85,7 +85,10 @@ MODULES: dict[str, tuple[str, ...]] = {
     "core/coerce.py": ("tests/test_target.py", "tests/test_target_fields.py"),
     "core/target_fields.py": ("tests/test_target_fields.py", "tests/test_target.py"),
     # delivery: signing, the outbox's sender, the webhook
-    "core/webhook_signing.py": ("tests/local/test_webhook_sender.py",),
+    "core/webhook_signing.py": (
+        "tests/local/test_webhook_sender.py",
+        "tests/local/test_webhook_secret_forms.py",
+    ),
     "local/delivery.py": (
         "tests/local/test_outbox.py",
         "tests/local/test_webhook_sender.py",
