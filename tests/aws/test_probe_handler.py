@@ -502,7 +502,7 @@ def test_when_most_probes_of_a_tick_fail_one_degraded_alert_replaces_the_flood(
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from smtpwatch.adapters.tick_gate import tick_bucket
+    from smtpwatch.service.gate import tick_bucket
     from smtpwatch.testing.servers import closed_port
 
     # GIVEN six targets the dispatcher invoked for one tick, all unreachable (the
@@ -546,7 +546,7 @@ def test_a_monitor_outage_over_several_ticks_sends_one_degraded_alert_not_one_pe
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from smtpwatch.adapters.tick_gate import tick_bucket
+    from smtpwatch.service.gate import tick_bucket
     from smtpwatch.testing.servers import closed_port
 
     ids = [f"t{i}" for i in range(6)]
@@ -587,9 +587,10 @@ def test_a_monitor_outage_over_several_ticks_sends_one_degraded_alert_not_one_pe
 def test_each_degraded_episode_sends_its_own_alert_and_healthy_probes_write_nothing_for_it(
     lambda_probe: Probe,
 ) -> None:
-    from smtpwatch.adapters.tick_gate import TickGate, tick_bucket
+    from smtpwatch.adapters.tick_gate import TickGate
     from smtpwatch.core.result import ErrorInfo, ErrorKind, ProbeResult, Status
     from smtpwatch.core.target import Target
+    from smtpwatch.service.gate import tick_bucket
     from smtpwatch.service.memory import MemorySink
 
     books = DynamoBookkeeping(lambda_probe.ddb, lambda_probe.tables["StateTable"])
