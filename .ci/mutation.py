@@ -39,6 +39,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     # redaction and AUTH
     "core/smtp_auth.py": (
         "tests/probe/test_auth.py",
+        "tests/probe/test_auth_outcomes.py",
         "tests/probe/test_hostile_secrets.py",
         "tests/probe/test_auth_honest_server_text.py",
         "tests/probe/test_secrets.py",
