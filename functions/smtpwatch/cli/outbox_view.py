@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, cast
 from smtpwatch.cli.output import format_ago, iso_z, print_json, render_table
 
 if TYPE_CHECKING:
-    from smtpwatch.local.outbox import Entry, Outbox
+    from smtpwatch.local.outbox import Outbox
+    from smtpwatch.local.outbox_rows import Entry
     from smtpwatch.local.sqlite_store import SqliteStore
 
 __all__ = ["entry_row", "run_list", "status_lines"]

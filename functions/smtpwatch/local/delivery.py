@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from smtpwatch.core.state import Alert
-from smtpwatch.local.outbox import GIVEN_UP, Entry, Outbox
+from smtpwatch.local.outbox import Outbox
+from smtpwatch.local.outbox_rows import GIVEN_UP, Entry
 
 __all__ = ["Channel", "Deliveries", "DeliveryListener", "OutboxSink", "webhook_channel"]
 

@@ -14,27 +14,27 @@ import random
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from smtpwatch.core.alerting import MONITOR_TARGET_ID, alert_id_for
 from smtpwatch.core.safe_text import one_line
-from smtpwatch.core.schedule import format_ts
 from smtpwatch.core.state import Alert, AlertEvent
+from smtpwatch.local.outbox_rows import (
+    COLUMNS,
+    DELIVERED,
+    GIVEN_UP,
+    PENDING,
+    ChannelStats,
+    Entry,
+    entry_from_row,
+)
+from smtpwatch.local.outbox_summary import summarise
 
 if TYPE_CHECKING:
     from smtpwatch.local.sqlite_store import SqliteStore
 
-__all__ = ["ChannelStats", "Entry", "Outbox", "RetryPolicy"]
+__all__ = ["Outbox", "RetryPolicy"]
 
-PENDING, DELIVERED, GIVEN_UP, SUMMARISED = "pending", "delivered", "given_up", "summarised"
 _ERROR_LIMIT = 300
-_SUMMARY_LIST_LIMIT = 200  # alert ids / targets named in one summary
-
-_COLUMNS = (
-    "seq, channel, label, alert, state, attempts, next_attempt, queued, last_error, "
-    "last_attempt, done, lanes, ord"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,42 +53,6 @@ class RetryPolicy:
         if retry_after is not None:
             wait = max(wait, min(float(retry_after), self.cap_s))
         return float(wait)
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One alert on one channel."""
-
-    seq: int
-    channel: str
-    label: str
-    alert: Alert
-    state: str
-    attempts: int
-    next_attempt: float
-    queued: float
-    last_error: str | None
-    last_attempt: float | None
-    done: float | None
-    lanes: tuple[str, ...]
-    order: float
-    late: bool = False  # computed when taken for delivery
-
-    def outgoing(self) -> Alert:
-        """The alert as it is sent: marked late when a newer alert of its target exists."""
-        if not self.late:
-            return self.alert
-        return replace(self.alert, details={**self.alert.details, "late": True})
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelStats:
-    channel: str
-    label: str
-    pending: int
-    given_up: int
-    oldest_pending: float | None
-    last_error: str | None
 
 
 class Outbox:
@@ -140,7 +104,7 @@ class Outbox:
         """The entries of ``channel`` that may be tried now (at most ``limit``, oldest
         first): the first pending entry of each lane, unless the lane is ``busy`` (an
         attempt in flight) or backing off."""
-        self._summarise(channel)
+        summarise(self.store, channel, now=self.clock(), after_s=self.policy.summarise_after_s)
         now = self.clock()
         # Lanes first, from the small columns: a long outage may leave thousands of
         # pending rows, and only the heads' alert documents are needed.
@@ -262,8 +226,8 @@ class Outbox:
 
     def _select(self, clause: str, params: Sequence[Any]) -> list[Entry]:
         return [
-            _entry(row)
-            for row in self.store.query(f"SELECT {_COLUMNS} FROM outbox {clause}", params)
+            entry_from_row(row)
+            for row in self.store.query(f"SELECT {COLUMNS} FROM outbox {clause}", params)
         ]
 
     def _superseded(self, entry: Entry) -> bool:
@@ -274,110 +238,3 @@ class Outbox:
             (entry.channel, entry.alert.target_id, entry.order),
         )
         return bool(rows)
-
-    def _summarise(self, channel: str) -> None:
-        """Fold the entries pending for over ``summarise_after_s`` into one summary entry
-        (merged into the channel's pending summary when there is one), which takes the
-        place of the oldest in the order."""
-        now = self.clock()
-        cutoff = now - self.policy.summarise_after_s
-        # A read first: the write lock is taken only when there is something to fold.
-        if not self.store.query(
-            "SELECT 1 FROM outbox WHERE channel = ? AND state = ? AND queued < ?"
-            " AND event != ? LIMIT 1",
-            (channel, PENDING, cutoff, AlertEvent.SUMMARY.value),
-        ):
-            return
-        with self.store.writing() as conn:
-            old = conn.execute(
-                "SELECT seq FROM outbox WHERE channel = ? AND state = ? AND queued < ?"
-                " AND event != ? ORDER BY ord, seq",
-                (channel, PENDING, cutoff, AlertEvent.SUMMARY.value),
-            ).fetchall()
-            if not old:
-                return
-            row = conn.execute(
-                "SELECT seq, label FROM outbox WHERE channel = ? AND state = ? AND event = ?"
-                " ORDER BY ord LIMIT 1",
-                (channel, PENDING, AlertEvent.SUMMARY.value),
-            ).fetchone()
-            label = conn.execute("SELECT label FROM outbox WHERE seq = ?", (old[0][0],)).fetchone()[
-                0
-            ]
-            # A new id at every fold (no row is folded twice): a receiver that already
-            # took the summary as it was must not drop the larger one as a repeat.
-            alert_id = alert_id_for(MONITOR_TARGET_ID, AlertEvent.SUMMARY, f"{channel}:{old[0][0]}")
-            if row is None:
-                cur = conn.execute(
-                    "INSERT INTO outbox (channel, label, alert_id, target_id, event, ord, lanes,"
-                    " alert, state, queued, next_attempt) VALUES (?, ?, ?, ?, ?, 0, '[]', '{}',"
-                    " ?, ?, ?)",
-                    (channel, label, alert_id, MONITOR_TARGET_ID, AlertEvent.SUMMARY.value,
-                     PENDING, now, now),
-                )  # fmt: skip
-                summary_seq = int(cur.lastrowid or 0)
-            else:
-                summary_seq = int(row[0])
-            conn.executemany(
-                "UPDATE outbox SET state = ?, done = ?, summary_seq = ? WHERE seq = ?",
-                [(SUMMARISED, now, summary_seq, seq) for (seq,) in old],
-            )
-            covered = conn.execute(
-                "SELECT alert, ord FROM outbox WHERE summary_seq = ? ORDER BY ord, seq",
-                (summary_seq,),
-            ).fetchall()
-            alerts = [Alert.from_dict(json.loads(text)) for text, _ in covered]
-            summary = _summary_alert(alert_id, alerts, now)
-            lanes = sorted({a.target_id for a in alerts} | {MONITOR_TARGET_ID})
-            conn.execute(
-                "UPDATE outbox SET alert = ?, alert_id = ?, lanes = ?, ord = ? WHERE seq = ?",
-                (json.dumps(summary.to_dict(), ensure_ascii=False), alert_id, json.dumps(lanes),
-                 float(covered[0][1]), summary_seq),
-            )  # fmt: skip
-
-
-def _summary_alert(alert_id: str, alerts: Sequence[Alert], now: float) -> Alert:
-    by_event: dict[str, int] = {}
-    for a in alerts:
-        by_event[a.event.value] = by_event.get(a.event.value, 0) + 1
-    targets = sorted({a.target_id for a in alerts})
-    latest = {a.target_id: a.event.value for a in alerts}  # in order: the last one wins
-    first_at = min(a.created_at for a in alerts)
-    return Alert(
-        alert_id=alert_id,
-        event=AlertEvent.SUMMARY,
-        target_id=MONITOR_TARGET_ID,
-        status="summary",
-        created_at=format_ts(datetime.fromtimestamp(now, UTC)),
-        target={"target_id": MONITOR_TARGET_ID, "name": "smtpwatch monitor", "tags": {}},
-        since=first_at,
-        details={
-            "count": len(alerts),
-            "by_event": by_event,
-            "targets": targets[:_SUMMARY_LIST_LIMIT],
-            "latest_event": {t: latest[t] for t in targets[:_SUMMARY_LIST_LIMIT]},
-            "first_at": first_at,
-            "last_at": max(a.created_at for a in alerts),
-            "alert_ids": [a.alert_id for a in alerts][:_SUMMARY_LIST_LIMIT],
-        },
-    )
-
-
-def _entry(row: tuple[Any, ...]) -> Entry:
-    (seq, channel, label, alert, state, attempts, next_attempt, queued, last_error,
-     last_attempt, done, lanes, order) = row  # fmt: skip
-    return Entry(
-        seq=int(seq),
-        channel=str(channel),
-        label=str(label),
-        alert=Alert.from_dict(json.loads(alert)),
-        state=str(state),
-        attempts=int(attempts),
-        next_attempt=float(next_attempt),
-        queued=float(queued),
-        last_error=None if last_error is None else str(last_error),
-        last_attempt=None if last_attempt is None else float(last_attempt),
-        done=None if done is None else float(done),
-        lanes=tuple(json.loads(lanes)),
-        order=float(order),
-    )
