@@ -11,12 +11,16 @@ import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from smtpwatch.core.schedule import parse_ts, utc_now
 
+if TYPE_CHECKING:
+    from smtpwatch.core.result import ErrorInfo
+
 __all__ = [
     "add_json_argument",
+    "error_text",
     "format_ago",
     "format_ms",
     "iso_z",
@@ -88,6 +92,12 @@ def format_ms(ms: float | None) -> str:
     if ms is None:
         return "-"
     return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
+
+
+def error_text(error: ErrorInfo) -> str:
+    """``kind in phase: message`` (``kind: message`` when no phase is known)."""
+    where = f" in {error.phase.value}" if error.phase else ""
+    return f"{error.kind.value}{where}: {error.message}"
 
 
 def iso_z(moment: datetime) -> str:

@@ -10,13 +10,10 @@ through the store's outbox, to webhooks and SNS on delivery threads.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
-import sys
 import threading
 from types import FrameType
-from typing import Any, TextIO
 
 from smtpwatch.cli.backend import add_backend_arguments, open_local_store
 from smtpwatch.cli.delivery_args import (
@@ -28,11 +25,8 @@ from smtpwatch.cli.delivery_args import (
 )
 from smtpwatch.cli.main import UsageError
 from smtpwatch.cli.option_values import bounded_number
-from smtpwatch.cli.output import add_json_argument, format_ms
-from smtpwatch.core.parsing import format_host_port
-from smtpwatch.core.safe_text import for_terminal
-from smtpwatch.core.state import Alert
-from smtpwatch.local.reports import CheckReport
+from smtpwatch.cli.output import add_json_argument
+from smtpwatch.cli.run_console import Console
 from smtpwatch.local.scheduler import DEFAULT_CONCURRENCY, LocalScheduler
 from smtpwatch.ports import AlertSink
 
@@ -89,81 +83,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-q", "--quiet", action="store_true", help="print alerts and summaries, not every check"
     )
     add_json_argument(parser)
-
-
-class Console:
-    """Everything `run` prints, one lock so lines from worker threads never mix."""
-
-    def __init__(self, *, json_lines: bool, quiet: bool, stream: TextIO | None = None) -> None:
-        self.json = json_lines
-        self.quiet = quiet
-        self.lock = threading.Lock()
-        self._stream = stream
-
-    @property
-    def stream(self) -> TextIO:
-        return self._stream or sys.stdout
-
-    def line(self, text: str, **doc: Any) -> None:
-        with self.lock:
-            if self.json:
-                self.stream.write(json.dumps(doc, ensure_ascii=False) + "\n")
-            else:
-                # One line per event, whatever a stored id or a server put in it.
-                self.stream.write(for_terminal(text, one_line=True) + "\n")
-            self.stream.flush()
-
-    # Listener ----------------------------------------------------------------------
-
-    def check_done(self, report: CheckReport) -> None:
-        outcome = report.outcome
-        if outcome is not None and outcome.skipped:
-            return
-        if self.quiet and report.error is None:
-            return
-        result = report.result
-        if result is None:
-            self.line(
-                f"{_clock()}  ERROR     {report.target.target_id}: check failed: {report.error}",
-                type="check",
-                target_id=report.target.target_id,
-                scheduled_at=report.scheduled_at,
-                error=report.error,
-            )
-            return
-        t = report.target
-        detail = format_ms(result.total_ms)
-        if result.error is not None:
-            where = f" in {result.error.phase.value}" if result.error.phase else ""
-            detail = f"{result.error.kind.value}{where}: {result.error.message}"
-        elif result.warnings:
-            detail += "  " + "; ".join(f"{w.kind.value}: {w.message}" for w in result.warnings)
-        if outcome is not None and outcome.rechecked:
-            detail += " (re-checked)"
-        self.line(
-            f"{_clock()}  {result.status.value.upper():<9} {t.target_id:<16} "
-            f"{format_host_port(t.host, t.effective_port):<28} {detail}",
-            type="check",
-            target_id=t.target_id,
-            scheduled_at=report.scheduled_at,
-            rechecked=bool(outcome and outcome.rechecked),
-            state=outcome.state.status.value if outcome else None,
-            result=result.to_dict(),
-        )
-
-    def notice(self, text: str) -> None:
-        self.line(f"{_clock()}  {text}", type="notice", message=text)
-
-    def sink_failed(self, sink: str, alert: Alert, error: Exception) -> None:
-        text = f"alert {alert.event.value} for {alert.target_id} NOT delivered to {sink}: {error}"
-        with self.lock:
-            print(f"smtpwatch run: {text} (kept pending; sent again next run)", file=sys.stderr)
-
-
-def _clock() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).strftime("%H:%M:%SZ")
 
 
 def run(args: argparse.Namespace) -> int:
