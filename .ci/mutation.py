@@ -53,6 +53,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     # TLS verdicts
     "core/tls.py": (
         "tests/probe/test_tls.py",
+        "tests/probe/test_tls_facts.py",
         "tests/probe/test_cert_diagnosis.py",
         "tests/probe/test_failures.py",
         "tests/probe/test_scoped_ipv6_tls.py",
