@@ -60,6 +60,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     "core/probe/cert_diagnosis.py": (
         "tests/probe/test_cert_diagnosis.py",
+        "tests/probe/test_cert_diagnosis_details.py",
         "tests/probe/test_tls.py",
         "tests/probe/test_failures.py",
     ),
