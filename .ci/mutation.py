@@ -65,7 +65,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/probe/test_failures.py",
     ),
     # the alert state machine
-    "core/alerting/machine.py": ("tests/test_alerting.py",),
+    "core/alerting/machine.py": ("tests/test_alerting.py", "tests/test_alerting_details.py"),
     "core/alerting/timing.py": ("tests/test_alerting.py",),
     "core/alerting/degraded.py": ("tests/test_alerting.py",),
     # the check service
