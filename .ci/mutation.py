@@ -69,7 +69,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "core/alerting/timing.py": ("tests/test_alerting.py",),
     "core/alerting/degraded.py": ("tests/test_alerting.py",),
     # the check service
-    "service/check.py": ("tests/test_check_service.py",),
+    "service/check.py": ("tests/test_check_service.py", "tests/test_check_service_outcomes.py"),
     "service/publish.py": ("tests/test_check_service.py",),
     "service/probing.py": ("tests/test_check_service.py",),
     # the schedule
