@@ -197,6 +197,9 @@ def _run(module: str, tests: tuple[str, ...], workers: int) -> Score:
             "pytest_add_cli_args_test_selection=\n"
             + "".join(f"    {test}\n" for test in tests)
             + "pytest_add_cli_args=\n    -p\n    no:cacheprovider\n"
+            # files the tests read from the checkout (the AWS tests build their tables
+            # from the template)
+            + "also_copy=\n    template.yaml\n    infra\n"
         )
         mutmut = [sys.executable, "-m", "mutmut"]
         run = subprocess.run(
@@ -208,10 +211,14 @@ def _run(module: str, tests: tuple[str, ...], workers: int) -> Score:
         stats_file = work / "mutants" / "mutmut-cicd-stats.json"
         subprocess.run([*mutmut, "export-cicd-stats"], cwd=work, capture_output=True)
         if run.returncode != 0 or not stats_file.exists():
+            # Reported as a score of 0 (the tests did not even pass unmutated); the
+            # other modules still run.
             print(run.stdout[-3000:], run.stderr[-3000:], sep="\n")
-            sys.exit(f"mutation: mutmut failed on {module} (exit {run.returncode})")
-        stats = json.loads(stats_file.read_text())
-        survivors = _survivors(mutmut, work)
+            print(f"mutation: mutmut failed on {module} (exit {run.returncode})", flush=True)
+            stats = {"killed": 0, "survived": 0, "timeout": 0, "no_tests": 0, "total": 1}
+        else:
+            stats = json.loads(stats_file.read_text())
+        survivors = _survivors(mutmut, work) if stats_file.exists() else []
     seconds = time.monotonic() - started
     return Score(
         module=module,
