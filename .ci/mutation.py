@@ -75,7 +75,10 @@ MODULES: dict[str, tuple[str, ...]] = {
     # the schedule
     "core/schedule.py": ("tests/test_schedule.py", "tests/test_schedule_edges.py"),
     # conditional writes: SQLite and DynamoDB
-    "local/sqlite_store.py": ("tests/local/test_sqlite_store.py",),
+    "local/sqlite_store.py": (
+        "tests/local/test_sqlite_store.py",
+        "tests/local/test_sqlite_store_reads.py",
+    ),
     "adapters/dynamodb/state.py": ("tests/aws/test_dynamodb_stores.py",),
     "adapters/dynamodb/bookkeeping.py": (
         "tests/aws/test_dynamodb_stores.py",
