@@ -79,7 +79,10 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/local/test_sqlite_store.py",
         "tests/local/test_sqlite_store_reads.py",
     ),
-    "adapters/dynamodb/state.py": ("tests/aws/test_dynamodb_stores.py",),
+    "adapters/dynamodb/state.py": (
+        "tests/aws/test_dynamodb_stores.py",
+        "tests/aws/test_dynamodb_state_reads.py",
+    ),
     "adapters/dynamodb/bookkeeping.py": (
         "tests/aws/test_dynamodb_stores.py",
         "tests/aws/test_dispatcher.py",
