@@ -84,17 +84,18 @@ MAX_CA_BUNDLE = 300_000  # characters; a DynamoDB item holds 400 KB in all
 RESERVED_TAG_KEYS = frozenset({"event", "status", "target_id"})
 
 _TARGET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z")
-_TAG_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,128}\Z")
+# The patterns below are kept as text: ``re`` compiles (and caches) one the first time a
+# field that needs it is validated, so ``smtpwatch probe``, which seldom has tags, a CA
+# bundle or a password reference, does not compile them at every start.
+_TAG_KEY = r"^[A-Za-z0-9_.-]{1,128}\Z"
 # A CA bundle is lines of text: tabs and line breaks are its own.
-_PEM_CONTROL = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
-)
-_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\s*[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
+_PEM_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+_PEM_CERT = r"-----BEGIN CERTIFICATE-----\s*[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----"
 _PASSWORD_REF = {
-    "ssm": (re.compile(r"^[A-Za-z0-9_.\-/]{1,2048}\Z"), "ssm:/path/to/parameter"),
-    "secretsmanager": (re.compile(r"^[A-Za-z0-9/_+=.@:\-]{1,2048}\Z"), "secretsmanager:name"),
-    "env": (re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}\Z"), "env:VARIABLE"),
-    "file": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z"), "file:ID"),
+    "ssm": (r"^[A-Za-z0-9_.\-/]{1,2048}\Z", "ssm:/path/to/parameter"),
+    "secretsmanager": (r"^[A-Za-z0-9/_+=.@:\-]{1,2048}\Z", "secretsmanager:name"),
+    "env": (r"^[A-Za-z_][A-Za-z0-9_]{0,254}\Z", "env:VARIABLE"),
+    "file": (r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z", "file:ID"),
 }
 
 
@@ -158,7 +159,7 @@ def validate_password_ref(value: object) -> str:
             "password_ref", f"must be a reference: {allowed} (the password itself does not go here)"
         )
     pattern, example = entry
-    if not pattern.match(rest):
+    if not re.match(pattern, rest):
         raise ConfigError("password_ref", f"malformed {kind.lower()} reference; expected {example}")
     return f"{kind.lower()}:{rest}"
 
@@ -197,9 +198,9 @@ def validate_ca_bundle(value: object) -> str:
         raise ConfigError("ca_bundle", f"is too long (at most {MAX_CA_BUNDLE} characters)")
     if "PRIVATE KEY-----" in value:
         raise ConfigError("ca_bundle", "contains a private key; give only CA certificates")
-    if _PEM_CONTROL.search(value):
+    if re.search(_PEM_CONTROL, value):
         raise ConfigError("ca_bundle", "must not contain control characters (PEM is lines of text)")
-    if not _PEM_CERT.search(value):
+    if not re.search(_PEM_CERT, value):
         raise ConfigError(
             "ca_bundle",
             "must be PEM text with at least one -----BEGIN CERTIFICATE----- block "
@@ -253,7 +254,7 @@ def validate_tags(value: object) -> dict[str, str]:
         raise ConfigError("tags", f"at most {MAX_TAGS} keys (they become SNS message attributes)")
     tags: dict[str, str] = {}
     for key, raw in value.items():
-        if not isinstance(key, str) or not _TAG_KEY.match(key):
+        if not isinstance(key, str) or not re.match(_TAG_KEY, key):
             raise ConfigError(
                 "tags",
                 f"key {show(key)} is not allowed: 1-128 of letters, digits, _ - . "
