@@ -83,6 +83,10 @@ def resolve(value: Any, stack: Stack, cfn: dict[str, Any], name: str) -> Any:
         if ref in cfn["Parameters"]:
             return cfn["Parameters"][ref]["Default"]
         return stack.physical(ref)
+    if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+        text = value["Fn::Sub"].replace("${AWS::StackName}", name)
+        assert "${" not in text, text
+        return text
     if set(value) == {"Fn::GetAtt"}:
         logical_id, attribute = value["Fn::GetAtt"]
         assert (logical_id, attribute) == ("FailureQueue", "QueueName"), value
@@ -91,7 +95,7 @@ def resolve(value: Any, stack: Stack, cfn: dict[str, Any], name: str) -> Any:
 
 
 def create_alarms(stack: Stack, name: str) -> list[str]:
-    """The stack's alarms, put as CloudFormation would (named stack-LogicalId)."""
+    """The stack's alarms, put as CloudFormation would (under the template's names)."""
     cfn = translate()
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
     names = []
@@ -99,7 +103,8 @@ def create_alarms(stack: Stack, name: str) -> list[str]:
         if resource["Type"] != "AWS::CloudWatch::Alarm":
             continue
         props = resolve(resource["Properties"], stack, cfn, name)
-        alarm_name = props.pop("AlarmName", f"{name}-{logical_id}")
+        alarm_name = props.pop("AlarmName")
+        assert name in alarm_name, logical_id
         for key in ("EvaluationPeriods", "DatapointsToAlarm", "Period"):
             if key in props:
                 props[key] = int(props[key])
@@ -195,5 +200,5 @@ def test_the_custom_metric_alarm_fires_on_its_own_stacks_failures_only(
         for a in described["MetricAlarms"]
         if (a["Namespace"], a["MetricName"], a["Dimensions"]) == (namespace, metric, dimensions)
     ]
-    assert found == [f"{STACKS[0]}-DispatchFailedAlarm"]
+    assert found == [f"{STACKS[0]}-dispatch-failed"]
     assert dimensions == [{"Name": "service", "Value": STACKS[0]}]
