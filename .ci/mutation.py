@@ -110,6 +110,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/local/test_gate_episode.py",
         "tests/local/test_gate_targets.py",
         "tests/local/test_gate_max_hold_across_runs.py",
+        "tests/local/test_gate_rules.py",
     ),
     "adapters/tick_gate.py": (
         "tests/aws/test_tick_gate_episode.py",
