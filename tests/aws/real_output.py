@@ -1,7 +1,7 @@
 """The stack deployed in moto and what its real handlers write to each log group.
 
-``observe(name)`` deploys the translated template as stack ``name``, puts two loopback
-targets (one up with STARTTLS and a certificate, one refusing connections), runs the
+``observe(name)`` deploys the translated template as stack ``name``, puts three loopback
+targets (STARTTLS with a login, implicit TLS, one refusing connections), runs the
 real dispatcher handler with the deployed environment, hands each invoke it sends to
 the real probe handler, and keeps every stdout line (EMF documents and log lines) per
 function. ``query_fields`` names the log fields a Logs Insights query reads.
@@ -26,6 +26,7 @@ from moto_atomic import atomic_dynamodb
 from test_template import CODE_BUCKET, CODE_KEY, Stack, translate
 
 from conftest import REGION, LambdaContext
+from smtpwatch.adapters.aws_secrets import encode_secret
 from smtpwatch.adapters.dynamodb import to_item
 from smtpwatch.handlers import dispatcher as dispatcher_module
 from smtpwatch.handlers import probe as probe_module
@@ -135,20 +136,36 @@ def observe(name: str, certs: Certificates, parameters: dict[str, str] | None = 
             mp.setenv("SMTPWATCH_ALLOW_LOOPBACK", "1")  # the targets are on loopback
             mp.setenv("SMTPWATCH_INVOKE_MODE", "boto3")
             ddb = boto3.client("dynamodb", region_name=REGION)
-            server = SmtpServer("127.0.0.1", cert=certs.valid(), starttls=True).start()
+            password = "observe-only-password"
+            boto3.client("ssm", region_name=REGION).put_parameter(
+                Name="/smtpwatch/observe",  # under the stack's default SecretsPrefix
+                Value=encode_secret(password, [DEFAULT_HOSTNAME], allow_unverified=True),
+                Type="SecureString",
+            )
+            login = {"login": True, "username": "monitor", "password_ref": "ssm:/smtpwatch/observe"}
+            starttls = SmtpServer(
+                "127.0.0.1", cert=certs.valid(), starttls=True, credentials={"monitor": password}
+            ).start()
+            implicit = SmtpServer("127.0.0.1", cert=certs.valid(), implicit_tls=True).start()
+            targets = {
+                "mx-login": _target(certs, starttls.port, **login),
+                "mx-smtps": _target(certs, implicit.port, encryption="implicit"),
+                "mx-down": _target(certs, closed_port()),
+            }
             try:
-                for target_id, port in (("mx-up", server.port), ("mx-down", closed_port())):
-                    item = to_item({"target_id": target_id, **_target(certs, port)})
+                for target_id, fields in targets.items():
+                    item = to_item({"target_id": target_id, **fields})
                     ddb.put_item(TableName=stack.physical("TargetsTable"), Item=item)
-                observed.lines = _one_tick()
+                observed.lines = _one_tick(len(targets))
             finally:
-                server.stop()
+                starttls.stop()
+                implicit.stop()
                 dispatcher_module._runtime.cache_clear()
                 probe_module._runtime.cache_clear()
     return observed
 
 
-def _one_tick() -> dict[str, list[dict[str, Any]]]:
+def _one_tick(due: int) -> dict[str, list[dict[str, Any]]]:
     dispatcher_module._runtime.cache_clear()
     probe_module._runtime.cache_clear()
     _, dispatcher = dispatcher_module._runtime()
@@ -161,7 +178,7 @@ def _one_tick() -> dict[str, list[dict[str, Any]]]:
     with _captured() as out:
         dispatcher_module.handler(tick, LambdaContext(function_name="dispatcher"))
     dispatcher_lines = _parse(out.getvalue())
-    assert len(payloads) == 2, payloads  # both targets were due
+    assert len(payloads) == due, payloads  # every target was due
     with _captured() as out:
         for payload in payloads:
             probe_module.handler(payload, LambdaContext())
