@@ -11,6 +11,7 @@ import ssl
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -97,6 +98,25 @@ def test_a_verified_probe_reports_certificate_facts_where_no_temp_dir_is_writabl
     assert tls.issuer is not None and "smtpwatch test CA" in tls.issuer
     assert f"DNS:{DEFAULT_HOSTNAME}" in tls.sans and "IP Address:127.0.0.1" in tls.sans
     assert tls.not_after == cert.not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------- deprecated ssl API
+
+
+def test_an_unverified_probe_uses_no_deprecated_ssl_api(
+    smtp_server: Smtp, certs: Certificates, make_target: MakeTarget, env: ProbeEnvironment
+) -> None:
+    # GIVEN a server whose certificate no one trusts, probed with tls_verify false, while
+    # smtpwatch's own use of a deprecated API is an error (as a future Python makes it)
+    srv = smtp_server("127.0.0.1", cert=certs.untrusted(), implicit_tls=True)
+    target = make_target("127.0.0.1", srv.port, encryption="implicit", tls_verify=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", category=DeprecationWarning, module=r"smtpwatch\.")
+        result = probe(target, env=env)
+    # THEN the probe works as ever: ok, unverified, with the certificate's facts
+    assert result.status is Status.OK, result.to_dict()
+    assert result.tls is not None and not result.tls.verified
+    assert result.tls.issuer is not None and "untrusted CA" in result.tls.issuer
 
 
 # ---------------------------------------------------------------- the second connection
