@@ -10,7 +10,9 @@ handlers really write (``real_output``).
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -27,8 +29,10 @@ from real_output import (
 )
 from test_template import REGION, Stack
 
+from smtpwatch.handlers.observability import ALARM_METRICS
 from smtpwatch.testing.servers import Certificates
 
+ROOT = Path(__file__).resolve().parents[2]
 NAME = "smtpwatch-dash"
 # AWS's own Lambda metrics the dashboard may use (always published, no custom cost).
 LAMBDA_METRICS = {"Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"}
@@ -137,6 +141,9 @@ def test_every_metric_and_dimension_is_one_lambda_or_the_code_really_emits(
             assert (namespace, metric) in emitted, f"never emitted: {entry}"
             assert tuple(sorted(dims)) in emitted[(namespace, metric)], entry
             assert dims["service"] == service, entry
+            # and it stays a metric with the stack's default SMTPWATCH_METRICS=alarms
+            assert observed.env["DispatcherFunction"]["SMTPWATCH_METRICS"] == "alarms"
+            assert metric in ALARM_METRICS, entry
     assert custom  # the custom metric rows were checked, not skipped
 
 
@@ -191,3 +198,33 @@ def test_the_dashboard_is_left_out_when_the_parameter_says_so(account: None) -> 
     Stack("smtpwatch-withdash")  # default: on
     names = [d["DashboardName"] for d in cloudwatch.list_dashboards()["DashboardEntries"]]
     assert names == [f"smtpwatch-withdash-{REGION}"]
+
+
+def render_layout(widgets: list[dict[str, Any]]) -> str:
+    """The dashboard's grid as text: three characters per column, a line per row unit,
+    each widget a box with its type and title."""
+    width = 24 * 3 + 1
+    height = max(w["y"] + w["height"] for w in widgets) + 1
+    canvas = [[" "] * width for _ in range(height)]
+    for w in widgets:
+        left, top = w["x"] * 3, w["y"]
+        right, bottom = left + w["width"] * 3, top + w["height"]
+        for col in range(left, right + 1):
+            canvas[top][col] = canvas[bottom][col] = "-"
+        for line in range(top, bottom + 1):
+            canvas[line][left] = canvas[line][right] = "|"
+        for col, line in ((left, top), (right, top), (left, bottom), (right, bottom)):
+            canvas[line][col] = "+"
+        text = f"[{w['type']}] {w['properties']['title']}"
+        wrapped = textwrap.wrap(text, right - left - 3)[: bottom - top - 1]
+        for i, part in enumerate(wrapped):
+            canvas[top + 1 + i][left + 2 : left + 2 + len(part)] = part
+    return "\n".join("".join(row).rstrip() for row in canvas)
+
+
+def test_the_docs_draw_the_dashboard_as_the_template_lays_it_out(
+    widgets: list[dict[str, Any]],
+) -> None:
+    docs = (ROOT / "docs" / "aws.md").read_text(encoding="utf-8")
+    picture = render_layout(widgets)
+    assert f"```text\n{picture}\n```" in docs, "\n" + picture

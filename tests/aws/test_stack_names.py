@@ -52,7 +52,7 @@ def emitted_metrics(
 ) -> set[tuple[str, str, tuple[tuple[str, str], ...]]]:
     """(namespace, metric, dimensions) of the EMF document the handlers' Metrics write
     under ``env`` (the function's deployed environment)."""
-    for key in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):
+    for key in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "SMTPWATCH_METRICS"):
         monkeypatch.setenv(key, env[key])
     metrics = make_metrics()
     try:
@@ -62,7 +62,7 @@ def emitted_metrics(
     finally:
         metrics.clear_metrics()
     out: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
-    for directive in doc["_aws"]["CloudWatchMetrics"]:
+    for directive in doc.get("_aws", {}).get("CloudWatchMetrics", []):
         for dims in directive["Dimensions"]:
             dim_values = tuple((d, str(doc[d])) for d in dims)
             for metric in directive["Metrics"]:
@@ -130,9 +130,12 @@ def test_two_stacks_emit_no_common_metric_or_dimension_value(
 ) -> None:
     names = ["DispatchFailed", "Dispatched", "ProbeSuccess", "TotalMs", "CertDaysLeft"]
     per_stack = {
-        name: emitted_metrics(function_env(stack, fn), names, monkeypatch)
+        name: emitted_metrics(
+            function_env(stack, "DispatcherFunction") | {"SMTPWATCH_METRICS": "all"},
+            names,
+            monkeypatch,
+        )
         for name, stack in deployed.items()
-        for fn in ("DispatcherFunction",)
     }
     staging, prod = (per_stack[n] for n in STACKS)
     assert staging and prod
@@ -142,7 +145,8 @@ def test_two_stacks_emit_no_common_metric_or_dimension_value(
     assert values == {n: {n} for n in STACKS}
     # The probe function of a stack writes under the same identities as its dispatcher.
     for name, stack in deployed.items():
-        probe = emitted_metrics(function_env(stack, "ProbeFunction"), names, monkeypatch)
+        env = function_env(stack, "ProbeFunction") | {"SMTPWATCH_METRICS": "all"}
+        probe = emitted_metrics(env, names, monkeypatch)
         assert probe == per_stack[name]
 
 
@@ -202,3 +206,72 @@ def test_the_custom_metric_alarm_fires_on_its_own_stacks_failures_only(
     ]
     assert found == [f"{STACKS[0]}-dispatch-failed"]
     assert dimensions == [{"Name": "service", "Value": STACKS[0]}]
+
+
+# Every custom metric the dispatcher and the probe can emit (handlers and observability).
+ALL_METRICS = [
+    "Due", "Dispatched", "DispatchFailed", "Malformed", "AlertsResent", "DispatchMs",
+    "ProbeSuccess", "TotalMs", "DnsMs", "ConnectMs", "BannerMs", "EhloMs", "StarttlsMs",
+    "TlsMs", "EhloTlsMs", "AuthMs", "QuitMs", "CertDaysLeft", "BadEvent", "CheckSkipped",
+]  # fmt: skip
+
+
+def test_by_default_only_what_an_alarm_watches_is_a_custom_metric(
+    deployed: dict[str, Stack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stack deployed with the defaults
+    stack = deployed[STACKS[0]]
+    cfn = translate()
+    alarmed = {
+        r["Properties"]["MetricName"]
+        for r in cfn["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and not r["Properties"]["Namespace"].startswith("AWS/")
+    }
+    assert alarmed == {"DispatchFailed"}
+    for fn in ("DispatcherFunction", "ProbeFunction"):
+        env = function_env(stack, fn)
+        assert env["SMTPWATCH_METRICS"] == "alarms"
+        # THEN its functions declare those metrics and no other (each costs $0.30/month)
+        declared = {metric for _, metric, _ in emitted_metrics(env, ALL_METRICS, monkeypatch)}
+        assert declared == alarmed, fn
+    # WHEN DetailedMetrics is true THEN every metric is declared again
+    detailed = Stack("smtpwatch-detailed", {"DetailedMetrics": "true"})
+    env = function_env(detailed, "ProbeFunction")
+    assert env["SMTPWATCH_METRICS"] == "all"
+    declared = {metric for _, metric, _ in emitted_metrics(env, ALL_METRICS, monkeypatch)}
+    assert declared == set(ALL_METRICS)
+
+
+def test_a_figure_that_is_no_metric_stays_a_field_of_the_same_line(
+    deployed: dict[str, Stack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = function_env(deployed[STACKS[0]], "ProbeFunction")
+    for key in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "SMTPWATCH_METRICS"):
+        monkeypatch.setenv(key, env[key])
+    metrics = make_metrics()
+    try:
+        metrics.add_metric(name="ProbeSuccess", unit="Count", value=1)
+        metrics.add_metric(name="TotalMs", unit="Milliseconds", value=12.5)
+        metrics.add_metadata(key="target_id", value="mx1")
+        doc = dict(metrics.serialize_metric_set())
+    finally:
+        metrics.clear_metrics()
+    # no metric left: no EMF block at all (CloudWatch extracts nothing, bills nothing)
+    assert doc == {"service": STACKS[0], "target_id": "mx1", "ProbeSuccess": 1, "TotalMs": 12.5}
+
+
+def test_no_cold_start_metric_unless_every_metric_is_asked_for(
+    deployed: dict[str, Stack], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conftest import LambdaContext
+
+    env = function_env(deployed[STACKS[0]], "ProbeFunction")
+    for key in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "SMTPWATCH_METRICS"):
+        monkeypatch.setenv(key, env[key])
+    capsys.readouterr()
+    make_metrics().provider.add_cold_start_metric(LambdaContext())
+    assert capsys.readouterr().out == ""  # a metric of its own (function_name): opt-in
+    monkeypatch.setenv("SMTPWATCH_METRICS", "all")
+    make_metrics().provider.add_cold_start_metric(LambdaContext())
+    assert '"ColdStart"' in capsys.readouterr().out

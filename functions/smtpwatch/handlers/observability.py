@@ -1,8 +1,9 @@
 """Powertools Logger and Metrics for both handlers, Tracer only when enabled, and the
 probe's one EMF document per check (``emit_check``).
 
-``SMTPWATCH_TRACING=true`` turns the Tracer on; it is read once, at import, when the
-handlers are decorated (``traced``), as Powertools reads its own variables.
+``SMTPWATCH_TRACING=true`` turns the Tracer on; ``SMTPWATCH_METRICS=alarms`` keeps as
+CloudWatch metrics only ``ALARM_METRICS`` (the rest stay fields of the same JSON line).
+Both are read once, at import, as Powertools reads its own variables.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
     from smtpwatch.core.result import ProbeResult
 
 __all__ = [
+    "ALARM_METRICS",
     "CompactEMFProvider",
+    "declared_metrics",
     "emit_check",
     "make_logger",
     "make_metrics",
@@ -36,6 +39,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def tracing_enabled() -> bool:
     return os.environ.get("SMTPWATCH_TRACING", "").strip().lower() == "true"
+
+
+# The custom metrics an alarm of template.yaml watches. With SMTPWATCH_METRICS=alarms
+# (the template's default) CloudWatch extracts only these ($0.30 a month each): Lambda's
+# own metrics cover the rest of the alarms, and the dashboard and saved queries read
+# the other figures as log fields with Logs Insights.
+ALARM_METRICS = frozenset({"DispatchFailed"})
+
+
+def declared_metrics() -> frozenset[str] | None:
+    """The metric names EMF documents declare: None = all (``SMTPWATCH_METRICS`` unset
+    or ``all``), ``ALARM_METRICS`` for ``alarms``."""
+    mode = (os.environ.get("SMTPWATCH_METRICS") or "all").strip().lower()
+    if mode not in ("all", "alarms"):
+        raise ValueError(f"SMTPWATCH_METRICS={mode!r}: expected all or alarms")
+    return None if mode == "all" else ALARM_METRICS
 
 
 def make_logger() -> Logger:
@@ -52,7 +71,18 @@ class CompactEMFProvider(AmazonCloudWatchEMFProvider):
     dashboard of ours filters on a unit), and a metric with one value is written as
     a number, integral ones without ``.0`` (``"ProbeSuccess":1``, not ``[1.0]``).
     That is ~250 of ~860 bytes for a STARTTLS + AUTH check.
+
+    ``declared`` (not None): only these names stay metrics; the others are plain fields,
+    and a document left with no metric drops its ``_aws`` block (no EMF, no cost).
     """
+
+    def __init__(self, *, declared: frozenset[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.declared = declared
+
+    def add_cold_start_metric(self, context: Any) -> None:
+        if self.declared is None or "ColdStart" in self.declared:
+            super().add_cold_start_metric(context)
 
     def serialize_metric_set(
         self,
@@ -71,6 +101,14 @@ class CompactEMFProvider(AmazonCloudWatchEMFProvider):
                 if isinstance(value, float) and value.is_integer():
                     value = int(value)
                 doc[name] = value
+        if self.declared is not None:
+            directives = doc["_aws"]["CloudWatchMetrics"]
+            for directive in directives:
+                directive["Metrics"] = [
+                    m for m in directive["Metrics"] if m["Name"] in self.declared
+                ]
+            if not any(d["Metrics"] for d in directives):
+                del doc["_aws"]
         return doc
 
 
@@ -81,6 +119,7 @@ def make_metrics() -> Metrics:
     # write into the same ones.
     return Metrics(
         provider=CompactEMFProvider(
+            declared=declared_metrics(),
             namespace=namespace,
             service=service,
             metric_set=Metrics._metrics,
