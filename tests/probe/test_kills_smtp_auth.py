@@ -1,7 +1,8 @@
 """AUTH's own verdicts, whoever calls it: every error ``try_mechanisms`` raises names the
 AUTH phase (the probe also fills a missing phase in; these do not rely on that), a
 reply with a code and no text is quoted without a dangling space, and a server that
-offers no AUTH at all is said so by ``no_login_error``.
+offers no AUTH at all is said so by ``no_login_error``; ``login_round`` keeps the STARTTLS
+fallback for a plain connection that offers STARTTLS, and only there.
 
 Each test drives the probe's own ``SmtpClient`` against a real loopback server.
 """
@@ -23,8 +24,15 @@ from smtpwatch.core.errors import (
 )
 from smtpwatch.core.kinds import Phase
 from smtpwatch.core.server_text import ServerTextGuard
-from smtpwatch.core.smtp_auth import AuthRound, no_login_error, offered_mechanisms, try_mechanisms
+from smtpwatch.core.smtp_auth import (
+    AuthRound,
+    login_round,
+    no_login_error,
+    offered_mechanisms,
+    try_mechanisms,
+)
 from smtpwatch.core.smtp_client import SmtpClient
+from smtpwatch.core.target import Target
 from smtpwatch.testing.servers import HostileServer, SmtpServer
 
 Smtp = Callable[..., SmtpServer]
@@ -183,3 +191,42 @@ def test_a_server_that_offers_no_auth_is_told_so() -> None:
         None,
         None,
     )
+
+
+def _plain_login_round(ip: str, port: int, password: str) -> AuthRound | None:
+    """``login_round`` on a fresh plain connection, for a target allowing LOGIN and PLAIN."""
+    target = Target(
+        target_id="t1",
+        host=ip,
+        port=port,
+        username=USER,
+        password_ref="env:SMTPWATCH_TEST_PASSWORD",
+        auth_methods=("LOGIN", "PLAIN"),
+    )
+    guard = ServerTextGuard([password], username=USER)
+    with _greeted(ip, port) as client:
+        return login_round(client, target, password, guard=guard, tls_active=False, tried=[])
+
+
+def test_no_auth_and_no_starttls_on_a_plain_connection_is_unsupported_at_once(
+    ip: str, hostile: Hostile, password: str
+) -> None:
+    # GIVEN a plain connection to a server whose EHLO offers neither AUTH nor STARTTLS
+    ehlo = b"250-bare.smtpwatch.test\r\n250 8BITMIME\r\n"
+    srv = hostile(HostileServer.scripted(ip, replies={"EHLO": ehlo}))
+    # WHEN a login round runs, THEN no fallback is promised: nothing can be used here
+    with pytest.raises(AuthUnsupportedError) as info:
+        _plain_login_round(ip, srv.port, password)
+    assert info.value.message == "server offers no AUTH"
+
+
+def test_no_auth_but_starttls_on_a_plain_connection_is_the_fallback(
+    ip: str, hostile: Hostile, password: str
+) -> None:
+    # GIVEN a plain connection to a server offering STARTTLS but no AUTH (yet)
+    ehlo = b"250-bare.smtpwatch.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n"
+    srv = hostile(HostileServer.scripted(ip, replies={"EHLO": ehlo}))
+    # WHEN a login round runs, THEN it is an empty round: AUTH may appear after STARTTLS
+    last = _plain_login_round(ip, srv.port, password)
+    assert last is not None
+    assert (last.mechanism, last.tried) == (None, [])
