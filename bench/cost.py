@@ -16,8 +16,10 @@ What is counted (us-east-1 list prices, no free tier, checked 2026-11-25):
 - Secrets (only targets with a login): SSM SecureString or Secrets Manager reads through
   the Powertools cache (300 s per warm container).
 - SNS: alerts only (state changes), negligible per check.
-- Fixed per stack: KMS key of the alert topic, alarms, EMF custom metrics; shown apart and
-  as a share per target at --targets.
+- Fixed per stack: KMS key of the alert topic, alarms, custom metrics (by default only
+  what an alarm watches: DetailedMetrics); shown apart and as a share per target.
+- Apart: the dashboard (first three per account free) and its Logs Insights scans per
+  refresh; then the all-in figure per target-month for 10, 100 and 1,000 targets.
 
 Duration on AWS is modelled, not measured (no AWS account here): the CPU time a check
 takes on this machine, scaled by how much of a vCPU Lambda gives at that memory
@@ -38,6 +40,7 @@ import io
 import json
 import math
 import os
+import re
 import resource
 import socket
 import statistics
@@ -64,6 +67,8 @@ PRICE = {
     "ddb_storage_gb_month": 0.25,
     "logs_ingest_gb": 0.50,
     "logs_storage_gb_month": 0.03,
+    "logs_insights_gb_scanned": 0.005,
+    "cw_dashboard_month": 3.00,  # beyond the first three dashboards of an account
     "cw_metric_month": 0.30,  # per custom metric (name + dimension values), first 10k
     "cw_alarm_month": 0.10,  # standard resolution
     "kms_key_month": 1.00,
@@ -96,6 +101,10 @@ MEASURED: dict[str, float] = {
     "probe_log_events": 1.0,
     "result_item_bytes": 413.0,  # a stored result item (compressed): one write unit
     "emf_metrics": 19.0,  # probe 12 + dispatcher 6 + cold start, dimension service only
+    # DetailedMetrics false (the default): the same line without its EMF block (361 B
+    # for that check: python bench/cost.py --measure serializes it under the template's
+    # setting), so CloudWatch extracts no metric from it.
+    "probe_log_bytes_alarms_only": 218.0,
     "dispatch_cpu_ms_per_target": 0.53,  # incl. its signed async Invoke (0.45-0.64)
     "dispatch_cpu_ms_per_tick": 30.0,  # claim, counters, summary (estimate)
     "dispatch_rru_per_target": 0.02,  # both scans, eventually consistent
@@ -143,6 +152,7 @@ def template_defaults() -> dict[str, Any]:
     doc = yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=Loader)  # SafeLoader subclass
     params = doc["Parameters"]
     resources = doc["Resources"]
+    body = resources["Dashboard"]["Properties"]["DashboardBody"]["Sub"]
     return {
         "probe_memory_mb": int(params["ProbeMemorySize"]["Default"]),
         "dispatcher_memory_mb": int(params["DispatcherMemorySize"]["Default"]),
@@ -151,6 +161,21 @@ def template_defaults() -> dict[str, Any]:
         "log_retention_days": int(params["LogRetentionDays"]["Default"]),
         "topic_key": params["EncryptAlertTopic"]["Default"] == "true",
         "alarms": sum(r["Type"] == "AWS::CloudWatch::Alarm" for r in resources.values()),
+        # Custom metrics an alarm watches: all that stay metrics without DetailedMetrics.
+        "alarm_metrics": len(
+            {
+                r["Properties"]["MetricName"]
+                for r in resources.values()
+                if r["Type"] == "AWS::CloudWatch::Alarm"
+                and not r["Properties"]["Namespace"].startswith("AWS/")
+            }
+        ),
+        "detailed_metrics": params["DetailedMetrics"]["Default"] == "true",
+        "dashboard": params["EnableDashboard"]["Default"] == "true",
+        # Logs Insights widgets per log group (each scans its group at every refresh).
+        "dashboard_probe_queries": body.count("SOURCE '${ProbeLogGroup}'"),
+        "dashboard_dispatcher_queries": body.count("SOURCE '${DispatcherLogGroup}'"),
+        "dashboard_start": json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["start"],
         "system_log_level": params["PlatformLogLevel"]["Default"],
     }
 
@@ -342,6 +367,52 @@ def print_fixed(b: Breakdown) -> None:
         print(f"  {name:<62} ${usd:9.4f}")
 
 
+DASHBOARD_REFRESHES = {"one refresh": 1, "an hour on 1-minute auto-refresh": 60}
+ALL_IN_GOAL_100 = 0.06  # USD per target-month, all-in at 100 targets
+
+
+def dashboard_scan_gb(i: Inputs, t: dict[str, Any]) -> float:
+    """GB one refresh of the dashboard's default range scans (every Logs Insights widget
+    reads its log group's events of the range; Logs Insights bills bytes scanned)."""
+    match = re.fullmatch(r"-PT(\d+)H", t["dashboard_start"])
+    assert match, t["dashboard_start"]
+    minutes = float(match.group(1)) * 60
+    probe = i.targets * minutes / i.interval_min * (i.log_bytes_per_check + i.platform_log_bytes)
+    dispatcher = minutes * i.dispatch_log_bytes_per_tick
+    return (
+        t["dashboard_probe_queries"] * probe + t["dashboard_dispatcher_queries"] * dispatcher
+    ) / 1e9
+
+
+def print_dashboard(i: Inputs, t: dict[str, Any]) -> None:
+    """The dashboard and its scans: apart from the fixed cost (usage, not a stack fee)."""
+    on = "on" if t["dashboard"] else "off"
+    print(f"\n== dashboard (EnableDashboard default {on}) and Logs Insights, {i.targets} targets")
+    print(f"  {'CloudWatch dashboard (the first three per account are free)':<62} $   3.0000")
+    gb = dashboard_scan_gb(i, t)
+    widgets = t["dashboard_probe_queries"] + t["dashboard_dispatcher_queries"]
+    range_ = t["dashboard_start"].removeprefix("-PT").lower()
+    for name, refreshes in DASHBOARD_REFRESHES.items():
+        mb = refreshes * gb * 1e3
+        label = f"Logs Insights, {widgets} widgets x {range_}, {name} ({mb:.0f} MB)"
+        print(f"  {label:<62} ${refreshes * gb * PRICE['logs_insights_gb_scanned']:9.5f}")
+    day_gb = i.targets * 1440 / i.interval_min * i.log_bytes_per_check / 1e9
+    label = f"a saved query over 24 h of the probe's log ({day_gb * 1e3:.0f} MB)"
+    print(f"  {label:<62} ${day_gb * PRICE['logs_insights_gb_scanned']:9.5f}")
+
+
+def print_all_in(b: Breakdown) -> None:
+    """Variable + the fixed cost shared, per target-month at 1-minute checks (no
+    dashboard fee, no optional extras)."""
+    print("\n== all-in per target-month at 1-minute checks (variable + fixed share)")
+    for n in (10, 100, 1000):
+        total = b.per_target_total + b.fixed_total / n
+        line = f"{n:,} targets: ${b.per_target_total:.4f} + ${b.fixed_total:.2f} / {n:,}"
+        print(f"  {line:<62} ${total:9.4f}  (${total * n:,.2f}/month)")
+    at_100 = b.per_target_total + b.fixed_total / 100
+    print(f"  goal at 100 targets: <= ${ALL_IN_GOAL_100:.2f} ({at_100 / ALL_IN_GOAL_100:.2f}x)")
+
+
 def _lever_ms(current: Inputs, calls: float = 0.0, cpu_ms: float = 0.0) -> float:
     """Billed ms per check after removing ``calls`` AWS calls and ``cpu_ms`` of CPU
     (this machine's ms, scaled to the probe's share of a vCPU)."""
@@ -361,10 +432,6 @@ def levers(measured: dict[str, float]) -> list[tuple[str, Any]]:
             "dispatcher puts a state snapshot into the event too (0 reads, 1 call fewer; "
             "a stale snapshot can delay a change)",
             lambda i: i | {"rru_per_check": 0.0, "probe_ms": _lever_ms(Inputs(**i), 1, call_cpu)},
-        ),
-        (
-            "per-phase ms metrics on 1 check in 5 and on every failure (~260 B EMF otherwise)",
-            lambda i: i | {"log_bytes_per_check": 0.2 * i["log_bytes_per_check"] + 0.8 * 260},
         ),
         (
             "ResultRetentionDays 30 -> 7",
@@ -748,6 +815,7 @@ def measure(
             POWERTOOLS_METRICS_NAMESPACE="Smtpwatch",
             POWERTOOLS_LOG_LEVEL=log_level,
             SMTPWATCH_TRACING="false",
+            SMTPWATCH_METRICS="all" if template_defaults()["detailed_metrics"] else "alarms",
             SMTPWATCH_IN_VPC="false",
             SMTPWATCH_ALLOW_LOOPBACK="1",  # the bench server is on loopback (guarded on AWS)
         )
@@ -916,6 +984,10 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     t = template_defaults()
+    if not args.measure and not t["detailed_metrics"]:
+        # MEASURED holds the EMF figures; the template keeps only the alarms' metrics.
+        measured["probe_log_bytes"] = MEASURED["probe_log_bytes_alarms_only"]
+        measured["emf_metrics"] = float(t["alarm_metrics"])
     probe_mb = args.probe_memory_mb or t["probe_memory_mb"]
     disp_mb = args.dispatcher_memory_mb or t["dispatcher_memory_mb"]
     net_ms = args.smtp_round_trips * args.rtt_ms + measured["probe_aws_calls"] * args.aws_call_ms
@@ -996,6 +1068,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.probe_ms is None:
         print_before_after(inputs_1min, Inputs(**before))
+    print_dashboard(inputs_1min, t)
+    print_all_in(b1)
     print_floor(inputs_1min, args.rtt_ms, args.smtp_round_trips)
     print_levers(inputs_1min, measured)
     if args.json and not args.measure:
