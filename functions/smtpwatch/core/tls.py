@@ -197,7 +197,12 @@ def cert_facts_from_der(der: bytes) -> CertFacts | None:
     decode: Callable[[str], dict[str, Any]] | None = getattr(ssl._ssl, "_test_decode_cert", None)  # type: ignore[attr-defined]
     if decode is None:
         return None
-    fd, path = tempfile.mkstemp(prefix="smtpwatch-", suffix=".pem")
+    # The facts are a bonus: a machine with no writable temporary directory reports
+    # none rather than failing the probe of a healthy server.
+    try:
+        fd, path = tempfile.mkstemp(prefix="smtpwatch-", suffix=".pem")
+    except OSError:
+        return None
     try:
         with os.fdopen(fd, "w", encoding="ascii") as f:
             f.write(ssl.DER_cert_to_PEM_cert(der))
