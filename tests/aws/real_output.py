@@ -35,6 +35,7 @@ from smtpwatch.testing.servers import DEFAULT_HOSTNAME, Certificates, SmtpServer
 __all__ = [
     "BUILTIN_FIELDS",
     "Observed",
+    "function_env",
     "observe",
     "present_fields",
     "query_fields",
@@ -74,7 +75,7 @@ def upload_code() -> None:
     s3.put_object(Bucket=CODE_BUCKET, Key=CODE_KEY, Body=buf.getvalue())
 
 
-def _function_env(stack: Stack, logical_id: str) -> dict[str, str]:
+def function_env(stack: Stack, logical_id: str) -> dict[str, str]:
     lam = boto3.client("lambda", region_name=REGION)
     config = lam.get_function(FunctionName=stack.physical(logical_id))["Configuration"]
     return {k: str(v) for k, v in config["Environment"]["Variables"].items()}
@@ -124,7 +125,7 @@ def observe(name: str, certs: Certificates, parameters: dict[str, str] | None = 
         with atomic_dynamodb(mp), mock_aws(config={"lambda": {"use_docker": False}}):
             upload_code()
             stack = Stack(name, parameters)
-            env = {fn: _function_env(stack, fn) for fn in ("DispatcherFunction", "ProbeFunction")}
+            env = {fn: function_env(stack, fn) for fn in ("DispatcherFunction", "ProbeFunction")}
             observed = Observed(name=name, stack=stack, cfn=translate(), env=env)
             cloudwatch = boto3.client("cloudwatch", region_name=REGION)
             for entry in cloudwatch.list_dashboards()["DashboardEntries"]:

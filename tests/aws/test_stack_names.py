@@ -9,16 +9,15 @@ THEN every custom metric, every dimension value and every alarm belongs to one s
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
-from test_template import CODE_BUCKET, CODE_KEY, REGION, Stack, translate
+from real_output import function_env, upload_code
+from test_template import REGION, Stack, translate
 
 from smtpwatch.handlers.observability import make_metrics
 
@@ -32,19 +31,8 @@ def deployed() -> Iterator[dict[str, Stack]]:
             mp.setenv(name, "testing")
         mp.setenv("AWS_DEFAULT_REGION", REGION)
         with mock_aws(config={"lambda": {"use_docker": False}}):
-            buf = io.BytesIO()
-            with zipfile.ZipFile(buf, "w") as z:
-                z.writestr("smtpwatch/__init__.py", "")
-            s3 = boto3.client("s3", region_name=REGION)
-            s3.create_bucket(Bucket=CODE_BUCKET)
-            s3.put_object(Bucket=CODE_BUCKET, Key=CODE_KEY, Body=buf.getvalue())
+            upload_code()
             yield {name: Stack(name) for name in STACKS}
-
-
-def function_env(stack: Stack, logical_id: str) -> dict[str, str]:
-    lam = boto3.client("lambda", region_name=REGION)
-    config = lam.get_function(FunctionName=stack.physical(logical_id))["Configuration"]
-    return {k: str(v) for k, v in config["Environment"]["Variables"].items()}
 
 
 def emitted_metrics(
@@ -269,9 +257,10 @@ def test_no_cold_start_metric_unless_every_metric_is_asked_for(
     env = function_env(deployed[STACKS[0]], "ProbeFunction")
     for key in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "SMTPWATCH_METRICS"):
         monkeypatch.setenv(key, env[key])
+    ctx: Any = LambdaContext()  # what Powertools reads of Lambda's context
     capsys.readouterr()
-    make_metrics().provider.add_cold_start_metric(LambdaContext())
+    make_metrics().provider.add_cold_start_metric(ctx)
     assert capsys.readouterr().out == ""  # a metric of its own (function_name): opt-in
     monkeypatch.setenv("SMTPWATCH_METRICS", "all")
-    make_metrics().provider.add_cold_start_metric(LambdaContext())
+    make_metrics().provider.add_cold_start_metric(ctx)
     assert '"ColdStart"' in capsys.readouterr().out
