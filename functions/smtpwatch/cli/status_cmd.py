@@ -83,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
     if backend.kind == "dynamodb":
         print(
             "CHECKED is the newest stored result: a passing check that changes nothing is "
-            "stored once per PassingResultSeconds (1 h by default); every check is in the "
-            "EMF metrics (namespace Smtpwatch) and next_due_at in --json"
+            "stored once per PassingResultSeconds (1 h by default); every check is a line "
+            "of the probe's log (the stack's dashboard and saved queries) and next_due_at "
+            "in --json"
         )
     return 0
 
