@@ -91,7 +91,11 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     # input validation of targets
     "core/target.py": ("tests/test_target.py", "tests/test_target_fields.py"),
-    "core/target_validators.py": ("tests/test_target.py", "tests/test_input_bounds.py"),
+    "core/target_validators.py": (
+        "tests/test_target.py",
+        "tests/test_input_bounds.py",
+        "tests/test_target_validation_edges.py",
+    ),
     "core/coerce.py": ("tests/test_target.py", "tests/test_target_fields.py"),
     "core/target_fields.py": ("tests/test_target_fields.py", "tests/test_target.py"),
     # delivery: signing, the outbox's sender, the webhook
