@@ -2,8 +2,9 @@
 
 Thin: the tick comes from the EventBridge event's ``time``; ``service.dispatch.Dispatcher``
 does the run over the DynamoDB stores, the Lambda invoker and the SNS sink wired here
-once per container. Logs one summary line and EMF metrics: Due, Dispatched,
-DispatchFailed, Malformed, AlertsResent, DispatchMs.
+once per container. Logs one summary line; of its figures (Due, Dispatched,
+DispatchFailed, Malformed, AlertsResent, DispatchMs) only DispatchFailed is a custom
+metric unless the stack turns on DetailedMetrics.
 """
 
 from __future__ import annotations

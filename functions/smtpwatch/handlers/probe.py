@@ -4,7 +4,8 @@ The event may carry ``"target"``, the item as the dispatcher scanned it (DynamoD
 JSON); else the item is read from the table (``adapters.dynamodb.probe_read``). A missing
 or malformed item is a ``config`` result; the check is ``service.check.run_check``.
 Settings, clients and stores are made on the first invocation (``_runtime()``), not at
-import. Metrics: one EMF document per check (``observability.emit_check``).
+import. One log line per check (``observability.emit_check``): its figures are fields,
+and custom metrics only with the stack's DetailedMetrics.
 """
 
 from __future__ import annotations
@@ -275,7 +276,7 @@ def check(
         metrics.add_metric(name="CheckSkipped", unit=MetricUnit.Count, value=1)
     if _routine(outcome):
         # Cost: an INFO line is ~600 bytes of CloudWatch Logs per check; a passing check
-        # that changed nothing is in the EMF metrics (and hourly in the results table).
+        # that changed nothing is in the per-check line (and hourly in the results table).
         logger.debug("check done", extra=summary)
     else:
         logger.info("check done", extra=summary)
