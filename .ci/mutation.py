@@ -96,7 +96,11 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_input_bounds.py",
         "tests/test_target_validation_edges.py",
     ),
-    "core/coerce.py": ("tests/test_target.py", "tests/test_target_fields.py"),
+    "core/coerce.py": (
+        "tests/test_target.py",
+        "tests/test_target_fields.py",
+        "tests/test_coerce_edges.py",
+    ),
     "core/target_fields.py": ("tests/test_target_fields.py", "tests/test_target.py"),
     # delivery: signing, the outbox's sender, the webhook
     "core/webhook_signing.py": (
