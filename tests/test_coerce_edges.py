@@ -147,7 +147,9 @@ def test_lists_from_text_sets_and_sequences() -> None:
     assert string_list("x", "a, b ,,c", split=r"\s*,\s*") == ["a", "b", "c"]
     assert string_list("x", {"b", "a"}, split=",") == ["a", "b"]
     assert string_list("x", ("a",), split=",") == ["a"]
-    assert refused(string_list, "x", 5) == "x: must be a list of strings (or one string)"
+    with pytest.raises(ConfigError) as info:
+        string_list("x", 5, split=",")
+    assert str(info.value) == "x: must be a list of strings (or one string)"
 
 
 @pytest.mark.parametrize(
