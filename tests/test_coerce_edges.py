@@ -60,6 +60,7 @@ def test_forty_characters_of_digits_are_still_read() -> None:
 
 def test_whole_numbers_in_range_including_both_ends() -> None:
     assert to_int("port", 1, 1, 65535) == 1
+    assert to_int("port", "1", 1, 65535) == 1
     assert to_int("port", "65535", 1, 65535) == 65535
     assert to_int("port", Decimal("587"), 1, 65535) == 587
     assert to_int("port", 25.0, 1, 65535) == 25
@@ -85,8 +86,14 @@ def test_huge_numbers_are_shown_short() -> None:
     assert refused(to_int, "n", big, 0, 10) == (
         "n: 12345678901234567890.12… is out of range; allowed: a whole number from 0 to 10"
     )
-    assert refused(to_int, "n", Decimal(10**18), 0, 10) == (
-        "n: 1000000000000000000 is out of range; allowed: a whole number from 0 to 10"
+    assert refused(to_int, "n", Decimal(10**18 - 1), 0, 10) == (
+        "n: 999999999999999999 is out of range; allowed: a whole number from 0 to 10"
+    )
+    assert refused(to_int, "n", Decimal("1E+18"), 0, 10) == (
+        "n: 1E+18 is out of range; allowed: a whole number from 0 to 10"
+    )
+    assert refused(to_int, "n", Decimal("1234567890123456789.12345"), 0, 10) == (
+        "n: 1234567890123456789.123… is out of range; allowed: a whole number from 0 to 10"
     )
 
 

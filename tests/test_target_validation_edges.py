@@ -250,8 +250,16 @@ def test_a_refused_tag_says_why(tags: Any, message: str) -> None:
 
 def test_tag_values_are_one_trimmed_line_and_whole_numbers_read_as_digits() -> None:
     assert validate_tags(
-        {"team": " mail ", "n": 5, "d": Decimal("42"), "f": 7.0, "x": "y" * 256, "k" * 128: "v"}
-    ) == {"team": "mail", "n": "5", "d": "42", "f": "7", "x": "y" * 256, "k" * 128: "v"}
+        {
+            "team": " mail ",
+            "n": 5,
+            "d": Decimal("42.0"),
+            "e": Decimal("1E+1"),
+            "f": 7.0,
+            "x": "y" * 256,
+            "k" * 128: "v",
+        }
+    ) == {"team": "mail", "n": "5", "d": "42", "e": "10", "f": "7", "x": "y" * 256, "k" * 128: "v"}
     assert refused(validate_tags, {"flag": True}) == "tags: value of 'flag' must be a string"
 
 
