@@ -1,21 +1,24 @@
 """`smtpwatch history TARGET [--since 24h|ISO]`: uptime, timings and recent failures.
 
 Reads the target's stored results from the backend, computes the report
-(``cli.history_report``) and prints it as text or JSON.
+(``cli.history_report``) and prints it as JSON, or as text with the bar of recent
+checks (``cli.check_bar``).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import timedelta
 from typing import Any
 
 from smtpwatch.cli.backend import add_backend_arguments, open_backend
+from smtpwatch.cli.check_bar import choose_style, write_bar
 from smtpwatch.cli.history_report import RECENT_FAILURES, split_at, summarize, target_interval
 from smtpwatch.cli.main import UsageError
 from smtpwatch.cli.option_values import parse_since
 from smtpwatch.cli.output import add_json_argument, format_ms, print_json, render_table
-from smtpwatch.core.safe_text import for_terminal
+from smtpwatch.core.safe_text import for_terminal, guard
 from smtpwatch.core.schedule import format_ts, utc_now
 
 MAX_FAILURES = 1000
@@ -77,12 +80,27 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.json:
         print_json(report)
-    else:
-        print(render_text(report, item))
+        return 0
+    out = guard(sys.stdout)
+    head, body = text_parts(report, item)
+    out.write("\n".join(head) + "\n")
+    if results:
+        out.write("\n")
+        noun = "stored checks" if report.get("implied_passing_checks") else "checks"
+        write_bar(out, [r.status for r in results], choose_style(out), noun=noun)
+    if body:
+        out.write("\n".join(body) + "\n")
     return 0
 
 
 def render_text(report: dict[str, Any], item: dict[str, Any] | None) -> str:
+    """The text report without the bar (it needs the results, not the report)."""
+    head, body = text_parts(report, item)
+    return "\n".join(head + body)
+
+
+def text_parts(report: dict[str, Any], item: dict[str, Any] | None) -> tuple[list[str], list[str]]:
+    """(the header and uptime lines, the rest): the bar goes between them."""
     lines: list[str] = []
     name = ""
     if item:
@@ -92,7 +110,7 @@ def render_text(report: dict[str, Any], item: dict[str, Any] | None) -> str:
     lines.append(for_terminal(head, one_line=True))  # a stored name is one line here
     if not report["checks"] and not report.get("implied_passing_checks"):
         lines.append("no checks in this period")
-        return "\n".join(lines)
+        return lines, []
     c = report["counts"]
     uptime = report["uptime_percent"]
     uptime_text = "n/a" if uptime is None else f"{uptime:.2f}%"
@@ -118,6 +136,7 @@ def render_text(report: dict[str, Any], item: dict[str, Any] | None) -> str:
             f"uptime {uptime_text} over {stored} check{'s' if stored != 1 else ''} "
             f"({tally}); {last}"
         )
+    top, lines = lines, []
     total = report["total_ms"]
     lines.append("")
     if implied:
@@ -153,4 +172,4 @@ def render_text(report: dict[str, Any], item: dict[str, Any] | None) -> str:
                 max_width=80,
             )
         )
-    return "\n".join(lines)
+    return top, lines
