@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("smtpwatch.cli.run_cmd", "probe due targets on schedule on this machine"),
     "status": ("smtpwatch.cli.status_cmd", "state of every target"),
     "history": ("smtpwatch.cli.history_cmd", "uptime and timings of one target"),
+    "serve": ("smtpwatch.cli.serve_cmd", "serve /metrics and a JSON API from the local store"),
     "alerts": ("smtpwatch.cli.alerts_cmd", "alert delivery (alerts test)"),
     "demo": ("smtpwatch.cli.demo_cmd", "run a self-contained demo on loopback servers"),
 }

@@ -1,0 +1,222 @@
+"""The HTTP server of `smtpwatch serve`: ``/metrics`` and ``/api/…``, read-only.
+
+A stdlib ``ThreadingHTTPServer`` answering GET and HEAD only, one request per
+connection, with a bounded request head and one deadline per connection; optional
+basic auth. Each request opens the SQLite store read-only for its own read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import io
+import json
+import socket
+import sqlite3
+import time
+import urllib.parse
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from smtpwatch.local.prometheus_text import CONTENT_TYPE, render_metrics
+from smtpwatch.local.target_views import open_readonly, read_views
+from smtpwatch.local.web_api import DEFAULT_RESULTS, target_document, targets_document
+
+__all__ = ["DEFAULT_PORT", "MAX_HEAD_BYTES", "ServeConfig", "make_server"]
+
+DEFAULT_PORT = 9925
+MAX_HEAD_BYTES = 16 * 1024  # request line and headers together
+_JSON = "application/json; charset=utf-8"
+_INDEX = b"smtpwatch serve: /metrics (Prometheus), /api/targets, /api/targets/<id>\n"
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    """What every request needs: where the store is, the password, the deadline."""
+
+    db: Path
+    password: str | None = None
+    request_timeout_s: float = 10.0
+
+
+class _HeadTooLargeError(Exception):
+    """The request line and headers passed MAX_HEAD_BYTES."""
+
+
+class _DeadlineSocket(io.RawIOBase):
+    """The connection's reads with one deadline for the whole request head: each
+    receive waits only for what is left of it, so a client sending a byte at a time is
+    cut all the same."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("request deadline passed")
+        self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
+
+
+class _HeadReader:
+    """``readline`` (all the request parser uses) over at most MAX_HEAD_BYTES in all."""
+
+    def __init__(self, raw: io.BufferedReader) -> None:
+        self._raw = raw
+        self._left = MAX_HEAD_BYTES
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self._raw.readline(self._left + 1)
+        self._left -= len(line)
+        if self._left < 0:
+            raise _HeadTooLargeError
+        return line
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "smtpwatch"
+    sys_version = ""
+    config: ServeConfig  # set on the subclass make_server builds
+
+    def setup(self) -> None:
+        super().setup()
+        deadline = time.monotonic() + self.config.request_timeout_s
+        self.rfile.close()  # the stdlib's reader: nothing read from it yet
+        raw = _DeadlineSocket(self.connection, deadline)
+        self.rfile = _HeadReader(io.BufferedReader(raw))  # type: ignore[assignment]
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except _HeadTooLargeError:
+            self.wfile.write(
+                b"HTTP/1.0 431 Request Header Fields Too Large\r\n"
+                b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+        except OSError:
+            pass  # the client went away or timed out mid-request: nothing to answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # no access log: a scrape every few seconds would drown the terminal
+
+    def do_GET(self) -> None:
+        self._answer(body=True)
+
+    def do_HEAD(self) -> None:
+        self._answer(body=False)
+
+    def _refuse_method(self) -> None:
+        self._send(
+            405, "text/plain; charset=utf-8", b"only GET and HEAD\n", True, {"Allow": "GET, HEAD"}
+        )
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse_method
+
+    def _answer(self, body: bool) -> None:
+        # The head is in: the answer gets a fresh timeout of its own.
+        self.connection.settimeout(self.config.request_timeout_s)
+        if not self._authorised():
+            self._send(
+                401,
+                "text/plain; charset=utf-8",
+                b"password required\n",
+                body,
+                {"WWW-Authenticate": 'Basic realm="smtpwatch", charset="UTF-8"'},
+            )
+            return
+        url = urllib.parse.urlsplit(self.path)
+        try:
+            found = self._route(url.path, urllib.parse.parse_qs(url.query))
+        except sqlite3.Error as exc:
+            message = f"the database cannot be read: {exc}\n".encode()
+            self._send(503, "text/plain; charset=utf-8", message, body)
+            return
+        if found is None:
+            self._send(404, "text/plain; charset=utf-8", b"not found\n", body)
+        else:
+            self._send(200, found[0], found[1], body)
+
+    def _route(self, path: str, query: dict[str, list[str]]) -> tuple[str, bytes] | None:
+        if path == "/":
+            return "text/plain; charset=utf-8", _INDEX
+        if path not in ("/metrics", "/api/targets") and not path.startswith("/api/targets/"):
+            return None
+        conn = open_readonly(self.config.db)
+        try:
+            if path == "/metrics":
+                return CONTENT_TYPE, _utf8(render_metrics(read_views(conn)))
+            if path == "/api/targets":
+                return _JSON, _json(targets_document(conn))
+            target_id = urllib.parse.unquote(path.removeprefix("/api/targets/"))
+            document = target_document(conn, target_id, _limit(query))
+            return None if document is None else (_JSON, _json(document))
+        finally:
+            conn.close()
+
+    def _authorised(self) -> bool:
+        password = self.config.password
+        if password is None:
+            return True
+        scheme, _, encoded = (self.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        _user, _, given = decoded.partition(b":")  # any user name: the password decides
+        return hmac.compare_digest(given, password.encode("utf-8"))
+
+    def _send(
+        self, code: int, ctype: str, data: bytes, body: bool, extra: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+
+def _limit(query: dict[str, list[str]]) -> int:
+    try:
+        return int(query.get("limit", [str(DEFAULT_RESULTS)])[0])
+    except ValueError:
+        return DEFAULT_RESULTS
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "replace")
+
+
+def _json(document: dict[str, Any]) -> bytes:
+    return _utf8(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+def make_server(host: str, port: int, config: ServeConfig) -> ThreadingHTTPServer:
+    """A bound server (port 0: any free port, see ``server_address``), not yet serving."""
+    handler = type("Handler", (_Handler,), {"config": config})
+    server_class = type(
+        "Server",
+        (ThreadingHTTPServer,),
+        {
+            "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET,
+            "daemon_threads": True,
+        },
+    )
+    return server_class((host, port), handler)  # type: ignore[no-any-return]
