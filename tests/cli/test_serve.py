@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -334,3 +335,34 @@ def test_an_oversized_request_head_is_refused(env: Env) -> None:
     status, _, _ = get(port, "/metrics", headers={f"X-Pad-{i}": "a" * 1000 for i in range(20)})
     assert status == 431
     assert get(port, "/" + "a" * 17000)[0] == 431
+
+
+def test_run_serve_serves_beside_the_scheduler(env: Env, filled: dict[str, Any]) -> None:
+    argv = [sys.executable, "-m", "smtpwatch", "run", "--serve", "0", "--db", str(env.db)]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env.env
+    )
+    env.servers.append(proc)
+    assert proc.stdout is not None
+    port = None
+    for line in proc.stdout:
+        if "serving http://127.0.0.1:" in line:
+            port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+            break
+    assert port is not None
+    got = samples(get(port, "/metrics")[2].decode())
+    assert value(got, "probe_success", target_id="up") == [1]
+    assert value(got, "probe_success", target_id="down") == [0]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    with pytest.raises(OSError):
+        get(port, "/metrics")
+
+
+def test_run_serve_refuses_once_and_a_remote_address(env: Env) -> None:
+    SqliteStore(env.db).close()
+    done = env("run", "--once", "--serve", "9925")
+    assert done.returncode == 3 and "--serve goes with the continuous run" in done.stderr
+    done = env("run", "--serve", "0.0.0.0:9925")
+    assert done.returncode == 3
+    assert "--serve 0.0.0.0:9925: not a loopback address; add --allow-remote" in done.stderr

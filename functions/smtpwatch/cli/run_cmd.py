@@ -13,6 +13,7 @@ import argparse
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 from smtpwatch.cli.backend import add_backend_arguments, open_local_store
@@ -82,6 +83,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="print alerts and summaries, not every check"
     )
+    parser.add_argument(
+        "--serve",
+        metavar="[ADDR:]PORT",
+        help="also serve /metrics and /api/targets as `smtpwatch serve` does (address "
+        "default 127.0.0.1; password from $SMTPWATCH_SERVE_PASSWORD if set)",
+    )
+    parser.add_argument(
+        "--allow-remote", action="store_true", help="with --serve: allow a non-loopback address"
+    )
     add_json_argument(parser)
 
 
@@ -92,6 +102,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--grace: must be 0 or more seconds")
     if args.retention_days < 0:
         raise UsageError("--retention-days: must be 0 or more")
+    if args.serve is not None:
+        if args.once:
+            raise UsageError("--serve goes with the continuous run, not --once")
+        from smtpwatch.cli.serve_cmd import check_listen
+
+        check_listen("--serve", args.serve, args.allow_remote)
     if args.ehlo_name is not None:
         args.ehlo_name = _ehlo_name_option(args.ehlo_name)
 
@@ -138,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     )
     stop = threading.Event()
     abandon = threading.Event()
+    stop_serving: Callable[[], None] = lambda: None  # noqa: E731 (replaced by --serve)
     _install_signals(stop, abandon)
     sink_names = ", ".join(["console", *(c.label for c in channels)])
     try:
@@ -157,6 +174,10 @@ def run(args: argparse.Namespace) -> int:
         if not targets:
             console.notice("no targets yet: add one with `smtpwatch targets add`; waiting")
         deliveries.start()
+        if args.serve is not None:
+            from smtpwatch.cli.serve_cmd import serve_beside
+
+            stop_serving = serve_beside(args.serve, args.allow_remote, store.path, console.notice)
         scheduler.run(stop)
         deliveries.stop(grace_s=min(args.grace, DELIVERY_GRACE_S))
         in_flight = scheduler.in_flight()
@@ -176,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     finally:
+        stop_serving()
         deliveries.stop(grace_s=0)
         scheduler.shutdown(grace_s=0)
 

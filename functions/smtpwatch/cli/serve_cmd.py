@@ -8,11 +8,28 @@ import argparse
 import ipaddress
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smtpwatch.cli.main import UsageError
 
-__all__ = ["PASSWORD_ENV", "add_arguments", "parse_listen", "run"]
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
+
+    from smtpwatch.local.web import ServeConfig
+
+__all__ = [
+    "PASSWORD_ENV",
+    "add_arguments",
+    "check_listen",
+    "is_loopback",
+    "parse_listen",
+    "read_password",
+    "run",
+    "serve_beside",
+    "start_server",
+]
 
 PASSWORD_ENV = "SMTPWATCH_SERVE_PASSWORD"
 _DEFAULT_HOST = "127.0.0.1"
@@ -90,19 +107,69 @@ def read_password(password_file: str | None) -> str | None:
     return os.environ.get(PASSWORD_ENV) or None
 
 
+def check_listen(option: str, listen: str, allow_remote: bool) -> tuple[str, int]:
+    """``parse_listen``, and a non-loopback address only with ``allow_remote``."""
+    host, port = parse_listen(listen)
+    if not is_loopback(host) and not allow_remote:
+        raise UsageError(
+            f"{option} {listen}: not a loopback address; add --allow-remote to "
+            "serve every target's state to the network"
+        )
+    return host, port
+
+
+def start_server(
+    option: str, listen: str, allow_remote: bool, config: ServeConfig, say: Callable[[str], None]
+) -> ThreadingHTTPServer:
+    """Check the address (UsageError), bind, and say where it serves (and warn on stderr
+    when that is not loopback). The caller runs ``serve_forever``."""
+    from smtpwatch.local.web import make_server
+
+    host, port = check_listen(option, listen, allow_remote)
+    server = make_server(host, port, config)
+    bound_port = server.server_address[1]
+    shown = f"[{host}]" if ":" in host else host
+    if not is_loopback(host):
+        print(
+            f"warning: serving on {shown}:{bound_port}, not loopback: anyone who can reach "
+            f"it sees every target" + ("" if config.password else " (no password set)"),
+            file=sys.stderr,
+        )
+    say(
+        f"serving http://{shown}:{bound_port}/metrics and /api/targets from {config.db} (read-only)"
+    )
+    sys.stdout.flush()
+    return server
+
+
+def serve_beside(
+    listen: str, allow_remote: bool, db: Path, say: Callable[[str], None]
+) -> Callable[[], None]:
+    """`run --serve`: serve ``db`` on a daemon thread; returns the function that stops it."""
+    import threading
+
+    from smtpwatch.local.web import ServeConfig
+
+    server = start_server(
+        "--serve", listen, allow_remote, ServeConfig(db, read_password(None)), say
+    )
+    threading.Thread(target=server.serve_forever, name="serve", daemon=True).start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return stop
+
+
 def run(args: argparse.Namespace) -> int:
     from smtpwatch.local.sqlite_store import resolve_db_path
     from smtpwatch.local.target_views import open_readonly
-    from smtpwatch.local.web import ServeConfig, make_server
+    from smtpwatch.local.web import ServeConfig
 
-    host, port = parse_listen(args.listen)
-    if not is_loopback(host) and not args.allow_remote:
-        raise UsageError(
-            f"--listen {args.listen}: not a loopback address; add --allow-remote to "
-            "serve every target's state to the network"
-        )
     if not args.request_timeout > 0:
         raise UsageError("--request-timeout must be more than 0")
+    check_listen("--listen", args.listen, args.allow_remote)  # before the database's errors
     db = resolve_db_path(args.db)
     if not db.exists():
         print(
@@ -115,17 +182,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"smtpwatch serve: {db}: {exc}", file=sys.stderr)
         return 2
     config = ServeConfig(db, read_password(args.password_file), args.request_timeout)
-    server = make_server(host, port, config)
-    bound_port = server.server_address[1]
-    shown = f"[{host}]" if ":" in host else host
-    if not is_loopback(host):
-        print(
-            f"warning: serving on {shown}:{bound_port}, not loopback: anyone who can reach "
-            f"it sees every target" + ("" if config.password else " (no password set)"),
-            file=sys.stderr,
-        )
-    print(f"serving http://{shown}:{bound_port}/metrics and /api/targets from {db} (read-only)")
-    sys.stdout.flush()
+    server = start_server("--listen", args.listen, args.allow_remote, config, print)
     try:
         server.serve_forever()
     finally:
