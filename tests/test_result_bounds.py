@@ -91,6 +91,7 @@ def hostile_docs(draw: st.DrawFn) -> dict[str, Any]:
         "port": draw(st.none() | ANY_INT),
         "encryption": text(),
         "started_at": text(),
+        "location": text(),
         "status": draw(st.sampled_from([s.value for s in Status])),
         "error": draw(
             st.none()
@@ -166,6 +167,7 @@ def built(doc: dict[str, Any]) -> ProbeResult:
     return ProbeResult(
         target_id=doc["target_id"],
         started_at=doc["started_at"],
+        location=doc["location"],
         status=Status(doc["status"]),
         host=doc["host"],
         port=doc["port"],
@@ -322,6 +324,8 @@ def ordinary_docs(draw: st.DrawFn) -> dict[str, Any]:
         "port": draw(st.none() | st.integers(0, 65_535)),
         "encryption": draw(st.sampled_from(["explicit", "implicit", "none", "auto"])),
         "started_at": "2026-12-07T16:00:00.123Z",
+        # a host name, a region, any 64 characters a user may name a location with
+        "location": draw(PRINTABLE | NON_ASCII | st.just("L" * 64)),
         "status": draw(st.sampled_from([s.value for s in Status])),
         "error": draw(
             st.none()
@@ -396,6 +400,29 @@ def test_an_ordinary_result_is_kept_exactly(doc: dict[str, Any]) -> None:
     assert result.to_dict() == doc
     assert built(doc).to_dict() == doc
     assert ProbeResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+
+
+def test_a_64_character_location_is_kept_whole_and_the_largest_result_stays_within_16_kb() -> None:
+    # GIVEN the largest result there can be, from a location of 64 characters
+    for location in ("L" * 64, "é" * 42, "eu-central-1"):
+        result = largest_result().replace(location=location)
+        # THEN its document says where it ran, whole, and is still within 16 KB
+        out = assert_bounded(result)
+        assert out["location"] == location
+    # ...and a location no one could give is cut like any other text, saying so
+    flooded = largest_result().replace(location="😀" * 10_000)
+    assert assert_bounded(flooded)["location"].endswith(MARK)
+    assert weight(flooded.location) <= R.MAX_LOCATION
+
+
+def test_a_result_stored_before_locations_reads_back_with_an_empty_location() -> None:
+    # GIVEN a document written before results said where they ran
+    doc = largest_result().to_dict()
+    del doc["location"]
+    # WHEN read back  THEN it has the empty location, and the rest as it was
+    result = ProbeResult.from_dict(doc)
+    assert result.location == ""
+    assert result.to_dict() == doc | {"location": ""}
 
 
 def test_a_phase_detail_is_kept_in_memory_and_is_no_part_of_the_document() -> None:

@@ -988,3 +988,41 @@ def test_a_target_in_the_event_gets_no_more_than_a_table_item_loopback_and_secre
     result = lambda_probe.results("loop")[0]
     assert result.error is not None and "loopback" in result.error.message
     assert not result.phase("connect").reached
+
+
+def test_each_result_says_the_region_it_ran_in_unless_a_location_is_set(
+    lambda_probe: Probe,
+    starttls_server: SmtpServer,
+    certs: Certificates,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the function in eu-central-1 (Lambda sets AWS_REGION), a healthy target and a
+    # refused one
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    lambda_probe.put_target(target_id="mx1", **_server_fields(starttls_server, certs))
+    lambda_probe.put_target(target_id="dead", host="127.0.0.1", port=1, interval_s=60)
+    # WHEN each is checked  THEN the stored results say the region
+    assert lambda_probe.run("mx1", _at(0))["status"] == "ok"
+    assert lambda_probe.run("dead", _at(0))["status"] == "critical"
+    assert [r.location for r in lambda_probe.results("mx1")] == ["eu-central-1"]
+    assert [r.location for r in lambda_probe.results("dead")] == ["eu-central-1"]
+    # ...and so does the state's copy that `status --stack` shows
+    assert lambda_probe.state("dead").last_result["location"] == "eu-central-1"
+    # ...as does the config result of a target that is not there
+    lambda_probe.run("no-such-target", _at(0))
+    assert [r.location for r in lambda_probe.results("no-such-target")] == ["eu-central-1"]
+    # WHEN the stack names its location  THEN that name is used
+    monkeypatch.setenv("SMTPWATCH_LOCATION", "primary (Frankfurt)")
+    probe_module._runtime.cache_clear()
+    lambda_probe.run("dead", _at(1))
+    assert [r.location for r in lambda_probe.results("dead")][-1] == "primary (Frankfurt)"
+
+
+def test_a_bad_location_variable_is_refused_naming_it(
+    lambda_probe: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smtpwatch.core.errors import ConfigError
+
+    monkeypatch.setenv("SMTPWATCH_LOCATION", "x" * 65)
+    with pytest.raises(ConfigError, match=r"^SMTPWATCH_LOCATION: .*at most 64 characters"):
+        probe_module._runtime()

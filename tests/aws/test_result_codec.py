@@ -183,3 +183,18 @@ def test_results_written_before_the_compact_format_still_read_back(
     assert store.add_result(result, scheduled_at="2026-11-25T15:01:00Z") is True
     assert list(store.iter_results(result.target_id)) == [result, result]
     assert store.latest(result.target_id) == result
+
+
+def test_a_64_character_location_is_kept_whole_even_in_the_worst_case() -> None:
+    # GIVEN the worst case from a location of 64 incompressible characters
+    rnd = random.Random(11)
+    location = "".join(rnd.choice(string.ascii_letters + string.digits) for _ in range(64))
+    worst = _worst_case().replace(location=location)
+    # WHEN stored  THEN still one write unit, and the location reads back whole
+    item = encode_item(worst, ts=TS, expires_at=EXPIRES)
+    assert item_size(item) <= ITEM_LIMIT
+    back = decode_item(item)
+    assert back is not None and back.location == location
+    # ...as does a region
+    ordinary = _starttls_auth_ok(location="eu-central-1")
+    assert decode_item(encode_item(ordinary, ts=TS, expires_at=EXPIRES)) == ordinary

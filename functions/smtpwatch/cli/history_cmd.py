@@ -121,6 +121,7 @@ def text_parts(report: dict[str, Any], item: dict[str, Any] | None) -> tuple[lis
     )
     last = (
         f"last: {report['last_status']} at {report['last_check_at']}"
+        + (f" from {report['last_location']}" if report.get("last_location") else "")
         if stored
         else "no stored result in this period"
     )
@@ -164,9 +165,9 @@ def text_parts(report: dict[str, Any], item: dict[str, Any] | None) -> tuple[lis
         lines.append("recent failures (newest first):")
         lines.append(
             render_table(
-                ("WHEN", "KIND", "PHASE", "MESSAGE"),
+                ("WHEN", "LOCATION", "KIND", "PHASE", "MESSAGE"),
                 (
-                    (f["started_at"], f["kind"], f["phase"], f["message"])
+                    (f["started_at"], f["location"] or "-", f["kind"], f["phase"], f["message"])
                     for f in report["recent_failures"]
                 ),
                 max_width=80,

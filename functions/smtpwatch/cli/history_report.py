@@ -160,6 +160,7 @@ def summarize(
     recent = [
         {
             "started_at": r.started_at,
+            "location": r.location or None,
             "kind": r.error.kind.value if r.error else None,
             "phase": r.error.phase.value if r.error and r.error.phase else None,
             "smtp_code": r.error.smtp_code if r.error else None,
@@ -167,6 +168,11 @@ def summarize(
         }
         for r in reversed(failed[-failures:] if failures else [])
     ]
+    # Checks per location (a result stored before results said where is in none).
+    locations: dict[str, int] = {}
+    for r in results:
+        if r.location:
+            locations[r.location] = locations.get(r.location, 0) + 1
     kinds: dict[str, int] = {}
     for r in failed:
         kind = r.error.kind.value if r.error else "?"
@@ -184,6 +190,8 @@ def summarize(
         "first_check_at": results[0].started_at if results else None,
         "last_check_at": results[-1].started_at if results else None,
         "last_status": results[-1].status.value if results else None,
+        "last_location": (results[-1].location or None) if results else None,
+        "locations": locations,
         # Timings of passing checks: a refused connection is fast and would flatter p50.
         "total_ms": _stats(r.total_ms for r in passed),
         "phases_ms": phases,

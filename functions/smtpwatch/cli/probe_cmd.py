@@ -117,6 +117,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # values again (-4 and -6 still match their options exactly first), and the model
     # names the option and its range.
     parser._has_negative_number_optionals.clear()
+    parser.add_argument(
+        "--location",
+        metavar="NAME",
+        help="where this probe runs, written into the result (default: $SMTPWATCH_LOCATION, "
+        "else the host name)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(
         "-v",
@@ -130,12 +136,15 @@ def run(args: argparse.Namespace) -> int:
     target, password = build_target(args, os.environ)
 
     from smtpwatch.core.errors import ConfigError
-    from smtpwatch.core.probe import default_environment, probe
+    from smtpwatch.core.probe import default_environment, parse_location, probe
 
     try:
+        location = None if args.location is None else parse_location("--location", args.location)
         env = default_environment()
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    if location is not None:
+        env.location = location
     result = probe(target, password=password, env=env)
     if args.json:
         import json

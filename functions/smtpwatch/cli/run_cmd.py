@@ -68,6 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ehlo-name", metavar="NAME", help="EHLO name for targets without ehlo_name"
     )
     parser.add_argument(
+        "--location",
+        metavar="NAME",
+        help="this installation's name, stored with every result (default: "
+        "$SMTPWATCH_LOCATION, else the host name)",
+    )
+    parser.add_argument(
         "--secrets-prefix",
         metavar="PREFIX",
         help="allow ssm:/secretsmanager: password_refs under PREFIX (needs AWS credentials)",
@@ -110,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         check_listen("--serve", args.serve, args.allow_remote)
     if args.ehlo_name is not None:
         args.ehlo_name = _ehlo_name_option(args.ehlo_name)
+    if args.location is not None:
+        args.location = _location_option(args.location)
 
     from smtpwatch.core.errors import ConfigError
     from smtpwatch.core.probe import ProbeEnvironment
@@ -126,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console(json_lines=args.json, quiet=args.quiet)
     channels = channels_from_args(args)
     try:
-        env = ProbeEnvironment.from_environ()
+        env = ProbeEnvironment.from_environ(location=args.location)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     if args.ehlo_name:
@@ -212,6 +220,17 @@ def _ehlo_name_option(text: str) -> str:
         return parse_ehlo_name(text)
     except ConfigError as exc:
         raise UsageError(f"--ehlo-name: {exc.reason}") from None
+
+
+def _location_option(text: str) -> str:
+    """``--location``: 1 to 64 characters on one line, checked before anything runs."""
+    from smtpwatch.core.errors import ConfigError
+    from smtpwatch.core.probe import parse_location
+
+    try:
+        return parse_location("--location", text)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _count(n: int, noun: str) -> str:

@@ -53,7 +53,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(
         render_table(
-            ("TARGET", "ENDPOINT", "STATE", "SINCE", "CHECKED", "TOTAL", "LAST ERROR / WARNING"),
+            (
+                "TARGET",
+                "ENDPOINT",
+                "STATE",
+                "SINCE",
+                "CHECKED",
+                "LOCATION",
+                "TOTAL",
+                "LAST ERROR / WARNING",
+            ),
             (
                 (
                     r["target_id"],
@@ -61,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
                     _state_cell(r),
                     format_ago(r["since"]),
                     format_ago(r["last_checked_at"]),
+                    r["location"] or "-",
                     format_ms(r["total_ms"]),
                     _problem(r),
                 )
@@ -139,6 +149,8 @@ def _row(target: Target, state: TargetState) -> dict[str, Any]:
         "consecutive_failures": state.consecutive_failures,
         "failing": state.consecutive_failures > 0,
         "last_status": last.get("status"),
+        # where the last check ran (None: no check yet, or stored before results said)
+        "location": last.get("location") or None,
         "total_ms": last.get("total_ms"),
         "error": last.get("error"),
         "warnings": last.get("warnings") or [],
@@ -178,6 +190,7 @@ def _broken_row(item: dict[str, Any], message: str) -> dict[str, Any]:
         "consecutive_failures": 0,
         "failing": True,
         "last_status": "critical",
+        "location": None,
         "total_ms": None,
         "error": {"kind": "config", "phase": None, "message": message},
         "warnings": [],

@@ -11,6 +11,7 @@ and custom metrics only with the stack's DetailedMetrics.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,7 +38,7 @@ if TYPE_CHECKING:  # the real types, without their imports at cold start
     from smtpwatch.ports import AlertSink
     from smtpwatch.service.check import CheckOutcome
 
-__all__ = ["handler"]
+__all__ = ["handler", "lambda_location"]
 
 logger = make_logger()
 metrics = make_metrics()
@@ -55,6 +56,20 @@ class _Runtime:
     env: ProbeEnvironment
     gate: TickGate
     now: Callable[[], datetime] = utc_now  # the checks' clock (tests set a fixed one)
+
+
+def lambda_location(environ: Mapping[str, str]) -> str:
+    """Where this function's results say they ran: ``SMTPWATCH_LOCATION`` when set
+    (checked; ``ConfigError`` names it), else the region (Lambda always sets
+    ``AWS_REGION``; elsewhere ``AWS_DEFAULT_REGION``, else the host name)."""
+    from smtpwatch.core.probe import LOCATION_VARIABLE, default_location, parse_location
+
+    if LOCATION_VARIABLE in environ:
+        return parse_location(LOCATION_VARIABLE, environ[LOCATION_VARIABLE])
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if environ.get(variable):
+            return parse_location(variable, environ[variable])
+    return default_location()
 
 
 @functools.cache
@@ -87,6 +102,7 @@ def _runtime() -> _Runtime:
         resolver=None if settings.allow_loopback else GuardedResolver(),
         default_ehlo_name=settings.ehlo_name or DEFAULT_EHLO_NAME,
         port25_blocked=not settings.in_vpc,
+        location=lambda_location(os.environ),
     )
     return _Runtime(
         settings=settings,
@@ -244,7 +260,9 @@ def check(
     if problem is not None:
         logger.warning("target not probed: config problem", extra={"error": problem})
         if target is None:  # no item at all: record it, nothing to alert about
-            missing = config_result(target_id, "", problem[:300], now=rt.now())
+            missing = config_result(
+                target_id, "", problem[:300], now=rt.now(), location=rt.env.location
+            )
             stored = rt.results.add_result(missing, scheduled_at=scheduled_at)
             emit_check(metrics, missing)
             return {
@@ -253,7 +271,9 @@ def check(
                 "error": "config",
                 "stored": stored,
             }
-        fixed = config_result(target_id, target.host, problem[:300], now=rt.now())
+        fixed = config_result(
+            target_id, target.host, problem[:300], now=rt.now(), location=rt.env.location
+        )
         deps.probe_fn = lambda _target, _password: fixed
     assert target is not None  # _load_target gives every None target a problem
     outcome = run_check(target, scheduled_at=scheduled_at, deps=deps)

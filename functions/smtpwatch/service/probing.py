@@ -29,6 +29,7 @@ __all__ = [
     "ProbeFn",
     "SecretMaskingProbe",
     "config_result",
+    "location_of",
     "probe_once",
     "probe_with_secret",
 ]
@@ -56,6 +57,13 @@ class SecretMaskingProbe:
 
         return probe(target, password=password, mask=mask, env=self.env)
 
+    @property
+    def location(self) -> str:
+        """Where its probes run (the environment's location)."""
+        from smtpwatch.core.probe import default_environment
+
+        return (self.env or default_environment()).location
+
 
 def config_result(
     target_id: str,
@@ -65,12 +73,13 @@ def config_result(
     now: datetime,
     port: int | None = None,
     encryption: str = "",
+    location: str = "",
 ) -> ProbeResult:
     """A ``critical`` result of kind ``config`` in no phase, for a target that cannot be
     probed as configured (no password, a broken item); ``message`` is kept as given."""
     return _error_result(
         Status.CRITICAL, ErrorKind.CONFIG, message, target_id, host, now, port, encryption
-    )
+    ).replace(location=location)
 
 
 def probe_with_secret(
@@ -84,11 +93,11 @@ def probe_with_secret(
     password: str | None = None
     if target.login and target.password_ref:
         if secrets is None:
-            return None, (), _secret_problem(target, now, "no secret store configured")
+            return None, (), _secret_problem(target, probe_fn, now, "no secret store configured")
         try:
             password = secrets.resolve(target.password_ref, host=target.host)
         except SecretError as exc:
-            return None, (), _secret_problem(target, now, one_line(str(exc)))
+            return None, (), _secret_problem(target, probe_fn, now, one_line(str(exc)))
     result = probe_once(target, password, probe_fn, now)
     if (
         password is not None
@@ -141,10 +150,18 @@ def probe_once(
             now(),
             target.effective_port,
             target.encryption,
-        )
+        ).replace(location=location_of(probe_fn))
 
 
-def _secret_problem(target: Target, now: Callable[[], datetime], message: str) -> ProbeResult:
+def location_of(probe_fn: ProbeFn) -> str:
+    """Where ``probe_fn`` probes from, for the results that stand in for its probes
+    ("" for a probe function that does not say)."""
+    return str(getattr(probe_fn, "location", ""))
+
+
+def _secret_problem(
+    target: Target, probe_fn: ProbeFn, now: Callable[[], datetime], message: str
+) -> ProbeResult:
     return config_result(
         target.target_id,
         target.host,
@@ -152,6 +169,7 @@ def _secret_problem(target: Target, now: Callable[[], datetime], message: str) -
         now=now(),
         port=target.effective_port,
         encryption=target.encryption,
+        location=location_of(probe_fn),
     )
 
 

@@ -16,6 +16,7 @@ from smtpwatch.core.result import (
     MAX_HOST,
     MAX_ID,
     MAX_IP,
+    MAX_LOCATION,
     MAX_MESSAGE,
     MAX_SHORT,
     MAX_WARNING,
@@ -133,4 +134,5 @@ def largest_result() -> ProbeResult:
             tuple(f"{i:09d}".ljust(MAX_EXTENSION, "K") for i in range(5_000)),
         ),
         total_ms=-999_999_999.9,
+        location=_at_limit(MAX_LOCATION),
     )

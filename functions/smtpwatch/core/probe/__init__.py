@@ -9,8 +9,19 @@ its exceptions onto error classes (``phase_scope``), certificate diagnosis
 from smtpwatch.core.probe.dialogue import probe
 from smtpwatch.core.probe.environment import (
     DEFAULT_EHLO_NAME,
+    LOCATION_VARIABLE,
     ProbeEnvironment,
     default_environment,
+    default_location,
+    parse_location,
 )
 
-__all__ = ["DEFAULT_EHLO_NAME", "ProbeEnvironment", "default_environment", "probe"]
+__all__ = [
+    "DEFAULT_EHLO_NAME",
+    "LOCATION_VARIABLE",
+    "ProbeEnvironment",
+    "default_environment",
+    "default_location",
+    "parse_location",
+    "probe",
+]

@@ -1,4 +1,5 @@
-"""What a probe needs besides its target: resolver, EHLO name, SSL contexts, clocks.
+"""What a probe needs besides its target: resolver, EHLO name, SSL contexts, clocks,
+and the location it runs from.
 
 One ``ProbeEnvironment`` per process, shared by threads; ``default_environment()``
 builds it from ``os.environ`` on first use.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import _thread
 import datetime as dt
 import os
+import socket
 import time
 from collections.abc import Callable, Mapping
 
@@ -25,11 +27,43 @@ if TYPE_CHECKING:
         def resolve(self, target: ResolvableTarget, *, timeout: float) -> Resolution: ...
 
 
-__all__ = ["DEFAULT_EHLO_NAME", "ProbeEnvironment", "default_environment"]
+__all__ = [
+    "DEFAULT_EHLO_NAME",
+    "LOCATION_VARIABLE",
+    "MAX_LOCATION_CHARS",
+    "ProbeEnvironment",
+    "default_environment",
+    "default_location",
+    "parse_location",
+]
 
 # Used when neither the target's ehlo_name nor SMTPWATCH_EHLO_NAME / EHLO_NAME is set.
 # Never socket.getfqdn(): that may query DNS (slow, and outside the deadline).
 DEFAULT_EHLO_NAME = "localhost"
+LOCATION_VARIABLE = "SMTPWATCH_LOCATION"
+MAX_LOCATION_CHARS = 64
+
+
+def parse_location(name: str, value: object) -> str:
+    """A location as given (``--location``, ``SMTPWATCH_LOCATION``): one line of 1 to
+    64 characters without control characters; ``ConfigError`` names ``name``."""
+    from smtpwatch.core.coerce import to_text
+    from smtpwatch.core.errors import ConfigError
+
+    text = to_text(name, value, MAX_LOCATION_CHARS)
+    if not text:
+        raise ConfigError(name, "must not be empty")
+    return text
+
+
+def default_location() -> str:
+    """This machine's host name: where results say they came from unless told."""
+    # gethostname() reads the kernel's name (no DNS); a name unfit for a location
+    # (none, or odd characters) becomes "localhost" rather than stopping the probe.
+    try:
+        return parse_location("host name", socket.gethostname())
+    except ValueError:
+        return "localhost"
 
 
 class ProbeEnvironment:
@@ -43,6 +77,8 @@ class ProbeEnvironment:
       (aware UTC datetime, for ``started_at`` and ``days_left``).
     - ``port25_blocked``: set by the Lambda handler when the function has no VPC; a
       port-25 connect timeout then says that AWS blocks outbound port 25 there.
+    - ``location``: the installation's name, written into every result (None: the
+      host name).
     """
 
     # A plain class, not a Record: it is mutable (the resolver is loaded on first use).
@@ -54,6 +90,7 @@ class ProbeEnvironment:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], dt.datetime] = utc_now,
         port25_blocked: bool = False,
+        location: str | None = None,
     ) -> None:
         self.resolver = resolver
         self.default_ehlo_name = default_ehlo_name
@@ -61,6 +98,7 @@ class ProbeEnvironment:
         self.clock = clock
         self.now = now
         self.port25_blocked = port25_blocked
+        self.location = default_location() if location is None else location
 
     def get_resolver(self) -> AddressResolverLike:
         if self.resolver is None:
@@ -70,11 +108,17 @@ class ProbeEnvironment:
         return self.resolver
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> ProbeEnvironment:
+    def from_environ(
+        cls, environ: Mapping[str, str] | None = None, location: str | None = None
+    ) -> ProbeEnvironment:
         """EHLO name from ``SMTPWATCH_EHLO_NAME`` (local) or ``EHLO_NAME`` (Lambda),
         checked as a target's ``ehlo_name``: it goes into the dialogue as it is, so a
-        line break would be a command of its own. ``ConfigError`` names the variable."""
+        line break would be a command of its own. Location: ``location`` (checked by
+        the caller), else ``SMTPWATCH_LOCATION``, else the host name. ``ConfigError``
+        names the variable."""
         env = os.environ if environ is None else environ
+        if location is None and LOCATION_VARIABLE in env:
+            location = parse_location(LOCATION_VARIABLE, env[LOCATION_VARIABLE])
         for variable in ("SMTPWATCH_EHLO_NAME", "EHLO_NAME"):
             raw = (env.get(variable) or "").strip()
             if not raw:
@@ -83,10 +127,10 @@ class ProbeEnvironment:
             from smtpwatch.core.target import parse_ehlo_name
 
             try:
-                return cls(default_ehlo_name=parse_ehlo_name(raw))
+                return cls(default_ehlo_name=parse_ehlo_name(raw), location=location)
             except ConfigError as exc:
                 raise ConfigError(variable, exc.reason) from None
-        return cls()
+        return cls(location=location)
 
 
 _default_env: ProbeEnvironment | None = None

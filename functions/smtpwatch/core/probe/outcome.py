@@ -93,6 +93,7 @@ def probe_result(run: ProbeRun, error: ErrorInfo | None, *, crashed: bool) -> Pr
         auth=_auth_info(run),
         server=ServerInfo(banner=run.banner, extensions=run.extensions),
         total_ms=total_ms,
+        location=run.env.location,
     )
 
 

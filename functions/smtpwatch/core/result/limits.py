@@ -15,6 +15,7 @@ __all__ = [
     "MAX_HOST",
     "MAX_ID",
     "MAX_IP",
+    "MAX_LOCATION",
     "MAX_MESSAGE",
     "MAX_SAN",
     "MAX_SANS",
@@ -36,6 +37,8 @@ __all__ = [
 RESULT_MAX_BYTES = 16_384  # the whole result's JSON; the limits below add up to less
 MAX_ID = 256  # target_id (a valid one has at most 128)
 MAX_HOST = 256  # host (a DNS name has at most 253)
+MAX_LOCATION = 256  # location: at most 64 characters where it enters, so any ASCII one
+#                    is kept whole (and 42 of any others)
 MAX_SHORT = 32  # encryption, started_at, enhanced_code, families, sources, TLS
 #                 version, dates, mechanisms, an attempt's error kind
 MAX_MESSAGE = 512  # error.message

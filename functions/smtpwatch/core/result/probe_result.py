@@ -13,6 +13,7 @@ from smtpwatch.core.result.limits import (
     MAX_ATTEMPTS,
     MAX_HOST,
     MAX_ID,
+    MAX_LOCATION,
     MAX_SHORT,
     MAX_WARNINGS,
     PORTS,
@@ -62,6 +63,7 @@ class ProbeResult(Record):
         "server",
         "total_ms",
         "schema_version",
+        "location",
     )
     target_id: str
     started_at: str  # ISO-8601 UTC with "Z"
@@ -78,6 +80,7 @@ class ProbeResult(Record):
     server: ServerInfo
     total_ms: float
     schema_version: int
+    location: str  # where it ran ("": stored before results said so)
 
     def __init__(
         self,
@@ -96,6 +99,7 @@ class ProbeResult(Record):
         server: ServerInfo | None = None,
         total_ms: float = 0.0,
         schema_version: int = SCHEMA_VERSION,
+        location: str = "",
     ) -> None:
         set_ = object.__setattr__
         set_(self, "target_id", cut(target_id, MAX_ID))
@@ -114,6 +118,7 @@ class ProbeResult(Record):
         set_(self, "total_ms", duration(total_ms) or 0.0)
         version = in_range(schema_version, SCHEMA_VERSIONS)
         set_(self, "schema_version", SCHEMA_VERSION if version is None else version)
+        set_(self, "location", cut(location, MAX_LOCATION))
 
     @property
     def ok(self) -> bool:
@@ -138,6 +143,7 @@ class ProbeResult(Record):
             "port": self.port,
             "encryption": self.encryption,
             "started_at": self.started_at,
+            "location": self.location,
             "status": self.status.value,
             "error": None if self.error is None else self.error.to_dict(),
             "warnings": [w.to_dict() for w in self.warnings],
@@ -230,6 +236,7 @@ class ProbeResult(Record):
             ),
             total_ms=float(data.get("total_ms") or 0.0),
             schema_version=int(data.get("schema_version") or SCHEMA_VERSION),
+            location=str(data.get("location") or ""),  # older results have none
         )
 
 
