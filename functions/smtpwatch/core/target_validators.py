@@ -89,7 +89,10 @@ _TARGET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z")
 # bundle or a password reference, does not compile them at every start.
 _TAG_KEY = r"^[A-Za-z0-9_.-]{1,128}\Z"
 # A CA bundle is lines of text: tabs and line breaks are its own.
-_PEM_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+_PEM_CONTROL = (
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+    r"\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 _PEM_CERT = r"-----BEGIN CERTIFICATE-----\s*[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----"
 _PASSWORD_REF = {
     "ssm": (r"^[A-Za-z0-9_.\-/]{1,2048}\Z", "ssm:/path/to/parameter"),
