@@ -123,6 +123,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "adapters/tick_gate.py": (
         "tests/aws/test_tick_gate_episode.py",
         "tests/aws/test_tick_gate_max_hold_sparse.py",
+        "tests/aws/test_dispatcher.py",  # settle_episode, as the dispatcher runs it
     ),
 }
 
