@@ -7,6 +7,7 @@ host or tag can break a line. ``tag_label_names`` says which label each tag beco
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -63,6 +64,8 @@ _FAMILIES: tuple[tuple[str, str, Callable[[TargetView, MetricValues], list[_Samp
 def escape_label_value(value: str) -> str:
     """Backslash, double quote and newline escaped as the format requires; a lone
     surrogate (not encodable as UTF-8) becomes "?"."""
+    if value.isascii() and not ("\\" in value or '"' in value or "\n" in value):
+        return value  # the common case, without a copy
     safe = value.encode("utf-8", "replace").decode("utf-8")
     return safe.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -87,7 +90,8 @@ def render_metrics(views: Iterable[TargetView]) -> str:
         out.append(f"# TYPE {name} gauge")
         for labels, view, values in rows:
             for extra, value in samples(view, values):
-                out.append(f"{name}{{{labels}{_label_text(extra)}}} {_number(value)}")
+                suffix = "".join(_extra_label(k, v) for k, v in extra.items())
+                out.append(f"{name}{{{labels}{suffix}}} {_number(value)}")
     return "\n".join(out) + "\n"
 
 
@@ -105,6 +109,12 @@ def _labels(view: TargetView) -> str:
 
 def _label_text(pairs: dict[str, str]) -> str:
     return "".join(f',{k}="{escape_label_value(v)}"' for k, v in pairs.items())
+
+
+@functools.lru_cache(maxsize=64)
+def _extra_label(name: str, value: str) -> str:
+    # phase="…" and state="…": a handful of constants, escaped once.
+    return _label_text({name: value})
 
 
 def _number(value: float) -> str:
