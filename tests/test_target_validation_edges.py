@@ -276,3 +276,46 @@ def test_a_reminder_period_is_never_or_one_minute_to_thirty_days() -> None:
     assert refused(validate_remind_every, 1) == (
         "remind_every_s: 1 is too short; allowed: 0 (never) or 60 to 2592000"
     )
+
+
+# ---- the field is named in every refusal, and blanks and sets are read ----------------
+
+
+def test_refusals_from_shared_parsers_name_the_field() -> None:
+    assert refused(validate_nameservers, 5) == (
+        "nameservers: must be a list of strings (or one string)"
+    )
+    assert refused(validate_nameservers, ["not a server"]).startswith("nameservers: ")
+    assert refused(validate_dns_hosts, ["not-an-ip host.example"]).startswith("dns_hosts: ")
+    assert refused(validate_remind_every, "soon") == "remind_every_s: 'soon' is not a number"
+    assert refused(validate_remind_every, 30 * 86400 + 1) == (
+        "remind_every_s: 2592001 is out of range; allowed: 0 (never) or 60 to 2592000"
+    )
+
+
+def test_blank_and_dropped_entries_are_skipped_not_the_end_of_the_list() -> None:
+    assert validate_auth_methods(["", "LOGIN"]) == ("LOGIN",)
+    assert validate_auth_methods(["STARTTLS", "PLAIN"]) == ("PLAIN",)
+    assert [ns.ip for ns in validate_nameservers(["", "192.0.2.1"])] == ["192.0.2.1"]
+
+
+def test_one_parsed_value_and_sets_are_accepted() -> None:
+    (ns,) = validate_nameservers("192.0.2.53")
+    assert validate_nameservers(ns) == (ns,)
+    (entry,) = validate_dns_hosts(["192.0.2.1 a.example"])
+    assert validate_dns_hosts(entry) == (entry,)
+    entries = validate_dns_hosts({"192.0.2.2 b.example", "192.0.2.1 a.example"})
+    assert [e.ip for e in entries] == ["192.0.2.1", "192.0.2.2"]
+
+
+def test_a_secrets_manager_arn_keeps_its_colons_and_a_bare_kind_is_no_reference() -> None:
+    arn = "secretsmanager:arn:aws:secretsmanager:us-east-1:123456789012:secret:smtp-AbCdEf"
+    assert validate_password_ref(arn) == arn
+    assert refused(validate_password_ref, "ssm") == (
+        "password_ref: must be a reference: ssm:/path, secretsmanager:name, env:VAR or file:ID"
+        " (the password itself does not go here)"
+    )
+
+
+def test_only_the_final_dot_of_an_ehlo_name_is_dropped() -> None:
+    assert validate_ehlo_name("relayX.") == "relayX"
