@@ -92,6 +92,9 @@ def test_huge_numbers_are_shown_short() -> None:
     assert refused(to_int, "n", Decimal("1E+18"), 0, 10) == (
         "n: 1E+18 is out of range; allowed: a whole number from 0 to 10"
     )
+    assert refused(to_int, "n", Decimal("123456789012345678901.12"), 0, 10) == (
+        "n: 123456789012345678901.12 is out of range; allowed: a whole number from 0 to 10"
+    )
     assert refused(to_int, "n", Decimal("1234567890123456789.12345"), 0, 10) == (
         "n: 1234567890123456789.123… is out of range; allowed: a whole number from 0 to 10"
     )
@@ -153,6 +156,8 @@ def test_shown_values_are_bounded() -> None:
 def test_lists_from_text_sets_and_sequences() -> None:
     assert string_list("x", "a, b ,,c", split=r"\s*,\s*") == ["a", "b", "c"]
     assert string_list("x", {"b", "a"}, split=",") == ["a", "b"]
+    # a set mixing types (a hand-written item) is ordered by text, never a TypeError
+    assert string_list("x", {"b", 1}, split=",") == [1, "b"]
     assert string_list("x", ("a",), split=",") == ["a"]
     with pytest.raises(ConfigError) as info:
         string_list("x", 5, split=",")
