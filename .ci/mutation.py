@@ -144,6 +144,8 @@ EQUIVALENT: dict[str, int] = {
     "adapters/dynamodb/state.py": 8,
     "core/webhook_signing.py": 4,
     "service/gate.py": 1,
+    "core/target_validators.py": 8,
+    "core/coerce.py": 5,
 }
 
 
