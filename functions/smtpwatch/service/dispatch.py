@@ -3,7 +3,7 @@
 A run claims a window of time ``(start, end]`` in its bookkeeping, reads the target and
 state items, plans the due targets (``dispatch_plan``), invokes their probes from a
 thread pool, counts them per tick, resends stale pending alerts and settles the
-monitor-degraded episode. Why each step is as it is: docs/design.md.
+monitor-degraded episode. Why each step is as it is: docs/internals.md#the-dispatchers-run.
 """
 
 from __future__ import annotations
