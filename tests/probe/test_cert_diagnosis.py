@@ -4,38 +4,18 @@ between the probe's client context and a test server context over memory buffers
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import ssl
 
 import pytest
+from tls_handshakes import verify_error
 
 from smtpwatch.core.kinds import ErrorKind, WarningKind
 from smtpwatch.core.probe.cert_diagnosis import expiry_warning, verify_failure
 from smtpwatch.core.server_text import ServerTextGuard
-from smtpwatch.core.tls import CertFacts, ContextCache, tls_info
-from smtpwatch.testing.servers import DEFAULT_HOSTNAME, WRONG_HOSTNAME, Certificates, ServerCert
+from smtpwatch.core.tls import CertFacts, tls_info
+from smtpwatch.testing.servers import DEFAULT_HOSTNAME, WRONG_HOSTNAME, Certificates
 
 NOW = dt.datetime(2027, 6, 1, 12, 0, tzinfo=dt.UTC)
-
-
-def _verify_error(cert: ServerCert, ca_pem: str) -> ssl.SSLCertVerificationError:
-    """The error of a handshake to ``DEFAULT_HOSTNAME`` that verifies against ``ca_pem``."""
-    client_side = ContextCache().get(verify=True, ca_bundle=ca_pem)
-    to_client, to_server = ssl.MemoryBIO(), ssl.MemoryBIO()
-    from_client, from_server = ssl.MemoryBIO(), ssl.MemoryBIO()
-    client = client_side.wrap_bio(to_client, from_client, server_hostname=DEFAULT_HOSTNAME)
-    server = cert.server_context().wrap_bio(to_server, from_server, server_side=True)
-    with pytest.raises(ssl.SSLCertVerificationError) as caught:
-        for _ in range(5):
-            for side, answer, to_peer in (
-                (client, from_client, to_server),
-                (server, from_server, to_client),
-            ):
-                with contextlib.suppress(ssl.SSLWantReadError):
-                    side.do_handshake()
-                to_peer.write(answer.read())
-    return caught.value
 
 
 def _facts(*sans: str, not_after: dt.datetime) -> CertFacts:
@@ -50,7 +30,7 @@ def _facts(*sans: str, not_after: dt.datetime) -> CertFacts:
 
 def test_an_expired_certificate_is_cert_expired_saying_how_long_ago(certs: Certificates) -> None:
     # GIVEN OpenSSL's error for an expired certificate, whose facts were read unverified
-    err = _verify_error(certs.expired(), certs.ca_pem)
+    err = verify_error(certs.expired(), certs.ca_pem)
     facts = _facts(DEFAULT_HOSTNAME, not_after=NOW - dt.timedelta(days=2, hours=1))
     # WHEN it is diagnosed
     tls, error = verify_failure(
@@ -66,7 +46,7 @@ def test_an_expired_certificate_is_cert_expired_saying_how_long_ago(certs: Certi
 def test_a_certificate_for_another_name_is_cert_hostname_listing_its_names(
     certs: Certificates,
 ) -> None:
-    err = _verify_error(certs.wrong_hostname(), certs.ca_pem)
+    err = verify_error(certs.wrong_hostname(), certs.ca_pem)
     facts = _facts(WRONG_HOSTNAME, not_after=NOW + dt.timedelta(days=300))
     tls, error = verify_failure(
         err, (facts, None, None), now=NOW, host=DEFAULT_HOSTNAME, guard=ServerTextGuard()
@@ -82,7 +62,7 @@ def test_an_expired_certificate_for_another_name_is_cert_expired_first(
     certs: Certificates,
 ) -> None:
     # GIVEN a certificate both expired and for another name (OpenSSL names the name first)
-    err = _verify_error(certs.expired_wrong_hostname(), certs.ca_pem)
+    err = verify_error(certs.expired_wrong_hostname(), certs.ca_pem)
     facts = _facts(WRONG_HOSTNAME, not_after=NOW - dt.timedelta(days=2, hours=1))
     # WHEN it is diagnosed, THEN its own dates decide: the more urgent fix
     _, error = verify_failure(
@@ -94,7 +74,7 @@ def test_an_expired_certificate_for_another_name_is_cert_expired_first(
 def test_a_certificate_from_an_unknown_ca_is_cert_untrusted_with_openssls_reason(
     certs: Certificates,
 ) -> None:
-    err = _verify_error(certs.valid(), certs.untrusted_ca_pem)
+    err = verify_error(certs.valid(), certs.untrusted_ca_pem)
     _, error = verify_failure(
         err, (None, None, None), now=NOW, host=DEFAULT_HOSTNAME, guard=ServerTextGuard()
     )
@@ -105,7 +85,7 @@ def test_a_certificate_from_an_unknown_ca_is_cert_untrusted_with_openssls_reason
 
 def test_without_facts_an_expired_certificate_is_still_cert_expired(certs: Certificates) -> None:
     # GIVEN the second connection read nothing
-    err = _verify_error(certs.expired(), certs.ca_pem)
+    err = verify_error(certs.expired(), certs.ca_pem)
     tls, error = verify_failure(
         err, (None, None, None), now=NOW, host=DEFAULT_HOSTNAME, guard=ServerTextGuard()
     )

@@ -5,50 +5,28 @@ and an expiry OpenSSL reports before the certificate's own date says just that."
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import ssl
 from collections.abc import Callable
 
 import pytest
+from tls_handshakes import verify_error
 
 from smtpwatch.core.kinds import ErrorKind
 from smtpwatch.core.probe import ProbeEnvironment, probe
 from smtpwatch.core.probe.cert_diagnosis import verify_failure
 from smtpwatch.core.server_text import ServerTextGuard
 from smtpwatch.core.target import Target
-from smtpwatch.core.tls import CertFacts, ContextCache
+from smtpwatch.core.tls import CertFacts
 from smtpwatch.testing.servers import (
     DEFAULT_HOSTNAME,
     WRONG_HOSTNAME,
     Certificates,
-    ServerCert,
     SmtpServer,
 )
 
 MakeTarget = Callable[..., Target]
 Smtp = Callable[..., SmtpServer]
 NOW = dt.datetime(2027, 6, 1, 12, 0, tzinfo=dt.UTC)
-
-
-def _verify_error(cert: ServerCert, ca_pem: str) -> ssl.SSLCertVerificationError:
-    """OpenSSL's error for a handshake to ``DEFAULT_HOSTNAME`` verified against ``ca_pem``
-    (client and server contexts over memory buffers)."""
-    client_side = ContextCache().get(verify=True, ca_bundle=ca_pem)
-    to_client, to_server = ssl.MemoryBIO(), ssl.MemoryBIO()
-    from_client, from_server = ssl.MemoryBIO(), ssl.MemoryBIO()
-    client = client_side.wrap_bio(to_client, from_client, server_hostname=DEFAULT_HOSTNAME)
-    server = cert.server_context().wrap_bio(to_server, from_server, server_side=True)
-    with pytest.raises(ssl.SSLCertVerificationError) as caught:
-        for _ in range(5):
-            for side, answer, to_peer in (
-                (client, from_client, to_server),
-                (server, from_server, to_client),
-            ):
-                with contextlib.suppress(ssl.SSLWantReadError):
-                    side.do_handshake()
-                to_peer.write(answer.read())
-    return caught.value
 
 
 def _facts(subject: str | None, *sans: str, not_after: dt.datetime) -> CertFacts:
@@ -82,7 +60,7 @@ def test_an_untrusted_certificate_is_read_again_with_the_probes_name_and_cipher(
 def test_certificate_fields_read_unverified_are_masked(certs: Certificates) -> None:
     # GIVEN a certificate whose subject and names spell the probe's password
     password = "Tr0ub4dor&3-secret"
-    err = _verify_error(certs.wrong_hostname(), certs.ca_pem)
+    err = verify_error(certs.wrong_hostname(), certs.ca_pem)
     facts = _facts(
         f"CN={password}", f"DNS:{password}.example.com", not_after=NOW + dt.timedelta(days=90)
     )
@@ -102,7 +80,7 @@ def test_certificate_fields_read_unverified_are_masked(certs: Certificates) -> N
 
 
 def test_a_hostname_mismatch_lists_every_name_or_says_none(certs: Certificates) -> None:
-    err = _verify_error(certs.wrong_hostname(), certs.ca_pem)
+    err = verify_error(certs.wrong_hostname(), certs.ca_pem)
     guard = ServerTextGuard()
     facts = _facts(
         None,
@@ -124,7 +102,7 @@ def test_an_expiry_openssl_reports_before_the_certificates_date_claims_no_date(
     certs: Certificates, left: dt.timedelta
 ) -> None:
     # GIVEN OpenSSL says expired, but by this machine's clock the certificate ends later
-    err = _verify_error(certs.expired(), certs.ca_pem)
+    err = verify_error(certs.expired(), certs.ca_pem)
     facts = _facts(None, f"DNS:{DEFAULT_HOSTNAME}", not_after=NOW + left)
     # WHEN diagnosed
     _, error = verify_failure(

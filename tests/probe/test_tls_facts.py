@@ -4,13 +4,12 @@ the context cache's sharing and bound."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import ssl
 import time
 from collections.abc import Iterator
 
 import pytest
+from tls_handshakes import verify_error
 
 from smtpwatch.core.kinds import ErrorKind
 from smtpwatch.core.tls import (
@@ -21,29 +20,9 @@ from smtpwatch.core.tls import (
     tls_info,
     verify_message,
 )
-from smtpwatch.testing.servers import DEFAULT_HOSTNAME, Certificates, ServerCert
+from smtpwatch.testing.servers import Certificates
 
 UTC = dt.UTC
-
-
-def _verify_error(cert: ServerCert, ca_pem: str) -> ssl.SSLCertVerificationError:
-    """OpenSSL's error for a handshake to ``DEFAULT_HOSTNAME`` verified against ``ca_pem``
-    (client and server contexts over memory buffers)."""
-    client_side = ContextCache().get(verify=True, ca_bundle=ca_pem)
-    to_client, to_server = ssl.MemoryBIO(), ssl.MemoryBIO()
-    from_client, from_server = ssl.MemoryBIO(), ssl.MemoryBIO()
-    client = client_side.wrap_bio(to_client, from_client, server_hostname=DEFAULT_HOSTNAME)
-    server = cert.server_context().wrap_bio(to_server, from_server, server_side=True)
-    with pytest.raises(ssl.SSLCertVerificationError) as caught:
-        for _ in range(5):
-            for side, answer, to_peer in (
-                (client, from_client, to_server),
-                (server, from_server, to_client),
-            ):
-                with contextlib.suppress(ssl.SSLWantReadError):
-                    side.do_handshake()
-                to_peer.write(answer.read())
-    return caught.value
 
 
 @pytest.fixture
@@ -114,8 +93,8 @@ def test_validity_times_are_written_in_utc_whatever_the_machine_time_zone(
 
 def test_the_verify_error_is_openssls_reason_alone(certs: Certificates) -> None:
     # GIVEN OpenSSL's errors for an untrusted and for an expired certificate
-    untrusted = _verify_error(certs.untrusted(), certs.ca_pem)
-    expired = _verify_error(certs.expired(), certs.ca_pem)
+    untrusted = verify_error(certs.untrusted(), certs.ca_pem)
+    expired = verify_error(certs.expired(), certs.ca_pem)
     # THEN the reason is OpenSSL's verify message, without the "[SSL: ...]" wrapping
     assert verify_message(untrusted) == untrusted.verify_message
     assert not verify_message(untrusted).startswith("[SSL")
