@@ -19,6 +19,7 @@ from moto import mock_aws
 from real_output import function_env, upload_code
 from test_template import REGION, Stack, translate
 
+from conftest import LambdaContext
 from smtpwatch.handlers.observability import make_metrics
 
 STACKS = ("smtpwatch-staging", "smtpwatch-prod")
@@ -252,8 +253,6 @@ def test_a_figure_that_is_no_metric_stays_a_field_of_the_same_line(
 def test_no_cold_start_metric_unless_every_metric_is_asked_for(
     deployed: dict[str, Stack], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from conftest import LambdaContext
-
     env = function_env(deployed[STACKS[0]], "ProbeFunction")
     for key in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "SMTPWATCH_METRICS"):
         monkeypatch.setenv(key, env[key])
