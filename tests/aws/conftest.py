@@ -7,6 +7,7 @@ are forced so nothing can reach a real account.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -159,13 +160,22 @@ def log_lines() -> Iterator[io.StringIO]:
     """Everything the handlers' Powertools loggers write (JSON lines), in one buffer.
 
     Powertools binds its handler to the ``sys.stdout`` of import time, which pytest's
-    per-test capture does not see; point it at a buffer instead."""
+    per-test capture does not see; point it at a buffer instead. The stream is swapped,
+    not set with ``setStream``: that flushes the old stream, which is closed when the
+    module was imported by an earlier pytest session in this process (mutmut collects
+    the tests, then runs them in the same process)."""
     from smtpwatch.handlers import dispatcher, probe
 
     buffer = io.StringIO()
     handlers = [dispatcher.logger.registered_handler, probe.logger.registered_handler]
-    old = [h.setStream(buffer) for h in handlers if isinstance(h, logging.StreamHandler)]
+    streams = [h for h in handlers if isinstance(h, logging.StreamHandler)]
+    old = [_swap_stream(h, buffer) for h in streams]
     yield buffer
-    for h, stream in zip(handlers, old, strict=False):
-        if isinstance(h, logging.StreamHandler) and stream is not None:
-            h.setStream(stream)
+    for h, stream in zip(streams, old, strict=True):
+        _swap_stream(h, stream)
+
+
+def _swap_stream(handler: logging.StreamHandler[Any], stream: Any) -> Any:
+    with handler.lock or contextlib.nullcontext():
+        old, handler.stream = handler.stream, stream
+    return old
