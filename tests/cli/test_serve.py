@@ -250,6 +250,7 @@ def test_api_gives_the_same_figures_as_json(env: Env, filled: dict[str, Any]) ->
     assert get(port, "/api/targets/nosuch")[0] == 404
 
 
+@pytest.mark.once
 def test_promtool_accepts_the_metrics(env: Env, filled: dict[str, Any]) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
