@@ -176,11 +176,11 @@ class Deliveries:
 
     def _work(self, channel: Channel) -> None:
         wake = self._wakes[channel.key]
-        last_prune = 0.0
+        last_prune: float | None = None  # at start, whatever the uptime, then hourly
         while not self._stop.is_set():
             try:
                 self._dispatch(channel)
-                if time.monotonic() - last_prune > PRUNE_EVERY_S:
+                if last_prune is None or time.monotonic() - last_prune > PRUNE_EVERY_S:
                     last_prune = time.monotonic()
                     self.outbox.prune()
                 until = self.outbox.next_wake(channel.key)
