@@ -69,8 +69,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     # the alert state machine
     "core/alerting/machine.py": ("tests/test_alerting.py", "tests/test_alerting_details.py"),
-    "core/alerting/timing.py": ("tests/test_alerting.py",),
-    "core/alerting/degraded.py": ("tests/test_alerting.py",),
+    "core/alerting/timing.py": ("tests/test_alerting.py", "tests/test_kills_timing.py"),
+    "core/alerting/degraded.py": ("tests/test_alerting.py", "tests/test_kills_degraded.py"),
     # the check service
     "service/check.py": ("tests/test_check_service.py", "tests/test_check_service_outcomes.py"),
     "service/publish.py": ("tests/test_check_service.py",),
@@ -112,6 +112,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/local/test_outbox.py",
         "tests/local/test_webhook_sender.py",
         "tests/local/test_sinks.py",
+        "tests/local/test_kills_delivery.py",
     ),
     "local/webhook.py": ("tests/local/test_webhook_sender.py",),
     # the degraded gate: local and on AWS
