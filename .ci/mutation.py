@@ -73,7 +73,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "core/alerting/degraded.py": ("tests/test_alerting.py", "tests/test_kills_degraded.py"),
     # the check service
     "service/check.py": ("tests/test_check_service.py", "tests/test_check_service_outcomes.py"),
-    "service/publish.py": ("tests/test_check_service.py",),
+    "service/publish.py": ("tests/test_check_service.py", "tests/test_kills_publish.py"),
     "service/probing.py": ("tests/test_check_service.py",),
     # the schedule
     "core/schedule.py": ("tests/test_schedule.py", "tests/test_schedule_edges.py"),
