@@ -147,6 +147,8 @@ EQUIVALENT: dict[str, int] = {
     "service/gate.py": 1,
     "core/target_validators.py": 8,
     "core/coerce.py": 5,
+    "core/alerting/degraded.py": 1,
+    "core/alerting/timing.py": 3,
 }
 
 
