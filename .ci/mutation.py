@@ -114,7 +114,10 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/local/test_sinks.py",
         "tests/local/test_kills_delivery.py",
     ),
-    "local/webhook.py": ("tests/local/test_webhook_sender.py",),
+    "local/webhook.py": (
+        "tests/local/test_webhook_sender.py",
+        "tests/local/test_kills_webhook.py",
+    ),
     # the degraded gate: local and on AWS
     "service/gate.py": (
         "tests/local/test_gate_episode.py",
