@@ -1,0 +1,63 @@
+"""How the pages write numbers and times: uptime, days, milliseconds, timestamps."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from smtpwatch.core.safe_text import for_html
+from smtpwatch.core.schedule import parse_ts
+
+__all__ = ["NONE", "age", "days", "moment", "ms_label", "percent", "stamp"]
+
+NONE = "\u2013"  # an en dash, shown where there is nothing to show
+
+
+def percent(fraction: float | None) -> str:
+    """0.99651 -> "99.65 %": rounded down, so "100.00 %" means no check failed."""
+    if fraction is None or not math.isfinite(fraction):
+        return NONE
+    hundredths = math.floor(max(0.0, min(1.0, fraction)) * 10_000 + 1e-6)
+    return f"{hundredths / 100:.2f} %"
+
+
+def days(count: int | None) -> str:
+    return NONE if count is None else f"{count} d"
+
+
+def ms_label(ms: float) -> str:
+    """An axis label: "250 ms", "1.5 s"."""
+    if ms >= 1000:
+        return f"{ms / 1000:g} s"
+    return f"{ms:g} ms"
+
+
+def stamp(moment_: datetime) -> str:
+    """A moment as the pages write it: "2026-12-07 21:40:05 UTC"."""
+    return moment_.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def age(seconds: float) -> str:
+    """A duration a person reads at a glance: "40 s", "5 min", "3 h", "12 d"."""
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} s"
+
+
+def moment(text: str | None, now: datetime) -> str:
+    """A stored timestamp as HTML: ``<time>`` with the moment and how long ago it was;
+    a text that is no timestamp is shown as it is (escaped)."""
+    if not text:
+        return NONE
+    try:
+        when = parse_ts(text)
+    except (ValueError, OverflowError):
+        return for_html(text)
+    ago = (now - when).total_seconds()
+    relative = f"{age(ago)} ago" if ago >= 0 else f"in {age(-ago)}"
+    return (
+        f'<time datetime="{for_html(text)}">{stamp(when)}</time>'
+        f' <span class="ago">({relative})</span>'
+    )

@@ -1,0 +1,147 @@
+"""The overview page: every target's state, last error, uptime and certificate in one
+table (stacked cards on a narrow screen), with the filter form above it."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections import Counter
+from datetime import datetime
+
+from smtpwatch.core.safe_text import for_html
+from smtpwatch.local.page_model import LastError, OverviewRow
+from smtpwatch.local.pages.formats import NONE, days, moment, percent
+from smtpwatch.local.pages.layout import page
+from smtpwatch.local.pages.query import OverviewFilter
+from smtpwatch.local.target_views import STATES
+
+__all__ = ["COLUMNS", "error_spans", "render_overview", "tag_spans", "target_href"]
+
+# (cell class, heading): the table's columns in order; the heading is also the label
+# each cell shows in front of its value when the table is stacked as cards.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("name", "Target"),
+    ("state", "State"),
+    ("since", "Since"),
+    ("error", "Last error"),
+    ("uptime-24h", "Uptime 24 h"),
+    ("uptime-7d", "7 d"),
+    ("uptime-30d", "30 d"),
+    ("cert-days", "Certificate"),
+    ("last-check", "Last check"),
+    ("location", "Location"),
+    ("host", "Host"),
+    ("tags", "Tags"),
+)
+
+
+def target_href(target_id: str, window: str | None = None) -> str:
+    """The target page's URL, ready for an attribute value."""
+    query = "" if window is None else f"?window={urllib.parse.quote(window, safe='')}"
+    return for_html(f"/targets/{urllib.parse.quote(target_id, safe='')}{query}")
+
+
+def error_spans(error: LastError | None) -> str:
+    """An error as phase, kind and message, each in its own span ("" for none)."""
+    if error is None:
+        return ""
+    phase = f'<span class="error-phase">{for_html(error.phase)}</span>: ' if error.phase else ""
+    return (
+        f'{phase}<span class="error-kind">{for_html(error.kind)}</span>: '
+        f'<span class="error-message">{for_html(error.message)}</span>'
+    )
+
+
+def render_overview(
+    rows: list[OverviewRow], chosen: OverviewFilter, now: datetime, location: str
+) -> str:
+    """The whole overview document for ``rows``, of which the ones ``chosen`` matches
+    are listed."""
+    shown = [row for row in rows if chosen.matches(row)]
+    parts = [
+        "<h1>Targets</h1>\n",
+        _summary(rows, shown),
+        _form(chosen),
+        _table(shown, now),
+    ]
+    if not rows:
+        parts.append('<p class="empty">No targets yet: add one with smtpwatch targets add.</p>\n')
+    elif not shown:
+        parts.append('<p class="empty">No target matches this filter.</p>\n')
+    return page("Targets", "".join(parts), now, location)
+
+
+def _summary(rows: list[OverviewRow], shown: list[OverviewRow]) -> str:
+    counts = Counter(row.view.state for row in rows)
+    by_state = ", ".join(
+        f'<span class="count state-{s}">{counts[s]} {s}</span>' for s in STATES if counts[s]
+    )
+    total = f"{len(rows)} target{'' if len(rows) == 1 else 's'}"
+    text = f"{total}: {by_state}" if by_state else total
+    if len(shown) != len(rows):
+        text += f"; {len(shown)} shown"
+    return f'<p class="summary">{text}</p>\n'
+
+
+def _form(chosen: OverviewFilter) -> str:
+    options = "".join(
+        f'<option value="{s}"{" selected" if s == chosen.state else ""}>{s}</option>'
+        for s in STATES
+    )
+    tags = chosen.tag_texts
+    first = for_html(tags[0]) if tags else ""
+    more = "".join(f'<input type="hidden" name="tag" value="{for_html(t)}">' for t in tags[1:])
+    return (
+        '<form id="filter" method="get" action="/">\n'
+        '<label>State <select name="state"><option value="">any</option>'
+        f"{options}</select></label>\n"
+        f'<label>Tag <input name="tag" value="{first}" placeholder="key=value"></label>{more}\n'
+        '<button type="submit">Filter</button> <a class="clear" href="/">Clear</a>\n'
+        "</form>\n"
+    )
+
+
+def _table(rows: list[OverviewRow], now: datetime) -> str:
+    head = "".join(f'<th scope="col" class="{cls}">{label}</th>' for cls, label in COLUMNS)
+    body = "".join(_row(row, now) for row in rows)
+    return (
+        f'<table id="targets">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n'
+    )
+
+
+def _row(row: OverviewRow, now: datetime) -> str:
+    view = row.view
+    state = for_html(view.state)
+    target_id = for_html(view.target_id)
+    error_title = ""
+    if row.last_error is not None and row.last_error.at:
+        error_title = f' title="at {for_html(row.last_error.at)}"'
+    cells = {
+        "name": f'<a class="target-link" href="{target_href(view.target_id)}">{target_id}</a>',
+        "state": state.upper(),
+        "since": moment(view.since, now),
+        "error": error_spans(row.last_error),
+        "uptime-24h": percent(row.uptime.day),
+        "uptime-7d": percent(row.uptime.week),
+        "uptime-30d": percent(row.uptime.month),
+        "cert-days": days(row.cert_days_left),
+        "last-check": moment(row.last_check, now),
+        "location": for_html(view.location) or NONE,
+        "host": for_html(view.host) or NONE,
+        "tags": tag_spans(view.tags),
+    }
+    tds = "".join(
+        f'<td class="{cls}" data-label="{label}"{error_title if cls == "error" else ""}>'
+        f"{cells[cls]}</td>"
+        for cls, label in COLUMNS
+    )
+    return (
+        f'<tr class="target state-{state}" data-target-id="{target_id}" '
+        f'data-state="{state}">{tds}</tr>\n'
+    )
+
+
+def tag_spans(tags: dict[str, str]) -> str:
+    return " ".join(
+        f'<span class="tag">{for_html(key)}={for_html(value)}</span>'
+        for key, value in sorted(tags.items())
+    )
