@@ -17,6 +17,7 @@ __all__ = [
     "AuthUnsupportedError",
     "BannerError",
     "CertExpiredError",
+    "CertExpiringError",
     "CertHostnameError",
     "CertUntrustedError",
     "ConfigError",
@@ -29,6 +30,7 @@ __all__ = [
     "ProbeTimeoutError",
     "ProtocolError",
     "SecretError",
+    "SlowError",
     "SmtpwatchError",
     "StartTlsError",
     "StartTlsUnsupportedError",
@@ -168,6 +170,12 @@ class CertUntrustedError(TlsError):
     kind = ErrorKind.CERT_UNTRUSTED
 
 
+class CertExpiringError(TlsError):
+    """The certificate expires sooner than a check's critical number of days."""
+
+    kind = ErrorKind.CERT_EXPIRING
+
+
 class AuthUnsupportedError(ProbeError, PermissionError):
     """No AUTH mechanism smtpwatch can use is offered, or AUTH is not allowed here."""
 
@@ -190,3 +198,9 @@ class ProbeTimeoutError(ProbeError, TimeoutError):
     """The overall deadline (``timeout_s``) was reached; ``phase`` says where."""
 
     kind = ErrorKind.TIMEOUT
+
+
+class SlowError(ProbeError):
+    """The whole probe took longer than a check's critical time."""
+
+    kind = ErrorKind.SLOW

@@ -55,6 +55,10 @@ class ErrorKind(StrEnum):
     AUTH_FAILED = "auth_failed"
     PROTOCOL = "protocol"
     TIMEOUT = "timeout"
+    # Only when a check asks for them (check_smtp's -c and -D critical): thresholds
+    # judged after a dialogue that otherwise went through.
+    SLOW = "slow"
+    CERT_EXPIRING = "cert_expiring"
     INTERNAL = "internal"  # only with Status.UNKNOWN: a bug in smtpwatch
 
 
@@ -62,3 +66,4 @@ class WarningKind(StrEnum):
     SLOW = "slow"
     CERT_EXPIRING = "cert_expiring"
     TLS_NOT_OFFERED = "tls_not_offered"
+    BANNER_MISMATCH = "banner_mismatch"

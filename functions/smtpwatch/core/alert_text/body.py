@@ -34,6 +34,9 @@ _NEXT_STEPS: dict[str, str] = {
     "auth_failed": "The login was rejected: check the username and the stored password.",
     "protocol": "The server sent a malformed reply: check the MTA and anything in between.",
     "timeout": "The server did not answer in time: check its load and the network.",
+    "slow": "The server answered, but slower than the critical time: check its load, its"
+    " DNS-based checks (reverse lookups, block lists) and the network.",
+    "cert_expiring": "Renew the certificate before it expires and reload the MTA.",
 }
 
 

@@ -27,6 +27,7 @@ from smtpwatch.core.probe.cert_diagnosis import (
     read_certificate_unverified,
     verify_failure,
 )
+from smtpwatch.core.probe.check_limits import CheckLimits, banner_mismatch
 from smtpwatch.core.probe.connect import connect_first
 from smtpwatch.core.probe.environment import ProbeEnvironment, default_environment
 from smtpwatch.core.probe.outcome import crash_info, error_info, probe_result
@@ -57,12 +58,14 @@ def probe(
     password: str | None = None,
     mask: tuple[str, ...] = (),
     env: ProbeEnvironment | None = None,
+    limits: CheckLimits | None = None,
 ) -> ProbeResult:
     """Probe ``target`` once. Never raises for a failure of the target.
 
     ``mask``: more secrets to keep out of the result besides ``password`` (the old
-    password, when the probe runs again after a secret rotation)."""
-    return ProbeRun(target, password, env or default_environment(), mask).execute()
+    password, when the probe runs again after a secret rotation). ``limits``: what a
+    monitoring check adds (critical time, critical certificate days, expected greeting)."""
+    return ProbeRun(target, password, env or default_environment(), mask, limits).execute()
 
 
 class ProbeRun:
@@ -74,9 +77,11 @@ class ProbeRun:
         password: str | None,
         env: ProbeEnvironment,
         mask: tuple[str, ...] = (),
+        limits: CheckLimits | None = None,
     ) -> None:
         self.target = target
         self.env = env
+        self.limits = limits
         self._password = password
         # One guard per probe sees every piece of server text (core/server_text.py).
         self.guard = ServerTextGuard((password, *mask), username=target.username)
@@ -175,6 +180,9 @@ class ProbeRun:
             self.banner = reply_text(resp, limit=512)
             if code != 220:
                 raise self._reply_error(BannerError, "greeting", code, resp)
+            mismatch = banner_mismatch(self.limits, code, resp)
+            if mismatch is not None:
+                self.warnings.append(mismatch)
         self._ehlo(client, Phase.EHLO)
 
         if t.encryption in ("explicit", "auto"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from smtpwatch.core.kinds import ErrorKind, Phase, Status, WarningKind
+from smtpwatch.core.probe.check_limits import critical_threshold
 from smtpwatch.core.result import (
     AddressInfo,
     AuthInfo,
@@ -51,7 +52,8 @@ def crash_info(err: Exception, phase: Phase | None, guard: ServerTextGuard) -> E
 
 def probe_result(run: ProbeRun, error: ErrorInfo | None, *, crashed: bool) -> ProbeResult:
     """The result of ``run``, ended by ``error`` (None: the dialogue went through);
-    a ``slow`` warning is added here, as the total time is known only now."""
+    a ``slow`` warning is added here, as the total time is known only now, and a
+    check's critical thresholds (``run.limits``) may make an error of a passed run."""
     target = run.target
     total_ms = (run.clock() - run.t0) * 1000.0
     warn_ms = target.warn_ms
@@ -61,6 +63,10 @@ def probe_result(run: ProbeRun, error: ErrorInfo | None, *, crashed: bool) -> Pr
         run.warnings.append(
             WarningInfo(WarningKind.SLOW, f"probe took {took_ms:.0f} ms (warn_ms {warn_ms})")
         )
+    if error is None and not crashed:
+        over = critical_threshold(run.limits, took_ms=took_ms, tls=run.tls, warnings=run.warnings)
+        if over is not None:
+            error = error_info(over, run.guard)
     if crashed:
         status = Status.UNKNOWN
     elif error is not None:
