@@ -3,7 +3,8 @@
 The options become a Target (``cli.probe_target``); the text output is a verdict line
 with performance data, then the details (``cli.probe_output``); ``--json`` prints
 ``ProbeResult.to_dict()``. Exit code: 0 ok, 1 warning, 2 critical, 3 unknown or bad
-usage. The password never appears in argv: ``--password-env VAR`` names it.
+usage. check_smtp's options work with its meanings (``cli.check_smtp_options``). The
+password never appears in argv: ``--password-env VAR`` names it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from smtpwatch.cli.check_smtp_options import PROBE_TIMEOUT_S, check_limits
 from smtpwatch.cli.main import UsageError
 from smtpwatch.cli.probe_output import MAX_TEXT_KB, bounded, format_human
 from smtpwatch.cli.probe_target import build_target
@@ -26,15 +28,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "target",
+        nargs="?",
         metavar="HOST[:PORT]",
         help="host name or IP address; a port after an IPv6 address needs brackets, "
         "[ADDR]:PORT (a bare 2001:db8::1:25 is one address), or use --port",
     )
     smtp = parser.add_argument_group("SMTP")
     smtp.add_argument(
+        "-H",
+        "--hostname",
+        metavar="HOST",
+        help="the host, as check_smtp takes it, instead of HOST[:PORT]: check_smtp's "
+        "defaults apply (port 25, no TLS unless -S or -D)",
+    )
+    smtp.add_argument(
+        "-p",
         "--port",
         metavar="N",
-        help="port (default by --encryption: 587, 465 or 25); instead of HOST:PORT",
+        help="port (default by --encryption: 587, 465 or 25; 25 with -H); instead of HOST:PORT",
     )
     smtp.add_argument(
         "--encryption",
@@ -43,17 +54,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "none (25), auto (STARTTLS if offered, 25)",
     )
     smtp.add_argument(
-        "--timeout",
-        metavar="SECONDS",
-        help=f"overall deadline of the probe (default {DEFAULTS['timeout_s']:g})",
+        "-S",
+        "--starttls",
+        action="store_true",
+        help="STARTTLS required: --encryption explicit (as check_smtp -S)",
     )
     smtp.add_argument(
+        "-t",
+        "--timeout",
+        metavar="SECONDS",
+        help=f"overall deadline of the probe, 1-300 (default {PROBE_TIMEOUT_S:g}; "
+        f"stored targets: {DEFAULTS['timeout_s']:g})",
+    )
+    smtp.add_argument(
+        "-F",
         "--ehlo-name",
         metavar="NAME",
         help="name to send in EHLO (default: $SMTPWATCH_EHLO_NAME, else localhost)",
     )
     smtp.add_argument(
-        "--warn-ms", metavar="MS", help="warning when the whole probe takes longer than this"
+        "-e",
+        "--expect",
+        metavar="TEXT",
+        help="text the greeting must contain, reply code included (e.g. '220 mx1'); "
+        "else a banner_mismatch warning",
+    )
+    limits = parser.add_argument_group(
+        "thresholds", "times in seconds, alerting above the value (check_smtp's -w/-c)"
+    )
+    limits.add_argument(
+        "-w",
+        "--warning",
+        metavar="SECONDS",
+        help="warning (slow) when the whole probe takes longer",
+    )
+    limits.add_argument(
+        "-c",
+        "--critical",
+        metavar="SECONDS",
+        help="critical (error slow) when the whole probe takes longer",
+    )
+    limits.add_argument(
+        "--warn-ms", metavar="MS", help="as -w, in milliseconds (a stored target's warn_ms)"
     )
     auth = parser.add_argument_group("login")
     auth.add_argument("--user", metavar="NAME", help="log in with this user name")
@@ -85,7 +127,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not verify the certificate (facts are still reported)",
     )
     tls.add_argument(
-        "--cert-warn-days", metavar="DAYS", help="warning when the certificate expires sooner"
+        "--cert-warn-days",
+        metavar="DAYS",
+        help="warning when fewer than DAYS days are left (default 14)",
+    )
+    tls.add_argument(
+        "-D",
+        "--certificate",
+        metavar="WARN[,CRIT]",
+        help="as check_smtp: warning with WARN whole days or fewer left, critical "
+        "(error cert_expiring) with CRIT or fewer (default 0: under 24 hours); implies TLS",
     )
     dns = parser.add_argument_group("DNS")
     dns.add_argument(
@@ -107,10 +158,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     family = dns.add_mutually_exclusive_group()
     family.add_argument(
-        "-4", dest="ip_family", action="store_const", const="ipv4", help="IPv4 only"
+        "-4",
+        "--use-ipv4",
+        dest="ip_family",
+        action="store_const",
+        const="ipv4",
+        help="IPv4 only",
     )
     family.add_argument(
-        "-6", dest="ip_family", action="store_const", const="ipv6", help="IPv6 only"
+        "-6",
+        "--use-ipv6",
+        dest="ip_family",
+        action="store_const",
+        const="ipv6",
+        help="IPv6 only",
     )
     # -4/-6 look like negative numbers, so argparse would take "-1" in
     # "--cert-warn-days -1" for an option ("expected one argument"). Negative numbers are
@@ -134,6 +195,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     target, password = build_target(args, os.environ)
+    limits = check_limits(args)
 
     from smtpwatch.core.errors import ConfigError
     from smtpwatch.core.probe import default_environment, parse_location, probe
@@ -145,12 +207,18 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if location is not None:
         env.location = location
-    result = probe(target, password=password, env=env)
+    result = probe(target, password=password, env=env, limits=limits)
     if args.json:
         import json
 
         print(json.dumps(result.to_dict(), indent=2, sort_keys=False))
     else:
-        text = format_human(result, warn_ms=target.warn_ms, cert_warn_days=target.cert_warn_days)
+        text = format_human(
+            result,
+            warn_ms=target.warn_ms,
+            cert_warn_days=target.cert_warn_days,
+            crit_ms=None if limits is None else limits.crit_ms,
+            cert_crit_days=None if limits is None else limits.cert_crit_days,
+        )
         print(text if args.verbose else bounded(text, MAX_TEXT_KB * 1024))
     return result.status.exit_code

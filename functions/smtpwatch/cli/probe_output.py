@@ -53,8 +53,9 @@ def _where(result: ProbeResult) -> str:
     return format_host_port(result.host, result.port) if result.host else result.target_id
 
 
-def verdict(result: ProbeResult, *, warn_ms: int | None = None, cert_warn_days: int = 14) -> str:
-    """``SMTP CRITICAL - host:port phase kind: message | perfdata`` (one line)."""
+def verdict(result: ProbeResult, **limits: float | None) -> str:
+    """``SMTP CRITICAL - host:port phase kind: message | perfdata`` (one line);
+    ``limits`` as for ``perfdata``."""
     head = f"SMTP {result.status.value.upper()} - {_where(result)} {result.encryption}".rstrip()
     if result.error is not None:
         err = result.error
@@ -78,21 +79,34 @@ def verdict(result: ProbeResult, *, warn_ms: int | None = None, cert_warn_days: 
         text = text[: MAX_VERDICT_TEXT - 1] + "…"
     # "|" starts the performance data: keep it out of the text.
     line = f"{head}: {text}".replace("|", "/")
-    return f"{line} | {perfdata(result, warn_ms=warn_ms, cert_warn_days=cert_warn_days)}"
+    return f"{line} | {perfdata(result, **limits)}"
 
 
-def perfdata(result: ProbeResult, *, warn_ms: int | None = None, cert_warn_days: int = 14) -> str:
-    """Nagios performance data: seconds with six decimals, ``min`` 0."""
+def perfdata(
+    result: ProbeResult,
+    *,
+    warn_ms: float | None = None,
+    crit_ms: float | None = None,
+    cert_warn_days: float | None = 14,
+    cert_crit_days: float | None = None,
+) -> str:
+    """Nagios performance data: seconds with six decimals, ``min`` 0. ``time`` carries
+    the warning and critical times (a bare N: alert above N); ``cert_days`` alerts
+    below its thresholds (``N:``), critical below 0 unless ``cert_crit_days`` (whole
+    days left that are critical, check_smtp's count) says more."""
     parts = [
         f"{p.phase.value}={p.ms / 1000:.6f}s;;;0"
         for p in result.phases
         if p.reached and p.ms is not None
     ]
     warn = "" if warn_ms is None else f"{warn_ms / 1000:.6f}"
-    parts.append(f"time={result.total_ms / 1000:.6f}s;{warn};;0")
+    crit = "" if crit_ms is None else f"{crit_ms / 1000:.6f}"
+    parts.append(f"time={result.total_ms / 1000:.6f}s;{warn};{crit};0")
     if result.tls is not None and result.tls.days_left is not None:
         # "N:" = alert when the value drops below N (Nagios threshold syntax).
-        parts.append(f"cert_days={result.tls.days_left};{cert_warn_days}:;0:")
+        below = 0 if cert_crit_days is None else int(cert_crit_days) + 1
+        warn_days = "" if cert_warn_days is None else f"{int(cert_warn_days)}:"
+        parts.append(f"cert_days={result.tls.days_left};{warn_days};{below}:")
     return " ".join(parts)
 
 
@@ -104,12 +118,11 @@ def _phase_line(p: PhaseResult) -> str:
     return f"  {name:<9} {p.ms:>6.1f} ms  {state}"
 
 
-def format_human(
-    result: ProbeResult, *, warn_ms: int | None = None, cert_warn_days: int = 14
-) -> str:
+def format_human(result: ProbeResult, **limits: float | None) -> str:
+    """The verdict line, then the details; ``limits`` as for ``perfdata``."""
     from smtpwatch.core.result import expiry_phrase
 
-    lines = [verdict(result, warn_ms=warn_ms, cert_warn_days=cert_warn_days), "phases:"]
+    lines = [verdict(result, **limits), "phases:"]
     lines += [_phase_line(p) for p in result.phases]
     lines.append(f"  {'total':<9} {result.total_ms:>6.1f} ms")
 

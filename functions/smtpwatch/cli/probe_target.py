@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from smtpwatch.cli.check_smtp_options import check_smtp_fields
 from smtpwatch.cli.main import UsageError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
@@ -38,6 +39,7 @@ FIELD_OF_DEST: dict[str, str] = {
 OPTION_OF_FIELD: dict[str, str] = {
     **dict.fromkeys(("target_id", "name", "host", "port"), "HOST[:PORT]"),
     **{field: "--" + dest.replace("_", "-") for dest, field in FIELD_OF_DEST.items()},
+    "timeout_s": "-t/--timeout",
     "ip_family": "-4/-6",
     "login": "--user",
     "username": "--user",
@@ -56,15 +58,14 @@ def build_target(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[
     Raises ``UsageError`` with one line naming the option.
     """
     from smtpwatch.core.errors import ConfigError
-    from smtpwatch.core.parsing import format_host_port, parse_host_port
+    from smtpwatch.core.parsing import format_host_port
     from smtpwatch.core.target import Target
 
-    try:
-        host, port = parse_host_port(args.target, None, field="host")
-    except ConfigError as exc:
-        raise _usage(exc) from None
+    host, port = _host_port(args)
     if args.port is not None:
         port = _port_option(args.port, port)
+    elif args.hostname is not None and args.encryption is None:
+        port = 25  # check_smtp's default port, whatever -S or -D ask for
 
     fields: dict[str, Any] = {
         "target_id": _target_id(format_host_port(host, port)),
@@ -75,6 +76,7 @@ def build_target(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[
     if args.nameserver and args.dns_mode is None:
         simple["dns_mode"] = "external"  # the only mode that asks them
     fields.update({k: v for k, v in simple.items() if v is not None})
+    fields.update(check_smtp_fields(args))
     if args.allow_plaintext_auth:
         fields["allow_plaintext_auth"] = True
     if args.no_tls_verify:
@@ -105,6 +107,26 @@ def build_target(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[
         return Target(**fields), None
     except ConfigError as exc:
         raise _usage(exc) from None
+
+
+def _host_port(args: argparse.Namespace) -> tuple[str, int | None]:
+    """HOST[:PORT], or -H HOST (a host only, as check_smtp takes it)."""
+    from smtpwatch.core.errors import ConfigError
+    from smtpwatch.core.parsing import parse_host_port
+
+    if args.hostname is not None and args.target is not None:
+        raise UsageError(f"-H: the host is given twice (-H and {args.target!r}); give one")
+    text = args.hostname if args.hostname is not None else args.target
+    if text is None:
+        raise UsageError("the host is missing: give HOST[:PORT] or -H HOST")
+    try:
+        host, port = parse_host_port(text, None, field="host")
+    except ConfigError as exc:
+        option = "-H" if args.hostname is not None else "HOST[:PORT]"
+        raise UsageError(f"{option}: {exc.reason}") from None
+    if args.hostname is not None and port is not None:
+        raise UsageError(f"-H: {text!r} names a port; give the host and -p PORT")
+    return host, port
 
 
 def _port_option(value: str, given: int | None) -> int:
