@@ -66,9 +66,17 @@ def test_the_figures_of_a_row() -> None:
 
 @pytest.mark.parametrize(
     ("fraction", "shown"),
-    [(1.0, "100.00 %"), (0.99999, "99.99 %"), (0.0, "0.00 %"), (0.5, "50.00 %"), (None, NONE)],
+    [
+        (1.0, "100.00 %"),
+        (0.99999, "99.99 %"),
+        (2 / 3, "66.67 %"),
+        (0.996549, "99.65 %"),
+        (0.00001, "0.01 %"),
+        (0.0, "0.00 %"),
+        (None, NONE),
+    ],
 )
-def test_uptime_is_rounded_down_so_100_means_no_failure(fraction: float | None, shown: str) -> None:
+def test_uptime_shows_100_only_when_no_check_failed(fraction: float | None, shown: str) -> None:
     target = row("mx1")
     changed = OverviewRow(target.view, Uptime(fraction, None, None), None, None, None)
     tr = overview([changed]).one("tr", "target")

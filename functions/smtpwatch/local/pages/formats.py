@@ -14,10 +14,16 @@ NONE = "\u2013"  # an en dash, shown where there is nothing to show
 
 
 def percent(fraction: float | None) -> str:
-    """0.99651 -> "99.65 %": rounded down, so "100.00 %" means no check failed."""
+    """0.99651 -> "99.65 %", rounded to hundredths, except that only all passed shows
+    "100.00 %" and only none passed shows "0.00 %" (0.99999 is "99.99 %")."""
     if fraction is None or not math.isfinite(fraction):
         return NONE
-    hundredths = math.floor(max(0.0, min(1.0, fraction)) * 10_000 + 1e-6)
+    fraction = max(0.0, min(1.0, fraction))
+    hundredths = round(fraction * 10_000)
+    if fraction < 1:
+        hundredths = min(hundredths, 9_999)
+    if fraction > 0:
+        hundredths = max(hundredths, 1)
     return f"{hundredths / 100:.2f} %"
 
 
