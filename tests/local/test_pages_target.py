@@ -14,6 +14,7 @@ from local.html_dom import Node, parse
 from local.pages_samples import NOW, XSS, checks_of, points_every, row, target_page, ts
 from smtpwatch.local.page_model import AlertRow, CheckCell, PhasePoint, TargetPage
 from smtpwatch.local.pages.query import QueryError, target_window
+from smtpwatch.local.pages.static import static_file
 from smtpwatch.local.pages.target import render_target
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -218,3 +219,17 @@ def test_a_window_the_page_cannot_show_names_the_parameter(
 ) -> None:
     with pytest.raises(QueryError, match=re.escape(words)):
         target_window(query)
+
+
+def test_the_lists_stacked_as_cards_name_each_cell_as_its_column_is_headed() -> None:
+    found = static_file("/static/style.css")
+    assert found is not None
+    css = found[1].decode("utf-8")
+    narrow = css[css.index("@media (max-width: 700px)") :]
+    page = render(target_page())
+    for table_id in ("failures", "alerts"):
+        table = page.one("table", id=table_id)
+        assert "list" in table.classes
+        for th in table.all("th"):
+            (cls,) = th.classes
+            assert f'table.list td.{cls}::before {{ content: "{th.text()}"; }}' in narrow

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from smtpwatch.core.safe_text import for_html
 from smtpwatch.core.schedule import parse_ts
 
-__all__ = ["NONE", "age", "days", "moment", "ms_label", "percent", "stamp"]
+__all__ = ["NONE", "age", "days", "html_text", "moment", "ms_label", "percent", "stamp"]
 
 NONE = "\u2013"  # an en dash, shown where there is nothing to show
+
+
+@lru_cache(maxsize=4096)
+def html_text(text: str) -> str:
+    """``for_html``, remembered: a page of many targets repeats hosts, tags and kinds."""
+    return for_html(text)
 
 
 def percent(fraction: float | None) -> str:

@@ -1,5 +1,5 @@
 """A target's lists of recent failures and recent alerts, as tables that stack into
-cards on a narrow screen (each cell carries its column's name in ``data-label``)."""
+cards on a narrow screen (the stylesheet names each cell's column there)."""
 
 from __future__ import annotations
 
@@ -57,11 +57,7 @@ def _token(text: str) -> str:
 def _table(table_id: str, columns: tuple[tuple[str, str], ...], rows: list[dict[str, str]]) -> str:
     head = "".join(f'<th scope="col" class="{cls}">{label}</th>' for cls, label in columns)
     body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="{cls}" data-label="{label}">{row[cls]}</td>' for cls, label in columns
-        )
-        + "</tr>\n"
+        "<tr>" + "".join(f'<td class="{cls}">{row[cls]}</td>' for cls, _ in columns) + "</tr>\n"
         for row in rows
     )
     return (

@@ -7,17 +7,17 @@ import urllib.parse
 from collections import Counter
 from datetime import datetime
 
-from smtpwatch.core.safe_text import for_html
 from smtpwatch.local.page_model import LastError, OverviewRow
 from smtpwatch.local.pages.formats import NONE, days, moment, percent
+from smtpwatch.local.pages.formats import html_text
 from smtpwatch.local.pages.layout import page
 from smtpwatch.local.pages.query import OverviewFilter
 from smtpwatch.local.target_views import STATES
 
 __all__ = ["COLUMNS", "error_spans", "render_overview", "tag_spans", "target_href"]
 
-# (cell class, heading): the table's columns in order; the heading is also the label
-# each cell shows in front of its value when the table is stacked as cards.
+# (cell class, heading): the table's columns in order. The stylesheet repeats each
+# heading in front of its cell's value when the table is stacked as cards.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("name", "Target"),
     ("state", "State"),
@@ -37,17 +37,17 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 def target_href(target_id: str, window: str | None = None) -> str:
     """The target page's URL, ready for an attribute value."""
     query = "" if window is None else f"?window={urllib.parse.quote(window, safe='')}"
-    return for_html(f"/targets/{urllib.parse.quote(target_id, safe='')}{query}")
+    return html_text(f"/targets/{urllib.parse.quote(target_id, safe='')}{query}")
 
 
 def error_spans(error: LastError | None) -> str:
     """An error as phase, kind and message, each in its own span ("" for none)."""
     if error is None:
         return ""
-    phase = f'<span class="error-phase">{for_html(error.phase)}</span>: ' if error.phase else ""
+    phase = f'<span class="error-phase">{html_text(error.phase)}</span>: ' if error.phase else ""
     return (
-        f'{phase}<span class="error-kind">{for_html(error.kind)}</span>: '
-        f'<span class="error-message">{for_html(error.message)}</span>'
+        f'{phase}<span class="error-kind">{html_text(error.kind)}</span>: '
+        f'<span class="error-message">{html_text(error.message)}</span>'
     )
 
 
@@ -88,8 +88,8 @@ def _form(chosen: OverviewFilter) -> str:
         for s in STATES
     )
     tags = chosen.tag_texts
-    first = for_html(tags[0]) if tags else ""
-    more = "".join(f'<input type="hidden" name="tag" value="{for_html(t)}">' for t in tags[1:])
+    first = html_text(tags[0]) if tags else ""
+    more = "".join(f'<input type="hidden" name="tag" value="{html_text(t)}">' for t in tags[1:])
     return (
         '<form id="filter" method="get" action="/">\n'
         '<label>State <select name="state"><option value="">any</option>'
@@ -110,11 +110,11 @@ def _table(rows: list[OverviewRow], now: datetime) -> str:
 
 def _row(row: OverviewRow, now: datetime) -> str:
     view = row.view
-    state = for_html(view.state)
-    target_id = for_html(view.target_id)
+    state = html_text(view.state)
+    target_id = html_text(view.target_id)
     error_title = ""
     if row.last_error is not None and row.last_error.at:
-        error_title = f' title="at {for_html(row.last_error.at)}"'
+        error_title = f' title="at {html_text(row.last_error.at)}"'
     cells = {
         "name": f'<a class="target-link" href="{target_href(view.target_id)}">{target_id}</a>',
         "state": state.upper(),
@@ -125,14 +125,13 @@ def _row(row: OverviewRow, now: datetime) -> str:
         "uptime-30d": percent(row.uptime.month),
         "cert-days": days(row.cert_days_left),
         "last-check": moment(row.last_check, now),
-        "location": for_html(view.location) or NONE,
-        "host": for_html(view.host) or NONE,
+        "location": html_text(view.location) or NONE,
+        "host": html_text(view.host) or NONE,
         "tags": tag_spans(view.tags),
     }
     tds = "".join(
-        f'<td class="{cls}" data-label="{label}"{error_title if cls == "error" else ""}>'
-        f"{cells[cls]}</td>"
-        for cls, label in COLUMNS
+        f'<td class="{cls}"{error_title if cls == "error" else ""}>{cells[cls]}</td>'
+        for cls, _ in COLUMNS
     )
     return (
         f'<tr class="target state-{state}" data-target-id="{target_id}" '
@@ -142,6 +141,6 @@ def _row(row: OverviewRow, now: datetime) -> str:
 
 def tag_spans(tags: dict[str, str]) -> str:
     return " ".join(
-        f'<span class="tag">{for_html(key)}={for_html(value)}</span>'
+        f'<span class="tag">{html_text(key)}={html_text(value)}</span>'
         for key, value in sorted(tags.items())
     )
