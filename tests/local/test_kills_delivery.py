@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -675,3 +676,21 @@ def test_a_worker_started_soon_after_boot_also_forgets_rows_done_long_ago(
     deliveries.start()
     running.append(deliveries)
     assert wait_for(lambda: outbox.entries() == [])
+
+
+def test_drain_keeps_to_its_bound_however_many_channels_hang(
+    outbox: Outbox, receiver: WebhookReceiver, running: list[Deliveries]
+) -> None:
+    # run --once promises to be done with delivery within the webhook timeout plus a
+    # margin, whatever the receivers do: the bound is the drain's, not one per channel
+    gates = [Gate(webhook_channel(receiver.url(), index=i, timeout_s=3).send) for i in range(4)]
+    channels = [Channel(f"webhook-{i}", f"webhook {i}", g.send) for i, g in enumerate(gates)]
+    deliveries = Deliveries(outbox, channels, listener=Notices())
+    running.append(deliveries)
+    OutboxSink(outbox, channels).send(alert("mx1"))
+    started = time.monotonic()
+    assert deliveries.drain(0.3) is False
+    elapsed = time.monotonic() - started
+    for gate in gates:
+        gate.open()
+    assert elapsed < 0.3 + 2.5, f"drain(0.3) took {elapsed:.1f} s with 4 stuck channels"
