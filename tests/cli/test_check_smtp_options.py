@@ -114,6 +114,10 @@ def test_the_probe_command_defaults_to_a_10_s_deadline_while_targets_keep_120() 
     assert Target(target_id="t", host="mx.example.com").timeout_s == 120
 
 
+def test_check_smtps_dash_q_is_accepted_and_changes_nothing() -> None:
+    assert parsed("-H", "mx.example.com", "-q") == parsed("-H", "mx.example.com")
+
+
 def test_long_options_still_override_dash_h_defaults() -> None:
     target = parsed("-H", "mx.example.com", "--encryption", "implicit", "-w", "2.5")
     assert (target.effective_port, target.encryption, target.warn_ms) == (465, "implicit", 2500)

@@ -79,6 +79,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="text the greeting must contain, reply code included (e.g. '220 mx1'); "
         "else a banner_mismatch warning",
     )
+    smtp.add_argument(
+        "-q",
+        "--ignore-quit-failure",
+        action="store_true",
+        help="accepted as check_smtp takes it; a failed QUIT is never a failure anyway",
+    )
     limits = parser.add_argument_group(
         "thresholds", "times in seconds, alerting above the value (check_smtp's -w/-c)"
     )
