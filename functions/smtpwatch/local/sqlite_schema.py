@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 from smtpwatch.core.schedule import format_ts, utc_now
+from smtpwatch.local import rollup
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Transaction", "applied_version", "migrate"]
 
@@ -70,6 +71,9 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX outbox_by_target ON outbox (channel, target_id, ord)",
         ),
     ),
+    # Checks per target and hour / day for uptime and response-time charts: filled from
+    # the results already stored, then kept in step by a trigger and the store's deletes.
+    (3, "hourly and daily check rollups", rollup.MIGRATION),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -21,6 +21,7 @@ from smtpwatch.core.errors import SmtpwatchError
 from smtpwatch.core.result import ProbeResult
 from smtpwatch.core.schedule import format_ts, parse_ts, utc_now
 from smtpwatch.core.state import TargetState
+from smtpwatch.local.rollup import forget_before, forget_target
 from smtpwatch.local.sqlite_schema import SCHEMA_VERSION, Transaction, applied_version, migrate
 
 __all__ = [
@@ -196,6 +197,7 @@ class SqliteStore:
         with self._lock, self._transaction():
             self._conn.execute("DELETE FROM state WHERE target_id = ?", (target_id,))
             self._conn.execute("DELETE FROM results WHERE target_id = ?", (target_id,))
+            forget_target(self._conn, target_id)
 
     # -- StateStore ------------------------------------------------------------
 
@@ -301,8 +303,10 @@ class SqliteStore:
 
     def prune_results(self, before: str) -> int:
         """Delete results that started before ``before`` (local retention)."""
+        cutoff = _epoch(before)
         with self._lock, self._transaction():
-            cur = self._conn.execute("DELETE FROM results WHERE started < ?", (_epoch(before),))
+            cur = self._conn.execute("DELETE FROM results WHERE started < ?", (cutoff,))
+            forget_before(self._conn, cutoff)
         return cur.rowcount
 
     # -- helpers -----------------------------------------------------------------
