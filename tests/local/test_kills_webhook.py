@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 from collections.abc import Iterator
 
 import pytest
@@ -140,6 +141,12 @@ def test_a_url_that_is_not_http_is_refused_and_shown_without_its_token(url: str)
     assert str(info.value).endswith(": expected an http:// or https:// URL")
     assert str(info.value).startswith("webhook '")
     assert "s3cret" not in str(info.value)
+
+
+def test_a_url_without_a_host_is_shown_as_written() -> None:
+    with pytest.raises(ValueError) as info:
+        WebhookSender("http:///hook?token=s3cret")
+    assert str(info.value) == "webhook 'http:///hook?…': expected an http:// or https:// URL"
 
 
 @pytest.mark.parametrize("timeout_s", [0, -1])
@@ -282,3 +289,19 @@ def test_an_untrusted_certificate_names_the_reason(certs: Certificates) -> None:
         "TLS certificate not accepted: self-signed certificate in certificate chain",
         "TLS certificate not accepted: self signed certificate in certificate chain",
     )
+
+
+def test_a_reset_connection_is_named_by_the_systems_words() -> None:
+    class Reset(_RawReceiver):
+        def answer(self, sock: socket.socket) -> None:
+            # linger 0: the close sends a reset instead of an orderly end
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    with Reset() as raw:
+        assert str(failure(raw.url())) == "Connection reset by peer"
+
+
+def test_an_answer_that_is_not_http_is_shown_cut_on_one_line() -> None:
+    with RawAnswer(b"SMTP? " + b"x" * 300 + b"\r\n\r\n") as raw:
+        text = str(failure(raw.url()))
+    assert text == ("SMTP? " + "x" * 300)[:199] + "…"
