@@ -1,5 +1,6 @@
-"""`smtpwatch serve`: ``/metrics`` (Prometheus text format) and ``/api/…`` (JSON) over
-the SQLite store that `smtpwatch run` fills, read-only, on 127.0.0.1 by default.
+"""`smtpwatch serve`: the dashboard (HTML pages), ``/metrics`` (Prometheus text format)
+and ``/api/…`` (JSON) over the SQLite store that `smtpwatch run` fills, read-only, on
+127.0.0.1 by default.
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ def start_server(
             file=sys.stderr,
         )
     say(
-        f"serving http://{shown}:{bound_port}/metrics and /api/targets from {config.db} (read-only)"
+        f"serving http://{shown}:{bound_port}/ (dashboard), /metrics and /api/targets "
+        f"from {config.db} (read-only)"
     )
     sys.stdout.flush()
     return server

@@ -1,4 +1,5 @@
-"""The HTTP server of `smtpwatch serve`: ``/metrics`` and ``/api/…``, read-only.
+"""The HTTP server of `smtpwatch serve`: the HTML pages (``/``, ``/targets/<id>``,
+``/static/…``), ``/metrics`` and ``/api/…``, read-only.
 
 A stdlib ``ThreadingHTTPServer`` answering GET and HEAD only, one request per
 connection, with a bounded request head and one deadline per connection; optional
@@ -12,15 +13,23 @@ import binascii
 import hmac
 import io
 import json
+import os
 import socket
 import sqlite3
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from smtpwatch.local.page_data import overview_rows, target_page
+from smtpwatch.local.pages.layout import HTML_HEADERS, error_page
+from smtpwatch.local.pages.overview import render_overview
+from smtpwatch.local.pages.query import QueryError, overview_filter, target_window
+from smtpwatch.local.pages.static import static_file
+from smtpwatch.local.pages.target import render_target
 from smtpwatch.local.prometheus_text import CONTENT_TYPE, render_metrics
 from smtpwatch.local.target_views import open_readonly, read_views
 from smtpwatch.local.web_api import DEFAULT_RESULTS, target_document, targets_document
@@ -30,16 +39,39 @@ __all__ = ["DEFAULT_PORT", "MAX_HEAD_BYTES", "ServeConfig", "make_server"]
 DEFAULT_PORT = 9925
 MAX_HEAD_BYTES = 16 * 1024  # request line and headers together
 _JSON = "application/json; charset=utf-8"
-_INDEX = b"smtpwatch serve: /metrics (Prometheus), /api/targets, /api/targets/<id>\n"
+_HTML = "text/html; charset=utf-8"
+
+
+def serving_location() -> str:
+    """Where the pages say they were made: $SMTPWATCH_LOCATION, else the host name."""
+    from smtpwatch.core.probe.environment import (
+        LOCATION_VARIABLE,
+        default_location,
+        parse_location,
+    )
+
+    try:
+        return parse_location(LOCATION_VARIABLE, os.environ.get(LOCATION_VARIABLE) or "")
+    except ValueError:
+        return default_location()
 
 
 @dataclass(frozen=True, slots=True)
 class ServeConfig:
-    """What every request needs: where the store is, the password, the deadline."""
+    """What every request needs: where the store is, the password, the deadline, and
+    the location the pages' footer names."""
 
     db: Path
     password: str | None = None
     request_timeout_s: float = 10.0
+    location: str = field(default_factory=serving_location)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    code: int
+    ctype: str
+    data: bytes
 
 
 class _HeadTooLargeError(Exception):
@@ -137,32 +169,64 @@ class _Handler(BaseHTTPRequestHandler):
             return
         url = urllib.parse.urlsplit(self.path)
         try:
-            found = self._route(url.path, urllib.parse.parse_qs(url.query))
+            reply = self._route(url.path, url.query)
         except sqlite3.Error as exc:
             message = f"the database cannot be read: {exc}\n".encode()
             self._send(503, "text/plain; charset=utf-8", message, body)
             return
-        if found is None:
+        if reply is None:
             self._send(404, "text/plain; charset=utf-8", b"not found\n", body)
         else:
-            self._send(200, found[0], found[1], body)
+            self._send(reply.code, reply.ctype, reply.data, body)
 
-    def _route(self, path: str, query: dict[str, list[str]]) -> tuple[str, bytes] | None:
-        if path == "/":
-            return "text/plain; charset=utf-8", _INDEX
+    def _route(self, path: str, query_text: str) -> _Reply | None:
+        found = static_file(path)
+        if found is not None:
+            return _Reply(200, found[0], found[1])
+        if path == "/" or path.startswith("/targets/"):
+            return self._page(path, urllib.parse.parse_qs(query_text, keep_blank_values=True))
         if path not in ("/metrics", "/api/targets") and not path.startswith("/api/targets/"):
-            return None
+            return self._html(404, "Not found", "There is no such page here.")
+        query = urllib.parse.parse_qs(query_text)
         conn = open_readonly(self.config.db)
         try:
             if path == "/metrics":
-                return CONTENT_TYPE, _utf8(render_metrics(read_views(conn)))
+                return _Reply(200, CONTENT_TYPE, _utf8(render_metrics(read_views(conn))))
             if path == "/api/targets":
-                return _JSON, _json(targets_document(conn))
+                return _Reply(200, _JSON, _json(targets_document(conn)))
             target_id = urllib.parse.unquote(path.removeprefix("/api/targets/"))
             document = target_document(conn, target_id, _limit(query))
-            return None if document is None else (_JSON, _json(document))
+            return None if document is None else _Reply(200, _JSON, _json(document))
         finally:
             conn.close()
+
+    def _page(self, path: str, query: dict[str, list[str]]) -> _Reply:
+        """The overview or a target's page; 400 for a query they cannot use (checked
+        before the database is opened), 404 for an unknown target."""
+        now = datetime.now(UTC)
+        location = self.config.location
+        target_id = urllib.parse.unquote(path.removeprefix("/targets/"))
+        try:
+            chosen = overview_filter(query) if path == "/" else None
+            window = target_window(query) if chosen is None else ""
+        except QueryError as exc:
+            return self._html(400, "Bad request", str(exc), now)
+        conn = open_readonly(self.config.db)
+        try:
+            if chosen is not None:
+                rows = overview_rows(conn, now)
+                return _Reply(200, _HTML, _utf8(render_overview(rows, chosen, now, location)))
+            found = target_page(conn, target_id, window, now)
+        finally:
+            conn.close()
+        if found is None:
+            return self._html(404, "Not found", f"No target is called {target_id!r}.", now)
+        return _Reply(200, _HTML, _utf8(render_target(found, now, location)))
+
+    def _html(self, code: int, title: str, message: str, now: datetime | None = None) -> _Reply:
+        now = now or datetime.now(UTC)
+        page = error_page(code, title, message, now, self.config.location)
+        return _Reply(code, _HTML, _utf8(page))
 
     def _authorised(self) -> bool:
         password = self.config.password
@@ -186,6 +250,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
+        if ctype == _HTML:
+            for name, value in HTML_HEADERS.items():
+                self.send_header(name, value)
         for name, value in (extra or {}).items():
             self.send_header(name, value)
         self.end_headers()
