@@ -694,3 +694,29 @@ def test_drain_keeps_to_its_bound_however_many_channels_hang(
     for gate in gates:
         gate.open()
     assert elapsed < 0.3 + 2.5, f"drain(0.3) took {elapsed:.1f} s with 4 stuck channels"
+
+
+def test_stop_keeps_to_its_grace_while_another_process_holds_the_database(
+    tmp_path: Path, store: SqliteStore, outbox: Outbox, receiver: WebhookReceiver
+) -> None:
+    import sqlite3
+
+    # GIVEN another process writing to the database (an import, a second smtpwatch): the
+    # worker's own write waits for it (SQLite's busy timeout is 30 s)
+    other = sqlite3.connect(str(tmp_path / "smtpwatch.db"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    channel = webhook_channel(receiver.url(), index=1, timeout_s=3)
+    deliveries = Deliveries(outbox, [channel], listener=Notices())
+    try:
+        deliveries.start()
+        # WHEN the run stops with a grace of 0.3 s THEN stop returns (the worker is left to
+        # end when the database frees up; its thread does not keep the process alive)
+        stopper = threading.Thread(target=deliveries.stop, kwargs={"grace_s": 0.3})
+        stopper.start()
+        stopper.join(5)
+        assert not stopper.is_alive(), "stop waited for the database beyond its grace"
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    worker = [t for t in threading.enumerate() if t.name == "smtpwatch-webhook-1"]
+    assert all(wait_for(lambda t=t: not t.is_alive()) for t in worker)

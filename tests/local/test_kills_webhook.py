@@ -210,6 +210,11 @@ def test_a_failures_text_has_the_receivers_explanation_on_one_line_cut(
     assert text == "HTTP 422 Unprocessable Entity: " + snippet[:119] + "…"
 
 
+def test_a_failures_text_of_exactly_the_limit_is_shown_whole(receiver: WebhookReceiver) -> None:
+    receiver.set_reply(Reply(500, body=b"y" * 120))
+    assert str(failure(receiver.url())) == "HTTP 500 Internal Server Error: " + "y" * 120
+
+
 def test_a_failure_without_a_body_is_the_status_alone(receiver: WebhookReceiver) -> None:
     receiver.set_reply(503)
     assert str(failure(receiver.url())) == "HTTP 503 Service Unavailable"
