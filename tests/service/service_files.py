@@ -90,6 +90,20 @@ def exec_form(arguments: str) -> list[str]:
     return value
 
 
+def child_of(parent: int) -> int | None:
+    """The pid of a process whose parent is ``parent`` (Linux /proc), if any yet."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            return int(entry.name)
+    return None
+
+
 def smtpwatch_here() -> list[str]:
     """This test environment's `smtpwatch`, standing in for /opt/smtpwatch's."""
     found = shutil.which("smtpwatch", path=str(Path(sys.executable).parent))

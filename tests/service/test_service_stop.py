@@ -23,6 +23,7 @@ import pytest
 from service_files import (
     DOCKER_DIR,
     SYSTEMD_DIR,
+    child_of,
     dockerfile_instructions,
     exec_form,
     final_stage,
@@ -162,19 +163,6 @@ def _pid1_argv(argv: list[str]) -> list[str]:
     return ["unshare", *user, "--pid", "--fork", "--kill-child", *argv]
 
 
-def _child_of(parent: int) -> int | None:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-            return int(entry.name)
-    return None
-
-
 @pytest.fixture
 def pid_namespaces() -> None:
     if not sys.platform.startswith("linux"):
@@ -228,7 +216,7 @@ def test_the_images_command_as_pid_1_is_healthy_then_stops_cleanly_on_its_stop_s
         refused = _healthcheck(health, wrong)
         assert (refused.returncode, refused.stdout) == (1, f"unhealthy: {url} answered 401\n")
 
-        pid1 = _child_of(service.proc.pid)
+        pid1 = child_of(service.proc.pid)
         assert pid1 is not None
         code, exited_s, err = service.stop(pid1, signal.SIGTERM, DOCKER_STOP_TIMEOUT_S)
     finally:
