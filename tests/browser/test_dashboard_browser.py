@@ -154,6 +154,31 @@ def test_overview_shows_each_state_in_its_colour_and_a_down_target_names_its_pha
     tab.assert_clean()
 
 
+LINES = """e => {
+    const range = document.createRange();
+    range.selectNodeContents(e);
+    return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
+}"""
+
+
+def test_states_and_figures_are_not_split_across_lines(
+    visit: Callable[..., Visit], fleet: Fleet
+) -> None:
+    """However long a hostile id, tag or error makes the table, "DOWN" and "100.00 %"
+    stay whole words on one line."""
+    tab = visit()
+    tab.go("/")
+    cells = "td.state, td.uptime-24h, td.uptime-7d, td.uptime-30d, td.cert-days"
+    split = {
+        f"{row.get_attribute('data-target-id')} {cell.get_attribute('class')}": cell.inner_text()
+        for row in tab.page.locator("#targets tr.target").all()
+        for cell in row.locator(cells).all()
+        if cell.evaluate(LINES) > 1
+    }
+    assert split == {}
+    tab.assert_clean()
+
+
 def test_the_bar_has_one_cell_per_stored_check_oldest_left(
     visit: Callable[..., Visit], fleet: Fleet
 ) -> None:
