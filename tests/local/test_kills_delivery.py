@@ -718,5 +718,5 @@ def test_stop_keeps_to_its_grace_while_another_process_holds_the_database(
     finally:
         other.execute("COMMIT")
         other.close()
-    worker = [t for t in threading.enumerate() if t.name == "smtpwatch-webhook-1"]
-    assert all(wait_for(lambda t=t: not t.is_alive()) for t in worker)
+    for worker in [t for t in threading.enumerate() if t.name == "smtpwatch-webhook-1"]:
+        assert wait_for(lambda: not worker.is_alive())  # noqa: B023 (used at once)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -310,3 +311,31 @@ def test_an_answer_that_is_not_http_is_shown_cut_on_one_line() -> None:
     with RawAnswer(b"SMTP? " + b"x" * 300 + b"\r\n\r\n") as raw:
         text = str(failure(raw.url()))
     assert text == ("SMTP? " + "x" * 300)[:199] + "…"
+
+
+def test_a_receiver_too_busy_to_take_the_connection_times_out_quietly() -> None:
+    # GIVEN a listener whose accept queue is full: the connection is never taken, so the
+    # deadline comes while still connecting
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        port = full.getsockname()[1]
+        queued = []
+        for _ in range(3):
+            waiting = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            waiting.setblocking(False)
+            waiting.connect_ex(("127.0.0.1", port))
+            queued.append(waiting)
+        unhandled: list[BaseException | None] = []
+        previous = threading.excepthook
+        threading.excepthook = lambda args: unhandled.append(args.exc_value)
+        try:
+            error = failure(f"http://127.0.0.1:{port}/hook", timeout_s=0.5)
+            for timer in [t for t in threading.enumerate() if isinstance(t, threading.Timer)]:
+                timer.join(5)  # the deadline's watchdog has done what it does
+        finally:
+            threading.excepthook = previous
+            for waiting in queued:
+                waiting.close()
+    assert str(error) == "timed out after 0.5 s (deadline)"
+    assert unhandled == []  # the deadline's cut of a socket still connecting is no crash
