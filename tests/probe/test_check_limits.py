@@ -12,7 +12,7 @@ from smtpwatch.core.alerting import decide
 from smtpwatch.core.errors import CertExpiringError, SlowError, TlsError
 from smtpwatch.core.kinds import ErrorKind, Phase, Status, WarningKind
 from smtpwatch.core.probe import ProbeEnvironment, probe
-from smtpwatch.core.probe.check_limits import CheckLimits
+from smtpwatch.core.probe.check_limits import CheckLimits, banner_mismatch
 from smtpwatch.core.state import TargetState
 from smtpwatch.core.target import Target
 from smtpwatch.testing.servers import DEFAULT_HOSTNAME, Certificates, HostileServer, SmtpServer
@@ -108,3 +108,12 @@ def test_an_alert_for_the_new_kinds_names_them_and_the_next_step(
     text = alert_text.text(decision.alert)
     assert "tls cert_expiring" in text.splitlines()[0]
     assert "Next step: Renew the certificate before it expires" in text
+
+
+def test_the_mismatch_warning_quotes_at_most_80_characters_of_the_expected_text() -> None:
+    limits = CheckLimits(expect_banner="x" * 200)
+    warning = banner_mismatch(limits, 220, b"mx1.example.test ESMTP")
+    assert warning is not None
+    assert warning.message == f"greeting does not contain {'x' * 79 + '…'!r}"
+    assert banner_mismatch(CheckLimits(expect_banner="220 mx1"), 220, b"mx1 ESMTP") is None
+    assert banner_mismatch(None, 220, b"anything") is None
