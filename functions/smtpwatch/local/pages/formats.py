@@ -9,7 +9,17 @@ from functools import lru_cache
 from smtpwatch.core.safe_text import for_html
 from smtpwatch.core.schedule import parse_ts
 
-__all__ = ["NONE", "age", "days", "html_text", "moment", "ms_label", "percent", "stamp"]
+__all__ = [
+    "NONE",
+    "age",
+    "days",
+    "html_text",
+    "moment",
+    "ms_label",
+    "percent",
+    "short_stamp",
+    "stamp",
+]
 
 NONE = "\u2013"  # an en dash, shown where there is nothing to show
 
@@ -50,6 +60,13 @@ def stamp(moment_: datetime) -> str:
     return moment_.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def short_stamp(moment_: datetime) -> str:
+    """A moment in a table cell, to the minute: "2026-12-07 21:40 UTC", as date and
+    clock (each kept whole by the stylesheet, the line may break between them)."""
+    utc = moment_.astimezone(UTC)
+    return f'<span class="date">{utc:%Y-%m-%d}</span> <span class="clock">{utc:%H:%M} UTC</span>'
+
+
 def age(seconds: float) -> str:
     """A duration a person reads at a glance: "40 s", "5 min", "3 h", "12 d"."""
     seconds = max(0.0, seconds)
@@ -71,6 +88,6 @@ def moment(text: str | None, now: datetime) -> str:
     ago = (now - when).total_seconds()
     relative = f"{age(ago)} ago" if ago >= 0 else f"in {age(-ago)}"
     return (
-        f'<time datetime="{for_html(text)}">{stamp(when)}</time>'
+        f'<time datetime="{for_html(text)}" title="{stamp(when)}">{short_stamp(when)}</time>'
         f' <span class="ago">({relative})</span>'
     )

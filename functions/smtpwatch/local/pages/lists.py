@@ -61,6 +61,6 @@ def _table(table_id: str, columns: tuple[tuple[str, str], ...], rows: list[dict[
         for row in rows
     )
     return (
-        f'<table id="{table_id}" class="list">\n<thead><tr>{head}</tr></thead>\n'
-        f"<tbody>\n{body}</tbody>\n</table>\n"
+        f'<div class="table-scroll"><table id="{table_id}" class="list">\n'
+        f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table></div>\n"
     )

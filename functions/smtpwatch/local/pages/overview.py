@@ -8,8 +8,7 @@ from collections import Counter
 from datetime import datetime
 
 from smtpwatch.local.page_model import LastError, OverviewRow
-from smtpwatch.local.pages.formats import NONE, days, moment, percent
-from smtpwatch.local.pages.formats import html_text
+from smtpwatch.local.pages.formats import NONE, days, html_text, moment, percent
 from smtpwatch.local.pages.layout import page
 from smtpwatch.local.pages.query import OverviewFilter
 from smtpwatch.local.target_views import STATES
@@ -104,7 +103,8 @@ def _table(rows: list[OverviewRow], now: datetime) -> str:
     head = "".join(f'<th scope="col" class="{cls}">{label}</th>' for cls, label in COLUMNS)
     body = "".join(_row(row, now) for row in rows)
     return (
-        f'<table id="targets">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n'
+        f'<div class="table-scroll"><table id="targets">\n<thead><tr>{head}</tr></thead>\n'
+        f"<tbody>\n{body}</tbody>\n</table></div>\n"
     )
 
 
