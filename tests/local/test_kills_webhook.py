@@ -4,11 +4,15 @@ and the failure texts, cut and cleaned, that the notices and ``outbox`` listing 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import socket
 import struct
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -339,3 +343,118 @@ def test_a_receiver_too_busy_to_take_the_connection_times_out_quietly() -> None:
                 waiting.close()
     assert str(error) == "timed out after 0.5 s (deadline)"
     assert unhandled == []  # the deadline's cut of a socket still connecting is no crash
+
+
+# ---- the request on the wire, and a reply that never ends --------------------------------
+
+
+class Recorder:
+    """A one-connection HTTP listener on ``sock`` (bound by the caller) that keeps the
+    request head as received and answers ``reply``, then ``then`` (bytes sent after)."""
+
+    def __init__(self, sock: socket.socket, reply: bytes, then: bytes = b"") -> None:
+        self.sock = sock
+        self.reply = reply
+        self.then = then
+        self.head = b""
+        self.done = threading.Event()
+        sock.listen(8)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            self.head = data.partition(b"\r\n\r\n")[0]
+            conn.sendall(self.reply)
+            with contextlib.suppress(OSError):
+                conn.sendall(self.then)
+            self.done.wait(10)  # holds the connection open: the reply never ends
+
+    def header_lines(self) -> list[str]:
+        return [line.split(":")[0].lower() for line in self.head.decode().split("\r\n")[1:]]
+
+
+def test_the_request_head_has_each_header_once_and_nothing_more() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        rec = Recorder(listener, b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+        WebhookSender(f"http://127.0.0.1:{port}/in", timeout_s=5).send(down_alert())
+        rec.done.set()
+    assert rec.head.split(b"\r\n")[0] == b"POST /in HTTP/1.1"
+    assert sorted(rec.header_lines()) == sorted(
+        ["host", "content-type", "user-agent", "x-smtpwatch-event", "x-smtpwatch-alert-id",
+         "webhook-timestamp",
+         "webhook-id", "content-length"]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "delivered"), [(200, True), (500, False)])
+def test_a_reply_body_that_never_ends_is_read_no_further_than_64_kib(
+    status: int, delivered: bool
+) -> None:
+    # GIVEN a receiver that answers, then sends 64 KiB of a body it says is 10 MB, then
+    # stalls: the status is what counts, so the attempt ends there, not at its deadline
+    head = f"HTTP/1.1 {status} X\r\nContent-Length: 10000000\r\n\r\n".encode()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        rec = Recorder(listener, head, b"z" * (64 * 1024))
+        sender = WebhookSender(f"http://127.0.0.1:{port}/in", timeout_s=5)
+        try:
+            if delivered:
+                sender.send(down_alert())
+            else:
+                assert str(failure(f"http://127.0.0.1:{port}/in")) == "HTTP 500 X: " + (
+                    "z" * 119 + "…"
+                )
+        finally:
+            rec.done.set()
+
+
+def _bind_privileged(port: int) -> socket.socket:
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as err:
+        sock.close()
+        if err.errno in (errno.EACCES, errno.EPERM):
+            pytest.skip(f"binding port {port} needs root (CI runs these tests as root)")
+        if err.errno == errno.EADDRINUSE and not os.environ.get("CI"):
+            pytest.skip(f"port {port} on 127.0.0.1 is held by another program")
+        raise
+    return sock
+
+
+def test_a_url_without_a_port_goes_to_port_80() -> None:
+    with _bind_privileged(80) as listener:
+        rec = Recorder(listener, b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+        WebhookSender("http://127.0.0.1/in", timeout_s=5).send(down_alert())
+        rec.done.set()
+    assert rec.head.startswith(b"POST /in HTTP/1.1\r\n")
+    assert b"\r\nHost: 127.0.0.1\r\n" in rec.head
+
+
+@pytest.fixture
+def trust_test_ca(certs: Certificates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test CA as the system store (OpenSSL reads SSL_CERT_FILE)."""
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(certs.ca_pem)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+
+
+def test_an_https_url_without_a_port_goes_to_443_over_verified_tls(
+    certs: Certificates, trust_test_ca: None
+) -> None:
+    context = certs.valid().server_context()
+    with _bind_privileged(443) as listener:
+        tls = context.wrap_socket(listener, server_side=True)
+        rec = Recorder(tls, b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+        WebhookSender("HTTPS://127.0.0.1/in", timeout_s=5).send(down_alert())
+        rec.done.set()
+    assert rec.head.startswith(b"POST /in HTTP/1.1\r\n")
