@@ -7,11 +7,12 @@ from __future__ import annotations
 import base64
 import re
 import sqlite3
+import time
 import urllib.parse
 from collections.abc import Callable
 
 import pytest
-from test_serve import Env, env, get  # noqa: F401  (env: the fixture)
+from test_serve import Env, add_raw_result, env, get  # noqa: F401  (env: the fixture)
 
 from local.html_dom import Node, parse
 from smtpwatch.local.sqlite_store import SqliteStore
@@ -194,3 +195,30 @@ def test_the_footer_names_the_serving_location(fleet: Env) -> None:
     port = fleet.serve(SMTPWATCH_LOCATION="lab-7")
     footer = page(port, "/")[2].one("footer").text()
     assert re.search(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC at lab-7", footer)
+
+
+def test_a_long_history_gives_90_cells_and_a_point_per_measured_phase(fleet: Env) -> None:
+    now = time.time()
+    # One check a minute, the newest a minute ago, every 5th critical; the run's own
+    # check (ok) is newer than all of them.
+    for i in range(95):
+        started = now - (95 - i) * 60
+        doc = {
+            "target_id": "mail-up",
+            "status": "critical" if i % 5 == 0 else "ok",
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "started": started,
+            "phases": {"connect": {"ms": 1.0 + i}, "banner": {"ms": 2.0 + i}},
+        }
+        add_raw_result(fleet.db, "mail-up", doc)
+    _, _, doc = page(fleet.serve(), "/targets/mail-up")
+    cells = doc.one("svg", "check-bar").all("rect", "cell")
+    assert len(cells) == 90
+    statuses = [c.attrs["class"].split()[1] for c in cells]
+    # the newest 90: i = 6 ... 94 and the run's; critical: i = 10, 15 ... 90
+    assert statuses.count("status-critical") == 17 and statuses[4] == "status-critical"
+    assert cells[-1].one("title").text().endswith(" ok")
+    chart = doc.one("svg", "phase-chart")
+    # the 95 stored here and the one of the run, all within 24 h
+    assert len(chart.all("circle", "point", data_phase="connect")) == 96
+    assert len(chart.all("circle", "point", data_phase="banner")) == 96
