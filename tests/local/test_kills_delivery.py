@@ -720,3 +720,22 @@ def test_stop_keeps_to_its_grace_while_another_process_holds_the_database(
         other.close()
     for worker in [t for t in threading.enumerate() if t.name == "smtpwatch-webhook-1"]:
         assert wait_for(lambda: not worker.is_alive())  # noqa: B023 (used at once)
+
+
+def test_the_worker_prunes_hourly_not_at_every_look(
+    store: SqliteStore, clock: Clock, receiver: WebhookReceiver, running: list[Deliveries]
+) -> None:
+    outbox = Outbox(store, clock=clock, policy=RetryPolicy(keep_done_s=86_400.0))
+    channel = webhook_channel(receiver.url(), index=1, timeout_s=3)
+    deliveries = Deliveries(outbox, [channel], listener=Notices())
+    deliveries.start()  # its first look prunes (nothing is old yet)
+    running.append(deliveries)
+    sink = OutboxSink(outbox, [channel], wake=deliveries.wake)
+    sink.send(alert("mx1"))
+    assert wait_for(lambda: states(outbox) == [("mx1", "down", "delivered")])
+    # WHEN that row becomes old while the worker runs on (it looks at least every second)
+    clock.advance(2 * 86_400)
+    sink.send(alert("mx2", minute=1))
+    # THEN it stays listed until the next hourly prune (no DELETE at every look)
+    assert not wait_for(lambda: len(outbox.entries()) < 2, 2.5)
+    assert wait_for(lambda: ("mx2", "down", "delivered") in states(outbox))
