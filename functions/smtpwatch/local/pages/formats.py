@@ -17,7 +17,6 @@ __all__ = [
     "moment",
     "ms_label",
     "percent",
-    "short_stamp",
     "stamp",
 ]
 
@@ -57,14 +56,13 @@ def ms_label(ms: float) -> str:
 
 def stamp(moment_: datetime) -> str:
     """A moment as the pages write it: "2026-12-07 21:40:05 UTC"."""
-    return moment_.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return _iso(moment_)[:19] + " UTC"
 
 
-def short_stamp(moment_: datetime) -> str:
-    """A moment in a table cell, to the minute: "2026-12-07 21:40 UTC", as date and
-    clock (each kept whole by the stylesheet, the line may break between them)."""
-    utc = moment_.astimezone(UTC)
-    return f'<span class="date">{utc:%Y-%m-%d}</span> <span class="clock">{utc:%H:%M} UTC</span>'
+def _iso(moment_: datetime) -> str:
+    # isoformat is C and several times faster than strftime: the overview writes two
+    # moments per row.
+    return moment_.astimezone(UTC).isoformat(sep=" ")
 
 
 def age(seconds: float) -> str:
@@ -87,7 +85,9 @@ def moment(text: str | None, now: datetime) -> str:
         return for_html(text)
     ago = (now - when).total_seconds()
     relative = f"{age(ago)} ago" if ago >= 0 else f"in {age(-ago)}"
+    iso = _iso(when)
     return (
-        f'<time datetime="{for_html(text)}" title="{stamp(when)}">{short_stamp(when)}</time>'
-        f' <span class="ago">({relative})</span>'
+        f'<time datetime="{html_text(text)}" title="{iso[:19]} UTC">'
+        f'<span class="date">{iso[:10]}</span> <span class="clock">{iso[11:16]} UTC</span>'
+        f'</time> <span class="ago">({relative})</span>'
     )
