@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from service_files import (
@@ -42,34 +43,42 @@ SERVE_PASSWORD = "health-Pa55word"
 
 
 class Service:
-    """One running service process; its stdout lines are collected as they come."""
+    """One running service process; its stdout lines and stderr are collected by
+    threads as they come (so neither pipe can fill and block it)."""
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
         )
         self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self._err: list[str] = []
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stderr, self._err), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
+    @staticmethod
+    def _read(stream: IO[str], into: list[str]) -> None:
+        for line in stream:
+            into.append(line)
 
     def stop(self, pid: int, signum: int, deadline_s: float) -> tuple[int, float, str]:
         """Send ``signum`` to ``pid``; (exit code, seconds to exit, stderr)."""
         os.kill(pid, signum)
         sent = time.monotonic()
-        _, err = self.proc.communicate(timeout=deadline_s + 30)
+        code = self.proc.wait(timeout=deadline_s + 30)
         exited = time.monotonic() - sent
-        self._reader.join(timeout=5)
-        return self.proc.returncode, exited, err
+        for reader in self._readers:  # the pipes are at their end once it has exited
+            reader.join(timeout=30)
+        return code, exited, "".join(self._err)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.communicate(timeout=30)
+            self.proc.wait(timeout=30)
 
 
 def _wait_for(predicate: Callable[[], object], timeout_s: float = 30) -> None:
