@@ -115,7 +115,9 @@ def test_overview_shows_each_state_in_its_colour_and_a_down_target_names_its_pha
     visit: Callable[..., Visit], fleet: Fleet
 ) -> None:
     tab = visit()
-    assert tab.go("/").status == 200
+    response = tab.go("/")
+    assert response.status == 200
+    assert "default-src 'none'" in response.headers["content-security-policy"]
     rows = tab.rows()
     assert set(rows) == fleet.target_ids
     down = rows["mail-down"].locator("td.state")
