@@ -189,6 +189,9 @@ def test_failures_are_the_newest_failed_checks_first(conn: sqlite3.Connection) -
         format_ts(NOW - 24 * HOUR + HOUR / 2),
     ]
     assert {f.status for f in page.failures} == {"critical"}
+    up = target_page(conn, "mx-up", "24h", NOW)
+    assert up is not None
+    assert up.failures == []  # only passed and unknown checks
 
 
 def test_the_24h_chart_has_a_point_per_measured_check(conn: sqlite3.Connection) -> None:

@@ -36,6 +36,7 @@ from smtpwatch.local.rollup import (
     Counts,
     has_rollup,
     hour_means,
+    newest_failed_hours,
     window_counts,
 )
 from smtpwatch.local.target_views import TargetView, read_view, read_views, recent_results
@@ -218,10 +219,17 @@ def _verified(tls: dict[str, Any]) -> str | None:
 
 
 def _failures(conn: sqlite3.Connection, target_id: str) -> list[CheckCell]:
+    since = 0.0
+    if has_rollup(conn):
+        # Without a lower bound a target that never failed reads every result it has.
+        hours = newest_failed_hours(conn, target_id, LIST_ROWS)
+        if not hours:
+            return []
+        since = float(hours[-1] * HOUR_S)
     rows = conn.execute(
-        "SELECT data FROM results WHERE target_id = ? AND status = 'critical' "
-        "ORDER BY started DESC, ts DESC LIMIT ?",
-        (target_id, LIST_ROWS),
+        "SELECT data FROM results WHERE target_id = ? AND started >= ? "
+        "AND status = 'critical' ORDER BY started DESC, ts DESC LIMIT ?",
+        (target_id, since, LIST_ROWS),
     ).fetchall()
     return [_cell(_doc(data)) for (data,) in rows]
 

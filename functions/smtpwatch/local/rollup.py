@@ -21,6 +21,7 @@ __all__ = [
     "forget_target",
     "has_rollup",
     "hour_means",
+    "newest_failed_hours",
     "window_counts",
 ]
 
@@ -109,6 +110,8 @@ MIGRATION: tuple[str, ...] = (
     f"{_COUNT_DEFS}, PRIMARY KEY (target_id, day)) WITHOUT ROWID",
     _contributions("results"),
     _days_from_hours(""),
+    # Uptime reads only the counts: from this narrow index, not the wide rows.
+    "CREATE INDEX rollup_hour_counts ON rollup_hour (target_id, hour, passed, failed)",
     _trigger(),
 )
 
@@ -182,13 +185,14 @@ def window_counts(
 def _sums(
     conn: sqlite3.Connection, table: str, column: str, lo: int, hi: int, target_id: str | None
 ) -> list[tuple[str, int, int]]:
-    # Targets first: one seek per target into the (target_id, hour|day) key.
+    # Targets first, in key order (no sort for the grouping): one seek per target into
+    # the (target_id, hour|day) key.
     one = "WHERE t.target_id = ?" if target_id is not None else ""
     params = (lo, hi) if target_id is None else (lo, hi, target_id)
     return conn.execute(
-        f"SELECT r.target_id, SUM(r.passed), SUM(r.failed) FROM targets AS t "  # constants
+        f"SELECT t.target_id, SUM(r.passed), SUM(r.failed) FROM targets AS t "  # constants
         f"CROSS JOIN {table} AS r ON r.target_id = t.target_id AND r.{column} BETWEEN ? AND ? "
-        f"{one} GROUP BY r.target_id",
+        f"{one} GROUP BY t.target_id",
         params,
     ).fetchall()
 
@@ -214,3 +218,14 @@ def hour_means(
         if means:
             out.append((int(hour), means))
     return out
+
+
+def newest_failed_hours(conn: sqlite3.Connection, target_id: str, count: int) -> list[int]:
+    """The newest ``count`` hours of one target that hold a failed check, newest first:
+    its newest ``count`` failures all started in them."""
+    rows = conn.execute(
+        "SELECT hour FROM rollup_hour WHERE target_id = ? AND failed > 0 "
+        "ORDER BY hour DESC LIMIT ?",
+        (target_id, count),
+    ).fetchall()
+    return [int(hour) for (hour,) in rows]
