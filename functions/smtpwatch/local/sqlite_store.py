@@ -90,7 +90,12 @@ class SqliteStore:
         if created:
             if not create:
                 raise StoreError(f"{self.path}: no such database")
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError as exc:
+                raise StoreError(
+                    f"{self.path}: cannot make its directory ({exc.strerror or exc})"
+                ) from None
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction
             # spans exactly what we mean (e.g. a whole import).
