@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smtpwatch.core.errors import SecretError
+from smtpwatch.local.credentials_dir import in_credentials_directory
 from smtpwatch.local.sqlite_store import data_dir
 
 if TYPE_CHECKING:
@@ -96,6 +97,8 @@ class FileSecretStore:
         except FileNotFoundError:
             kind = "secrets directory" if is_dir else "secret"
             raise SecretError(f"{path}: no such {kind}") from None
+        if in_credentials_directory(path):
+            return  # handed to this service alone by systemd (credentials_dir)
         mode = stat.S_IMODE(st.st_mode)
         if hasattr(os, "getuid") and st.st_uid != os.getuid():
             raise SecretError(f"refusing to read {path}: it belongs to another user")
