@@ -26,7 +26,7 @@ def render_target(target: TargetPage, now: datetime, location: str) -> str:
         f"<h1>{for_html(view.target_id)}</h1>\n",
         _last_error(target),
         _facts(target, now),
-        _bar(target),
+        _bar(target, now),
         _chart(target, now),
         _cert(target),
         "<h2>Recent failures</h2>\n",
@@ -70,13 +70,13 @@ def _facts(target: TargetPage, now: datetime) -> str:
     return f'<dl class="facts">\n{items}</dl>\n'
 
 
-def _bar(target: TargetPage) -> str:
+def _bar(target: TargetPage, now: datetime) -> str:
     heading = "<h2>Recent checks</h2>\n"
     if not target.checks:
         return heading + '<p class="no-checks">No checks stored yet.</p>\n'
     ends = (
-        f'<p class="bar-ends"><span>oldest: {for_html(target.checks[0].started_at)}</span>'
-        f"<span>newest: {for_html(target.checks[-1].started_at)}</span></p>\n"
+        f'<p class="bar-ends"><span>oldest: {moment(target.checks[0].started_at, now)}</span>'
+        f"<span>newest: {moment(target.checks[-1].started_at, now)}</span></p>\n"
     )
     return heading + check_bar(target.checks) + ends
 
