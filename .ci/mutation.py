@@ -89,7 +89,11 @@ MODULES: dict[str, tuple[str, ...]] = {
     # Not the threaded tick-gate tests (under mutmut, moto's table iteration raced with
     # their writer threads) nor the dispatcher's (their log capture swaps the stream of
     # a handler mutmut has closed).
-    "adapters/dynamodb/bookkeeping.py": ("tests/aws/test_dynamodb_stores.py",),
+    "adapters/dynamodb/bookkeeping.py": (
+        "tests/aws/test_dynamodb_stores.py",
+        "tests/aws/test_kills_bookkeeping.py",
+        "tests/aws/test_kills_bookkeeping_local.py",
+    ),
     # input validation of targets
     "core/target.py": ("tests/test_target.py", "tests/test_target_fields.py"),
     "core/target_validators.py": (
@@ -149,6 +153,7 @@ EQUIVALENT: dict[str, int] = {
     "service/gate.py": 1,
     "core/target_validators.py": 8,
     "core/coerce.py": 5,
+    "adapters/dynamodb/bookkeeping.py": 21,
     "core/alerting/degraded.py": 1,
     "core/alerting/timing.py": 3,
 }
