@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from smtpwatch.cli.main import UsageError
 from smtpwatch.cli.option_values import bounded_number
+from smtpwatch.local.credentials_dir import in_credentials_directory
 from smtpwatch.local.delivery import Channel
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ def _read_file(option: str, path: str, *, private: bool) -> str:
         info = file.stat()
         if not stat.S_ISREG(info.st_mode):
             raise UsageError(f"{option} {path}: not a regular file")
-        if private and info.st_mode & 0o077:
+        if private and info.st_mode & 0o077 and not in_credentials_directory(file):
             raise UsageError(f"{option} {path}: readable by others; chmod 600 {path}")
         if info.st_size > MAX_FILE_BYTES:
             raise UsageError(f"{option} {path}: larger than {MAX_FILE_BYTES // 1024} KiB")
