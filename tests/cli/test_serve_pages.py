@@ -222,3 +222,14 @@ def test_a_long_history_gives_90_cells_and_a_point_per_measured_phase(fleet: Env
     # the 95 stored here and the one of the run, all within 24 h
     assert len(chart.all("circle", "point", data_phase="connect")) == 96
     assert len(chart.all("circle", "point", data_phase="banner")) == 96
+
+
+def test_an_unusable_location_variable_gives_the_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smtpwatch.core.probe.environment import default_location
+    from smtpwatch.local.web import serving_location
+
+    monkeypatch.setenv("SMTPWATCH_LOCATION", "lab-9")
+    assert serving_location() == "lab-9"
+    for unusable in ("two\nlines", "x" * 65, ""):
+        monkeypatch.setenv("SMTPWATCH_LOCATION", unusable)
+        assert serving_location() == default_location()
