@@ -1,15 +1,16 @@
-"""How long `smtpwatch serve` takes to answer /metrics and /api/targets (printed, never
-asserted; goal ≤ 300 ms each).
+"""How long `smtpwatch serve` takes to answer its pages and scrapes (printed, never
+asserted; goal ≤ 300 ms for the overview and /metrics).
 
     .venv/bin/python bench/serve.py [--targets 1000] [--days 30] [--db PATH] [-n 20]
 
 The database holds ``--targets`` targets checked every 5 minutes for ``--days`` days
-(1,000 x 288 x 30 = 8.64 million results of ~1.4 KB: ~41 GB on disk, as the results
-table keeps them, and ~7 min to build). It is built once at ``--db`` (default in the
-temp directory) and reused while its shape matches. 2 % of the targets are down, 1 %
-have an unknown newest check (the second lookup). The server runs in its own process
-on 127.0.0.1; each figure is one whole HTTP request as the client sees it (connect to
-last byte), median and worst of ``-n``.
+(1,000 x 288 x 30 = 8.64 million results of ~1.4 KB: ~41 GB, ~7 min to build), loaded
+at the schema before the rollup tables, then opened once by the store as an upgrade
+would: the migration that builds the rollups from the results is timed. It is built
+at ``--db`` (default in the temp directory) and reused while its shape matches. 2 % of
+the targets are down, 1 % have an unknown newest check. The server runs in its own
+process on 127.0.0.1; each figure is one whole HTTP request as the client sees it
+(connect to last byte), median and worst of ``-n``, with the load average beside them.
 """
 
 from __future__ import annotations
@@ -24,15 +25,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "functions"))
 
+from smtpwatch.local.page_data import overview_rows, target_page  # noqa: E402
+from smtpwatch.local.page_model import WINDOWS  # noqa: E402
+from smtpwatch.local.rollup import window_counts  # noqa: E402
+from smtpwatch.local.sqlite_schema import MIGRATIONS  # noqa: E402
 from smtpwatch.local.sqlite_store import SqliteStore  # noqa: E402
+from smtpwatch.local.target_views import open_readonly, read_views  # noqa: E402
 
 INTERVAL_S = 300
+PRE_ROLLUP = 2  # the schema version before the rollup tables
+PAGE_TARGET = "mx00002"  # up, no failure in 30 days: its failure list reads the most
 PHASES = {
     "dns": 0.0,
     "connect": 0.4,
@@ -101,22 +111,35 @@ def result_doc(target_id: str, started: datetime, status: str) -> dict[str, obje
 
 
 def build(db: Path, targets: int, days: int) -> None:
-    """Targets, states and every result; bulk-loaded without a journal (a benchmark's
-    throwaway file), then back to WAL as `run` keeps it."""
+    """Targets, states and every result at the schema an install had before the rollup
+    tables; bulk-loaded without a journal (a benchmark's throwaway file), then back to
+    WAL as `run` keeps it. ``upgrade`` then brings it to the current schema."""
     db.unlink(missing_ok=True)
     ids = [f"mx{i:05d}" for i in range(targets)]
-    with SqliteStore(db) as store:
-        store.put_items(
-            {"target_id": t, "host": f"{t}.example.com", "port": 587, "tags": {"team": "mail"}}
-            for t in ids
-        )
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     slots = days * 86400 // INTERVAL_S
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("BEGIN")
+    conn.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+        "description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    for version, description, statements in MIGRATIONS:
+        if version <= PRE_ROLLUP:
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                (version, description, now.isoformat()),
+            )
     for n, target_id in enumerate(ids):
+        item = {"target_id": target_id, "host": f"{target_id}.example.com", "port": 587}
+        item["tags"] = {"team": "mail"}
+        conn.execute(
+            "INSERT INTO targets VALUES (?, ?, ?)", (target_id, json.dumps(item), now.isoformat())
+        )
         down, unknown = n % 50 == 0, n % 100 == 1
         state = {"target_id": target_id, "status": "down" if down else "up", "version": 1}
         conn.execute(
@@ -144,6 +167,14 @@ def build(db: Path, targets: int, days: int) -> None:
     conn.close()
 
 
+def upgrade(db: Path) -> float:
+    """Open the database with the store, as `run` does: an older schema is migrated
+    (the rollup tables built from every result). Seconds it took."""
+    started = time.perf_counter()
+    SqliteStore(db).close()
+    return time.perf_counter() - started
+
+
 def shape_matches(db: Path, targets: int, days: int) -> bool:
     if not db.exists():
         return False
@@ -156,15 +187,65 @@ def shape_matches(db: Path, targets: int, days: int) -> bool:
     return bool(count == targets and first and per_target == days * 86400 // INTERVAL_S)
 
 
-def timed_get(port: int, path: str) -> tuple[float, int]:
+def timed_get(port: int, path: str) -> tuple[float, int, int]:
     started = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     conn.request("GET", path)
     response = conn.getresponse()
     body = response.read()
     conn.close()
-    assert response.status == 200, (path, response.status)
-    return time.perf_counter() - started, len(body)
+    return time.perf_counter() - started, len(body), response.status
+
+
+def measure(port: int, path: str, n: int) -> None:
+    _, _, status = timed_get(port, path)  # warm-up: the page cache, the first imports
+    if status != 200:
+        print(f"  {path:<28} answered {status}: not measured")
+        return
+    times = []
+    size = 0
+    for _ in range(n):
+        seconds, size, status = timed_get(port, path)
+        assert status == 200, (path, status)
+        times.append(seconds * 1000)
+    load = os.getloadavg()[0]
+    print(
+        f"  {path:<28} median {statistics.median(times):6.1f} ms   "
+        f"worst {max(times):6.1f} ms   ({size / 1024:.0f} KiB; load {load:.1f})",
+        flush=True,
+    )
+
+
+def in_process(db: Path, n: int) -> None:
+    """The page data alone, without HTTP or HTML: where the overview's time goes."""
+    conn = open_readonly(db)
+    now = datetime.now(UTC)
+    parts: list[tuple[str, Callable[[], object]]] = [
+        ("read_views (as /metrics)", lambda: read_views(conn)),
+        (
+            "uptime, 3 windows",
+            lambda: [window_counts(conn, now.timestamp(), w) for w in WINDOWS.values()],
+        ),
+        ("overview_rows", lambda: overview_rows(conn, now)),
+    ]
+    for window in WINDOWS:
+        parts.append(
+            (f"target_page {window}", partial(target_page, conn, PAGE_TARGET, window, now))
+        )
+    print("in process (page data only, no HTTP or HTML):")
+    for label, call in parts:
+        call()
+        times = []
+        for _ in range(n):
+            started = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - started) * 1000)
+        print(
+            f"  {label:<28} median {statistics.median(times):6.1f} ms   "
+            f"worst {max(times):6.1f} ms   (load {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
+    conn.close()
 
 
 def main() -> None:
@@ -180,7 +261,8 @@ def main() -> None:
         print(f"building {args.db}: {args.targets} targets, {args.days} days every 5 min")
         started = time.perf_counter()
         build(args.db, args.targets, args.days)
-        print(f"built in {time.perf_counter() - started:.0f} s")
+        print(f"built in {time.perf_counter() - started:.0f} s", flush=True)
+    print(f"opened by the store (migrating an older schema) in {upgrade(args.db):.1f} s")
     size_gb = args.db.stat().st_size / 1e9
     env = dict(os.environ, PYTHONPATH=str(ROOT / "functions"))
     server = subprocess.Popen(
@@ -202,19 +284,13 @@ def main() -> None:
         assert server.stdout is not None
         port = int(server.stdout.readline().split(":")[2].split("/")[0])
         print(f"{args.targets} targets, {args.days} days, database {size_gb:.1f} GB; n={args.n}")
-        for path in ("/metrics", "/api/targets"):
-            timed_get(port, path)  # warm-up: the page cache, the first imports
-            times = []
-            for _ in range(args.n):
-                seconds, size = timed_get(port, path)
-                times.append(seconds * 1000)
-            print(
-                f"  {path:<14} median {statistics.median(times):6.1f} ms   "
-                f"worst {max(times):6.1f} ms   ({size / 1024:.0f} KiB)"
-            )
+        pages = [f"/targets/{PAGE_TARGET}?window={w}" for w in ("24h", "7d", "30d")]
+        for path in ("/", "/metrics", "/api/targets", *pages):
+            measure(port, path, args.n)
     finally:
         server.terminate()
         server.wait(timeout=10)
+    in_process(args.db, args.n)
 
 
 if __name__ == "__main__":
