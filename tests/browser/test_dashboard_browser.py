@@ -181,6 +181,22 @@ def test_states_and_figures_are_not_split_across_lines(
     tab.assert_clean()
 
 
+def test_at_1280_px_every_column_of_the_overview_is_in_view(
+    visit: Callable[..., Visit], fleet: Fleet
+) -> None:
+    """A host, location or tag with no space in it (here HTML) wraps in its cell
+    rather than pushing the Host and Tags columns out of a laptop-wide window."""
+    tab = visit()
+    tab.go("/")
+    hidden = tab.page.evaluate(
+        "() => [...document.querySelectorAll('#targets th')]"
+        ".filter(th => th.getBoundingClientRect().right > window.innerWidth)"
+        ".map(th => th.className)"
+    )
+    assert hidden == []
+    tab.assert_clean()
+
+
 def test_the_bar_has_one_cell_per_stored_check_oldest_left(
     visit: Callable[..., Visit], fleet: Fleet
 ) -> None:
