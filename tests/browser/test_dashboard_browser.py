@@ -332,6 +332,26 @@ def test_at_375_px_nothing_scrolls_sideways(visit: Callable[..., Visit], fleet: 
     tab.assert_clean()
 
 
+def test_the_pages_and_the_json_api_tell_the_same_story(
+    visit: Callable[..., Visit], fleet: Fleet
+) -> None:
+    tab = visit()
+    api = tab.page.request.get(fleet.base_url + "/api/targets").json()
+    by_id = {t["target_id"]: t for t in api["targets"]}
+    tab.go("/")
+    rows = tab.rows()
+    assert set(rows) == set(by_id)
+    for target_id, row in rows.items():
+        assert row.get_attribute("data-state") == by_id[target_id]["state"], target_id
+        kind = row.locator("td.error span.error-kind")
+        error = (by_id[target_id].get("last_check") or {}).get("error") or {}
+        if error:
+            assert kind.inner_text().strip() == error["kind"], target_id
+        else:  # the newest check passed (no check here is unknown)
+            assert kind.count() == 0, target_id
+    tab.assert_clean()
+
+
 NO_INJECTED = """() => {
     const found = [...document.querySelectorAll("script, img, iframe, object, embed, b")]
         .map(e => e.outerHTML);
