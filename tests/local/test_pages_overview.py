@@ -146,8 +146,11 @@ def test_the_filter_lists_only_matching_rows_and_keeps_the_choice() -> None:
     assert form.attrs["method"] == "get" and form.attrs["action"] == "/"
     assert form.one("select", name="state").one("option", selected="").attrs["value"] == "down"
     assert form.one("input", name="tag").attrs["value"] == "env=prod"
-    assert "4 targets" in page.one("p", "summary").text()
-    assert "1 shown" in page.one("p", "summary").text()
+    summary = page.one("p", "summary")
+    assert summary.text() == "4 targets: 1 up, 1 warning, 2 down; 1 shown"
+    links = {a.text(): a.attrs["href"] for a in summary.all("a", "count")}
+    assert links == {"1 up": "/?state=up", "1 warning": "/?state=warning", "2 down": "/?state=down"}
+    assert page.one("head").one("title").text() == "2 down · Targets · smtpwatch"
     # every tag must match; several states are any of them
     both = overview_filter({"tag": ["env=prod", "team=mail"], "state": ["down", "warning"]})
     matched = overview(rows, both).all("tr", "target")

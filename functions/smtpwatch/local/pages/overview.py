@@ -66,13 +66,17 @@ def render_overview(
         parts.append('<p class="empty">No targets yet: add one with smtpwatch targets add.</p>\n')
     elif not shown:
         parts.append('<p class="empty">No target matches this filter.</p>\n')
-    return page("Targets", "".join(parts), now, location)
+    down = sum(1 for row in rows if row.view.state == "down")
+    title = f"{down} down · Targets" if down else "Targets"  # the browser tab says it
+    return page(title, "".join(parts), now, location)
 
 
 def _summary(rows: list[OverviewRow], shown: list[OverviewRow]) -> str:
     counts = Counter(row.view.state for row in rows)
     by_state = ", ".join(
-        f'<span class="count state-{s}">{counts[s]} {s}</span>' for s in STATES if counts[s]
+        f'<a class="count state-{s}" href="/?state={s}">{counts[s]} {s}</a>'
+        for s in STATES
+        if counts[s]
     )
     total = f"{len(rows)} target{'' if len(rows) == 1 else 's'}"
     text = f"{total}: {by_state}" if by_state else total
