@@ -84,17 +84,17 @@ def _bar(target: TargetPage, now: datetime) -> str:
 def _chart(target: TargetPage, now: datetime) -> str:
     view = target.row.view
     links = "".join(_window_link(view.target_id, key, target.window) for key in WINDOWS)
-    name = WINDOW_NAMES.get(target.window, target.window)
+    name = WINDOW_NAMES.get(target.window, target.window)  # plain text
     parts = [
         "<h2>Response time per phase</h2>\n",
         f'<nav class="windows" aria-label="Time window">{links}</nav>\n',
     ]
     if not target.phase_points:
-        parts.append(f'<p class="no-data">No response times in the last {name}.</p>\n')
+        parts.append(f'<p class="no-data">No response times in the last {for_html(name)}.</p>\n')
     else:
         end = now.timestamp()
         start = end - WINDOWS.get(target.window, next(iter(WINDOWS.values())))
-        caption = f"Response time per phase over the last {name}"
+        caption = f"Response time per phase over the last {name}"  # escaped by phase_chart
         parts.append(phase_chart(target.phase_points, start, end, caption))
     return "".join(parts)
 
