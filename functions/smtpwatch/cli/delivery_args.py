@@ -89,6 +89,9 @@ def add_delivery_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="sign webhook requests with the whsec_ secret in PATH (mode 600)",
     )
+    from smtpwatch.cli.notify_args import add_notify_arguments
+
+    add_notify_arguments(parser)
 
 
 def webhook_urls(args: argparse.Namespace) -> list[str]:
@@ -143,6 +146,9 @@ def channels_from_args(args: argparse.Namespace, *, region: str | None = None) -
             channels.append(webhook_channel(url, index=index, timeout_s=timeout, key=key))
         except ValueError as exc:
             raise UsageError(f"--{exc}") from None
+    from smtpwatch.cli.notify_args import notify_channels
+
+    channels += notify_channels(args)
     return channels
 
 

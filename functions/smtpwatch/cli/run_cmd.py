@@ -25,6 +25,7 @@ from smtpwatch.cli.delivery_args import (
     pending_notices,
 )
 from smtpwatch.cli.main import UsageError
+from smtpwatch.cli.notify_args import notify_timeout
 from smtpwatch.cli.option_values import bounded_number
 from smtpwatch.cli.output import add_json_argument
 from smtpwatch.cli.run_console import Console
@@ -169,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         if args.once:
             code = _once(scheduler, console, where, stop, abandon, args.grace)
             if channels and not stop.is_set():
-                deliveries.drain(args.webhook_timeout + DRAIN_MARGIN_S)
+                deliveries.drain(max(args.webhook_timeout, notify_timeout(args)) + DRAIN_MARGIN_S)
                 for line in pending_notices(outbox, channels):
                     notices.notice(line)
             return code
