@@ -176,7 +176,8 @@ def fill(
         done = subprocess.run(
             [*argv, "--db", str(db)], capture_output=True, text=True, env=env, timeout=120
         )
-        assert done.returncode == 2, done.stdout + done.stderr  # 2: a target is down
+        # 2: a target is down (never 3, unknown: smtpwatch itself failed to check)
+        assert done.returncode == 2, f"exit {done.returncode}\n{done.stdout}{done.stderr}"
     if hostile:
         _add_html_target(db)
 
