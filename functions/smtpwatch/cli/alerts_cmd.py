@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from smtpwatch.cli.color import add_color_argument, use_color
 from smtpwatch.cli.delivery_args import (
     add_delivery_arguments,
     add_sink_arguments,
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--region", metavar="REGION", help="AWS region (default: the profile's)")
     add_json_argument(parser)
+    add_color_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
         args.sns_topic_arn = topic
     # Each channel's own sender, one attempt now: the verdict per channel is the truth.
     channels = channels_from_args(args, region=args.region)
-    sinks: list[tuple[str, AlertSink]] = [("console", ConsoleSink(json_lines=args.json))]
+    sinks: list[tuple[str, AlertSink]] = [
+        ("console", ConsoleSink(json_lines=args.json, color=use_color(args.color, sys.stdout)))
+    ]
     sinks += [(c.label, c) for c in channels]
     alert = make_test_alert(now=utc_now())
     failed = 0

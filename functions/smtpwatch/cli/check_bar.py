@@ -3,7 +3,7 @@ check in the window, oldest on the left, the newest ``MAX_CELLS`` that fit the w
 and a legend below it.
 
 On a terminal a cell is a block whose height gives the status (█ ok, ▄ warning,
-▁ critical, ? unknown), coloured unless ``NO_COLOR`` is set; elsewhere (a pipe, a
+▁ critical, ? unknown), coloured as ``cli.color`` decides; elsewhere (a pipe, a
 file) it is a letter (o, w, X, ?). Colours go through the terminal guard's
 ``write_style``, never as escape sequences inside the text.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import TextIO
 
+from smtpwatch.cli.color import use_color
 from smtpwatch.core.kinds import Status
 from smtpwatch.core.safe_text import TerminalGuard
 
@@ -42,10 +43,10 @@ class BarStyle:
 
 
 def choose_style(
-    stream: TextIO | TerminalGuard, environ: Mapping[str, str] = os.environ
+    stream: TextIO | TerminalGuard, color: str = "auto", environ: Mapping[str, str] = os.environ
 ) -> BarStyle:
-    """Blocks on a terminal that can encode them; colour on a terminal when
-    ``NO_COLOR`` is unset or empty (no-color.org); the width from the terminal
+    """Blocks on a terminal that can encode them; colour as ``--color`` (``color``),
+    ``NO_COLOR`` and ``FORCE_COLOR`` say (``cli.color``); the width from the terminal
     (``COLUMNS`` first, 80 when there is none)."""
     tty = bool(stream.isatty())
     encoding = getattr(stream, "encoding", None) or "ascii"
@@ -56,7 +57,7 @@ def choose_style(
         encodable = False  # a latin-1 terminal: letters, not escaped block characters
     columns = shutil.get_terminal_size((80, 24)).columns
     return BarStyle(
-        blocks=tty and encodable, color=tty and not environ.get("NO_COLOR"), columns=columns
+        blocks=tty and encodable, color=use_color(color, stream, environ), columns=columns
     )
 
 

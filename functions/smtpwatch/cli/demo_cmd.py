@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from smtpwatch.cli.color import add_color_argument, use_color
 from smtpwatch.cli.demo_narrator import Narrator
-from smtpwatch.cli.main import UsageError
-from smtpwatch.cli.output import render_table
+from smtpwatch.cli.main import CommandError, UsageError
+from smtpwatch.cli.output import add_json_argument, print_json, render_table
 from smtpwatch.core.state import AlertEvent
 from smtpwatch.ports import AlertSink
 
@@ -41,7 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="keep the demo's database at PATH (explore it with status/history --db PATH)",
     )
-    parser.add_argument("--no-color", action="store_true", help="plain text output")
+    add_color_argument(parser)
+    add_json_argument(
+        parser,
+        "the story on stderr, then what it found as JSON on stdout (ok, seconds, targets, "
+        "checks, alerts)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,13 +57,35 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             "the demo needs aiosmtpd and trustme: pip install 'smtpwatch[demo]'"
         ) from None
-    out = sys.stdout
-    narrator = Narrator(out, color=not args.no_color and out.isatty())
+    # Under --json the story is progress: stderr, so that stdout holds only the JSON.
+    out = sys.stderr if args.json else sys.stdout
+    narrator = Narrator(out, color=use_color(args.color, out))
     with tempfile.TemporaryDirectory(prefix="smtpwatch-demo-") as tmp:
         db = Path(args.db) if args.db else Path(tmp) / "demo.db"
         if args.db and db.exists():
             raise UsageError(f"--db {db}: exists already; the demo wants a new database")
-        return _story(narrator, db, Certificates, SmtpServer)
+        code = _story(narrator, db, Certificates, SmtpServer)
+    if args.json:
+        if code != 0:
+            raise CommandError(f"demo failed: {narrator.failure}")
+        print_json(_document(narrator, args.db))
+    return code
+
+
+def _document(narrator: Narrator, db: str | None) -> dict[str, Any]:
+    """What ``demo --json`` prints: ``ok``, ``seconds``, ``database`` (with --db, else
+    null), ``targets`` (as ``status --json`` has them), ``checks`` (each target's
+    statuses in order) and ``alerts`` (each alert's JSON document)."""
+    from smtpwatch.core import alert_text
+
+    return {
+        "ok": True,
+        "seconds": round(time.monotonic() - narrator.started, 1),
+        "database": db,
+        "targets": narrator.final_rows,
+        "checks": narrator.results,
+        "alerts": [alert_text.document(alert) for alert in narrator.alerts],
+    }
 
 
 def _story(
@@ -201,6 +229,7 @@ def _target(name: str, port: int, ca_pem: str) -> dict[str, Any]:
 
 
 def _failed(narrator: Narrator, why: str) -> int:
+    narrator.failure = why
     narrator.say(f"demo failed: {why}", style="1;31")
     return EXIT_FAILED
 
@@ -214,6 +243,7 @@ def _finale(narrator: Narrator, db: Path) -> None:
     with SqliteStore(db) as store:
         rows = collect(sqlite_backend(store))
         checks = {r["target_id"]: store.count_results(r["target_id"]) for r in rows}
+    narrator.final_rows = rows
     table = render_table(
         ("TARGET", "STATE", "CHECKS", "LAST ERROR"),
         (

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 from smtpwatch.cli.output import error_text, format_ms
 from smtpwatch.core.safe_text import guard
@@ -31,6 +31,8 @@ class Narrator:
         self.alerts: list[Alert] = []
         self.results: dict[str, list[str]] = {}
         self._changed = threading.Condition(self.lock)
+        self.failure = ""  # why the demo failed, when it did
+        self.final_rows: list[dict[str, Any]] = []  # `status` at the end
 
     def say(self, text: str = "", *, style: str = "") -> None:
         with self.lock:

@@ -14,6 +14,7 @@ from typing import Any
 
 from smtpwatch.cli.backend import add_backend_arguments, open_backend
 from smtpwatch.cli.check_bar import choose_style, write_bar
+from smtpwatch.cli.color import add_color_argument
 from smtpwatch.cli.history_report import RECENT_FAILURES, split_at, summarize, target_interval
 from smtpwatch.cli.main import UsageError
 from smtpwatch.cli.option_values import parse_since
@@ -49,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "passing checks without a stored result (default: the stack's output, else 3600)",
     )
     add_json_argument(parser)
+    add_color_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     if results:
         out.write("\n")
         noun = "stored checks" if report.get("implied_passing_checks") else "checks"
-        write_bar(out, [r.status for r in results], choose_style(out), noun=noun)
+        style = choose_style(out, args.color)
+        write_bar(out, [r.status for r in results], style, noun=noun)
     if body:
         out.write("\n".join(body) + "\n")
     return 0

@@ -29,13 +29,35 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("smtpwatch.cli.serve_cmd", "serve /metrics and a JSON API from the local store"),
     "alerts": ("smtpwatch.cli.alerts_cmd", "alert delivery (alerts test)"),
     "demo": ("smtpwatch.cli.demo_cmd", "run a self-contained demo on loopback servers"),
+    "completion": (
+        "smtpwatch.cli.completion_cmd",
+        "print a shell completion script (bash, zsh, fish)",
+    ),
 }
 
 EXIT_USAGE = 3  # monitoring-plugin UNKNOWN: also bad usage
 
 
-class UsageError(Exception):
+class CliError(Exception):
+    """An error a command reports as ``prog: error: message`` (and as JSON under
+    --json), exit ``exit_code``. ``details``: lines printed before it (an import file's
+    errors), listed in the JSON error too."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, *, details: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.details = list(details)
+
+
+class UsageError(CliError):
     """Bad input from the user: printed as one line, exit 3."""
+
+
+class CommandError(CliError):
+    """A command that could not do its work (a database or AWS error): exit 1."""
+
+    exit_code = 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,11 +65,32 @@ class _Parser(argparse.ArgumentParser):
         _usage_exit(self.prog, message)
 
 
+_json_errors = [False]  # --json on the command line: errors as a JSON document too
+
+
 def _usage_exit(prog: str, message: str) -> NoReturn:
     # One line like every other usage error: the usage of a command with thirty
     # options would bury the message (and a Nagios check shows only one line).
-    print(f"{prog}: error: {message} (see {prog} --help)", file=sys.stderr)
-    raise SystemExit(EXIT_USAGE)
+    raise SystemExit(_fail(prog, f"{message} (see {prog} --help)", EXIT_USAGE))
+
+
+def _fail(
+    prog: str, message: str, code: int, details: Sequence[str] = (), *, line: str = ""
+) -> int:
+    """An error: ``prog: error: message`` on stderr, after ``details``; under --json
+    also ``{"error": {"command", "message", "exit_code"[, "details"]}}`` on one line of
+    stdout, so that stdout holds JSON whatever happened."""
+    for detail in details:
+        print(detail, file=sys.stderr)
+    print(line or f"{prog}: error: {message}", file=sys.stderr)
+    if _json_errors[0]:
+        import json  # only on this path: never on a probe's start
+
+        doc: dict[str, object] = {"command": prog, "message": message, "exit_code": code}
+        if details:
+            doc["details"] = list(details)
+        print(json.dumps({"error": doc}, ensure_ascii=False))
+    return code
 
 
 def _refuse_undecodable(args: Sequence[str]) -> None:
@@ -85,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    _json_errors[0] = "--json" in args_list
     top = _top_parser()
     _refuse_undecodable(args_list)
     if not args_list or args_list[0] in ("-h", "--help"):
@@ -120,9 +164,8 @@ def _main(argv: Sequence[str] | None) -> int:
         code = int(module.run(args))
         sys.stdout.flush()  # a closed pipe shows up here, not at exit as a traceback
         return code
-    except UsageError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except CliError as exc:
+        return _fail(prog, str(exc), exc.exit_code, exc.details)
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in AWS_PACKAGES:
             raise
@@ -154,8 +197,8 @@ def _aws_extra_installed() -> bool:
 
 def _needs_aws_extra(what: str) -> int:
     """One line instead of a ModuleNotFoundError traceback, before anything is done."""
-    print(f"smtpwatch: {what} needs the AWS extra: pip install 'smtpwatch[aws]'", file=sys.stderr)
-    return EXIT_USAGE
+    message = f"{what} needs the AWS extra: pip install 'smtpwatch[aws]'"
+    return _fail("smtpwatch", message, EXIT_USAGE, line=f"smtpwatch: {message}")
 
 
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process ended by SIGPIPE

@@ -30,8 +30,11 @@ __all__ = [
 ]
 
 
-def add_json_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+def add_json_argument(
+    parser: argparse.ArgumentParser, help_text: str = "print JSON instead of text"
+) -> None:
+    """``--json``: the data as JSON on stdout (notes and progress stay on stderr)."""
+    parser.add_argument("--json", action="store_true", help=help_text)
 
 
 def to_jsonable(value: Any) -> Any:

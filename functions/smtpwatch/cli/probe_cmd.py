@@ -104,7 +104,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--warn-ms", metavar="MS", help="as -w, in milliseconds (a stored target's warn_ms)"
     )
     auth = parser.add_argument_group("login")
-    auth.add_argument("--user", metavar="NAME", help="log in with this user name")
+    auth.add_argument(
+        "--username", "--user", dest="user", metavar="NAME", help="log in with this user name"
+    )
     auth.add_argument(
         "--password-env",
         metavar="VAR",
@@ -163,6 +165,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="hosts-file line answering before DNS (repeatable)",
     )
     family = dns.add_mutually_exclusive_group()
+    family.add_argument(
+        "--ip-family", metavar="FAMILY", help="any (default), ipv4 (also -4), ipv6 (also -6)"
+    )
     family.add_argument(
         "-4",
         "--use-ipv4",

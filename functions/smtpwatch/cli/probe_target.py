@@ -40,9 +40,9 @@ OPTION_OF_FIELD: dict[str, str] = {
     **dict.fromkeys(("target_id", "name", "host", "port"), "HOST[:PORT]"),
     **{field: "--" + dest.replace("_", "-") for dest, field in FIELD_OF_DEST.items()},
     "timeout_s": "-t/--timeout",
-    "ip_family": "-4/-6",
-    "login": "--user",
-    "username": "--user",
+    "ip_family": "--ip-family/-4/-6",
+    "login": "--username",
+    "username": "--username",
     "password_ref": "--password-env",
     "allow_plaintext_auth": "--allow-plaintext-auth",
     "ca_bundle": "--ca-bundle",
@@ -86,11 +86,12 @@ def build_target(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[
 
     password: str | None = None
     if args.password_env is not None and args.user is None:
-        raise UsageError("--password-env: needs --user (the login name)")
+        raise UsageError("--password-env: needs --username (the login name)")
     if args.user is not None:
         if args.password_env is None:
             raise UsageError(
-                "--user: needs --password-env VAR (a password is never given on the command line)"
+                "--username: needs --password-env VAR (a password is never given on the "
+                "command line)"
             )
         var = args.password_env.strip()
         fields.update(login=True, username=args.user, password_ref=f"env:{var}")

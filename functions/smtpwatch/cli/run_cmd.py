@@ -17,6 +17,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from smtpwatch.cli.backend import add_backend_arguments, open_local_store
+from smtpwatch.cli.color import add_color_argument, use_color
 from smtpwatch.cli.delivery_args import (
     StderrNotices,
     add_delivery_arguments,
@@ -62,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--grace",
         type=bounded_number(0, MAX_GRACE_S),
         default=5.0,
-        metavar="S",
+        metavar="SECONDS",
         help=f"on stop, seconds to let checks in flight finish (default: 5, at most {MAX_GRACE_S})",
     )
     parser.add_argument(
@@ -83,8 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--retention-days",
         type=bounded_number(0, MAX_RETENTION_DAYS),
         default=30.0,
-        metavar="D",
-        help=f"delete results older than D days (default: 30; 0 keeps them; at most "
+        metavar="DAYS",
+        help=f"delete results older than DAYS days (default: 30; 0 keeps them; at most "
         f"{MAX_RETENTION_DAYS})",
     )
     parser.add_argument(
@@ -100,6 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-remote", action="store_true", help="with --serve: allow a non-loopback address"
     )
     add_json_argument(parser)
+    add_color_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -133,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("smtpwatch.check").setLevel(logging.ERROR)
 
     console = Console(json_lines=args.json, quiet=args.quiet)
+    color = use_color(args.color, console.stream)
     channels = channels_from_args(args)
     try:
         env = ProbeEnvironment.from_environ(location=args.location)
@@ -145,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     notices = StderrNotices("smtpwatch run", console.lock)
     deliveries = Deliveries(outbox, channels, listener=notices)
     sinks: list[tuple[str, AlertSink]] = [
-        ("console", ConsoleSink(json_lines=args.json, lock=console.lock))
+        ("console", ConsoleSink(json_lines=args.json, lock=console.lock, color=color))
     ]
     if channels:
         sinks.append(("the alert outbox", OutboxSink(outbox, channels, wake=deliveries.wake)))

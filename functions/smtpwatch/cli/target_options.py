@@ -54,9 +54,9 @@ class _Cli:
 # Only what differs from those defaults; a field not named here gets them all.
 _CLI: dict[str, _Cli] = {
     "name": _Cli("TEXT"),
-    "port": _Cli("N"),
+    "port": _Cli("N", ("-p", "--port")),
     "encryption": _Cli("MODE"),
-    "timeout_s": _Cli("S"),
+    "timeout_s": _Cli("SECONDS", ("-t", "--timeout", "--timeout-s")),
     "login": _Cli(help="log in (needs --username and a password)"),
     "username": _Cli("NAME", ("--username", "--user")),
     "password_ref": _Cli("REF"),
@@ -71,15 +71,15 @@ _CLI: dict[str, _Cli] = {
     "dns_hosts": _Cli(
         '"IP NAME [NAME…]"', ("--dns-host",), "append", "hosts-file line (repeatable)"
     ),
-    "ip_family": _Cli("FAMILY"),
+    "ip_family": _Cli("FAMILY", help="any (default), ipv4 (also -4), ipv6 (also -6)"),
     "ca_bundle": _Cli("FILE", kind="file", help="PEM file of trusted CAs"),
     "cert_warn_days": _Cli("DAYS"),
     "warn_ms": _Cli("MS"),
     "ehlo_name": _Cli("NAME"),
-    "interval_s": _Cli("S"),
+    "interval_s": _Cli("SECONDS", ("--interval", "--interval-s")),
     "failures_before_alert": _Cli("N"),
-    "recheck_delay_s": _Cli("S"),
-    "remind_every_s": _Cli("S"),
+    "recheck_delay_s": _Cli("SECONDS", ("--recheck-delay", "--recheck-delay-s")),
+    "remind_every_s": _Cli("SECONDS", ("--remind-every", "--remind-every-s")),
     "maintenance": _Cli(
         "JSON",
         kind="json",
@@ -134,6 +134,9 @@ def add_field_options(parser: argparse.ArgumentParser, *, update: bool) -> None:
             kwargs["action"] = "append"
         if opt.metavar:
             kwargs["metavar"] = opt.metavar
+        if opt.field == "ip_family":
+            _add_ip_family(group, opt, kwargs)
+            continue
         group.add_argument(*opt.flags, help=opt.help, **kwargs)
     group.add_argument(
         "--set",
@@ -148,6 +151,21 @@ def add_field_options(parser: argparse.ArgumentParser, *, update: bool) -> None:
             "--unset", dest="unset", action="append", default=[], metavar="FIELD",
             help="back to the default",
         )  # fmt: skip
+
+
+def _add_ip_family(group: Any, opt: FieldOption, kwargs: dict[str, Any]) -> None:
+    """``--ip-family FAMILY`` and its short forms ``-4``/``-6``, as `probe` has them."""
+    family = group.add_mutually_exclusive_group()
+    family.add_argument(*opt.flags, help=opt.help, **kwargs)
+    for flag, value in (("-4", "ipv4"), ("-6", "ipv6")):
+        family.add_argument(
+            flag, dest=kwargs["dest"], action="store_const", const=value,
+            default=argparse.SUPPRESS, help=f"--ip-family {value}",
+        )  # fmt: skip
+    # -4/-6 make argparse read a negative number as an option ("--cert-warn-days -1"
+    # would be "expected one argument"): numbers are values again (the list is the
+    # parser's), and the model names the option and its range.
+    group._has_negative_number_optionals.clear()
 
 
 def add_password_options(parser: argparse.ArgumentParser) -> None:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from smtpwatch.cli.backend import add_backend_arguments
-from smtpwatch.cli.main import UsageError
+from smtpwatch.cli.main import CommandError, UsageError
+from smtpwatch.cli.output import add_json_argument
 from smtpwatch.cli.target_options import add_field_options, add_password_options
-from smtpwatch.cli.targets_backends import EXIT_FAILED
 from smtpwatch.cli.targets_edit_cmd import add, remove, set_enabled, update
 from smtpwatch.cli.targets_file_cmd import export, import_file
 from smtpwatch.cli.targets_list_cmd import list_targets, show
@@ -52,11 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("host", metavar="HOST[:PORT]")
     add_field_options(p, update=False)
     add_password_options(p)
+    add_json_argument(p, "print what was done as JSON (action, target_id, changed, target)")
 
     p = sub("update", "change fields of a target")
     p.add_argument("target_id", metavar="TARGET_ID")
     add_field_options(p, update=True)
     add_password_options(p)
+    add_json_argument(p, "print what was done as JSON (action, target_id, changed, target)")
 
     p = sub("list", "list the targets")
     p.add_argument("--json", action="store_true", help="print the items as JSON")
@@ -67,6 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub("remove", "remove a target (with its state)")
     p.add_argument("target_id", metavar="TARGET_ID")
+    add_json_argument(p, "print what was done as JSON (action, target_id, changed)")
 
     for name, help_text in (
         ("enable", "probe a target again"),
@@ -74,10 +76,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ):
         p = sub(name, help_text)
         p.add_argument("target_id", metavar="TARGET_ID")
+        add_json_argument(p, "print what was done as JSON (action, target_id, changed, target)")
 
     p = sub("import", "add or replace targets from a YAML or JSON list (all or nothing)")
     p.add_argument("file", metavar="FILE", help="YAML or JSON file ('-' for stdin)")
-    p.add_argument("--format", choices=("yaml", "json"), help="default: from the file name")
+    p.add_argument(
+        "--format", choices=("yaml", "json"), help="the file's format (default: from its name)"
+    )
+    add_json_argument(p, "print the import report as JSON (file, store, total, new, ...)")
 
     p = sub("export", "print every target as YAML or JSON (what import reads)")
     p.add_argument("--format", choices=("yaml", "json"), default="yaml")
@@ -92,17 +98,14 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     except SecretError as exc:
-        print(f"smtpwatch targets {args.action}: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        raise CommandError(str(exc)) from None
     except sqlite3.Error as exc:
         # The transaction was rolled back: nothing of this command was written.
-        print(f"smtpwatch targets {args.action}: error: database: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        raise CommandError(f"database: {exc}") from None
     except Exception as exc:
         # AWS errors (no credentials, table missing, throttled for good): one line.
         if type(exc).__module__.startswith(("botocore", "boto3")):
-            print(f"smtpwatch targets {args.action}: error: {_aws_message(exc)}", file=sys.stderr)
-            return EXIT_FAILED
+            raise CommandError(_aws_message(exc)) from None
         raise
 
 

@@ -60,8 +60,8 @@ def add(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"target {target.target_id!r} already exists (added meanwhile)"
             ) from None
-        print(f"added {target.target_id} ({target.describe()}) to {store.description}")
-        return EXIT_OK
+        text = f"added {target.target_id} ({target.describe()}) to {store.description}"
+        return _done(args, text, "added", store, target.target_id, target)
 
 
 def update(args: argparse.Namespace) -> int:
@@ -94,8 +94,8 @@ def update(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         _replace(store, target, args.target_id)
-        print(f"updated {target.target_id} ({target.describe()})")
-        return EXIT_OK
+        text = f"updated {target.target_id} ({target.describe()})"
+        return _done(args, text, "updated", store, target.target_id, target)
 
 
 def set_enabled(args: argparse.Namespace, enabled: bool) -> int:
@@ -104,11 +104,10 @@ def set_enabled(args: argparse.Namespace, enabled: bool) -> int:
         word = "enabled" if enabled else "disabled"
         target, changed = with_enabled(current, args.target_id, enabled)
         if not changed:
-            print(f"{target.target_id} is already {word}")
-            return EXIT_OK
+            text = f"{target.target_id} is already {word}"
+            return _done(args, text, word, store, target.target_id, target, changed=False)
         _replace(store, target, args.target_id)
-        print(f"{target.target_id} {word}")
-        return EXIT_OK
+        return _done(args, f"{target.target_id} {word}", word, store, target.target_id, target)
 
 
 def remove(args: argparse.Namespace) -> int:
@@ -127,8 +126,37 @@ def remove(args: argparse.Namespace) -> int:
                     writer.delete(ref)
             except (SecretError, UsageError):
                 pass
-        print(f"removed {args.target_id}")
+        return _done(args, f"removed {args.target_id}", "removed", store, args.target_id)
+
+
+def _done(
+    args: argparse.Namespace,
+    text: str,
+    action: str,
+    store: Targets,
+    target_id: str,
+    target: Target | None = None,
+    *,
+    changed: bool = True,
+) -> int:
+    """The line for a person, or under ``--json`` the document: ``action`` (added,
+    updated, enabled, disabled, removed), ``target_id``, ``changed``, ``store`` and, but
+    for remove, ``target`` as ``targets show --json`` prints it."""
+    if not args.json:
+        print(text)
         return EXIT_OK
+    from smtpwatch.cli.output import print_json
+
+    doc: dict[str, Any] = {
+        "action": action,
+        "target_id": target_id,
+        "changed": changed,
+        "store": store.description,
+    }
+    if target is not None:
+        doc["target"] = target.to_item()
+    print_json(doc)
+    return EXIT_OK
 
 
 def _replace(store: Targets, target: Target, target_id: str) -> None:

@@ -10,8 +10,8 @@ import argparse
 import sys
 from typing import Any
 
-from smtpwatch.cli.main import UsageError
-from smtpwatch.cli.targets_backends import EXIT_FAILED, EXIT_OK, ImportInterrupted, opened
+from smtpwatch.cli.main import CommandError, UsageError
+from smtpwatch.cli.targets_backends import EXIT_OK, ImportInterrupted, opened
 from smtpwatch.core.errors import ConfigError
 from smtpwatch.core.target import Target, check_aws_limits
 
@@ -57,17 +57,15 @@ def import_file(args: argparse.Namespace) -> int:
     with opened(args) as store:
         targets, errors = validate_items(raw, extra_check=check_aws_limits if store.aws else None)
         if errors:
-            for line in error_lines(name, errors):
-                print(line, file=sys.stderr)
             items_bad = len({e.item for e in errors})
             raise UsageError(
                 f"{name}: {len(errors)} error(s) in {items_bad} of {len(raw)} item(s); "
-                "nothing imported"
+                "nothing imported",
+                details=error_lines(name, errors),
             )
         items = [t.to_item() for t in targets]
         if not items:
-            print(f"{name}: no targets; nothing imported")
-            return EXIT_OK
+            return _report(args, f"{name}: no targets; nothing imported", name, store, None)
         shown = 0
 
         def progress(done: int, total: int) -> None:
@@ -83,18 +81,39 @@ def import_file(args: argparse.Namespace) -> int:
         try:
             report = store.import_items(items, progress)
         except ImportInterrupted as exc:
-            print(
-                f"smtpwatch targets import: error: {exc}; the targets written are complete — "
-                "run the same command again to finish (it skips what is already there)",
-                file=sys.stderr,
-            )
-            return EXIT_FAILED
-        print(
+            raise CommandError(
+                f"{exc}; the targets written are complete — "
+                "run the same command again to finish (it skips what is already there)"
+            ) from None
+        text = (
             f"imported {report.total} target(s) into {store.description}: "
             f"{report.new} new, {report.total - report.new - report.unchanged} replaced, "
             f"{report.unchanged} unchanged"
         )
+        return _report(args, text, name, store, report)
+
+
+def _report(args: argparse.Namespace, text: str, name: str, store: Any, report: Any) -> int:
+    """The summary line, or under ``--json`` the import report: ``file``, ``store``,
+    ``total``, ``new``, ``replaced``, ``unchanged``."""
+    if not args.json:
+        print(text)
         return EXIT_OK
+    from smtpwatch.cli.output import print_json
+
+    total = report.total if report else 0
+    new = report.new if report else 0
+    unchanged = report.unchanged if report else 0
+    doc = {
+        "file": name,
+        "store": store.description,
+        "total": total,
+        "new": new,
+        "replaced": total - new - unchanged,
+        "unchanged": unchanged,
+    }
+    print_json(doc)
+    return EXIT_OK
 
 
 def _read_import_file(path: str, name: str) -> str:
