@@ -95,7 +95,11 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/aws/test_kills_bookkeeping_local.py",
     ),
     # input validation of targets
-    "core/target.py": ("tests/test_target.py", "tests/test_target_fields.py"),
+    "core/target.py": (
+        "tests/test_target.py",
+        "tests/test_target_fields.py",
+        "tests/test_kills_target.py",
+    ),
     "core/target_validators.py": (
         "tests/test_target.py",
         "tests/test_input_bounds.py",
@@ -154,6 +158,7 @@ EQUIVALENT: dict[str, int] = {
     "core/target_validators.py": 8,
     "core/coerce.py": 5,
     "adapters/dynamodb/bookkeeping.py": 21,
+    "core/target.py": 7,
     "core/alerting/degraded.py": 1,
     "core/alerting/timing.py": 3,
     "adapters/tick_gate.py": 6,
