@@ -63,6 +63,18 @@ class Fleet:
             ).fetchall()
         return [(json.loads(data)["started_at"], status) for data, status in rows]
 
+    def phase_counts(self, target_id: str) -> dict[str, int]:
+        """Per phase, how many stored checks of a target measured it (had its ms)."""
+        counts: dict[str, int] = {}
+        with sqlite3.connect(self.db) as conn:
+            for (data,) in conn.execute(
+                "SELECT data FROM results WHERE target_id = ?", (target_id,)
+            ).fetchall():
+                for phase, entry in (json.loads(data).get("phases") or {}).items():
+                    if isinstance(entry, dict) and entry.get("ms") is not None:
+                        counts[phase] = counts.get(phase, 0) + 1
+        return counts
+
     def alerts(self, target_id: str) -> list[tuple[str, str]]:
         """(event, delivery state) of a target's alerts in the outbox, newest first."""
         with sqlite3.connect(self.db) as conn:
