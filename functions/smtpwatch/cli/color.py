@@ -38,7 +38,7 @@ def add_color_argument(parser: argparse.ArgumentParser | Any) -> None:
 def use_color(mode: str, stream: Any, environ: Mapping[str, str] | None = None) -> bool:
     """``always`` and ``never`` are the user's word. ``auto``: no when ``NO_COLOR`` is
     set and not empty (no-color.org), yes when ``FORCE_COLOR`` is (and not "0"), else
-    yes on a terminal whose ``TERM`` is not ``dumb``."""
+    yes on a terminal."""
     if mode == "always":
         return True
     if mode == "never":
@@ -48,8 +48,6 @@ def use_color(mode: str, stream: Any, environ: Mapping[str, str] | None = None) 
         return False
     if env.get("FORCE_COLOR", "0") not in ("", "0"):
         return True
-    if env.get("TERM") == "dumb":
-        return False
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # no isatty, or a closed stream

@@ -62,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     smtp.add_argument(
         "-t",
         "--timeout",
+        "--timeout-s",
         metavar="SECONDS",
         help=f"overall deadline of the probe, 1-300 (default {PROBE_TIMEOUT_S:g}; "
         f"stored targets: {DEFAULTS['timeout_s']:g})",

@@ -159,7 +159,7 @@ def _add_ip_family(group: Any, opt: FieldOption, kwargs: dict[str, Any]) -> None
     family.add_argument(*opt.flags, help=opt.help, **kwargs)
     for flag, value in (("-4", "ipv4"), ("-6", "ipv6")):
         family.add_argument(
-            flag, dest=kwargs["dest"], action="store_const", const=value,
+            flag, f"--use-{value}", dest=kwargs["dest"], action="store_const", const=value,
             default=argparse.SUPPRESS, help=f"--ip-family {value}",
         )  # fmt: skip
     # -4/-6 make argparse read a negative number as an option ("--cert-warn-days -1"
