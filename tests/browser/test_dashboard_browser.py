@@ -152,6 +152,8 @@ def test_overview_shows_each_state_in_its_colour_and_a_down_target_names_its_pha
     assert rows["mail-up"].locator("td.location").inner_text().strip() == LOCATION
     assert rows["mail-up"].locator("td.host").inner_text().strip() == "127.0.0.1"
     assert tab.page.locator("footer").inner_text().strip() != ""
+    refresh = tab.page.locator('meta[http-equiv="refresh"]')
+    assert refresh.get_attribute("content") == "60"  # the page reloads itself each minute
     screenshot(tab, fleet, "overview-desktop")
     tab.assert_clean()
 
@@ -242,6 +244,8 @@ def test_the_target_page_charts_every_phase_the_checks_reached(
     assert drawn == fleet.phase_counts("mail-tls")
     assert {"connect", "banner", "ehlo", "starttls", "tls", "ehlo_tls"} <= set(drawn)
     assert chart.locator("polyline").count() == len(drawn)
+    hover = chart.locator('circle.point[data-phase="tls"] title').first.text_content() or ""
+    assert re.search(r"tls: [\d.]+ ms", hover), hover
     legend = chart.locator("g.legend").text_content() or ""
     assert all(phase in legend for phase in ("connect", "banner", "tls"))
     facts = tab.page.locator("dl.facts").inner_text()
