@@ -120,6 +120,7 @@ def test_overview_shows_each_state_in_its_colour_and_a_down_target_names_its_pha
     assert "default-src 'none'" in response.headers["content-security-policy"]
     rows = tab.rows()
     assert set(rows) == fleet.target_ids
+    assert tab.page.title().startswith(f"{len(DOWN_IDS)} down")  # seen on the tab itself
     down = rows["mail-down"].locator("td.state")
     assert down.inner_text().strip() == "DOWN"
     assert (style(down, "backgroundColor"), style(down, "color")) == (RED, WHITE)
