@@ -9,6 +9,7 @@ import argparse
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -237,3 +238,28 @@ def test_without_json_an_error_prints_nothing_on_stdout(cli: Cli) -> None:
     done = cli("remove", "nosuch")
     assert (done.returncode, done.stdout) == (3, "")
     assert len(done.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["probe", "--json"],  # the host is missing: found by the command
+        ["probe", "mx.example.com", "--json", "--timeout", "soon"],
+        ["run", "--once", "--json", "--concurrency", "0"],
+        ["history", "nosuch", "--json"],
+    ],
+    ids=lambda argv: " ".join(argv),
+)
+def test_other_commands_answer_an_error_under_json_the_same_way(cli: Cli, argv: list[str]) -> None:
+    db = [] if argv[0] == "probe" else ["--db", str(cli.db)]
+    done = subprocess.run(
+        [sys.executable, "-m", "smtpwatch", *argv, *db],
+        capture_output=True,
+        text=True,
+        env=cli.env,
+        timeout=120,
+    )
+    assert done.returncode == 3, done.stderr
+    err = error_doc(done)
+    assert err["command"] == f"smtpwatch {argv[0]}" and err["exit_code"] == 3
+    assert done.stderr.splitlines()[-1] == f"smtpwatch {argv[0]}: error: {err['message']}"
