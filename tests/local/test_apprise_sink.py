@@ -202,3 +202,34 @@ def test_a_hung_notification_stays_pending_and_goes_out_after_a_restart(tmp_path
     assert labels == {f"notify JSON json://127.0.0.1:{drip.port}"}
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith(db.name))
     assert TOKEN.encode() not in stored
+
+
+def test_a_down_delivered_after_its_recovery_was_raised_goes_first_and_says_late(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a DOWN and then its RECOVERED recorded while the service was unreachable
+    down = down_alert()
+    recovered = replace(
+        down,
+        alert_id=alert_id_for("mx1", AlertEvent.RECOVERED, "2026-12-07T21:05:00Z"),
+        event=AlertEvent.RECOVERED,
+        status="ok",
+        created_at="2026-12-07T21:05:00Z",
+        result={"status": "ok"},
+    )
+    with SqliteStore(tmp_path / "smtpwatch.db") as store:
+        outbox = Outbox(store)
+        dead = notify_channel(f"json://127.0.0.1:{closed_port()}/", index=1, timeout_s=5)
+        OutboxSink(outbox, [dead]).send(down)
+        OutboxSink(outbox, [dead]).send(recovered)
+        Deliveries(outbox, [dead]).drain(10)
+        # WHEN the service is back (notify-1 now reaches it)
+        with WebhookReceiver(200) as hook:
+            channel = notify_channel(hook.url().replace("http://", "json://"), index=1)
+            Deliveries(outbox, [channel]).drain(10)
+            first, second = (json.loads(r.body) for r in hook.posts())
+    # THEN the DOWN goes first, saying it is late; the RECOVERED follows as usual
+    assert first["title"].startswith("[DOWN] mx1")
+    assert first["message"].startswith("(Delivered late: a newer alert of this target came")
+    assert second["title"].startswith("[RECOVERED] mx1")
+    assert not second["message"].startswith("(Delivered late")
