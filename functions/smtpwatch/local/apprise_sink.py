@@ -83,7 +83,10 @@ class AppriseSender:
         outcome: list[bool] = []
         reasons: list[str] = []
         call = threading.Thread(
-            target=self._call, args=(title, body, kind, outcome, reasons), daemon=True
+            target=self._call,
+            args=(title, body, kind, outcome, reasons),
+            name="smtpwatch-notify",
+            daemon=True,
         )
         with self._lock:
             self._stuck = [t for t in self._stuck if t.is_alive()]
