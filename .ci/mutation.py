@@ -157,6 +157,7 @@ EQUIVALENT: dict[str, int] = {
     "service/gate.py": 1,
     "core/target_validators.py": 8,
     "core/coerce.py": 5,
+    "local/delivery.py": 9,
     "adapters/dynamodb/bookkeeping.py": 21,
     "core/target.py": 7,
     "core/alerting/degraded.py": 1,
