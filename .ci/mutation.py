@@ -81,6 +81,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "local/sqlite_store.py": (
         "tests/local/test_sqlite_store.py",
         "tests/local/test_sqlite_store_reads.py",
+        "tests/local/test_sqlite_store_rollup.py",
     ),
     "adapters/dynamodb/state.py": (
         "tests/aws/test_dynamodb_stores.py",
