@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import random
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -233,3 +235,37 @@ def test_a_down_delivered_after_its_recovery_was_raised_goes_first_and_says_late
     assert first["message"].startswith("(Delivered late: a newer alert of this target came")
     assert second["title"].startswith("[RECOVERED] mx1")
     assert not second["message"].startswith("(Delivered late")
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_a_hanging_service_holds_up_no_other_channel(tmp_path: Path) -> None:
+    # GIVEN the running workers with two notification channels, the first one hanging
+    with (
+        DripReceiver(every_s=0.5) as drip,
+        WebhookReceiver(200) as hook,
+        SqliteStore(tmp_path / "smtpwatch.db") as store,
+    ):
+        outbox = Outbox(store)
+        stuck = notify_channel(as_json(drip.url()), index=1, timeout_s=60)
+        fine = notify_channel(hook.url().replace("http://", "json://"), index=2)
+        deliveries = Deliveries(outbox, [stuck, fine], listener=Notices())
+        deliveries.start()
+        try:
+            # WHEN a check records an alert for both
+            OutboxSink(outbox, [stuck, fine], wake=deliveries.wake).send(down_alert())
+            # THEN the second service gets it while the first still holds its attempt
+            assert _wait_for(lambda: len(hook.posts()) == 1, 20)
+            assert drip.requests == 1
+            (held,) = outbox.entries(channel="notify-1")
+            assert held.state == "pending" and held.attempts == 0  # still in flight
+            assert _wait_for(lambda: outbox.entries(channel="notify-2")[0].state == "delivered", 20)
+        finally:
+            deliveries.stop(grace_s=0.5)
