@@ -176,3 +176,34 @@ def test_json_output_never_carries_colour(tmp_path: Path, db: Path) -> None:
     assert done.returncode == 0
     assert ESC not in done.stdout
     assert json.loads(done.stdout)["target_id"] == "mx1"
+
+
+def test_status_colours_the_state_word_only_and_keeps_the_columns(tmp_path: Path) -> None:
+    db = tmp_path / "status.db"
+    port = closed_port()
+    for target_id in ("down1", "off1"):
+        add = smtpwatch(
+            tmp_path, "targets", "add", target_id, f"127.0.0.1:{port}", "--encryption", "none",
+            "--recheck-delay", "0", "--db", str(db),
+        )  # fmt: skip
+        assert add.returncode == 0, add.stderr
+    assert smtpwatch(tmp_path, "run", "--once", "--db", str(db)).returncode == 2
+    assert smtpwatch(tmp_path, "targets", "disable", "off1", "--db", str(db)).returncode == 0
+    plain = smtpwatch(tmp_path, "status", "--db", str(db))
+    coloured = smtpwatch(tmp_path, "status", "--db", str(db), "--color", "always", NO_COLOR="1")
+    assert plain.returncode == coloured.returncode == 0
+    assert ESC not in plain.stdout
+    # down in red, disabled in grey, each reset at once; the rest exactly as without
+    assert SGR.findall(coloured.stdout) == ["31", "0", "90", "0"]
+    assert "\x1b[31mdown\x1b[0m" in coloured.stdout
+    assert "\x1b[90mdisabled\x1b[0m" in coloured.stdout
+
+    # the same text without the colours (the times apart: a second may have passed) ...
+    def words(text: str) -> list[str]:
+        return re.sub(r"\d+s ago", "ago", text).split()
+
+    assert words(SGR.sub("", coloured.stdout)) == words(plain.stdout)
+    # ... and the STATE column where the heading is
+    head, *lines = SGR.sub("", coloured.stdout).splitlines()[:3]
+    at = head.index("STATE")
+    assert [line[at:].split()[0] for line in lines] == ["down", "disabled"]

@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING, Any, cast
 
 from smtpwatch.cli.backend import Backend, add_backend_arguments, open_backend
+from smtpwatch.cli.color import add_color_argument, use_color
 from smtpwatch.cli.output import (
     add_json_argument,
     format_ago,
@@ -19,6 +20,7 @@ from smtpwatch.cli.output import (
     print_json,
     render_table,
 )
+from smtpwatch.core.safe_text import guard
 
 if TYPE_CHECKING:
     from smtpwatch.core.state import TargetState
@@ -31,6 +33,7 @@ _ORDER = {"down": 0, "warning": 1, "pending": 2, "up": 3, "disabled": 4}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_backend_arguments(parser)
     add_json_argument(parser)
+    add_color_argument(parser)
     parser.add_argument(
         "--problems", action="store_true", help="only targets that are down, warning or failing"
     )
@@ -51,36 +54,35 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no targets in {backend.description}" + (" with problems" if args.problems else ""))
         return 0
-    print(
-        render_table(
+    table = render_table(
+        (
+            "TARGET",
+            "ENDPOINT",
+            "STATE",
+            "SINCE",
+            "CHECKED",
+            "LOCATION",
+            "TOTAL",
+            "LAST ERROR / WARNING",
+        ),
+        (
             (
-                "TARGET",
-                "ENDPOINT",
-                "STATE",
-                "SINCE",
-                "CHECKED",
-                "LOCATION",
-                "TOTAL",
-                "LAST ERROR / WARNING",
-            ),
-            (
-                (
-                    r["target_id"],
-                    f"{r['host']}:{r['port']}",
-                    _state_cell(r),
-                    format_ago(r["since"]),
-                    format_ago(r["last_checked_at"]),
-                    r["location"] or "-",
-                    format_ms(r["total_ms"]),
-                    _problem(r),
-                )
-                for r in rows
-            ),
-            # Cut long cells for a terminal only: piped, the whole error is what a
-            # grep or a mail to a colleague needs.
-            max_width=70 if sys.stdout.isatty() else sys.maxsize,
-        )
+                r["target_id"],
+                f"{r['host']}:{r['port']}",
+                _state_cell(r),
+                format_ago(r["since"]),
+                format_ago(r["last_checked_at"]),
+                r["location"] or "-",
+                format_ms(r["total_ms"]),
+                _problem(r),
+            )
+            for r in rows
+        ),
+        # Cut long cells for a terminal only: piped, the whole error is what a
+        # grep or a mail to a colleague needs.
+        max_width=70 if sys.stdout.isatty() else sys.maxsize,
     )
+    _print_table(table, rows, use_color(args.color, sys.stdout))
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -198,6 +200,28 @@ def _broken_row(item: dict[str, Any], message: str) -> dict[str, Any]:
         "pending_alert": False,
         "last_alert_at": None,
     }
+
+
+def _print_table(table: str, rows: list[dict[str, Any]], color: bool) -> None:
+    """The table, its STATE words coloured when ``color`` (``cli.color`` decides)."""
+    if not color:
+        print(table)
+        return
+    out = guard(sys.stdout)
+    head, *lines = table.split("\n")
+    at = head.index("STATE")
+    out.write(head + "\n")
+    for line, row in zip(lines, rows, strict=True):
+        word = str(row["status"])
+        out.write(line[:at])
+        out.write_style(_COLORS.get(word, "0"))
+        out.write(line[at : at + len(word)])
+        out.write_style("0")
+        out.write(line[at + len(word) :] + "\n")
+
+
+# SGR colours of the STATE words: red, yellow, green, grey.
+_COLORS = {"down": "31", "warning": "33", "up": "32", "pending": "90", "disabled": "90"}
 
 
 def _state_cell(row: dict[str, Any]) -> str:
