@@ -222,6 +222,18 @@ def test_the_base_install_names_the_extra_for_an_aws_option(base: Installed) -> 
     assert proc.stdout == ""
 
 
+def test_the_base_install_names_the_extra_for_a_notification_url(base: Installed) -> None:
+    # GIVEN the install without the notify extra WHEN a notification URL is given
+    proc = base.smtpwatch("alerts", "test", "--notify", "json://127.0.0.1:9/")
+    # THEN the command stops before sending anything and says what to install
+    assert proc.returncode == 3
+    assert proc.stderr == (
+        "smtpwatch alerts: error: --notify: notifications need Apprise, which is not"
+        " installed: pip install 'smtpwatch[notify]'\n"
+    )
+    assert proc.stdout == ""
+
+
 def test_the_aws_install_probes_and_reaches_for_aws(
     with_aws: Installed, server: SmtpServer
 ) -> None:
