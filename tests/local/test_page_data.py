@@ -295,3 +295,11 @@ def test_a_database_not_yet_upgraded_shows_the_same_figures(db: Path) -> None:
             (r.uptime, r.cert_days_left, r.last_error) for r in overview_rows(conn, NOW)
         ] == rolled
         assert [target_page(conn, "mx-flaky", w, NOW) for w in ("24h", "7d")] == charts
+
+
+def test_a_targets_page_shows_its_overview_row(conn: sqlite3.Connection) -> None:
+    rows = {r.view.target_id: r for r in overview_rows(conn, NOW)}
+    for target_id in TARGETS:
+        page = target_page(conn, target_id, "7d", NOW)
+        assert page is not None
+        assert (page.row, page.window) == (rows[target_id], "7d")
