@@ -119,7 +119,9 @@ def _host_port(args: argparse.Namespace) -> tuple[str, int | None]:
         raise UsageError(f"-H: the host is given twice (-H and {args.target!r}); give one")
     text = args.hostname if args.hostname is not None else args.target
     if text is None:
-        raise UsageError("the host is missing: give HOST[:PORT] or -H HOST")
+        raise UsageError(
+            "the host is missing: give HOST[:PORT] or -H HOST (see smtpwatch probe --help)"
+        )
     try:
         host, port = parse_host_port(text, None, field="host")
     except ConfigError as exc:
