@@ -71,9 +71,9 @@ def test_auth_methods_are_read_in_any_spelling_once_each_in_order() -> None:
 
 
 def test_auth_methods_refusals_name_the_choices() -> None:
-    choices = "CRAM-MD5, LOGIN, PLAIN, SIMPLE"
-    assert refused(validate_auth_methods, ["XOAUTH2"]) == (
-        f"auth_methods: 'XOAUTH2' is not supported; choose from {choices}"
+    choices = "CRAM-MD5, LOGIN, PLAIN, XOAUTH2, OAUTHBEARER, SIMPLE"
+    assert refused(validate_auth_methods, ["GSSAPI"]) == (
+        f"auth_methods: 'GSSAPI' is not supported; choose from {choices}"
     )
     assert refused(validate_auth_methods, ["STARTTLS"]) == (
         f"auth_methods: names no usable method; choose from {choices}"

@@ -25,6 +25,7 @@ __all__ = [
     "ConnectTimeoutError",
     "DnsError",
     "EhloError",
+    "OAuthTokenError",
     "ProbeConfigError",
     "ProbeError",
     "ProbeTimeoutError",
@@ -186,6 +187,12 @@ class AuthFailedError(ProbeError, PermissionError):
     """The server rejected the credentials."""
 
     kind = ErrorKind.AUTH_FAILED
+
+
+class OAuthTokenError(ProbeError, PermissionError):
+    """The identity provider gave no access token (its error, a timeout or a 5xx)."""
+
+    kind = ErrorKind.OAUTH_TOKEN
 
 
 class ProtocolError(ProbeError, ConnectionError):

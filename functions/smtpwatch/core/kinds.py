@@ -53,6 +53,7 @@ class ErrorKind(StrEnum):
     CERT_UNTRUSTED = "cert_untrusted"
     AUTH_UNSUPPORTED = "auth_unsupported"
     AUTH_FAILED = "auth_failed"
+    OAUTH_TOKEN = "oauth_token"  # no access token from the identity provider
     PROTOCOL = "protocol"
     TIMEOUT = "timeout"
     # Only when a check asks for them (check_smtp's -c and -D critical): thresholds

@@ -61,13 +61,24 @@ class ServerTextGuard:
     secrets (``repr`` included).
     """
 
-    __slots__ = ("_exact", "_runs")
+    __slots__ = ("_exact", "_kept", "_runs", "_username")
 
     def __init__(self, secrets: Iterable[str | None] = (), *, username: str | None = None) -> None:
-        kept = [s for s in dict.fromkeys(secrets) if s]
+        self._kept: list[str] = []
+        self._username = username
+        self._exact: set[str] = set()
+        self._runs = SecretRuns(())
+        self.add_secrets(secrets)
+
+    def add_secrets(self, secrets: Iterable[str | None]) -> None:
+        """Mask these secrets too from now on (an access token once it is fetched)."""
+        new = [s for s in dict.fromkeys(secrets) if s and s not in self._kept]
+        if not new:
+            return
+        self._kept += new
         folded: list[str] = []
         raw: list[bytes] = []
-        for secret in kept:
+        for secret in self._kept:
             views = unescaped_views(secret)
             data = secret.encode("utf-8", "replace")
             if not secret.isascii():
@@ -80,8 +91,8 @@ class ServerTextGuard:
                 if text:
                     folded.append(text)
         self._runs = SecretRuns(folded, raw)
-        self._exact: set[str] = set()
-        for secret in kept:
+        username = self._username
+        for secret in new:
             forms = [secret]
             if username:
                 forms += [f"\0{username}\0{secret}", f"{username}\0{username}\0{secret}"]

@@ -19,11 +19,13 @@ from smtpwatch.core.errors import (
     ProtocolError,
 )
 from smtpwatch.core.kinds import Phase
+from smtpwatch.core.oauth_sasl import OAUTH_MECHANISMS, oauth_exchange
 from smtpwatch.core.server_text import ServerTextGuard
 from smtpwatch.core.smtp_client import as_bytes, enhanced_code, reply_text
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
 if TYPE_CHECKING:
+    from smtpwatch.core.oauth_sasl import ProbeTokens
     from smtpwatch.core.target import Target
 
 __all__ = [
@@ -72,22 +74,31 @@ def try_mechanisms(
     password: str,
     guard: ServerTextGuard,
     tried: list[str],
+    tokens: ProbeTokens | None = None,
 ) -> AuthRound:
     """Try each of ``methods`` that the server offers, in order.
 
     Returns the round (``mechanism`` set on success); raises ``AuthFailedError`` on a clear
     rejection or a hang-up and ``ProtocolError`` on a garbled exchange. Every mechanism sent is
     appended to ``tried`` as it is sent, so the list is complete even after a raise.
+    With ``tokens`` only the OAuth mechanisms are tried (the token is no password).
     """
     result = AuthRound()
     for mechanism in methods:
-        if mechanism not in _IMPLEMENTATIONS or mechanism not in offered:
+        usable = tokens is not None if mechanism in OAUTH_MECHANISMS else not tokens
+        if mechanism not in offered or not usable:
             continue
+        # the token before the command: a mechanism is "tried" once it is sent
+        token = "" if tokens is None else tokens.get()
         result.tried.append(mechanism)
         tried.append(mechanism)
         client.user, client.password = username, password
+        note = ""
         try:
-            code, resp = client.auth(mechanism, getattr(client, _IMPLEMENTATIONS[mechanism]))
+            if tokens is not None:
+                code, resp, note = _oauth_login(client, mechanism, username, token, tokens, guard)
+            else:
+                code, resp = client.auth(mechanism, getattr(client, _IMPLEMENTATIONS[mechanism]))
         except smtplib.SMTPAuthenticationError as err:
             code, resp = err.smtp_code, as_bytes(err.smtp_error)
         except UnicodeEncodeError:
@@ -119,13 +130,31 @@ def try_mechanisms(
             result.last_code, result.last_text = code, text
             result.all_unknown = result.all_unknown and code == 504
             continue
+        note = f" (the server's challenge: {note})" if note else ""
         raise AuthFailedError(
-            f"AUTH {mechanism} rejected: {code} {text}".rstrip(),
+            f"AUTH {mechanism} rejected: {code} {text}".rstrip() + note,
             phase=Phase.AUTH,
             smtp_code=code,
             enhanced_code=enhanced_code(text),
         )
     return result
+
+
+def _oauth_login(
+    client: smtplib.SMTP,
+    mechanism: str,
+    user: str,
+    token: str,
+    tokens: ProbeTokens,
+    guard: ServerTextGuard,
+) -> tuple[int, bytes, str]:
+    """One OAuth login; a token the server rejects is fetched once more, bypassing the
+    cache (it may have been revoked), and sent again on the same connection."""
+    code, resp, note = oauth_exchange(client, mechanism, user, token, guard)
+    if code != 235 and code not in ABANDON_CODES and tokens.may_refetch:
+        fresh = tokens.get(refresh=True)
+        code, resp, note = oauth_exchange(client, mechanism, user, fresh, guard)
+    return code, resp, note
 
 
 def login_round(
@@ -136,6 +165,7 @@ def login_round(
     guard: ServerTextGuard,
     tls_active: bool,
     tried: list[str],
+    tokens: ProbeTokens | None = None,
 ) -> AuthRound | None:
     """One pass over ``target``'s methods on the connection as it is now.
 
@@ -165,6 +195,7 @@ def login_round(
         password=password,
         guard=guard,
         tried=tried,
+        tokens=tokens,
     )
 
 

@@ -21,6 +21,7 @@ from smtpwatch.core.target_validators import (
     DEFAULT_PORTS,
     MAX_INTERVAL,
     MIN_INTERVAL_AWS,
+    OAUTH_METHODS,
     validate_ehlo_name,
 )
 
@@ -59,6 +60,7 @@ class Target(Record):
     login: bool
     username: str | None
     password_ref: str | None
+    token_ref: str | None
     auth_methods: tuple[str, ...]
     allow_plaintext_auth: bool
     dns_mode: str
@@ -96,6 +98,7 @@ class Target(Record):
             login: bool = False,
             username: str | None = None,
             password_ref: str | None = None,
+            token_ref: str | None = None,
             auth_methods: tuple[str, ...] = DEFAULT_AUTH_METHODS,
             allow_plaintext_auth: bool = False,
             dns_mode: str = "device_cached",
@@ -264,14 +267,15 @@ def _normalize(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_rules(v: dict[str, Any]) -> None:
+    _check_credential_rules(v)
     if v["login"]:
         if not v["username"]:
             raise ConfigError("username", "is required when login is true")
-        if not v["password_ref"]:
+        if not v["password_ref"] and not v["token_ref"]:
             raise ConfigError(
                 "password_ref",
                 "is required when login is true "
-                "(ssm:/path, secretsmanager:name, env:VAR or file:ID)",
+                "(ssm:/path, secretsmanager:name, env:VAR or file:ID; token_ref for OAuth)",
             )
         if v["encryption"] == "none" and not v["allow_plaintext_auth"]:
             raise ConfigError(
@@ -298,6 +302,28 @@ def _check_rules(v: dict[str, Any]) -> None:
             )
 
 
+def _check_credential_rules(v: dict[str, Any]) -> None:
+    """A password or a token source, never both; the mechanisms match the credential
+    (an access token is never sent as a password, nor a password as a token)."""
+    methods = v["auth_methods"]
+    oauth = [m for m in methods if m in OAUTH_METHODS]
+    if v["token_ref"]:
+        if v["password_ref"]:
+            raise ConfigError("token_ref", "cannot be used together with password_ref")
+        if methods == DEFAULT_AUTH_METHODS:
+            v["auth_methods"] = methods = OAUTH_METHODS
+            oauth = list(methods)
+        others = [m for m in methods if m not in OAUTH_METHODS and m != "SIMPLE"]
+        if others:
+            raise ConfigError(
+                "auth_methods",
+                f"{', '.join(others)} would send the access token as a password; with "
+                f"token_ref use {', '.join(OAUTH_METHODS)}",
+            )
+    elif oauth:
+        raise ConfigError("auth_methods", f"{', '.join(oauth)} needs a token_ref")
+
+
 def parse_ehlo_name(value: object) -> str:
     """An EHLO name as a target's ``ehlo_name`` takes it (a host name or an address
     literal), for options that set the default one; ``ConfigError`` otherwise."""
@@ -314,10 +340,11 @@ def check_aws_limits(target: Target) -> None:
             f"{target.interval_s} is too short on AWS (the dispatcher runs once a minute); "
             f"allowed: {MIN_INTERVAL_AWS} to {MAX_INTERVAL}",
         )
-    ref = target.password_ref or ""
-    if ref.startswith(("file:", "env:")):
-        raise ConfigError(
-            "password_ref",
-            f"{ref.split(':', 1)[0]}: references work only locally; on AWS use ssm:/path "
-            "or secretsmanager:name",
-        )
+    for field in ("password_ref", "token_ref"):
+        ref = getattr(target, field) or ""
+        if ref.startswith(("file:", "env:")):
+            raise ConfigError(
+                field,
+                f"{ref.split(':', 1)[0]}: references work only locally; on AWS use ssm:/path "
+                "or secretsmanager:name",
+            )

@@ -33,6 +33,7 @@ from smtpwatch.core.target_validators import (
     validate_remind_every,
     validate_tags,
     validate_target_id,
+    validate_token_ref,
 )
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
@@ -176,11 +177,18 @@ FIELDS: tuple[FieldSpec, ...] = (
         "where the password is: ssm:/path, secretsmanager:name, env:VAR, file:ID",
     ),
     F(
+        "token_ref",
+        None,
+        validate_token_ref,
+        "text",
+        "OAuth 2.0 token source (instead of password_ref): ssm:, secretsmanager:, env:, file:",
+    ),
+    F(
         "auth_methods",
         DEFAULT_AUTH_METHODS,
         validate_auth_methods,
         "list",
-        "e.g. CRAM-MD5,LOGIN,PLAIN (order)",
+        "e.g. CRAM-MD5,LOGIN,PLAIN (order; XOAUTH2,OAUTHBEARER with token_ref)",
         dump=list,
     ),
     F(

@@ -49,6 +49,7 @@ __all__ = [
     "MAX_INTERVAL",
     "MIN_INTERVAL_AWS",
     "MIN_INTERVAL_LOCAL",
+    "OAUTH_METHODS",
     "validate_auth_methods",
     "validate_ca_bundle",
     "validate_dns_hosts",
@@ -60,6 +61,7 @@ __all__ = [
     "validate_remind_every",
     "validate_tags",
     "validate_target_id",
+    "validate_token_ref",
 ]
 
 ENCRYPTIONS = ("explicit", "implicit", "none", "auto")
@@ -68,8 +70,10 @@ ENCRYPTION_ALIASES = {"starttls": "explicit", "smtps": "implicit", "ssl": "impli
 DNS_MODES = ("device_cached", "non_cached", "ttl_cached", "external")
 IP_FAMILIES = ("any", "ipv4", "ipv6")
 IP_FAMILY_ALIASES = {"ip4": "ipv4", "ip6": "ipv6"}
-AUTH_METHODS = ("CRAM-MD5", "LOGIN", "PLAIN", "SIMPLE")
+AUTH_METHODS = ("CRAM-MD5", "LOGIN", "PLAIN", "XOAUTH2", "OAUTHBEARER", "SIMPLE")
 DEFAULT_AUTH_METHODS = ("CRAM-MD5", "LOGIN", "PLAIN")
+# The mechanisms that send an OAuth 2.0 access token (token_ref), and their default.
+OAUTH_METHODS = ("XOAUTH2", "OAUTHBEARER")
 # The spec's "SSL/TLS" entry is the STARTTLS fallback, which is always on.
 _AUTH_DROPPED = frozenset({"SSL/TLS", "SSL", "TLS", "STARTTLS"})
 
@@ -150,20 +154,30 @@ def validate_auth_methods(value: object) -> tuple[str, ...]:
 
 
 def validate_password_ref(value: object) -> str:
+    return _validate_ref("password_ref", "password", value)
+
+
+def validate_token_ref(value: object) -> str:
+    """Where the token source's secret document is (the provider's endpoint, client id
+    and client secret live in it, never in the target)."""
+    return _validate_ref("token_ref", "secret", value)
+
+
+def _validate_ref(field: str, what: str, value: object) -> str:
     allowed = "ssm:/path, secretsmanager:name, env:VAR or file:ID"
     if not isinstance(value, str):
-        raise ConfigError("password_ref", f"must be a reference ({allowed}), never the password")
+        raise ConfigError(field, f"must be a reference ({allowed}), never the {what}")
     text = value.strip()
     kind, sep, rest = text.partition(":")
     entry = _PASSWORD_REF.get(kind.lower()) if sep else None
     if entry is None:
         # Never echo the value: someone may have typed the password itself here.
         raise ConfigError(
-            "password_ref", f"must be a reference: {allowed} (the password itself does not go here)"
+            field, f"must be a reference: {allowed} (the {what} itself does not go here)"
         )
     pattern, example = entry
     if not re.match(pattern, rest):
-        raise ConfigError("password_ref", f"malformed {kind.lower()} reference; expected {example}")
+        raise ConfigError(field, f"malformed {kind.lower()} reference; expected {example}")
     return f"{kind.lower()}:{rest}"
 
 

@@ -32,6 +32,8 @@ _NEXT_STEPS: dict[str, str] = {
     "auth_unsupported": "No usable AUTH method: check auth_methods and the server's AUTH"
     " settings (credentials are never sent without TLS).",
     "auth_failed": "The login was rejected: check the username and the stored password.",
+    "oauth_token": "The identity provider gave no access token: check the token source's"
+    " secret (client id, client secret, scope) and the app registration.",
     "protocol": "The server sent a malformed reply: check the MTA and anything in between.",
     "timeout": "The server did not answer in time: check its load and the network.",
     "slow": "The server answered, but slower than the critical time: check its load, its"

@@ -21,6 +21,7 @@ from smtpwatch.core.errors import (
     StartTlsUnsupportedError,
 )
 from smtpwatch.core.kinds import PHASES, Phase, WarningKind
+from smtpwatch.core.oauth_sasl import ProbeTokens
 from smtpwatch.core.probe.cert_diagnosis import (
     PeerCertificate,
     expiry_warning,
@@ -41,6 +42,7 @@ from smtpwatch.core.tls import peer_facts, tls_info
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
 if TYPE_CHECKING:
+    from smtpwatch.core.oauth_sasl import TokenSource
     from smtpwatch.core.probe.environment import AddressResolverLike
     from smtpwatch.core.resolve import Resolution, ResolvedAddress
     from smtpwatch.core.smtp_auth import AuthRound
@@ -59,13 +61,16 @@ def probe(
     mask: tuple[str, ...] = (),
     env: ProbeEnvironment | None = None,
     limits: CheckLimits | None = None,
+    tokens: TokenSource | None = None,
 ) -> ProbeResult:
     """Probe ``target`` once. Never raises for a failure of the target.
 
     ``mask``: more secrets to keep out of the result besides ``password`` (the old
     password, when the probe runs again after a secret rotation). ``limits``: what a
-    monitoring check adds (critical time, critical certificate days, expected greeting)."""
-    return ProbeRun(target, password, env or default_environment(), mask, limits).execute()
+    monitoring check adds (critical time, critical certificate days, expected greeting).
+    ``tokens``: the OAuth 2.0 token source that logs in instead of a password."""
+    run = ProbeRun(target, password, env or default_environment(), mask, limits, tokens)
+    return run.execute()
 
 
 class ProbeRun:
@@ -78,6 +83,7 @@ class ProbeRun:
         env: ProbeEnvironment,
         mask: tuple[str, ...] = (),
         limits: CheckLimits | None = None,
+        tokens: TokenSource | None = None,
     ) -> None:
         self.target = target
         self.env = env
@@ -89,6 +95,10 @@ class ProbeRun:
         self.t0 = env.clock()
         self.started = env.now()
         self.deadline = Deadline(target.timeout_s, clock=env.clock)
+        self.tokens: ProbeTokens | None = None
+        if tokens is not None:
+            self.guard.add_secrets(tokens.secrets())
+            self.tokens = ProbeTokens(tokens, self.deadline, self.guard, env.clock)
         self.port = target.effective_port
         self.phases = {p: PhaseRecord() for p in PHASES}
         self.current: Phase | None = None
@@ -149,7 +159,7 @@ class ProbeRun:
     # ------------------------------------------------------------------ dialogue
     def _dialogue(self) -> None:
         t = self.target
-        if t.login and (self._password is None or not t.username):
+        if t.login and ((self._password is None and self.tokens is None) or not t.username):
             raise ProbeConfigError(
                 "login is on but no username/password was given to the probe",
                 phase=None,
@@ -294,14 +304,15 @@ class ProbeRun:
 
     def _auth_round(self, client: SmtpClient) -> AuthRound | None:
         """One pass over the methods; records the mechanism that logged in."""
-        assert self._password is not None  # checked before the dialogue
+        assert self._password is not None or self.tokens is not None  # checked before
         result = login_round(
             client,
             self.target,
-            self._password,
+            self._password or "",
             guard=self.guard,
             tls_active=self.tls_active,
             tried=self.auth_tried,
+            tokens=self.tokens,
         )
         if result is None:
             self.auth_mechanism = SIMPLE

@@ -115,4 +115,5 @@ def _auth_info(run: ProbeRun) -> AuthInfo | None:
         mechanism=run.auth_mechanism,
         tried=tuple(run.auth_tried),
         over_tls=run.tls_active if run.phases[Phase.AUTH].reached else None,
+        token_ms=None if run.tokens is None else run.tokens.ms,
     )

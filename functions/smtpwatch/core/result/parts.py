@@ -230,20 +230,34 @@ class TlsInfo(Record):
 
 
 class AuthInfo(Record):
-    __slots__ = ("mechanism", "tried", "over_tls")
+    """``token_ms``: the time spent at the OAuth token endpoint during this probe, part
+    of the ``auth`` phase's ``ms``; left out of the document when no token was fetched
+    (no OAuth, or the token came from the cache)."""
+
+    __slots__ = ("mechanism", "tried", "over_tls", "token_ms")
     mechanism: str | None  # the one that succeeded
     tried: tuple[str, ...]  # in order; "PLAIN@tls" style is not used: see over_tls
     over_tls: bool | None
+    token_ms: float | None
 
     def __init__(
         self,
         mechanism: str | None = None,
         tried: tuple[str, ...] = (),
         over_tls: bool | None = None,
+        token_ms: float | None = None,
     ) -> None:
         object.__setattr__(self, "mechanism", cut_opt(mechanism, MAX_SHORT))
         object.__setattr__(self, "tried", cut_list(tried, MAX_TRIED, MAX_SHORT))
         object.__setattr__(self, "over_tls", None if over_tls is None else bool(over_tls))
+        ms = None if token_ms is None else round(max(0.0, float(token_ms)), 3)
+        object.__setattr__(self, "token_ms", ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = super().to_dict()
+        if self.token_ms is None:
+            del doc["token_ms"]
+        return doc
 
 
 class ServerInfo(Record):

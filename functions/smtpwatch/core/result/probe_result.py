@@ -230,6 +230,7 @@ class ProbeResult(Record):
                 mechanism=auth.get("mechanism"),
                 tried=tuple(auth.get("tried") or ()),
                 over_tls=auth.get("over_tls"),
+                token_ms=auth.get("token_ms"),
             ),
             server=ServerInfo(
                 banner=server.get("banner"), extensions=tuple(server.get("extensions") or ())
