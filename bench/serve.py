@@ -10,7 +10,8 @@ would: the migration that builds the rollups from the results is timed. It is bu
 at ``--db`` (default in the temp directory) and reused while its shape matches. 2 % of
 the targets are down, 1 % have an unknown newest check. The server runs in its own
 process on 127.0.0.1; each figure is one whole HTTP request as the client sees it
-(connect to last byte), median and worst of ``-n``, with the load average beside them.
+(connect to last byte), median and worst of ``-n``, with the server process's CPU time per
+request (steadier on a shared machine) and the load average beside them.
 """
 
 from __future__ import annotations
@@ -197,21 +198,38 @@ def timed_get(port: int, path: str) -> tuple[float, int, int]:
     return time.perf_counter() - started, len(body), response.status
 
 
-def measure(port: int, path: str, n: int) -> None:
+def server_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc; None elsewhere): a
+    request's CPU cost barely moves when other work loads the machine, its wall time does."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(port: int, path: str, n: int, pid: int) -> None:
     _, _, status = timed_get(port, path)  # warm-up: the page cache, the first imports
     if status != 200:
         print(f"  {path:<28} answered {status}: not measured")
         return
     times = []
     size = 0
+    cpu_before = server_cpu_s(pid)
     for _ in range(n):
         seconds, size, status = timed_get(port, path)
         assert status == 200, (path, status)
         times.append(seconds * 1000)
+    cpu_after = server_cpu_s(pid)
+    cpu = (
+        ""
+        if cpu_before is None or cpu_after is None
+        else (f"server CPU {(cpu_after - cpu_before) * 1000 / n:5.0f} ms/request; ")
+    )
     load = os.getloadavg()[0]
     print(
         f"  {path:<28} median {statistics.median(times):6.1f} ms   "
-        f"worst {max(times):6.1f} ms   ({size / 1024:.0f} KiB; load {load:.1f})",
+        f"worst {max(times):6.1f} ms   ({cpu}{size / 1024:.0f} KiB; load {load:.1f})",
         flush=True,
     )
 
@@ -235,14 +253,16 @@ def in_process(db: Path, n: int) -> None:
     print("in process (page data only, no HTTP or HTML):")
     for label, call in parts:
         call()
-        times = []
+        times, cpu = [], []
         for _ in range(n):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             call()
             times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - cpu_started) * 1000)
         print(
             f"  {label:<28} median {statistics.median(times):6.1f} ms   "
-            f"worst {max(times):6.1f} ms   (load {os.getloadavg()[0]:.1f})",
+            f"worst {max(times):6.1f} ms   (CPU median {statistics.median(cpu):5.1f} ms; "
+            f"load {os.getloadavg()[0]:.1f})",
             flush=True,
         )
     conn.close()
@@ -286,7 +306,7 @@ def main() -> None:
         print(f"{args.targets} targets, {args.days} days, database {size_gb:.1f} GB; n={args.n}")
         pages = [f"/targets/{PAGE_TARGET}?window={w}" for w in ("24h", "7d", "30d")]
         for path in ("/", "/metrics", "/api/targets", *pages):
-            measure(port, path, args.n)
+            measure(port, path, args.n, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=10)
