@@ -1,8 +1,8 @@
 """`smtpwatch completion bash|zsh|fish` prints a script the shell loads and that offers
 what a user types next: commands, `targets` actions, the canonical option names (not
 their aliases) and an option's values. Bash and fish are asked for the candidates
-themselves; zsh's script is checked for syntax (driving zsh's completion system needs
-a terminal). Each shell's tests skip when the shell is not installed."""
+themselves, zsh through a line typed with TAB in a pty. Each shell's tests skip when the
+shell is not installed."""
 
 from __future__ import annotations
 
@@ -141,6 +141,62 @@ def test_the_zsh_script_parses() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "_smtpwatch"
+
+
+# A zsh in a pty (zpty) with the completion system and the script loaded, where
+# `smtpwatch` is a function that prints its arguments: each line is typed with a TAB
+# after it, then Enter, so the printed arguments are what completion made of the line.
+ZSH_DRIVER = r"""
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z 'PS1="%% "; autoload -Uz compinit; compinit -u -D; source '${(q)1}'; '\
+'smtpwatch() { print -r -- "ARGS:[$*]" }'
+for line in "${@[2,-1]}"; do
+  zpty -w -n z "$line"$'\t'
+  zpty -w -n z $'\n'
+done
+zpty -w z 'exit'
+out=""
+while zpty -r z chunk; do out+=$chunk; done
+print -r -- "$out" | grep -a -o 'ARGS:\[[^]]*\]' | tail -n +2
+"""
+
+
+def zsh_completed(loaded: Path, *lines: str) -> list[str]:
+    driver = loaded.with_name("driver.zsh")
+    driver.write_text(ZSH_DRIVER, encoding="utf-8")
+    done = subprocess.run(
+        [needs("zsh"), "-f", str(driver), str(loaded), *lines],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return [row[len("ARGS:[") : -1] for row in done.stdout.splitlines()]
+
+
+def test_zsh_completes_commands_options_values_and_files(tmp_path: Path) -> None:
+    loaded = tmp_path / "_smtpwatch"
+    loaded.write_text(script("zsh"), encoding="utf-8")
+    (tmp_path / "targets.yaml").write_text("[]\n", encoding="utf-8")
+    typed = [
+        "smtpwatch tar",
+        "smtpwatch probe --enc",  # an option where HOST[:PORT] could also go
+        "smtpwatch probe --encryption=imp",
+        "smtpwatch targets add mx1 mx1.example.com --ip-family ipv",  # two: no insert
+        "smtpwatch targets add mx1 mx1.example.com --ip-family ipv6 --recheck-d",
+        f"smtpwatch targets import {tmp_path}/targ",
+        "smtpwatch completion fi",
+    ]
+    assert zsh_completed(loaded, *typed) == [
+        "targets",
+        "probe --encryption",
+        "probe --encryption=implicit",
+        "targets add mx1 mx1.example.com --ip-family ipv",
+        "targets add mx1 mx1.example.com --ip-family ipv6 --recheck-delay",
+        f"targets import {tmp_path}/targets.yaml",
+        "completion fish",
+    ]
 
 
 def fish_candidates(loaded: Path, line: str) -> list[str]:
