@@ -150,10 +150,14 @@ def _zsh_message(name: str) -> str:
     return _zq(name.replace('"', "").replace(":", "\\:")) or "VALUE"
 
 
-def _zsh_action(choices: tuple[str, ...], files: bool) -> str:
+def _zsh_action(choices: tuple[str, ...], files: bool, *, positional: bool = False) -> str:
     if choices:
         return "(" + " ".join(choices) + ")"
-    return "_files" if files else " "
+    if files:
+        return "_files"
+    # Free text. A positional's " " (message only) would hide the options at its place:
+    # "( )" offers nothing and leaves them.
+    return "( )" if positional else " "
 
 
 def _zsh(tree: list[Command]) -> str:
@@ -167,7 +171,7 @@ def _zsh(tree: list[Command]) -> str:
         out.append("    _arguments -s : \\")
         specs = [_zsh_option(opt, flag) for opt in leaf.options for flag in opt.flags]
         for i, positional in enumerate(leaf.positionals, start=1):
-            action = _zsh_action(positional.choices, positional.files)
+            action = _zsh_action(positional.choices, positional.files, positional=True)
             specs.append(f"'{i}:{_zsh_message(positional.name)}:{action}'")
         out += [f"        {spec} \\" for spec in specs]
         out += ["        && return 0", "}", ""]
