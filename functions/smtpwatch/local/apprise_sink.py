@@ -166,13 +166,23 @@ def _shown(url: str, plugin: Any) -> str:
     scheme = scheme if _SCHEME.fullmatch(scheme) else "?"
     tokens = getattr(plugin, "template_tokens", None) or {}
     host = getattr(plugin, "host", None)
-    if "host" not in tokens or not isinstance(host, str) or not host:
+    if "host" not in tokens or not isinstance(host, str) or not host or _reused(plugin, host):
         return f"{scheme}://…"
     host = one_line(host, 100)
     if ":" in host:
         host = f"[{host}]"
     port = getattr(plugin, "port", None)
     return f"{scheme}://{host}" + (f":{port}" if isinstance(port, int) else "")
+
+
+def _reused(plugin: Any, host: str) -> bool:
+    """The host is also one of the plugin's targets: not a server but, say, an ntfy.sh
+    topic (Apprise 1 keeps ``ntfys://TOPIC``'s topic as the host too)."""
+    try:
+        values = list(vars(plugin).values())
+    except TypeError:  # no instance dictionary: nothing to compare with
+        return False
+    return any(isinstance(v, list | tuple | set | frozenset) and host in v for v in values)
 
 
 def _logged_problems(result: Any) -> list[str]:
