@@ -1,0 +1,101 @@
+"""`smtpwatch serve` over a database someone edited by hand: result documents with
+the wrong types or nested beyond reason, a rollup row that is not a number. Each page
+still answers (the rest of what it shows intact), and a page that cannot be drawn is a
+500 page, never a dropped connection."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+import pytest
+from test_serve import Env, add_raw_result, env, get, samples, value  # noqa: F401  (env)
+
+from local.html_dom import Node, parse
+from smtpwatch.local.sqlite_store import SqliteStore
+
+CSP_START = "default-src 'none'"
+
+
+def _started_at(started: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+
+
+@pytest.fixture
+def edited(env: Env) -> Env:  # noqa: F811
+    """Four targets: "fine" with a sane result; "nested" whose newest result is JSON
+    nested 100,000 deep; "names" whose certificate names are a number; "huge" whose
+    connect took 1.7e308 ms (a finite float, beyond any axis)."""
+    ids = ("fine", "nested", "names", "huge")
+    with SqliteStore(env.db) as store:
+        store.put_items([{"target_id": t, "host": "127.0.0.1", "port": 25} for t in ids])
+    started = time.time() - 120
+    base = {"status": "ok", "started_at": _started_at(started), "started": started}
+    add_raw_result(env.db, "fine", base | {"target_id": "fine", "total_ms": 5.0})
+    tls = {"subject": "CN=mail.example", "sans": 5, "not_after": "2030-01-01T00:00:00Z"}
+    add_raw_result(env.db, "names", base | {"target_id": "names", "tls": tls})
+    phases = {"connect": {"ms": 1.7e308}, "banner": {"ms": 3.0}}
+    add_raw_result(env.db, "huge", base | {"target_id": "huge", "phases": phases})
+    with sqlite3.connect(env.db) as conn:
+        conn.execute(
+            "INSERT INTO results (target_id, ts, started, status, data) VALUES (?, ?, ?, ?, ?)",
+            ("nested", base["started_at"], started, "ok", "[" * 100_000 + "]" * 100_000),
+        )
+    return env
+
+
+def _page(port: int, path: str) -> tuple[int, Node]:
+    status, headers, body = get(port, path)
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert headers["Content-Security-Policy"].startswith(CSP_START)
+    return status, parse(body.decode("utf-8"))
+
+
+def test_documents_with_wrong_types_leave_every_page_and_metrics_standing(edited: Env) -> None:
+    port = edited.serve()
+    status, doc = _page(port, "/")
+    assert status == 200
+    shown = {tr.attrs["data-target-id"]: tr for tr in doc.all("tr", "target")}
+    assert set(shown) == {"fine", "nested", "names", "huge"}
+    assert shown["fine"].one("td", "uptime-24h").text() == "100.00 %"
+    assert shown["nested"].one("td", "last-check").text() == "\u2013"  # nothing readable
+
+    status, _, body = get(port, "/metrics")
+    assert status == 200
+    got = samples(body.decode())
+    assert value(got, "probe_success", target_id="fine") == [1]
+    assert value(got, "smtpwatch_target_state", target_id="nested", state="pending") == [1]
+    status, _, body = get(port, "/api/targets/nested")
+    assert status == 200 and json.loads(body)["results"] == [{}]
+
+    status, doc = _page(port, "/targets/names")
+    assert status == 200
+    facts = {d.one("dt").text(): d.one("dd").text() for d in doc.one("dl", "cert").all("div")}
+    assert facts["Subject"] == "CN=mail.example" and "Names" not in facts
+
+    for window in ("24h", "7d", "30d"):
+        status, doc = _page(port, f"/targets/huge?window={window}")
+        assert status == 200, window
+        chart = doc.one("svg", "phase-chart")
+        (banner,) = chart.all("circle", "point", data_phase="banner")
+        assert banner.one("title").text().endswith("banner: 3.0 ms")
+        assert len(chart.all("circle", "point", data_phase="connect")) == 1
+
+
+def test_a_page_that_cannot_be_drawn_is_a_500_page_and_the_server_goes_on(edited: Env) -> None:
+    # The hourly rollup is the store's own bookkeeping: a count edited into a word is
+    # nothing the 7-day chart can average.
+    with sqlite3.connect(edited.db) as conn:
+        conn.execute("UPDATE rollup_hour SET banner_n = 'many' WHERE target_id = 'huge'")
+    port = edited.serve()
+    for _ in range(2):
+        status, doc = _page(port, "/targets/huge?window=7d")
+        assert status == 500
+        assert doc.one("h1").text().startswith("500 ")
+        assert "could not be drawn" in doc.one("p", "error-detail").text()
+        assert doc.one("main").one("a").attrs["href"] == "/"
+    status, headers, body = get(port, "/targets/huge?window=7d", method="HEAD")
+    assert (status, body) == (500, b"") and int(headers["Content-Length"]) > 0
+    assert _page(port, "/targets/huge")[0] == 200  # the day's chart reads the results
+    assert _page(port, "/")[0] == 200
