@@ -128,3 +128,23 @@ def test_without_apprise_the_error_names_the_extra(env: Env) -> None:
         status, stderr = smtpwatch("alerts", "test", "--webhook", hook.url())
         assert status == 0, stderr
         assert len(hook.posts()) == 1
+
+
+def test_run_once_reports_a_refused_notification_in_its_own_words_only(env: Env) -> None:
+    # GIVEN a service that answers 500
+    env.put(refused())
+    with WebhookReceiver(500) as hook:
+        done = env("run", "--once", "--notify", as_json(hook.url()))
+    # THEN stderr has smtpwatch's two notices and nothing of Apprise's own log
+    label = f"notify JSON json://127.0.0.1:{hook.port}"
+    assert done.returncode == 2
+    failed, pending = done.stderr.splitlines()
+    assert failed.startswith(
+        f"smtpwatch run: alert down for dead NOT delivered to {label}: JSON did not take the"
+        " notification: "
+    )
+    assert "500" in failed and failed.endswith(" (kept pending; retried)")
+    assert pending == (
+        f"smtpwatch run: 1 alert(s) still pending for {label}: tried again by the next run"
+    )
+    assert TOKEN not in done.stdout + done.stderr
