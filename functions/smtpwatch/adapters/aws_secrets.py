@@ -103,7 +103,8 @@ def _parse_value(ref: str, text: str) -> tuple[str, tuple[str, ...] | None, bool
         except ValueError:
             doc = None
         if isinstance(doc, dict):
-            password = doc.get("password")
+            # A token source's document ("oauth") is handed on whole, hosts included.
+            password = stripped if "oauth" in doc else doc.get("password")
             if not isinstance(password, str) or not password:
                 raise SecretError(f"{ref}: JSON secret has no 'password' string")
             hosts_raw = doc.get("hosts")

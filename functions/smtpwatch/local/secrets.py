@@ -26,7 +26,13 @@ from smtpwatch.local.sqlite_store import data_dir
 if TYPE_CHECKING:
     from smtpwatch.adapters.aws_secrets import AwsSecretResolver
 
-__all__ = ["FileSecretStore", "LocalSecretResolver", "default_secrets_dir", "host_allowed"]
+__all__ = [
+    "FileSecretStore",
+    "LocalSecretResolver",
+    "default_secrets_dir",
+    "host_allowed",
+    "parse_document",
+]
 
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+=-]{0,199}\Z")
 
@@ -61,6 +67,12 @@ def _parse_document(text: str, where: str) -> tuple[str, list[str]]:
         except json.JSONDecodeError:
             raise SecretError(f"{where}: not a valid JSON secret document") from None
         password = doc.get("password") if isinstance(doc, dict) else None
+        if isinstance(doc, dict) and "oauth" in doc:
+            # A token source's document: handed on whole, hosts included; it must
+            # name the hosts its token may be sent to.
+            password = stripped
+            if not doc.get("hosts"):
+                raise SecretError(f"{where}: the token source names no host ('hosts')")
         if not isinstance(password, str) or not password:
             raise SecretError(f"{where}: the JSON document has no 'password' string")
         hosts = doc.get("hosts") or []
@@ -72,6 +84,9 @@ def _parse_document(text: str, where: str) -> tuple[str, list[str]]:
     if not password:
         raise SecretError(f"{where}: empty")
     return password, []
+
+
+parse_document = _parse_document  # (password or token source document, hosts)
 
 
 class FileSecretStore:
@@ -209,6 +224,8 @@ class LocalSecretResolver:
             value = self._environ.get(name)
             if not value:
                 raise SecretError(f"{ref}: environment variable {name} is not set")
+            if value.lstrip().startswith("{") and '"oauth"' in value:
+                return _parse_document(value, ref)  # a token source: bound to its hosts
             return value, []
         if scheme == "file":
             return self.files.read(name)

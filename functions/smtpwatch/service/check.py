@@ -121,7 +121,10 @@ def run_check(target: Target, *, scheduled_at: str, deps: CheckDeps) -> CheckOut
     rechecked = False
     if needs_recheck(target, state, result):
         deps.sleep(float(target.recheck_delay_s))
-        again = probe_once(target, password, probe_fn, deps.now, old)
+        if target.login and target.token_ref:  # the token source is read again
+            again = probe_with_secret(target, deps.secrets, probe_fn, deps.now)[2]
+        else:
+            again = probe_once(target, password, probe_fn, deps.now, old)
         rechecked = True
         if again.status is not Status.UNKNOWN:  # a crashed re-check proves nothing
             result = again

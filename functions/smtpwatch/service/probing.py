@@ -22,6 +22,7 @@ from smtpwatch.core.server_text import ServerTextGuard
 from smtpwatch.ports import SecretResolver
 
 if TYPE_CHECKING:
+    from smtpwatch.core.oauth_sasl import TokenSource
     from smtpwatch.core.probe import ProbeEnvironment
     from smtpwatch.core.target import Target
 
@@ -51,11 +52,16 @@ class SecretMaskingProbe:
         self.env = env
 
     def __call__(
-        self, target: Target, password: str | None, *, mask: tuple[str, ...] = ()
+        self,
+        target: Target,
+        password: str | None,
+        *,
+        mask: tuple[str, ...] = (),
+        tokens: TokenSource | None = None,
     ) -> ProbeResult:
         from smtpwatch.core.probe import probe
 
-        return probe(target, password=password, mask=mask, env=self.env)
+        return probe(target, password=password, mask=mask, env=self.env, tokens=tokens)
 
     @property
     def location(self) -> str:
@@ -90,6 +96,8 @@ def probe_with_secret(
 ) -> tuple[str | None, tuple[str, ...], ProbeResult]:
     """``(password, older passwords to mask, result)``: a secret that cannot be resolved
     is a ``config`` result, not a crash."""
+    if target.login and target.token_ref:
+        return None, (), _probe_with_token(target, target.token_ref, secrets, probe_fn, now)
     password: str | None = None
     if target.login and target.password_ref:
         if secrets is None:
@@ -117,6 +125,44 @@ def probe_with_secret(
             result = probe_once(target, password, probe_fn, now, old)
             return password, old, result
     return password, (), result
+
+
+def _probe_with_token(
+    target: Target,
+    ref: str,
+    secrets: SecretResolver | None,
+    probe_fn: ProbeFn,
+    now: Callable[[], datetime],
+) -> ProbeResult:
+    """A login with an OAuth 2.0 token source: the secret names the token endpoint,
+    the client and the hosts; the token itself is fetched inside the probe, within its
+    deadline (a token the server rejects is fetched once more there)."""
+    if secrets is None:
+        return _secret_problem(target, probe_fn, now, "no secret store configured", ref)
+    if not isinstance(probe_fn, SecretMaskingProbe):
+        return _secret_problem(target, probe_fn, now, "this probe cannot log in with a token", ref)
+    from smtpwatch.core.oauth_token import token_source_of_secret
+
+    try:
+        source = token_source_of_secret(secrets.resolve(ref, host=target.host), ref)
+    except SecretError as exc:
+        return _secret_problem(target, probe_fn, now, one_line(str(exc)), ref)
+    try:
+        return probe_fn(target, None, tokens=source)
+    except Exception as exc:  # a bug of ours: masked like server text
+        guard = ServerTextGuard(source.secrets())
+        text = one_line(guard.clean(f"probe crashed: {type(exc).__name__}: {exc}"))
+        log.error("probe crashed: %s", text, extra={"target_id": target.target_id})
+        return _error_result(
+            Status.UNKNOWN,
+            ErrorKind.INTERNAL,
+            text,
+            target.target_id,
+            target.host,
+            now(),
+            target.effective_port,
+            target.encryption,
+        ).replace(location=location_of(probe_fn))
 
 
 def probe_once(
@@ -160,12 +206,17 @@ def location_of(probe_fn: ProbeFn) -> str:
 
 
 def _secret_problem(
-    target: Target, probe_fn: ProbeFn, now: Callable[[], datetime], message: str
+    target: Target,
+    probe_fn: ProbeFn,
+    now: Callable[[], datetime],
+    message: str,
+    ref: str | None = None,
 ) -> ProbeResult:
+    field = "password_ref" if ref is None else "token_ref"
     return config_result(
         target.target_id,
         target.host,
-        f"password_ref: {message}",
+        f"{field}: {message}",
         now=now(),
         port=target.effective_port,
         encryption=target.encryption,
