@@ -201,7 +201,7 @@ def _cert(measured: dict[str, Any] | None, now: float) -> dict[str, str]:
     facts = {
         "Subject": tls.get("subject"),
         "Issuer": tls.get("issuer"),
-        "Names": ", ".join(str(s) for s in tls.get("sans") or () if s),
+        "Names": ", ".join(str(s) for s in _list(tls.get("sans")) if s),
         "Valid from": tls.get("not_before"),
         "Valid until": tls.get("not_after"),
         "Days left": None if days is None else str(days),
@@ -293,13 +293,17 @@ def _has_table(conn: sqlite3.Connection, name: str) -> bool:
 def _doc(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, TypeError, RecursionError):  # hand-edited: nested too deep
         return {}
     return value if isinstance(value, dict) else {}
 
 
 def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _str_or_none(value: object) -> str | None:

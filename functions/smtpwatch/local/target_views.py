@@ -135,10 +135,11 @@ def _newest(conn: sqlite3.Connection, target_id: str, where: str) -> dict[str, A
 
 
 def _doc(text: str) -> dict[str, Any]:
-    # A row someone edited by hand shows as an empty document, not a crashed server.
+    # A row someone edited by hand shows as an empty document, not a crashed server
+    # (nested too deep to parse: RecursionError).
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, TypeError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
 

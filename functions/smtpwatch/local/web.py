@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import sqlite3
+import sys
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from smtpwatch.core.safe_text import one_line
 from smtpwatch.local.page_data import overview_rows, target_page
 from smtpwatch.local.pages.layout import HTML_HEADERS, error_page
 from smtpwatch.local.pages.overview import render_overview
@@ -174,6 +176,15 @@ class _Handler(BaseHTTPRequestHandler):
             message = f"the database cannot be read: {exc}\n".encode()
             self._send(503, "text/plain; charset=utf-8", message, body)
             return
+        except Exception as exc:  # a bug, or stored data no page foresaw: say so, go on
+            said = one_line(f"{url.path}: {type(exc).__name__}: {exc}")
+            print(f"smtpwatch serve: {said}", file=sys.stderr)
+            reply = self._html(
+                500,
+                "Server error",
+                f"This page could not be drawn from what the database holds "
+                f"({type(exc).__name__}); the server's error output says more.",
+            )
         if reply is None:
             self._send(404, "text/plain; charset=utf-8", b"not found\n", body)
         else:

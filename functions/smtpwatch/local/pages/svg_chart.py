@@ -77,9 +77,11 @@ def _rank(order: list[str], phase: str) -> int:
 
 
 def nice_top(largest: float) -> float:
-    """The y axis's top: ``largest`` rounded up to a multiple of a 1-2-2.5-5 step."""
+    """The y axis's top: ``largest`` rounded up to a multiple of a 1-2-2.5-5 step
+    (``largest`` itself when that would pass the largest float)."""
     step = _step(max(largest, 1.0))
-    return step * max(1, math.ceil(largest / step - 1e-9))
+    top = step * max(1, math.ceil(largest / step - 1e-9))
+    return top if math.isfinite(top) else largest
 
 
 def _step(largest: float) -> float:
