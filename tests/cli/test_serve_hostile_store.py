@@ -99,3 +99,31 @@ def test_a_page_that_cannot_be_drawn_is_a_500_page_and_the_server_goes_on(edited
     assert (status, body) == (500, b"") and int(headers["Content-Length"]) > 0
     assert _page(port, "/targets/huge")[0] == 200  # the day's chart reads the results
     assert _page(port, "/")[0] == 200
+
+
+def test_hand_edited_alerts_are_listed_with_what_can_be_read(edited: Env) -> None:
+    alert = {
+        "alert_id": "a1",
+        "event": "down",
+        "target_id": "fine",
+        "status": "critical",
+        "created_at": "2026-12-07T10:00:00Z",
+        "result": ["not", "a", "result"],
+    }
+    undated = {k: v for k, v in alert.items() if k != "created_at"} | {"alert_id": "a2"}
+    rows = [(alert, time.time()), (undated, 1e20)]  # queued beyond any calendar
+    with sqlite3.connect(edited.db) as conn:
+        for doc, queued in rows:
+            conn.execute(
+                "INSERT INTO outbox (channel, label, alert_id, target_id, event, ord, lanes, "
+                "alert, state, queued, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ("console", "console", doc["alert_id"], "fine", "down", 1.0, "[]",
+                 json.dumps(doc), "delivered", queued, 0.0),
+            )  # fmt: skip
+    status, doc = _page(edited.serve(), "/targets/fine")
+    assert status == 200
+    listed = doc.one("table", id="alerts").one("tbody").all("tr")
+    assert [tr.one("td", "event").text() for tr in listed] == ["down", "down"]
+    assert [tr.one("td", "delivery").text() for tr in listed] == ["delivered", "delivered"]
+    assert listed[0].one("td", "at").text() == "\u2013"  # no time that can be shown
+    assert "2026-12-07" in listed[1].one("td", "at").text()
