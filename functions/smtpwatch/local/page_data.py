@@ -245,7 +245,7 @@ def _alerts(conn: sqlite3.Connection, target_id: str) -> list[AlertRow]:
     out = []
     for alert_text, event, label, state, last_error, queued in rows:
         doc = _doc(alert_text)
-        at = _str_or_none(doc.get("created_at")) or format_ts(datetime.fromtimestamp(queued, UTC))
+        at = _str_or_none(doc.get("created_at")) or _queued_at(queued)
         failing = state in ("pending", "given_up") and last_error
         out.append(
             AlertRow(
@@ -262,7 +262,14 @@ def _alerts(conn: sqlite3.Connection, target_id: str) -> list[AlertRow]:
 def _subject(doc: dict[str, Any]) -> str:
     try:
         return subject(Alert.from_dict(doc))
-    except (KeyError, ValueError, TypeError):
+    except (KeyError, ValueError, TypeError, AttributeError):  # a hand-edited alert
+        return ""
+
+
+def _queued_at(queued: float) -> str:
+    try:
+        return format_ts(datetime.fromtimestamp(float(queued), UTC))
+    except (TypeError, ValueError, OverflowError, OSError):
         return ""
 
 
