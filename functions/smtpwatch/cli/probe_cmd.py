@@ -114,6 +114,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="environment variable holding the password (never give a password in argv)",
     )
     auth.add_argument(
+        "--oauth-token-env",
+        metavar="VAR",
+        help="environment variable holding a ready OAuth 2.0 access token (XOAUTH2, OAUTHBEARER)",
+    )
+    auth.add_argument(
+        "--oauth-secret-file",
+        metavar="PATH",
+        help="a token source's secret document (JSON, mode 600): the token is fetched from "
+        "the endpoint it names and sent only to the hosts it names",
+    )
+    auth.add_argument(
         "--auth-methods",
         metavar="LIST",
         help=f"comma-separated, tried in order: {','.join(DEFAULTS['auth_methods'])} (default), "
@@ -219,7 +230,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if location is not None:
         env.location = location
-    result = probe(target, password=password, env=env, limits=limits)
+    tokens = None
+    if target.token_ref is not None:
+        from smtpwatch.cli.probe_oauth import token_source
+
+        tokens = token_source(args, os.environ, target)
+    result = probe(target, password=password, env=env, limits=limits, tokens=tokens)
     if args.json:
         import json
 

@@ -44,6 +44,7 @@ OPTION_OF_FIELD: dict[str, str] = {
     "login": "--username",
     "username": "--username",
     "password_ref": "--password-env",
+    "token_ref": "--oauth-token-env/--oauth-secret-file",
     "allow_plaintext_auth": "--allow-plaintext-auth",
     "ca_bundle": "--ca-bundle",
     "tls_verify": "--no-tls-verify",
@@ -83,6 +84,16 @@ def build_target(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[
         fields["tls_verify"] = False
     if args.ca_bundle is not None:
         fields["ca_bundle"] = _read_ca_bundle(args.ca_bundle)
+
+    if args.oauth_token_env or args.oauth_secret_file:
+        from smtpwatch.cli.probe_oauth import oauth_token_ref
+
+        token_ref = oauth_token_ref(args)  # the token is read by probe_oauth.token_source
+        fields.update(login=True, username=args.user, token_ref=token_ref)
+        try:
+            return Target(**fields), None
+        except ConfigError as exc:
+            raise _usage(exc) from None
 
     password: str | None = None
     if args.password_env is not None and args.user is None:

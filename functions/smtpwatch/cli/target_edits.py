@@ -102,12 +102,12 @@ def new_item(
         raise UsageError("give TARGET_ID and HOST[:PORT] as arguments, not with --set")
     check_one_port(port, fields)
     item.update(_nameservers_imply_external(fields))
-    if "login" not in fields and ("username" in fields or "password_ref" in fields):
+    if "login" not in fields and ({"username", "password_ref", "token_ref"} & set(fields)):
         # `--username U --password-ref REF` means "log in" (as with --password-env):
         # a target that kept both and never logged in would look healthy while
         # proving nothing about AUTH.
         item["login"] = True
-        if not item.get("password_ref") and not password_given:
+        if not item.get("password_ref") and not item.get("token_ref") and not password_given:
             raise UsageError(
                 "--username: logging in needs a password: add --password-prompt, "
                 "--password-env VAR or --password-ref REF (or --no-login)"

@@ -60,6 +60,11 @@ _CLI: dict[str, _Cli] = {
     "login": _Cli(help="log in (needs --username and a password)"),
     "username": _Cli("NAME", ("--username", "--user")),
     "password_ref": _Cli("REF"),
+    "token_ref": _Cli(
+        "REF",
+        help="OAuth 2.0 token source instead of a password: the secret (ssm:, "
+        "secretsmanager:, env:, file:) holding its JSON document",
+    ),
     "auth_methods": _Cli("LIST"),
     "dns_mode": _Cli("MODE"),
     "nameservers": _Cli(
