@@ -233,3 +233,24 @@ def test_an_unusable_location_variable_gives_the_host_name(monkeypatch: pytest.M
     for unusable in ("two\nlines", "x" * 65, ""):
         monkeypatch.setenv("SMTPWATCH_LOCATION", unusable)
         assert serving_location() == default_location()
+
+
+def test_a_long_or_much_repeated_query_is_a_short_400(env: Env) -> None:  # noqa: F811
+    SqliteStore(env.db).close()
+    port = env.serve()
+    eight = "&".join(f"tag=k{i}=v" for i in range(8))
+    status, _, doc = page(port, "/?" + eight)
+    assert status == 400
+    assert doc.one("p", "error-detail").text() == (
+        "tag: at most 7 tags (a target carries no more); 8 given"
+    )
+    status, _, doc = page(port, "/?tag=k=" + "v" * 400)
+    detail = doc.one("p", "error-detail").text()
+    assert status == 400 and detail.startswith("tag: 'k=vvv") and "longer than" in detail
+    assert len(detail) < 200
+    status, _, doc = page(port, "/?state=" + "x" * 10_000)
+    detail = doc.one("p", "error-detail").text()
+    assert status == 400 and detail.startswith("state: unknown state 'xxx") and len(detail) < 200
+    status, _, doc = page(port, "/targets/x?window=" + "y" * 10_000)
+    detail = doc.one("p", "error-detail").text()
+    assert status == 400 and detail.startswith("window: unknown window 'yyy") and len(detail) < 200
