@@ -6,12 +6,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from smtpwatch.core.target_validators import MAX_TAGS
 from smtpwatch.local.page_model import WINDOWS, OverviewRow
 from smtpwatch.local.target_views import STATES
 
 __all__ = ["OverviewFilter", "QueryError", "overview_filter", "target_window"]
 
 Query = dict[str, list[str]]  # urllib.parse.parse_qs(..., keep_blank_values=True)
+# The longest key=value a stored tag can be: a key of 128 characters, a value of 256.
+_TAG_CHARS = 128 + 1 + 256
+_SHOWN = 40  # characters of a refused value quoted back
+
+
+def _shown(value: str) -> str:
+    """A refused value as the message quotes it: at most _SHOWN characters."""
+    return repr(value) if len(value) <= _SHOWN else repr(value[:_SHOWN]) + "…"
 
 
 class QueryError(ValueError):
@@ -58,16 +67,24 @@ def overview_filter(query: Query) -> OverviewFilter:
     states: list[str] = []
     for value in query.get("state", []):
         if value and value not in STATES:
-            raise QueryError("state", f"unknown state {value!r}; choose one of {', '.join(STATES)}")
+            choices = ", ".join(STATES)
+            raise QueryError("state", f"unknown state {_shown(value)}; choose one of {choices}")
         if value and value not in states:
             states.append(value)
+    given = [value for value in query.get("tag", []) if value]
+    if len(given) > MAX_TAGS:
+        raise QueryError(
+            "tag", f"at most {MAX_TAGS} tags (a target carries no more); {len(given)} given"
+        )
     tags: list[tuple[str, str]] = []
-    for value in query.get("tag", []):
-        if not value:
-            continue
+    for value in given:
+        if len(value) > _TAG_CHARS:
+            raise QueryError(
+                "tag", f"{_shown(value)} is longer than a tag can be ({_TAG_CHARS} characters)"
+            )
         key, sep, tag_value = value.partition("=")
         if not sep or not key:
-            raise QueryError("tag", f"{value!r} is not key=value (for example env=prod)")
+            raise QueryError("tag", f"{_shown(value)} is not key=value (for example env=prod)")
         if (key, tag_value) not in tags:
             tags.append((key, tag_value))
     return OverviewFilter(tuple(states), tuple(tags))
@@ -83,5 +100,5 @@ def target_window(query: Query) -> str:
     if not given or not given[0]:
         return next(iter(WINDOWS))
     if given[0] not in WINDOWS:
-        raise QueryError("window", f"unknown window {given[0]!r}; choose one of {choices}")
+        raise QueryError("window", f"unknown window {_shown(given[0])}; choose one of {choices}")
     return given[0]
