@@ -111,7 +111,11 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_target_fields.py",
         "tests/test_coerce_edges.py",
     ),
-    "core/target_fields.py": ("tests/test_target_fields.py", "tests/test_target.py"),
+    "core/target_fields.py": (
+        "tests/test_target_fields.py",
+        "tests/test_target.py",
+        "tests/test_kills_target_fields.py",
+    ),
     # delivery: signing, the outbox's sender, the webhook
     "core/webhook_signing.py": (
         "tests/local/test_webhook_sender.py",
