@@ -254,3 +254,20 @@ def test_a_long_or_much_repeated_query_is_a_short_400(env: Env) -> None:  # noqa
     status, _, doc = page(port, "/targets/x?window=" + "y" * 10_000)
     detail = doc.one("p", "error-detail").text()
     assert status == 400 and detail.startswith("window: unknown window 'yyy") and len(detail) < 200
+
+
+def test_basic_auth_guards_every_path_and_head(env: Env) -> None:  # noqa: F811
+    with SqliteStore(env.db) as store:
+        store.put_items([{"target_id": "mail-up", "host": "127.0.0.1", "port": 25}])
+    port = env.serve(SMTPWATCH_SERVE_PASSWORD="every-Pa55")
+    paths = ("/static/favicon.svg", "/nothing/here", "/targets/nosuch", "/api/targets/mail-up")
+    for path in paths:
+        for method in ("GET", "HEAD"):
+            status, headers, body = get(port, path, method=method)
+            assert status == 401, (method, path)
+            assert headers["WWW-Authenticate"].startswith('Basic realm="smtpwatch"')
+            assert b"mail-up" not in body
+    assert get(port, "/", method="HEAD")[0] == 401
+    right = "Basic " + base64.b64encode(b"x:every-Pa55").decode()
+    assert get(port, "/nothing/here", headers={"Authorization": right})[0] == 404
+    assert get(port, "/static/favicon.svg", headers={"Authorization": right})[0] == 200
