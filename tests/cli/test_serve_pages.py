@@ -5,6 +5,7 @@ query checks (400 naming the parameter), the 404 page, HEAD, and basic auth."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 import sqlite3
 import time
@@ -271,3 +272,28 @@ def test_basic_auth_guards_every_path_and_head(env: Env) -> None:  # noqa: F811
     right = "Basic " + base64.b64encode(b"x:every-Pa55").decode()
     assert get(port, "/nothing/here", headers={"Authorization": right})[0] == 404
     assert get(port, "/static/favicon.svg", headers={"Authorization": right})[0] == 200
+
+
+def test_each_failure_names_the_location_it_ran_from(fleet: Env) -> None:
+    started = time.time() - 3600
+    add_raw_result(
+        fleet.db,
+        "mail-down",
+        {
+            "target_id": "mail-down",
+            "status": "critical",
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "started": started,
+            "location": "probe-eu",
+            "error": {"phase": "banner", "kind": "timeout", "message": "no greeting"},
+        },
+    )
+    with sqlite3.connect(fleet.db) as conn:
+        (data,) = conn.execute(
+            "SELECT data FROM results WHERE target_id = 'mail-down' ORDER BY started DESC"
+        ).fetchone()
+    of_the_run = json.loads(data)["location"]
+    _, _, doc = page(fleet.serve(), "/targets/mail-down")
+    listed = doc.one("table", id="failures").one("tbody").all("tr")
+    assert [tr.one("td", "location").text() for tr in listed] == [of_the_run, "probe-eu"]
+    assert of_the_run != ""
