@@ -343,3 +343,16 @@ def test_a_crash_of_a_token_login_is_unknown_and_masks_the_client_secret(
     (record,) = [r for r in caplog.records if r.name == "smtpwatch.check"]
     assert record.getMessage() == f"probe crashed: {message}"
     assert getattr(record, "target_id", None) == "mx1"
+
+
+def test_a_token_secret_that_is_no_token_source_is_a_config_result_naming_the_reference() -> None:
+    secrets = MemorySecrets({"env:OAUTH": "just-a-password"})
+    probe = TokenProbe()
+    _, _, result = probe_with_secret(token_target(), secrets, probe, clock)
+    assert probe.calls == []
+    _stand_in(
+        result,
+        Status.CRITICAL,
+        ErrorKind.CONFIG,
+        'token_ref: env:OAUTH: expected a JSON document {"oauth": {...}, "hosts": [...]}',
+    )
