@@ -74,7 +74,11 @@ MODULES: dict[str, tuple[str, ...]] = {
     # the check service
     "service/check.py": ("tests/test_check_service.py", "tests/test_check_service_outcomes.py"),
     "service/publish.py": ("tests/test_check_service.py", "tests/test_kills_publish.py"),
-    "service/probing.py": ("tests/test_check_service.py",),
+    "service/probing.py": (
+        "tests/test_check_service.py",
+        "tests/test_oauth_check.py",
+        "tests/test_kills_probing.py",
+    ),
     # the schedule
     "core/schedule.py": ("tests/test_schedule.py", "tests/test_schedule_edges.py"),
     # conditional writes: SQLite and DynamoDB
