@@ -281,6 +281,7 @@ def _cell(doc: dict[str, Any]) -> CheckCell:
         started_at=str(doc.get("started_at") or ""),
         status=str(doc.get("status") or "unknown"),
         error=_error_line(doc.get("error")),
+        location=one_line(str(doc.get("location") or "")),
     )
 
 

@@ -67,6 +67,7 @@ class CheckCell:
     started_at: str
     status: str  # ok | warning | critical | unknown
     error: str  # "" or one line: "<phase>: <kind>: <message>"
+    location: str = ""  # where the check ran ("" for results that predate locations)
 
 
 @dataclass(frozen=True, slots=True)

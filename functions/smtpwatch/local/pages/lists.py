@@ -7,7 +7,7 @@ from datetime import datetime
 
 from smtpwatch.core.safe_text import for_html
 from smtpwatch.local.page_model import AlertRow, CheckCell
-from smtpwatch.local.pages.formats import moment
+from smtpwatch.local.pages.formats import NONE, moment
 
 __all__ = ["alerts_table", "failures_table"]
 
@@ -20,10 +20,12 @@ def failures_table(failures: list[CheckCell], now: datetime) -> str:
             "at": moment(cell.started_at, now),
             "status": f'<span class="status-{_token(cell.status)}">{for_html(cell.status)}</span>',
             "error": for_html(cell.error),
+            "location": for_html(cell.location) or NONE,
         }
         for cell in failures
     ]
-    return _table("failures", (("at", "Time"), ("status", "Status"), ("error", "Error")), rows)
+    columns = (("at", "Time"), ("status", "Status"), ("error", "Error"), ("location", "Location"))
+    return _table("failures", columns, rows)
 
 
 def alerts_table(alerts: list[AlertRow], now: datetime) -> str:
