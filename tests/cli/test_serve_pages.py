@@ -8,6 +8,8 @@ import base64
 import json
 import re
 import sqlite3
+import subprocess
+import sys
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -297,3 +299,25 @@ def test_each_failure_names_the_location_it_ran_from(fleet: Env) -> None:
     listed = doc.one("table", id="failures").one("tbody").all("tr")
     assert [tr.one("td", "location").text() for tr in listed] == [of_the_run, "probe-eu"]
     assert of_the_run != ""
+
+
+def test_run_serve_pages_name_the_runs_location(env: Env) -> None:  # noqa: F811
+    SqliteStore(env.db).close()
+    argv = [sys.executable, "-m", "smtpwatch", "run", "--location", "lab-3", "--serve", "0"]
+    proc = subprocess.Popen(
+        [*argv, "--db", str(env.db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env.env | {"SMTPWATCH_LOCATION": "not-this-one"},
+    )
+    env.servers.append(proc)  # stopped by the fixture
+    assert proc.stdout is not None
+    port = None
+    for line in proc.stdout:
+        if "serving http://127.0.0.1:" in line:
+            port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+            break
+    assert port is not None
+    footer = page(port, "/")[2].one("footer").text()
+    assert re.search(r" UTC at lab-3 ", footer), footer
