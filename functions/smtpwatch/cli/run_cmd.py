@@ -189,7 +189,9 @@ def run(args: argparse.Namespace) -> int:
         if args.serve is not None:
             from smtpwatch.cli.serve_cmd import serve_beside
 
-            stop_serving = serve_beside(args.serve, args.allow_remote, store.path, console.notice)
+            stop_serving = serve_beside(
+                args.serve, args.allow_remote, store.path, env.location, console.notice
+            )
         scheduler.run(stop)
         deliveries.stop(grace_s=min(args.grace, DELIVERY_GRACE_S))
         in_flight = scheduler.in_flight()

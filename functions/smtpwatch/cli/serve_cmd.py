@@ -145,16 +145,16 @@ def start_server(
 
 
 def serve_beside(
-    listen: str, allow_remote: bool, db: Path, say: Callable[[str], None]
+    listen: str, allow_remote: bool, db: Path, location: str, say: Callable[[str], None]
 ) -> Callable[[], None]:
-    """`run --serve`: serve ``db`` on a daemon thread; returns the function that stops it."""
+    """`run --serve`: serve ``db`` on a daemon thread, the pages naming the run's
+    ``location``; returns the function that stops it."""
     import threading
 
     from smtpwatch.local.web import ServeConfig
 
-    server = start_server(
-        "--serve", listen, allow_remote, ServeConfig(db, read_password(None)), say
-    )
+    config = ServeConfig(db, read_password(None), location=location)
+    server = start_server("--serve", listen, allow_remote, config, say)
     threading.Thread(target=server.serve_forever, name="serve", daemon=True).start()
 
     def stop() -> None:
