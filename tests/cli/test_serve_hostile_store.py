@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from typing import Any
 
 import pytest
 from test_serve import Env, add_raw_result, env, get, samples, value  # noqa: F401  (env)
@@ -127,3 +128,33 @@ def test_hand_edited_alerts_are_listed_with_what_can_be_read(edited: Env) -> Non
     assert [tr.one("td", "delivery").text() for tr in listed] == ["delivered", "delivered"]
     assert listed[0].one("td", "at").text() == "\u2013"  # no time that can be shown
     assert "2026-12-07" in listed[1].one("td", "at").text()
+
+
+def _strict(text: bytes) -> Any:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_stored_nan_or_infinity_leaves_the_api_strict_json(edited: Env) -> None:
+    started = time.time() - 60
+    with sqlite3.connect(edited.db) as conn:
+        conn.execute(
+            "INSERT INTO results (target_id, ts, started, status, data) VALUES (?, ?, ?, ?, ?)",
+            (
+                "fine",
+                _started_at(started),
+                started,
+                "ok",
+                json.dumps({"status": "ok", "started_at": _started_at(started)})[:-1]
+                + ', "total_ms": NaN, "phases": {"connect": {"ms": Infinity}}}',
+            ),
+        )
+    port = edited.serve()
+    status, _, body = get(port, "/api/targets/fine")
+    assert status == 200
+    newest = _strict(body)["results"][0]
+    assert newest["total_ms"] is None and newest["phases"]["connect"]["ms"] is None
+    status, _, body = get(port, "/api/targets")
+    assert status == 200 and len(_strict(body)["targets"]) == 4
