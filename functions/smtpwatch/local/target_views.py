@@ -33,6 +33,9 @@ __all__ = [
 STATES: tuple[str, ...] = ("pending", "up", "warning", "down", "disabled")
 _PASSED = {"ok": 1, "warning": 1, "critical": 0}
 _IP_PROTOCOL = {"ipv4": 4, "ipv6": 6}
+# NaN and ±Infinity (not JSON, but Python's json writes them) read as null, so /api
+# answers strict JSON whatever was stored.
+_DECODER = json.JSONDecoder(parse_constant=lambda _constant: None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +141,7 @@ def _doc(text: str) -> dict[str, Any]:
     # A row someone edited by hand shows as an empty document, not a crashed server
     # (nested too deep to parse: RecursionError).
     try:
-        value = json.loads(text)
+        value = _DECODER.decode(text)
     except (ValueError, TypeError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
