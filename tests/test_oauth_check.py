@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +123,28 @@ def test_many_checks_of_one_process_fetch_one_token(setup: Setup) -> None:
     assert [o.result.status for o in outcomes if o.result] == [Status.OK] * 6
     assert len(setup.endpoint.requests) == 1
     assert setup.smtp.tokens_seen == setup.endpoint.issued * 6
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "timed out waiting"
+        threading.Event().wait(0.01)
+
+
+def test_concurrent_checks_of_a_cold_process_wait_for_one_token(setup: Setup) -> None:
+    setup.write_secret("o365", ["127.0.0.1"])
+    setup.endpoint.mode = "hold"
+    targets = [setup.target(f"o365-{n}") for n in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(setup.check, t) for t in targets]
+        # every probe is at its login (two EHLOs each) while the provider holds the first
+        # request: the others wait for that token instead of asking for their own
+        wait_until(lambda: len(setup.smtp.ehlo_names) >= 8 and len(setup.endpoint.requests) >= 1)
+        setup.endpoint.release.set()
+        outcomes = [f.result(timeout=30) for f in futures]
+    assert [o.result.status for o in outcomes if o.result] == [Status.OK] * 4
+    assert len(setup.endpoint.requests) == 1
 
 
 def test_a_token_source_naming_another_host_is_refused_before_anything_is_sent(

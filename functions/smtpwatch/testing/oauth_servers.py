@@ -1,10 +1,10 @@
 """OAuth 2.0 on loopback: an SMTP server that verifies XOAUTH2 and OAUTHBEARER tokens
 (with RFC 7628's error exchange) and an HTTPS token endpoint that counts its requests.
 
-``OAuthSmtpServer.tokens`` is the set of access tokens it accepts (remove one to revoke
-it); ``TokenEndpoint`` issues ``tok-N`` tokens, adding each to ``on_issue``'s target,
-and answers as ``mode`` says: ``ok``, ``invalid_client``, ``500``, ``hang``, ``redirect``,
-``echo_secret`` (an error quoting the client secret it was sent).
+``OAuthSmtpServer.tokens``: the tokens it accepts (remove one to revoke it).
+``TokenEndpoint`` issues ``tok-N`` tokens (each passed to ``on_issue``) and answers as
+``mode`` says: ``ok``, ``hold`` (``ok`` once ``release`` is set), ``hang``,
+``invalid_client``, ``500``, ``redirect``, ``echo_secret`` (quoting the client secret).
 """
 
 from __future__ import annotations
@@ -157,6 +157,9 @@ class TokenEndpoint:
 
     def answer(self, handler: BaseHTTPRequestHandler) -> None:
         mode = self.mode
+        if mode == "hold":  # answer once released
+            self.release.wait(30)
+            mode = "ok"
         if mode == "hang":
             self.release.wait(30)
             return
