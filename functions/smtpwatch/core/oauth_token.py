@@ -94,7 +94,13 @@ class TokenCache:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._tokens: dict[str, tuple[str, float]] = {}
+        self._fetching: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+
+    def fetch_lock(self, key: str) -> threading.Lock:
+        """Held while one check fetches ``key``'s token: the others wait and reuse it."""
+        with self._lock:
+            return self._fetching.setdefault(key, threading.Lock())
 
     def __repr__(self) -> str:
         return f"TokenCache({len(self._tokens)} tokens)"
@@ -140,6 +146,7 @@ class ClientCredentials:
         self.scope = scope
         self.cache = cache or PROCESS_CACHE
         self.context = context
+        self._last = ""  # the token this source gave last
         parts = (token_url, client_id, scope, sha256(client_secret.encode()).hexdigest())
         self._key = "\n".join(parts)
 
@@ -162,21 +169,39 @@ class ClientCredentials:
         return (self._secret,)
 
     def get(self, *, timeout: float, refresh: bool) -> tuple[str, bool]:
+        """The cached token, else one fetched; ``refresh``: not the token this source
+        gave last (the server rejected it), unless another check has fetched a newer one
+        meanwhile. One fetch per source at a time: concurrent checks wait for it."""
+        deadline = time.monotonic() + timeout
         if not refresh:
             token = self.cache.get(self._key)
             if token is not None:
+                self._last = token
                 return token, False
-        body = urllib.parse.urlencode(
-            {
-                "grant_type": "client_credentials",
-                "client_id": self.client_id,
-                "client_secret": self._secret,
-                "scope": self.scope,
-            }
-        )
-        token, expires_in = post_for_token(self.token_url, body, timeout, self.context)
-        self.cache.put(self._key, token, expires_in)
-        return token, True
+        lock = self.cache.fetch_lock(self._key)
+        if not lock.acquire(timeout=max(0.0, timeout)):
+            host = urllib.parse.urlsplit(self.token_url).hostname
+            raise OAuthTokenError(f"token endpoint {host}: no answer within the probe's deadline")
+        try:
+            token = self.cache.get(self._key)
+            if token is not None and not (refresh and token == self._last):
+                self._last = token
+                return token, False
+            body = urllib.parse.urlencode(
+                {
+                    "grant_type": "client_credentials",
+                    "client_id": self.client_id,
+                    "client_secret": self._secret,
+                    "scope": self.scope,
+                }
+            )
+            left = deadline - time.monotonic()
+            token, expires_in = post_for_token(self.token_url, body, left, self.context)
+            self.cache.put(self._key, token, expires_in)
+            self._last = token
+            return token, True
+        finally:
+            lock.release()
 
 
 class ReadyToken:
@@ -206,10 +231,10 @@ def post_for_token(
     where = f"token endpoint {host}"
     deadline = time.monotonic() + timeout
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    conn = _DeadlineConnection(
-        host, parts.port or 443, deadline, context or ssl.create_default_context()
-    )
+    conn: _DeadlineConnection | None = None
     try:
+        context = context or ssl.create_default_context()
+        conn = _DeadlineConnection(host, parts.port or 443, deadline, context)
         conn.request(
             "POST",
             path,
@@ -235,7 +260,8 @@ def post_for_token(
     except OSError as err:
         raise OAuthTokenError(f"{where}: {err.strerror or type(err).__name__}") from None
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
     if len(data) > MAX_RESPONSE:
         raise OAuthTokenError(f"{where}: answer larger than {MAX_RESPONSE // 1024} KB")
     return _token_of(where, status, data)
