@@ -210,3 +210,40 @@ def test_a_local_only_password_reference_is_refused_on_aws_by_its_scheme(
         "password_ref",
         f"{scheme}: references work only locally; on AWS use ssm:/path or secretsmanager:name",
     )
+
+
+# ------------------------------------------------------------------ password or token
+
+
+def _token(**fields: Any) -> dict[str, Any]:
+    token = {"login": True, "username": "monitor@example.com", "token_ref": "ssm:/oauth/mx1"}
+    return token | fields
+
+
+def test_a_token_source_and_a_password_together_are_refused_naming_the_token() -> None:
+    error = _error(**_token(password_ref="ssm:/smtp/mx1"))
+    assert (error.field, error.reason) == ("token_ref", "cannot be used together with password_ref")
+
+
+def test_a_token_login_tries_the_oauth_mechanisms_unless_told_otherwise() -> None:
+    assert Target(**MIN, **_token()).auth_methods == ("XOAUTH2", "OAUTHBEARER")
+    chosen = Target(**MIN, **_token(auth_methods=["OAUTHBEARER"]))
+    assert chosen.auth_methods == ("OAUTHBEARER",)
+    # SIMPLE (no AUTH offered: the login step passes) sends no credential at all
+    simple = Target(**MIN, **_token(auth_methods=["XOAUTH2", "SIMPLE"]))
+    assert simple.auth_methods == ("XOAUTH2", "SIMPLE")
+
+
+def test_a_password_mechanism_with_a_token_source_is_refused_naming_each() -> None:
+    error = _error(**_token(auth_methods=["PLAIN", "XOAUTH2", "LOGIN"]))
+    assert (error.field, error.reason) == (
+        "auth_methods",
+        "PLAIN, LOGIN would send the access token as a password; with token_ref use "
+        "XOAUTH2, OAUTHBEARER",
+    )
+
+
+def test_an_oauth_mechanism_without_a_token_source_is_refused_naming_each() -> None:
+    login = {"login": True, "username": "monitor", "password_ref": "ssm:/smtp/mx1"}
+    error = _error(**login, auth_methods=["OAUTHBEARER", "PLAIN", "XOAUTH2"])
+    assert (error.field, error.reason) == ("auth_methods", "OAUTHBEARER, XOAUTH2 needs a token_ref")
