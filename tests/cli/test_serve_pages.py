@@ -321,3 +321,26 @@ def test_run_serve_pages_name_the_runs_location(env: Env) -> None:  # noqa: F811
     assert port is not None
     footer = page(port, "/")[2].one("footer").text()
     assert re.search(r" UTC at lab-3 ", footer), footer
+
+
+def test_every_html_answer_carries_the_policy_headers(env: Env) -> None:  # noqa: F811
+    with SqliteStore(env.db) as store:
+        store.put_items([{"target_id": "mail-up", "host": "127.0.0.1", "port": 25}])
+    port = env.serve()
+    answers = {
+        "/": 200,
+        "/targets/mail-up?window=30d": 200,
+        "/?state=sideways": 400,
+        "/targets/nosuch": 404,
+        "/no/such/page": 404,
+    }
+    for path, code in answers.items():
+        for method in ("GET", "HEAD"):
+            status, headers, _ = get(port, path, method=method)
+            assert status == code, (method, path)
+            assert headers["Content-Type"] == "text/html; charset=utf-8"
+            assert headers["Content-Security-Policy"] == CSP, (method, path)
+            assert headers["X-Frame-Options"] == "DENY"
+            assert headers["X-Content-Type-Options"] == "nosniff"
+            assert headers["Referrer-Policy"] == "no-referrer"
+            assert headers["Cache-Control"] == "no-store"
