@@ -121,6 +121,16 @@ def test_a_secret_file_fetches_the_token_and_reports_the_time_at_the_provider(
     no_secret(out, *servers.endpoint.issued)
 
 
+def test_the_text_output_says_how_long_the_token_endpoint_took(servers: Servers) -> None:
+    out = servers.probe("--oauth-secret-file", str(servers.secret_file(["127.0.0.1"])))
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    at = lines.index("auth: XOAUTH2 ok over TLS (tried: XOAUTH2)")
+    assert lines[at + 1].startswith("  access token: ")
+    assert lines[at + 1].endswith(" ms at the token endpoint")
+    no_secret(out, *servers.endpoint.issued)
+
+
 def test_a_provider_error_is_oauth_token_exit_2(servers: Servers) -> None:
     servers.endpoint.mode = "invalid_client"
     out = servers.probe("--oauth-secret-file", str(servers.secret_file(["127.0.0.1"])), "--json")

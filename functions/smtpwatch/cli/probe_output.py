@@ -166,6 +166,8 @@ def format_human(result: ProbeResult, **limits: float | None) -> str:
             lines.append(f"auth: {auth.mechanism} ok {where} (tried: {tried})".replace("  ", " "))
         else:
             lines.append(f"auth: no success (tried: {tried})")
+        if auth.token_ms is not None:
+            lines.append(f"  access token: {auth.token_ms:.1f} ms at the token endpoint")
 
     for w in result.warnings:
         lines.append(f"warning: {w.kind.value}: {_clean(w.message)}")
