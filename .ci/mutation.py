@@ -86,6 +86,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/local/test_sqlite_store.py",
         "tests/local/test_sqlite_store_reads.py",
         "tests/local/test_sqlite_store_rollup.py",
+        "tests/local/test_sqlite_store_open_errors.py",
     ),
     "adapters/dynamodb/state.py": (
         "tests/aws/test_dynamodb_stores.py",
@@ -160,7 +161,7 @@ EQUIVALENT: dict[str, int] = {
     "core/probe/cert_diagnosis.py": 7,
     "core/alerting/machine.py": 25,
     "service/check.py": 14,
-    "local/sqlite_store.py": 74,
+    "local/sqlite_store.py": 70,
     "adapters/dynamodb/state.py": 8,
     "core/webhook_signing.py": 4,
     "service/gate.py": 1,
