@@ -12,6 +12,7 @@ import base64
 import binascii
 import hmac
 import io
+import ipaddress
 import json
 import os
 import socket
@@ -42,6 +43,13 @@ DEFAULT_PORT = 9925
 MAX_HEAD_BYTES = 16 * 1024  # request line and headers together
 _JSON = "application/json; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
+_TEXT = "text/plain; charset=utf-8"
+_LOOPBACK_NAMES_ONLY = (
+    b"This server answers only requests that name a loopback host (127.0.0.1, [::1], "
+    b"localhost): a request naming another host may come from a web page elsewhere whose "
+    b"name was pointed at this machine (DNS rebinding). To serve the dashboard under "
+    b"another name, set a password (SMTPWATCH_SERVE_PASSWORD or --password-file).\n"
+)
 
 
 def serving_location() -> str:
@@ -122,6 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "smtpwatch"
     sys_version = ""
     config: ServeConfig  # set on the subclass make_server builds
+    loopback_names_only = False  # True: bound to loopback with no password (make_server)
 
     def setup(self) -> None:
         super().setup()
@@ -151,19 +160,20 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(body=False)
 
     def _refuse_method(self) -> None:
-        self._send(
-            405, "text/plain; charset=utf-8", b"only GET and HEAD\n", True, {"Allow": "GET, HEAD"}
-        )
+        self._send(405, _TEXT, b"only GET and HEAD\n", True, {"Allow": "GET, HEAD"})
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse_method
 
     def _answer(self, body: bool) -> None:
         # The head is in: the answer gets a fresh timeout of its own.
         self.connection.settimeout(self.config.request_timeout_s)
+        if self.loopback_names_only and not names_loopback(self.headers.get("Host")):
+            self._send(421, _TEXT, _LOOPBACK_NAMES_ONLY, body)
+            return
         if not self._authorised():
             self._send(
                 401,
-                "text/plain; charset=utf-8",
+                _TEXT,
                 b"password required\n",
                 body,
                 {"WWW-Authenticate": 'Basic realm="smtpwatch", charset="UTF-8"'},
@@ -174,7 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply = self._route(url.path, url.query)
         except sqlite3.Error as exc:
             message = f"the database cannot be read: {exc}\n".encode()
-            self._send(503, "text/plain; charset=utf-8", message, body)
+            self._send(503, _TEXT, message, body)
             return
         except Exception as exc:  # a bug, or stored data no page foresaw: say so, go on
             said = one_line(f"{url.path}: {type(exc).__name__}: {exc}")
@@ -186,7 +196,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f"({type(exc).__name__}); the server's error output says more.",
             )
         if reply is None:
-            self._send(404, "text/plain; charset=utf-8", b"not found\n", body)
+            self._send(404, _TEXT, b"not found\n", body)
         else:
             self._send(reply.code, reply.ctype, reply.data, body)
 
@@ -271,6 +281,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
 
+def names_loopback(host_header: str | None) -> bool:
+    """Whether a Host header names this machine's loopback: 127.0.0.0/8, ::1,
+    localhost or a name under .localhost (which browsers never look up). No header
+    (HTTP/1.0) counts as loopback: every browser sends one."""
+    if not host_header:
+        return True
+    text = host_header.strip()
+    if text.startswith("["):
+        name = text[1 : text.find("]")] if "]" in text else ""
+    else:
+        name = text.rsplit(":", 1)[0] if ":" in text else text
+    name = name.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def _limit(query: dict[str, list[str]]) -> int:
     try:
         return int(query.get("limit", [str(DEFAULT_RESULTS)])[0])
@@ -288,7 +318,8 @@ def _json(document: dict[str, Any]) -> bytes:
 
 def make_server(host: str, port: int, config: ServeConfig) -> ThreadingHTTPServer:
     """A bound server (port 0: any free port, see ``server_address``), not yet serving."""
-    handler = type("Handler", (_Handler,), {"config": config})
+    loopback_only = ipaddress.ip_address(host).is_loopback and config.password is None
+    handler = type("Handler", (_Handler,), {"config": config, "loopback_names_only": loopback_only})
     server_class = type(
         "Server",
         (ThreadingHTTPServer,),
