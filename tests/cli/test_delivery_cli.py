@@ -195,6 +195,7 @@ def test_webhook_url_and_secret_from_files(env: Env, tmp_path: Path) -> None:
     with WebhookReceiver(200) as hook:
         url_file, secret_file = tmp_path / "url", tmp_path / "secret"
         url_file.write_text(f"# the alerts endpoint\n{hook.url()}\n")
+        url_file.chmod(0o600)
         secret_file.write_text(SECRET_TEXT + "\n")
         secret_file.chmod(0o600)
         done = env(
@@ -218,6 +219,22 @@ def test_a_secret_file_others_can_read_is_refused(env: Env, tmp_path: Path) -> N
                "--webhook-secret-file", str(secret_file))  # fmt: skip
     assert done.returncode == 3
     assert "chmod 600" in done.stderr and SECRET_TEXT not in done.stderr
+
+
+def test_a_url_file_others_can_read_is_refused_as_a_secret_file_is(
+    env: Env, tmp_path: Path
+) -> None:
+    # A webhook URL often carries its token (Slack, Teams, a ?token= query): the file
+    # holding it is held to the secret file's rule, and nothing is sent.
+    with WebhookReceiver(200) as hook:
+        url_file = tmp_path / "urls"
+        url_file.write_text(hook.url("/hook?token=url-token-1") + "\n")
+        url_file.chmod(0o644)
+        done = env("alerts", "test", "--webhook-url-file", str(url_file))
+        posts = hook.posts()
+    assert done.returncode == 3
+    assert f"--webhook-url-file {url_file}: readable by others; chmod 600" in done.stderr
+    assert posts == [] and "url-token-1" not in done.stdout + done.stderr
 
 
 def test_a_missing_secret_variable_is_a_usage_error_naming_it(env: Env) -> None:
