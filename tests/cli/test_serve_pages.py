@@ -344,3 +344,22 @@ def test_every_html_answer_carries_the_policy_headers(env: Env) -> None:  # noqa
             assert headers["X-Content-Type-Options"] == "nosniff"
             assert headers["Referrer-Policy"] == "no-referrer"
             assert headers["Cache-Control"] == "no-store"
+
+
+ODD_IDS = ("..", "a/b", "a%2Fb", "q\"u'o te", "\u00fcn\u00ef \u6f22", "<b>x</b>", "50%")
+
+
+def test_each_odd_ids_link_leads_to_its_own_page(env: Env) -> None:  # noqa: F811
+    with SqliteStore(env.db) as store:
+        store.put_items([{"target_id": t, "host": "127.0.0.1", "port": 25} for t in ODD_IDS])
+    port = env.serve()
+    shown = rows(page(port, "/")[2])
+    assert set(shown) == set(ODD_IDS)
+    for target_id, row in shown.items():
+        link = row.one("a", "target-link")
+        assert link.text() == target_id
+        status, _, doc = page(port, link.attrs["href"])
+        assert status == 200 and doc.one("h1").text() == target_id, target_id
+        for window in doc.one("nav", "windows").all("a"):
+            status, _, other = page(port, window.attrs["href"])
+            assert status == 200 and other.one("h1").text() == target_id
