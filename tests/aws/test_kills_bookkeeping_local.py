@@ -64,3 +64,25 @@ def test_a_repeated_hold_answers_when_the_alert_was_first_held(client: Any) -> N
         ExpressionAttributeValues={":at": {"S": T3}},
     )
     assert books.hold_in_episode(T1, "mx1", T3) is None
+
+
+def test_an_episode_is_ended_once_on_the_real_engines_rules(client: Any) -> None:
+    # The end sends no attribute names: DynamoDB refuses an empty
+    # ExpressionAttributeNames outright (moto lets it pass), and an episode that could
+    # not end would hold down alerts until the maximum hold.
+    table = create_tables(client, prefix="end")["StateTable"]
+    books = DynamoBookkeeping(client, table)
+    client.put_item(
+        TableName=table,
+        Item={
+            "target_id": {"S": "#episode"},
+            "since": {"S": T1},
+            "held": {"M": {}},
+            "released": {"M": {}},
+        },
+    )
+    assert books.end_episode(T2, T3) is False  # not this episode
+    assert books.end_episode(T1, T3) is True
+    assert books.end_episode(T1, T3) is False
+    item = client.get_item(TableName=table, Key={"target_id": {"S": "#episode"}})["Item"]
+    assert item["ended_at"] == {"S": T3}
