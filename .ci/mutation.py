@@ -169,7 +169,7 @@ EQUIVALENT: dict[str, int] = {
     "core/coerce.py": 5,
     "local/delivery.py": 9,
     "adapters/dynamodb/bookkeeping.py": 21,
-    "core/target.py": 7,
+    "core/target.py": 8,
     "core/alerting/degraded.py": 1,
     "core/alerting/timing.py": 3,
     "adapters/tick_gate.py": 6,
