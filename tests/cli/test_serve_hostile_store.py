@@ -1,7 +1,8 @@
 """`smtpwatch serve` over a database someone edited by hand: result documents with
 the wrong types or nested beyond reason, a rollup row that is not a number. Each page
 still answers (the rest of what it shows intact), and a page that cannot be drawn is a
-500 page, never a dropped connection."""
+500 page, never a dropped connection. An empty database and a target never checked
+show as such.
 
 from __future__ import annotations
 
@@ -158,3 +159,27 @@ def test_a_stored_nan_or_infinity_leaves_the_api_strict_json(edited: Env) -> Non
     assert newest["total_ms"] is None and newest["phases"]["connect"]["ms"] is None
     status, _, body = get(port, "/api/targets")
     assert status == 200 and len(_strict(body)["targets"]) == 4
+
+
+def test_an_empty_database_and_a_target_never_checked(env: Env) -> None:  # noqa: F811
+    SqliteStore(env.db).close()
+    port = env.serve()
+    status, doc = _page(port, "/")
+    assert status == 200 and doc.all("tr", "target") == []
+    assert doc.one("p", "empty").text().startswith("No targets yet")
+    status, _, body = get(port, "/metrics")
+    assert status == 200 and samples(body.decode()) == {}
+    assert json.loads(get(port, "/api/targets")[2]) == {"targets": []}
+    with SqliteStore(env.db) as store:
+        store.put_items([{"target_id": "new", "host": "127.0.0.1", "port": 25}])
+    status, doc = _page(port, "/")
+    (row,) = doc.all("tr", "target")
+    assert row.one("td", "state").text() == "PENDING"
+    assert [row.one("td", c).text() for c in ("uptime-24h", "cert-days", "last-check")] == [
+        "\u2013"
+    ] * 3
+    status, doc = _page(port, "/targets/new?window=30d")
+    assert status == 200
+    assert doc.one("p", "no-checks").text() == "No checks stored yet."
+    assert doc.one("p", "no-data").text() == "No response times in the last 30 days."
+    assert doc.all("p", "no-cert") != [] and len(doc.all("p", "empty")) == 2
