@@ -2,7 +2,7 @@
 the wrong types or nested beyond reason, a rollup row that is not a number. Each page
 still answers (the rest of what it shows intact), and a page that cannot be drawn is a
 500 page, never a dropped connection. An empty database and a target never checked
-show as such.
+show as such."""
 
 from __future__ import annotations
 
