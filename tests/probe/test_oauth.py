@@ -303,3 +303,16 @@ def test_no_token_is_fetched_when_credentials_would_go_unencrypted(
     )
     assert world.endpoint.requests == []
     assert plain.auth_attempts == []
+
+
+def test_the_starttls_fallback_logs_in_with_the_token_after_tls(
+    world: World, env: ProbeEnvironment
+) -> None:
+    # A plain connection hides AUTH and offers STARTTLS: the login goes on over TLS.
+    target = world.target(encryption="none", allow_plaintext_auth=True)
+    result = probe(target, tokens=world.source(), env=env)
+    assert result.status is Status.OK, result.to_dict()
+    assert result.auth is not None
+    assert (result.auth.mechanism, result.auth.over_tls) == ("XOAUTH2", True)
+    assert result.phase(Phase.STARTTLS).ok and result.phase(Phase.EHLO_TLS).ok
+    assert len(world.endpoint.requests) == 1
