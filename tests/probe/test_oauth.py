@@ -316,3 +316,20 @@ def test_the_starttls_fallback_logs_in_with_the_token_after_tls(
     assert (result.auth.mechanism, result.auth.over_tls) == ("XOAUTH2", True)
     assert result.phase(Phase.STARTTLS).ok and result.phase(Phase.EHLO_TLS).ok
     assert len(world.endpoint.requests) == 1
+
+
+def test_a_token_fetched_during_the_probe_is_masked_from_then_on() -> None:
+    import base64
+
+    from smtpwatch.core.server_text import ServerTextGuard
+
+    token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.payload-part.signature-part"
+    guard = ServerTextGuard(("Tr0ub4dor&3-secret",), username=USER)
+    assert token in guard.clean(f"535 bad token {token}")  # not known yet
+    guard.add_secrets((token,))
+    quoted = base64.b64encode(f"user={USER}\x01auth=Bearer {token}\x01\x01".encode()).decode()
+    for text in (f"535 bad token {token}", f"535 you sent {quoted}", f"535 {token[10:30]}"):
+        cleaned = guard.clean(text)
+        assert "***" in cleaned
+        assert token[10:30] not in cleaned and quoted not in cleaned
+    assert "Tr0ub4dor&3-secret" not in guard.clean("535 Tr0ub4dor&3-secret")  # still masked
