@@ -7,7 +7,9 @@ and neither the token nor the client secret ever shows in a result."""
 
 from __future__ import annotations
 
+import base64
 import json
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +18,7 @@ import pytest
 from smtpwatch.core.oauth_token import ClientCredentials, ReadyToken, TokenCache
 from smtpwatch.core.probe import ProbeEnvironment, probe
 from smtpwatch.core.result import ErrorKind, Phase, ProbeResult, Status
+from smtpwatch.core.server_text import ServerTextGuard
 from smtpwatch.core.target import Target
 from smtpwatch.testing.oauth_servers import (
     ERROR_CHALLENGE,
@@ -268,8 +271,6 @@ def test_a_silent_provider_ends_at_the_probes_deadline(world: World, env: ProbeE
 def test_a_token_endpoint_with_an_untrusted_certificate_is_refused(
     world: World, env: ProbeEnvironment
 ) -> None:
-    import ssl
-
     result = probe(
         world.target(), tokens=world.source(context=ssl.create_default_context()), env=env
     )
@@ -319,10 +320,6 @@ def test_the_starttls_fallback_logs_in_with_the_token_after_tls(
 
 
 def test_a_token_fetched_during_the_probe_is_masked_from_then_on() -> None:
-    import base64
-
-    from smtpwatch.core.server_text import ServerTextGuard
-
     token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.payload-part.signature-part"
     guard = ServerTextGuard(("Tr0ub4dor&3-secret",), username=USER)
     assert token in guard.clean(f"535 bad token {token}")  # not known yet
