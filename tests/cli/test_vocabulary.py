@@ -263,3 +263,18 @@ def test_other_commands_answer_an_error_under_json_the_same_way(cli: Cli, argv: 
     err = error_doc(done)
     assert err["command"] == f"smtpwatch {argv[0]}" and err["exit_code"] == 3
     assert done.stderr.splitlines()[-1] == f"smtpwatch {argv[0]}: error: {err['message']}"
+
+
+def test_every_option_counting_seconds_calls_its_value_seconds() -> None:
+    # One word for one thing in the help and the reference: a time in seconds is SECONDS
+    # (never S or N), whether the name says so (-s, -seconds, timeout) or the help does.
+    checked = set()
+    for parser in _parsers():
+        for action in parser._actions:
+            longs = [f for f in action.option_strings if f.startswith("--")]
+            named = any(f.endswith(("-s", "-seconds", "timeout")) for f in longs)
+            told = re.search(r"\bseconds\b", action.help or "") is not None
+            if action.nargs != 0 and (named or told):
+                checked.add(longs[0])
+                assert action.metavar == "SECONDS", (parser.prog, longs, action.metavar)
+    assert {"--webhook-timeout", "--passing-result-seconds", "--grace"} <= checked
