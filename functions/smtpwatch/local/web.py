@@ -18,6 +18,7 @@ import os
 import socket
 import sqlite3
 import sys
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -37,10 +38,16 @@ from smtpwatch.local.prometheus_text import CONTENT_TYPE, render_metrics
 from smtpwatch.local.target_views import open_readonly, read_views
 from smtpwatch.local.web_api import DEFAULT_RESULTS, target_document, targets_document
 
-__all__ = ["DEFAULT_PORT", "MAX_HEAD_BYTES", "ServeConfig", "make_server"]
+__all__ = ["DEFAULT_PORT", "MAX_CONNECTIONS", "MAX_HEAD_BYTES", "ServeConfig", "make_server"]
 
 DEFAULT_PORT = 9925
 MAX_HEAD_BYTES = 16 * 1024  # request line and headers together
+MAX_CONNECTIONS = 64  # open at once, each on its own thread
+_BUSY_TEXT = b"busy: too many connections at once; try again\n"
+_BUSY = (
+    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s"
+) % (len(_BUSY_TEXT), _BUSY_TEXT)
 _JSON = "application/json; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
 _TEXT = "text/plain; charset=utf-8"
@@ -75,6 +82,7 @@ class ServeConfig:
     password: str | None = None
     request_timeout_s: float = 10.0
     location: str = field(default_factory=serving_location)
+    max_connections: int = MAX_CONNECTIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,16 +324,47 @@ def _json(document: dict[str, Any]) -> bytes:
     return _utf8(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
+class _Server(ThreadingHTTPServer):
+    """One thread per connection, at most ``slots`` of them: past that a connection is
+    answered 503 at once from the accepting thread (its request read first, for at most
+    0.2 s, so that closing it does not reset the answer away)."""
+
+    daemon_threads = True
+    slots: threading.BoundedSemaphore  # set on the subclass make_server builds
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.settimeout(0.2)
+                request.recv(MAX_HEAD_BYTES)
+                request.sendall(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()  # no thread was started to release it
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
 def make_server(host: str, port: int, config: ServeConfig) -> ThreadingHTTPServer:
     """A bound server (port 0: any free port, see ``server_address``), not yet serving."""
     loopback_only = ipaddress.ip_address(host).is_loopback and config.password is None
     handler = type("Handler", (_Handler,), {"config": config, "loopback_names_only": loopback_only})
     server_class = type(
         "Server",
-        (ThreadingHTTPServer,),
+        (_Server,),
         {
             "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET,
-            "daemon_threads": True,
+            "slots": threading.BoundedSemaphore(config.max_connections),
         },
     )
     return server_class((host, port), handler)  # type: ignore[no-any-return]
