@@ -2,8 +2,8 @@
 
 ``--sns-topic-arn`` and the webhooks: ``--webhook URL``, ``--webhook-url-env VAR`` and
 ``--webhook-url-file PATH``, numbered in that order (``webhook-1``, ...), signed with the
-secret of ``--webhook-secret-env`` or ``--webhook-secret-file`` (mode 600). URLs and
-the secret can stay off the command line, where ``ps`` shows them to every user.
+secret of ``--webhook-secret-env`` or ``--webhook-secret-file``. URLs and the secret can
+stay off the command line, where ``ps`` shows them to every user; their files are mode 600.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def add_delivery_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         action="append",
         default=[],
-        help="also POST alerts to each URL in PATH, one per line (repeatable)",
+        help="also POST alerts to each URL in PATH, one per line (mode 600; repeatable)",
     )
     secret = group.add_mutually_exclusive_group()
     secret.add_argument(
@@ -99,7 +99,7 @@ def webhook_urls(args: argparse.Namespace) -> list[str]:
     for var in getattr(args, "webhook_url_env", None) or ():
         urls.append(_from_env("--webhook-url-env", var))
     for path in getattr(args, "webhook_url_file", None) or ():
-        text = _read_file("--webhook-url-file", path, private=False)
+        text = _read_file("--webhook-url-file", path)
         lines = [line.strip() for line in text.splitlines()]
         found = [line for line in lines if line and not line.startswith("#")]
         if not found:
@@ -118,7 +118,7 @@ def signing_key(args: argparse.Namespace) -> bytes | None:
     elif path:
         option, text = (
             f"--webhook-secret-file {path}",
-            _read_file("--webhook-secret-file", path, private=True),
+            _read_file("--webhook-secret-file", path),
         )
     else:
         return None
@@ -159,13 +159,14 @@ def _from_env(option: str, var: str) -> str:
     return value
 
 
-def _read_file(option: str, path: str, *, private: bool) -> str:
+def _read_file(option: str, path: str) -> str:
+    """A file of URLs or a secret: private (mode 600, or a systemd credential)."""
     file = Path(path).expanduser()
     try:
         info = file.stat()
         if not stat.S_ISREG(info.st_mode):
             raise UsageError(f"{option} {path}: not a regular file")
-        if private and info.st_mode & 0o077 and not in_credentials_directory(file):
+        if info.st_mode & 0o077 and not in_credentials_directory(file):
             raise UsageError(f"{option} {path}: readable by others; chmod 600 {path}")
         if info.st_size > MAX_FILE_BYTES:
             raise UsageError(f"{option} {path}: larger than {MAX_FILE_BYTES // 1024} KiB")

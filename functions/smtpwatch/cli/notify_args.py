@@ -74,7 +74,7 @@ def notify_urls(args: argparse.Namespace) -> list[tuple[str, str]]:
     found = [("--notify", url.strip()) for url in getattr(args, "notify", None) or ()]
     found += [(f"${ENV}", url) for url in split_urls(os.environ.get(ENV, ""))]
     for path in getattr(args, "notify_file", None) or ():
-        text = _read_file("--notify-file", path, private=True)
+        text = _read_file("--notify-file", path)
         lines = [line.strip() for line in text.splitlines()]
         urls = [line for line in lines if line and not line.startswith("#")]
         if not urls:
