@@ -128,7 +128,7 @@ def _passing_output(stack: str, value: str | None) -> int:
     if not 0 <= seconds <= MAX_PASSING_RESULT_S:
         raise UsageError(
             f"--stack {stack}: output PassingResultSeconds {value!r} is not a number of "
-            "seconds (give --passing-result-seconds N)"
+            "seconds (give --passing-result-seconds SECONDS)"
         )
     return seconds
 

@@ -54,7 +54,7 @@ def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--webhook-timeout",
-        metavar="S",
+        metavar="SECONDS",
         type=bounded_number(0, MAX_WEBHOOK_TIMEOUT_S, low_open=True),
         default=10.0,
         help="seconds to wait for a webhook (default: 10)",

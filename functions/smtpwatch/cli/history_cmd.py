@@ -44,9 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--passing-result-seconds",
         type=int,
-        metavar="N",
+        metavar="SECONDS",
         help="with --stack/--table: the stack's PassingResultSeconds (a passing check that "
-        "changes nothing is stored once per N seconds; 0 = every check), used to count the "
+        "changes nothing is stored once per SECONDS; 0 = every check), used to count the "
         "passing checks without a stored result (default: the stack's output, else 3600)",
     )
     add_json_argument(parser)
