@@ -119,6 +119,13 @@ def test_the_scheme_is_read_in_any_case(receiver: WebhookReceiver) -> None:
     assert [r.path for r in receiver.posts()] == ["/up"]
 
 
+def test_the_request_goes_to_the_address_the_url_names() -> None:
+    # 127.0.0.2 is loopback too, but nothing else listens there on this port
+    with WebhookReceiver(200, host="127.0.0.2") as other:
+        WebhookSender(other.url(), timeout_s=5).send(down_alert())
+        assert [r.path for r in other.posts()] == ["/hook"]
+
+
 # ---- what a URL is, and how it is shown --------------------------------------------------
 
 
