@@ -64,6 +64,29 @@ def test_alerts_test_reports_a_redirecting_webhook_as_not_delivered(env: Env) ->
         assert final.received == []
 
 
+def test_alerts_test_json_says_which_channels_took_the_alert(env: Env) -> None:
+    # GIVEN one webhook that takes alerts and one that answers 500
+    with WebhookReceiver(204) as good, WebhookReceiver(500) as bad:
+        # WHEN a script tests the channels with --json
+        done = env("alerts", "test", "--webhook", good.url("/a"), "--webhook", bad.url("/b"))
+        as_json = env(
+            "alerts", "test", "--json", "--webhook", good.url("/a"), "--webhook", bad.url("/b")
+        )
+    # THEN stdout is one document: the alert, each channel's verdict, the count
+    assert as_json.returncode == done.returncode == 1
+    doc = json.loads(as_json.stdout)
+    assert doc["alert"]["event"] == "test"
+    assert [(c["channel"], c["delivered"]) for c in doc["channels"]] == [
+        ("console", True),
+        (f"webhook {good.url('/a')}", True),
+        (f"webhook {bad.url('/b')}", False),
+    ]
+    assert doc["channels"][0]["error"] is None and "HTTP 500" in doc["channels"][2]["error"]
+    assert (doc["delivered"], doc["total"]) == (2, 3)
+    # and the person watching still reads the failure on stderr, as without --json
+    assert f"NOT delivered to webhook {bad.url('/b')}" in as_json.stderr
+
+
 def test_run_once_keeps_the_alert_of_a_redirecting_webhook_pending(env: Env) -> None:
     env.put(refused())
     with WebhookReceiver() as hook:
