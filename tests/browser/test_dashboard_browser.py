@@ -27,6 +27,7 @@ pytestmark = pytest.mark.once
 
 RED, WHITE = "rgb(198, 40, 40)", "rgb(255, 255, 255)"
 AMBER, GREEN, GREY = "rgb(249, 168, 37)", "rgb(46, 125, 50)", "rgb(117, 117, 117)"
+AMBER_TEXT = "rgb(138, 97, 0)"  # a warning's words (amber dark enough to read on white)
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 800}
 NONE = "\u2013"  # an en dash: the pages' "no figure"
@@ -149,6 +150,11 @@ def test_overview_shows_each_state_in_its_colour_and_a_down_target_names_its_pha
     assert rows[DISABLED_ID].locator("td.uptime-24h").inner_text().strip() == NONE
     assert rows["mail-tls"].locator("td.cert-days").inner_text().strip().endswith(" d")
     assert rows["mail-expiring"].locator("td.cert-days").inner_text().strip() in ("4 d", "5 d")
+    warning = rows["mail-expiring"].locator("td.error")
+    assert warning.locator("span.warning-kind").inner_text().strip() == "cert_expiring"
+    assert "expires in" in warning.locator("span.warning-message").inner_text()
+    assert style(warning.locator("span.warning-kind"), "color") == AMBER_TEXT
+    assert warning.locator("span.error-kind").count() == 0
     assert rows["mail-up"].locator("td.cert-days").inner_text().strip() == NONE
     assert rows["mail-up"].locator("td.location").inner_text().strip() == LOCATION
     assert rows["mail-up"].locator("td.host").inner_text().strip() == "127.0.0.1"

@@ -3,6 +3,7 @@ uptime per window, certificate days, the last error, the bar, the chart, the lis
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from smtpwatch.core.kinds import PHASES
+from smtpwatch.core.kinds import PHASES, WarningKind
 from smtpwatch.core.result import (
     ErrorInfo,
     ErrorKind,
@@ -20,6 +21,7 @@ from smtpwatch.core.result import (
     ProbeResult,
     Status,
     TlsInfo,
+    WarningInfo,
 )
 from smtpwatch.core.schedule import format_ts
 from smtpwatch.core.state import Alert, AlertEvent
@@ -303,3 +305,58 @@ def test_a_targets_page_shows_its_overview_row(conn: sqlite3.Connection) -> None
         page = target_page(conn, target_id, "7d", NOW)
         assert page is not None
         assert (page.row, page.window) == (rows[target_id], "7d")
+
+
+def _raw_result(db: Path, target_id: str, at: datetime, doc: dict[str, object]) -> None:
+    """A result as someone editing the database by hand would store it."""
+    stored = {"target_id": target_id, "started_at": format_ts(at)} | doc
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute(
+            "INSERT INTO results (target_id, ts, started, status, data) VALUES (?, ?, ?, ?, ?)",
+            (target_id, format_ts(at), at.timestamp(), doc["status"], json.dumps(stored)),
+        )
+
+
+def test_a_warning_targets_row_names_the_warnings_of_its_newest_measured_check(
+    db: Path,
+) -> None:
+    warned = ProbeResult(
+        "mx-up", format_ts(NOW - timedelta(minutes=3)), Status.WARNING,
+        warnings=(
+            WarningInfo(WarningKind.CERT_EXPIRING, "certificate expires in 5 days"),
+            WarningInfo(WarningKind.SLOW, "took 9000 ms,\n\tover the 5000 ms limit"),
+        ),
+    )  # fmt: skip
+    with SqliteStore(db) as store:
+        store.add_result(warned)
+        store.add_result(_result("mx-up", NOW - timedelta(minutes=2), Status.UNKNOWN))
+    with closing(open_readonly(db)) as conn:
+        rows = {r.view.target_id: r for r in overview_rows(conn, NOW)}
+        page = target_page(conn, "mx-up", "24h", NOW)
+    assert rows["mx-up"].warnings == (
+        ("cert_expiring", "certificate expires in 5 days"),
+        ("slow", "took 9000 ms, over the 5000 ms limit"),  # one line, as errors are
+    )
+    assert page is not None and page.row.warnings == rows["mx-up"].warnings
+    assert rows["mx-up"].last_error is None
+    assert rows["mx-flaky"].warnings == ()  # its newest check passed without a warning
+    assert rows["mx-idle"].warnings == ()
+
+
+def test_warnings_of_a_hand_edited_database_are_bounded_and_wrong_types_left_out(
+    db: Path,
+) -> None:
+    many = [{"kind": f"kind_{n}", "message": f"message {n}"} for n in range(50)]
+    _raw_result(db, "mx-up", NOW - timedelta(minutes=3), {"status": "warning", "warnings": many})
+    hostile: list[object] = [
+        "slow", 7, None, ["slow"], {"kind": 5, "message": "a number as kind"},
+        {"message": "no kind"}, {"kind": "", "message": "an empty kind"},
+        {"kind": "slow", "message": {"nested": True}}, {"kind": "cert\x1b[31m", "message": 3},
+    ]  # fmt: skip
+    _raw_result(db, "mx-down", NOW - HOUR, {"status": "warning", "warnings": hostile})
+    _raw_result(db, "mx-flaky", NOW - HOUR / 4, {"status": "warning", "warnings": "slow"})
+    with closing(open_readonly(db)) as conn:
+        rows = {r.view.target_id: r for r in overview_rows(conn, NOW)}
+    assert rows["mx-up"].warnings == tuple((f"kind_{n}", f"message {n}") for n in range(5))
+    assert rows["mx-down"].warnings == (("slow", ""), ("cert?[31m", ""))
+    assert rows["mx-flaky"].warnings == ()

@@ -3,6 +3,8 @@ the filter, the frame every page shares, and hostile text that stays text."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from local.html_dom import Node, parse
@@ -206,3 +208,41 @@ def test_the_stacked_cards_name_each_cell_as_its_column_is_headed() -> None:
     for th in headings:
         (cls,) = th.classes
         assert f'#targets td.{cls}::before {{ content: "{th.text()}"; }}' in narrow
+
+
+EXPIRING = ("cert_expiring", "certificate expires in 5 days")
+
+
+def test_a_warning_target_names_each_warnings_kind_and_message() -> None:
+    warned = replace(row("mx1", "warning"), warnings=(EXPIRING, ("slow", "took 9 s")))
+    td = overview([warned]).one("tr", "target").one("td", "error")
+    assert [s.text() for s in td.all("span", "warning-kind")] == ["cert_expiring", "slow"]
+    assert [s.text() for s in td.all("span", "warning-message")] == [EXPIRING[1], "took 9 s"]
+    assert td.all("span", "error-kind") == [] and td.all("span", "error-message") == []
+    assert td.text() == "cert_expiring: certificate expires in 5 days slow: took 9 s"
+
+
+def test_a_failed_checks_warnings_follow_its_error() -> None:
+    both = replace(row("mx1", "down", REFUSED), warnings=(EXPIRING,))
+    td = overview([both]).one("td", "error")
+    assert td.one("span", "error-kind").text() == "connect_refused"
+    assert td.one("span", "warning-kind").text() == "cert_expiring"
+    assert td.text().index("connect_refused") < td.text().index("cert_expiring")
+
+
+def test_a_hostile_warning_renders_as_text() -> None:
+    hostile = replace(row("mx1", "warning"), warnings=((XSS, f"banner said {XSS}"),))
+    html = render_overview([hostile], OverviewFilter(), NOW, "lab-1")
+    page = parse(html)
+    assert page.all("script") == [] and "<script>" not in html
+    assert page.one("span", "warning-kind").text() == XSS
+    assert page.one("span", "warning-message").text() == f"banner said {XSS}"
+
+
+def test_warnings_are_amber_and_errors_keep_their_look() -> None:
+    found = static_file("/static/style.css")
+    assert found is not None
+    css = found[1].decode("utf-8")
+    warning = css[css.index(".warning-kind") :]
+    assert "#8a6100" in warning[: warning.index("}")]  # the amber the bar's warnings use
+    assert ".error-kind { font-family: ui-monospace, monospace; font-size: 0.9em; }" in css

@@ -233,3 +233,27 @@ def test_the_lists_stacked_as_cards_name_each_cell_as_its_column_is_headed() -> 
         for th in table.all("th"):
             (cls,) = th.classes
             assert f'table.list td.{cls}::before {{ content: "{th.text()}"; }}' in narrow
+
+
+def test_the_warnings_of_a_warning_target_are_listed_by_its_facts() -> None:
+    warned = replace(
+        row("mx1", "warning"),
+        warnings=(("cert_expiring", "certificate expires in 5 days"), (XSS, XSS)),
+    )
+    html = render_target(target_page(row=warned), NOW, "lab-1")
+    page = parse(html)
+    assert page.all("script") == [] and "<script>" not in html
+    items = page.one("ul", "warnings").all("li")
+    assert [li.one("span", "warning-kind").text() for li in items] == ["cert_expiring", XSS]
+    assert [li.one("span", "warning-message").text() for li in items] == [
+        "certificate expires in 5 days",
+        XSS,
+    ]
+    assert page.all("p", "last-error") == []
+    main = page.one("main").child_elements()
+    tags = [(n.tag, n.attrs.get("class")) for n in main]
+    assert tags.index(("ul", "warnings")) + 1 == tags.index(("dl", "facts"))
+
+
+def test_a_target_without_warnings_lists_none() -> None:
+    assert render(target_page()).all("ul", "warnings") == []
