@@ -20,6 +20,7 @@ from smtpwatch.core.state import Alert
 from smtpwatch.local.page_model import (
     BAR_CHECKS,
     LIST_ROWS,
+    MAX_WARNINGS_SHOWN,
     WINDOWS,
     AlertRow,
     CheckCell,
@@ -86,6 +87,7 @@ def _row(view: TargetView, uptime: Uptime, now: float) -> OverviewRow:
         cert_days_left=_days_left(_dict(measured.get("tls")).get("not_after"), now),
         last_error=_last_error(measured),
         last_check=_str_or_none((view.latest or {}).get("started_at")),
+        warnings=_warnings(measured.get("warnings")),
     )
 
 
@@ -100,6 +102,19 @@ def _last_error(measured: dict[str, Any]) -> LastError | None:
         message=one_line(str(error.get("message") or "")),
         at=_str_or_none(measured.get("started_at")),
     )
+
+
+def _warnings(stored: object) -> tuple[tuple[str, str], ...]:
+    """(kind, message) of each warning that names its kind, at most MAX_WARNINGS_SHOWN."""
+    out: list[tuple[str, str]] = []
+    for warning in _list(stored):
+        kind = _dict(warning).get("kind")
+        if isinstance(kind, str) and kind:
+            message = warning.get("message")
+            out.append((one_line(kind), one_line(message if isinstance(message, str) else "")))
+            if len(out) == MAX_WARNINGS_SHOWN:
+                break
+    return tuple(out)
 
 
 def _days_left(not_after: object, now: float) -> int | None:

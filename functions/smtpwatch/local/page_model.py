@@ -13,6 +13,7 @@ from smtpwatch.local.target_views import TargetView
 __all__ = [
     "BAR_CHECKS",
     "LIST_ROWS",
+    "MAX_WARNINGS_SHOWN",
     "WINDOWS",
     "AlertRow",
     "CheckCell",
@@ -27,6 +28,7 @@ __all__ = [
 WINDOWS: dict[str, int] = {"24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400}
 BAR_CHECKS = 90  # cells in a target's bar of recent checks
 LIST_ROWS = 20  # rows in a target's lists of recent failures and alerts
+MAX_WARNINGS_SHOWN = 5  # warnings a row names (a probe makes at most one of each kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,8 @@ class OverviewRow:
     cert_days_left: int | None  # whole days until the served certificate's notAfter
     last_error: LastError | None  # None when the newest measured check passed
     last_check: str | None  # started_at of the newest check, any status
+    # (kind, message) of the newest measured check's warnings, messages made one line
+    warnings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

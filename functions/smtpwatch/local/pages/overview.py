@@ -13,7 +13,14 @@ from smtpwatch.local.pages.layout import page
 from smtpwatch.local.pages.query import OverviewFilter
 from smtpwatch.local.target_views import STATES
 
-__all__ = ["COLUMNS", "error_spans", "render_overview", "tag_spans", "target_href"]
+__all__ = [
+    "COLUMNS",
+    "error_spans",
+    "render_overview",
+    "tag_spans",
+    "target_href",
+    "warning_spans",
+]
 
 # (cell class, heading): the table's columns in order. The stylesheet repeats each
 # heading in front of its cell's value when the table is stacked as cards.
@@ -48,6 +55,21 @@ def error_spans(error: LastError | None) -> str:
         f'{phase}<span class="error-kind">{html_text(error.kind)}</span>: '
         f'<span class="error-message">{html_text(error.message)}</span>'
     )
+
+
+def warning_spans(kind: str, message: str) -> str:
+    """One warning as kind and message, each in its own span."""
+    return (
+        f'<span class="warning-kind">{html_text(kind)}</span>: '
+        f'<span class="warning-message">{html_text(message)}</span>'
+    )
+
+
+def _problems(row: OverviewRow) -> str:
+    # The error of a failed check first, then the warnings its check (or a passed one) made.
+    parts = [error_spans(row.last_error)] if row.last_error is not None else []
+    parts += [f'<span class="warning">{warning_spans(k, m)}</span>' for k, m in row.warnings]
+    return " ".join(parts)
 
 
 def render_overview(
@@ -123,7 +145,7 @@ def _row(row: OverviewRow, now: datetime) -> str:
         "name": f'<a class="target-link" href="{target_href(view.target_id)}">{target_id}</a>',
         "state": state.upper(),
         "since": moment(view.since, now),
-        "error": error_spans(row.last_error),
+        "error": _problems(row),
         "uptime-24h": percent(row.uptime.day),
         "uptime-7d": percent(row.uptime.week),
         "uptime-30d": percent(row.uptime.month),

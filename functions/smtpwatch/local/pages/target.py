@@ -10,7 +10,7 @@ from smtpwatch.local.page_model import WINDOWS, TargetPage
 from smtpwatch.local.pages.formats import NONE, days, moment, percent
 from smtpwatch.local.pages.layout import page
 from smtpwatch.local.pages.lists import alerts_table, failures_table
-from smtpwatch.local.pages.overview import error_spans, tag_spans, target_href
+from smtpwatch.local.pages.overview import error_spans, tag_spans, target_href, warning_spans
 from smtpwatch.local.pages.svg_bar import check_bar
 from smtpwatch.local.pages.svg_chart import phase_chart
 
@@ -25,6 +25,7 @@ def render_target(target: TargetPage, now: datetime, location: str) -> str:
     parts = [
         f"<h1>{for_html(view.target_id)}</h1>\n",
         _last_error(target),
+        _warnings(target),
         _facts(target, now),
         _bar(target, now),
         _chart(target, now),
@@ -42,6 +43,13 @@ def _last_error(target: TargetPage) -> str:
     if error is None:
         return ""
     return f'<p class="last-error">Last error: {error_spans(error)}</p>\n'
+
+
+def _warnings(target: TargetPage) -> str:
+    if not target.row.warnings:
+        return ""
+    items = "".join(f"<li>{warning_spans(k, m)}</li>\n" for k, m in target.row.warnings)
+    return f'<ul class="warnings" aria-label="Warnings of the newest check">\n{items}</ul>\n'
 
 
 def _facts(target: TargetPage, now: datetime) -> str:
