@@ -246,3 +246,25 @@ def test_warnings_are_amber_and_errors_keep_their_look() -> None:
     warning = css[css.index(".warning-kind") :]
     assert "#8a6100" in warning[: warning.index("}")]  # the amber the bar's warnings use
     assert ".error-kind { font-family: ui-monospace, monospace; font-size: 0.9em; }" in css
+
+
+@pytest.mark.parametrize(("left", "title"), [(-3, "-3 d"), (-1, "-1 d")])
+def test_an_expired_certificate_says_expired_with_its_days_on_hover(left: int, title: str) -> None:
+    expired = replace(row("mx1", "warning"), cert_days_left=left)
+    td = overview([expired]).one("td", "cert-days")
+    shown = td.one("span", "cert-expired")
+    assert (shown.text(), shown.attrs["title"]) == ("expired", title)
+    assert td.text() == "expired"
+
+
+def test_a_certificate_expiring_today_is_not_expired() -> None:
+    td = overview([replace(row("mx1"), cert_days_left=0)]).one("td", "cert-days")
+    assert td.text() == "0 d" and td.all("span", "cert-expired") == []
+
+
+def test_an_expired_certificate_is_red() -> None:
+    found = static_file("/static/style.css")
+    assert found is not None
+    css = found[1].decode("utf-8")
+    rule = css[css.index(".cert-expired") :]
+    assert "color: #c62828" in rule[: rule.index("}")]  # the down state's red

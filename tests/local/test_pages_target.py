@@ -257,3 +257,10 @@ def test_the_warnings_of_a_warning_target_are_listed_by_its_facts() -> None:
 
 def test_a_target_without_warnings_lists_none() -> None:
     assert render(target_page()).all("ul", "warnings") == []
+
+
+def test_an_expired_certificate_is_said_so_in_the_facts() -> None:
+    page = render(target_page(row=replace(row("mx1", "down"), cert_days_left=-3)))
+    fact = page.one("div", "cert-days").one("dd")
+    assert fact.text() == "expired"
+    assert fact.one("span", "cert-expired").attrs["title"] == "-3 d"
