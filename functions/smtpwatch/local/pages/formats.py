@@ -44,7 +44,12 @@ def percent(fraction: float | None) -> str:
 
 
 def days(count: int | None) -> str:
-    return NONE if count is None else f"{count} d"
+    """A certificate's days left as HTML: "41 d", or "expired" (its days on hover)."""
+    if count is None:
+        return NONE
+    if count < 0:
+        return f'<span class="cert-expired" title="{count} d">expired</span>'
+    return f"{count} d"
 
 
 def ms_label(ms: float) -> str:
