@@ -120,11 +120,12 @@ class ProbeTokens:
             token, from_provider = self.source.get(timeout=remaining, refresh=refresh)
         except OAuthTokenError:
             self.ms = (self.ms or 0.0) + (self.clock() - start) * 1000.0
+            self.guard.add_secrets(self.source.secrets())  # an assertion sent just now
             raise
         if from_provider:
             self.ms = (self.ms or 0.0) + (self.clock() - start) * 1000.0
             self.fetched = True
-        self.guard.add_secrets((token,))
+        self.guard.add_secrets((token, *self.source.secrets()))  # a rotated refresh token
         return token
 
     @property

@@ -61,6 +61,10 @@ def parse_oauth_document(doc: Any, where: str) -> ClientCredentials:
     if not isinstance(doc, Mapping):
         raise SecretError(f"{where}: 'oauth' must be an object")
     flow = doc.get("flow", "client_credentials")
+    if flow in ("refresh_token", "google_service_account"):
+        from smtpwatch.core.oauth_grants import grant_source  # only these flows load it
+
+        return grant_source(doc, where)
     if flow != "client_credentials":
         raise SecretError(f"{where}: oauth flow {str(flow)[:40]!r} is not supported")
     fields: dict[str, str] = {}
@@ -187,21 +191,19 @@ class ClientCredentials:
             if token is not None and not (refresh and token == self._last):
                 self._last = token
                 return token, False
-            body = urllib.parse.urlencode(
-                {
-                    "grant_type": "client_credentials",
-                    "client_id": self.client_id,
-                    "client_secret": self._secret,
-                    "scope": self.scope,
-                }
-            )
-            left = deadline - time.monotonic()
-            token, expires_in = post_for_token(self.token_url, body, left, self.context)
+            token, expires_in = self._fetch(deadline - time.monotonic())
             self.cache.put(self._key, token, expires_in)
             self._last = token
             return token, True
         finally:
             lock.release()
+
+    def _fetch(self, timeout: float) -> tuple[str, float]:
+        """One token request (the other flows' sources override it)."""
+        form = {"grant_type": "client_credentials", "client_id": self.client_id}
+        form.update(client_secret=self._secret, scope=self.scope)
+        body = urllib.parse.urlencode(form)
+        return post_for_token(self.token_url, body, timeout, self.context)
 
 
 class ReadyToken:
@@ -223,9 +225,15 @@ class ReadyToken:
 
 
 def post_for_token(
-    url: str, body: str, timeout: float, context: ssl.SSLContext | None
+    url: str,
+    body: str,
+    timeout: float,
+    context: ssl.SSLContext | None,
+    answer: dict[str, Any] | None = None,
 ) -> tuple[str, float]:
-    """``(access token, expires_in seconds)`` from one POST of ``body`` to ``url``."""
+    """``(access token, expires_in seconds)`` from one POST of ``body`` to ``url``;
+    ``answer`` (when given) receives the JSON answer's other fields (a rotated
+    refresh token)."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
     where = f"token endpoint {host}"
@@ -264,16 +272,16 @@ def post_for_token(
             conn.close()
     if len(data) > MAX_RESPONSE:
         raise OAuthTokenError(f"{where}: answer larger than {MAX_RESPONSE // 1024} KB")
-    return _token_of(where, status, data)
+    return _token_of(where, status, data, {} if answer is None else answer)
 
 
-def _token_of(where: str, status: int, data: bytes) -> tuple[str, float]:
+def _token_of(where: str, status: int, data: bytes, doc: dict[str, Any]) -> tuple[str, float]:
     try:
-        doc = json.loads(data.decode("utf-8"))
+        parsed = json.loads(data.decode("utf-8"))
     except ValueError:
-        doc = None
-    if not isinstance(doc, dict):
-        doc = {}
+        parsed = None
+    if isinstance(parsed, dict):
+        doc.update(parsed)
     if 300 <= status < 400:
         raise OAuthTokenError(f"{where} answered HTTP {status}: redirects are not followed")
     if status != 200:
