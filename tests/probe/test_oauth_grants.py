@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -369,3 +371,41 @@ def test_only_signing_an_assertion_loads_cryptography(world: World) -> None:
         [sys.executable, "-c", script], input=docs, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_refresh_token_close_to_the_expiry_the_secret_names_is_logged(
+    world: World, env: ProbeEnvironment, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="smtpwatch.oauth")
+    soon = (datetime.now(UTC) + timedelta(days=3)).date().isoformat()
+    later = (datetime.now(UTC) + timedelta(days=60)).date().isoformat()
+    ok = probe(world.target(), tokens=world.source(world.refresh_doc()), env=env)
+    world.clock.now += 3600
+    doc = world.refresh_doc(refresh_token_expires_at=later)
+    assert probe(world.target(), tokens=world.source(doc), env=env).status is Status.OK
+    assert [r.getMessage() for r in caplog.records] == []  # none named, or far off
+    world.clock.now += 3600
+    doc = world.refresh_doc(refresh_token_expires_at=soon)
+    assert probe(world.target(), tokens=world.source(doc), env=env).status is Status.OK
+    assert [r.getMessage() for r in caplog.records] == [
+        f"file:google: the refresh token expires {soon} 00:00 UTC: get a new one and store"
+        " it in the token source's secret before then"
+    ]
+    assert ok.status is Status.OK and len(world.endpoint.requests) == 3
+
+
+def test_an_expired_refresh_token_names_the_expiry_the_secret_gives(
+    world: World, env: ProbeEnvironment
+) -> None:
+    world.endpoint.valid_refresh = "1//0g-another-token"
+    doc = world.refresh_doc(refresh_token_expires_at="2026-03-01T12:00:00Z")
+    result = probe(world.target(), tokens=world.source(doc), env=env)
+    assert result.error is not None and result.error.kind is ErrorKind.OAUTH_TOKEN
+    assert result.error.message.endswith(
+        "store it in the token source's secret; the secret says it expires 2026-03-01 12:00 UTC)"
+    )
+    with pytest.raises(SecretError) as wrong:
+        parse_oauth_document(world.refresh_doc(refresh_token_expires_at="soon"), "file:g")
+    assert str(wrong.value) == (
+        "file:g: oauth refresh_token_expires_at must be a date YYYY-MM-DD or an ISO 8601 time"
+    )

@@ -9,12 +9,14 @@ stored); ``invalid_grant`` says the operator must renew it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import ssl
 import threading
 import time
 import urllib.parse
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smtpwatch.core.errors import OAuthTokenError, SecretError
@@ -27,17 +29,20 @@ from smtpwatch.core.oauth_token import (
 
 __all__ = ["GoogleServiceAccount", "RefreshToken", "grant_source"]
 
+log = logging.getLogger("smtpwatch.oauth")
+
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 GOOGLE_SCOPE = "https://mail.google.com/"
 MICROSOFT_URL = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
 MICROSOFT_SCOPE = "https://outlook.office.com/SMTP.Send offline_access"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_LIFETIME_S = 3600  # Google's maximum
+WARN_BEFORE = timedelta(days=14)  # a refresh token's known expiry is logged this long ahead
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,99}\Z")
 _TOKEN = re.compile(r"^[\x21-\x7e]{1,4096}\Z")  # a refresh token as the provider sends it
 _REFRESH_KEYS = ("provider", "token_url", "tenant", "client_id", "client_secret", "refresh_token")
 _ACCOUNT_KEYS = ("client_email", "private_key", "private_key_id", "token_uri", "subject")
-_KEYS = (*_REFRESH_KEYS, "scope", *_ACCOUNT_KEYS)
+_KEYS = (*_REFRESH_KEYS, "refresh_token_expires_at", "scope", *_ACCOUNT_KEYS)
 RENEW = (
     "the refresh token has expired or was revoked: sign in again to get a new one and "
     "store it in the token source's secret"
@@ -144,12 +149,38 @@ class RefreshToken(_GrantSource):
             )
         except OAuthTokenError as err:
             if ": invalid_grant" in str(err):
-                raise OAuthTokenError(f"{err} ({RENEW})") from None
+                raise OAuthTokenError(f"{err} ({RENEW}{self._expiry_note()})") from None
             raise
+        self._warn_before_expiry()
         rotated = answer.get("refresh_token")
         if isinstance(rotated, str) and _TOKEN.match(rotated) and rotated != sent:
             ROTATED.put(self._origin(), rotated)
         return token, expires_in
+
+    def expires_at(self) -> datetime | None:
+        """When the secret says its refresh token expires (``refresh_token_expires_at``)."""
+        text = self._fields.get("refresh_token_expires_at")
+        return None if text is None else _instant(text)
+
+    def _expiry_note(self) -> str:
+        when = self.expires_at()
+        return "" if when is None else f"; the secret says it expires {when:%Y-%m-%d %H:%M} UTC"
+
+    def _warn_before_expiry(self) -> None:
+        when = self.expires_at()
+        if when is not None and when - datetime.now(UTC) <= WARN_BEFORE:
+            log.warning(
+                "%s: the refresh token expires %s UTC: get a new one and store it in the "
+                "token source's secret before then",
+                self.where,
+                f"{when:%Y-%m-%d %H:%M}",
+            )
+
+
+def _instant(text: str) -> datetime:
+    """A date (YYYY-MM-DD, its start) or an ISO 8601 time (UTC when no offset)."""
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 class GoogleServiceAccount(_GrantSource):
@@ -219,6 +250,14 @@ def _refresh_fields(fields: dict[str, str], where: str) -> dict[str, str]:
     _needs(fields, ("client_id", "refresh_token"), where, "refresh_token")
     if not _TOKEN.match(fields["refresh_token"]):
         raise SecretError(f"{where}: oauth refresh_token must be printable ASCII, no spaces")
+    if "refresh_token_expires_at" in fields:
+        try:
+            _instant(fields["refresh_token_expires_at"])
+        except ValueError:
+            raise SecretError(
+                f"{where}: oauth refresh_token_expires_at must be a date YYYY-MM-DD"
+                " or an ISO 8601 time"
+            ) from None
     provider = fields.get("provider", "microsoft" if "tenant" in fields else "")
     if provider not in ("", "google", "microsoft"):
         raise SecretError(f"{where}: oauth provider must be google or microsoft")
