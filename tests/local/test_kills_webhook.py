@@ -465,3 +465,17 @@ def test_an_https_url_without_a_port_goes_to_443_over_verified_tls(
         WebhookSender("HTTPS://127.0.0.1/in", timeout_s=5).send(down_alert())
         rec.done.set()
     assert rec.head.startswith(b"POST /in HTTP/1.1\r\n")
+
+
+@pytest.mark.parametrize("host", ["a..b", "a" * 64 + ".test"])
+def test_a_host_name_that_cannot_be_looked_up_says_so_at_once(host: str) -> None:
+    # an empty label or one over 63 characters: refused before any query is sent
+    unhandled: list[BaseException | None] = []
+    previous = threading.excepthook
+    threading.excepthook = lambda args: unhandled.append(args.exc_value)
+    try:
+        error = failure(f"http://{host}/hook", timeout_s=3)
+    finally:
+        threading.excepthook = previous
+    assert str(error) == "name lookup failed: not a valid host name"
+    assert unhandled == []  # no crash of the lookup's helper thread
