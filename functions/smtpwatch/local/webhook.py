@@ -219,6 +219,8 @@ def _resolve(host: str, port: int, deadline: float) -> list[_AddrInfo]:
             found.append(list(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
         except OSError as exc:
             failed.append(exc)
+        except UnicodeError:  # IDNA refuses an empty label or one over 63 characters
+            failed.append(OSError("not a valid host name"))
 
     helper = threading.Thread(target=run, daemon=True)
     helper.start()
