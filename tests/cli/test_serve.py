@@ -285,6 +285,7 @@ def test_basic_auth_from_the_environment_and_from_a_file(env: Env) -> None:
     assert get(port, "/metrics", headers={"Authorization": f"Basic {right}"})[0] == 200
     assert get(port, "/api/targets", headers={"Authorization": f"Basic {right}"})[0] == 200
     (env.tmp / "pw").write_text("from-file\n")
+    (env.tmp / "pw").chmod(0o600)
     port = env.serve("--password-file", str(env.tmp / "pw"))
     from_file = base64.b64encode(b"x:from-file").decode()
     assert get(port, "/metrics")[0] == 401

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import stat
 import sys
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from smtpwatch.cli.main import UsageError
 from smtpwatch.cli.option_values import bounded_number
-from smtpwatch.local.credentials_dir import in_credentials_directory
+from smtpwatch.cli.private_file import read_private_file
 from smtpwatch.local.delivery import Channel
 
 if TYPE_CHECKING:
@@ -35,7 +33,6 @@ __all__ = [
     "webhook_urls",
 ]
 
-MAX_FILE_BYTES = 64 * 1024
 MAX_WEBHOOK_TIMEOUT_S = 300
 
 
@@ -99,7 +96,7 @@ def webhook_urls(args: argparse.Namespace) -> list[str]:
     for var in getattr(args, "webhook_url_env", None) or ():
         urls.append(_from_env("--webhook-url-env", var))
     for path in getattr(args, "webhook_url_file", None) or ():
-        text = _read_file("--webhook-url-file", path)
+        text = read_private_file("--webhook-url-file", path)
         lines = [line.strip() for line in text.splitlines()]
         found = [line for line in lines if line and not line.startswith("#")]
         if not found:
@@ -118,7 +115,7 @@ def signing_key(args: argparse.Namespace) -> bytes | None:
     elif path:
         option, text = (
             f"--webhook-secret-file {path}",
-            _read_file("--webhook-secret-file", path),
+            read_private_file("--webhook-secret-file", path),
         )
     else:
         return None
@@ -157,24 +154,6 @@ def _from_env(option: str, var: str) -> str:
     if not value:
         raise UsageError(f"{option} {var}: the environment variable is not set or empty")
     return value
-
-
-def _read_file(option: str, path: str) -> str:
-    """A file of URLs or a secret: private (mode 600, or a systemd credential)."""
-    file = Path(path).expanduser()
-    try:
-        info = file.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise UsageError(f"{option} {path}: not a regular file")
-        if info.st_mode & 0o077 and not in_credentials_directory(file):
-            raise UsageError(f"{option} {path}: readable by others; chmod 600 {path}")
-        if info.st_size > MAX_FILE_BYTES:
-            raise UsageError(f"{option} {path}: larger than {MAX_FILE_BYTES // 1024} KiB")
-        return file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{option} {path}: not UTF-8 text") from None
 
 
 class StderrNotices:

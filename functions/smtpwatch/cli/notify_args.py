@@ -69,12 +69,12 @@ def split_urls(text: str) -> list[str]:
 
 def notify_urls(args: argparse.Namespace) -> list[tuple[str, str]]:
     """(where it came from, URL) in channel order; the source names no URL."""
-    from smtpwatch.cli.delivery_args import _read_file
+    from smtpwatch.cli.private_file import read_private_file
 
     found = [("--notify", url.strip()) for url in getattr(args, "notify", None) or ()]
     found += [(f"${ENV}", url) for url in split_urls(os.environ.get(ENV, ""))]
     for path in getattr(args, "notify_file", None) or ():
-        text = _read_file("--notify-file", path)
+        text = read_private_file("--notify-file", path)
         lines = [line.strip() for line in text.splitlines()]
         urls = [line for line in lines if line and not line.startswith("#")]
         if not urls:

@@ -97,10 +97,9 @@ def is_loopback(host: str) -> bool:
 def read_password(password_file: str | None) -> str | None:
     """The file's first line, else $SMTPWATCH_SERVE_PASSWORD, else None (no auth)."""
     if password_file:
-        try:
-            lines = Path(password_file).read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--password-file: {exc}") from None
+        from smtpwatch.cli.private_file import read_private_file
+
+        lines = read_private_file("--password-file", password_file).splitlines()
         password = lines[0] if lines else ""
         if not password:
             raise UsageError(f"--password-file {password_file}: the first line is empty")
