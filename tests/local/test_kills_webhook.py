@@ -114,6 +114,13 @@ def test_a_url_without_a_path_posts_to_the_root_and_userinfo_stays_out_of_host(
     assert "pw" not in got.headers["host"]
 
 
+def test_a_password_with_an_at_sign_stays_out_of_host(receiver: WebhookReceiver) -> None:
+    url = f"http://hook:p@ss@127.0.0.1:{receiver.port}/in"
+    WebhookSender(url, timeout_s=5).send(down_alert())
+    (got,) = receiver.posts()
+    assert got.headers["host"] == f"127.0.0.1:{receiver.port}"
+
+
 def test_the_scheme_is_read_in_any_case(receiver: WebhookReceiver) -> None:
     WebhookSender(f"HTTP://127.0.0.1:{receiver.port}/up", timeout_s=5).send(down_alert())
     assert [r.path for r in receiver.posts()] == ["/up"]
