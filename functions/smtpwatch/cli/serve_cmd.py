@@ -55,8 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--password-file",
         metavar="PATH",
-        help=f"require HTTP basic auth with the password in this file's first line "
-        f"(default: ${PASSWORD_ENV} if set; any user name)",
+        help=f"require HTTP basic auth with the password in this file's first line; "
+        f"mode 600 (default: ${PASSWORD_ENV} if set; any user name)",
     )
     parser.add_argument(
         "--request-timeout",
