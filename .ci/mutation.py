@@ -168,6 +168,7 @@ EQUIVALENT: dict[str, int] = {
     "core/target_validators.py": 8,
     "core/coerce.py": 5,
     "local/delivery.py": 9,
+    "service/publish.py": 1,
     "adapters/dynamodb/bookkeeping.py": 21,
     "core/target.py": 8,
     "core/alerting/degraded.py": 1,
