@@ -290,6 +290,25 @@ def test_a_refused_connection_says_so() -> None:
     assert error.status is None and not error.permanent
 
 
+def test_a_refused_connection_is_not_tried_over_udp() -> None:
+    # GIVEN the port refuses TCP while something on the same port number takes UDP
+    # datagrams (and so sends back no refusal): only TCP is the webhook's transport
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+    ):
+        tcp.bind(("127.0.0.1", 0))
+        port = tcp.getsockname()[1]
+        try:
+            udp.bind(("127.0.0.1", port))
+        except OSError:
+            pytest.skip(f"UDP port {port} is taken on 127.0.0.1")
+        assert str(failure(f"http://127.0.0.1:{port}/hook", timeout_s=2)) == ("connection refused")
+        udp.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            assert udp.recv(65536) == b"", "the alert went out as a datagram"
+
+
 def test_a_receiver_that_hangs_up_without_answering() -> None:
     class HangUp(_RawReceiver):
         def answer(self, sock: socket.socket) -> None:
