@@ -505,3 +505,30 @@ def test_a_host_name_that_cannot_be_looked_up_says_so_at_once(host: str) -> None
         threading.excepthook = previous
     assert str(error) == "name lookup failed: not a valid host name"
     assert unhandled == []  # no crash of the lookup's helper thread
+
+
+def test_an_attempt_left_hanging_does_not_keep_the_process_alive() -> None:
+    # a run that stops while an attempt hangs exits then, not at the attempt's deadline:
+    # the attempt's deadline timer is a daemon thread (the attempt's own thread is too)
+    errors: list[DeliveryError] = []
+    with HangingReceiver() as hang:
+        sender = WebhookSender(hang.url(), timeout_s=30)
+
+        def attempt() -> None:
+            with pytest.raises(DeliveryError) as info:
+                sender.send(down_alert())
+            errors.append(info.value)
+
+        thread = threading.Thread(target=attempt, daemon=True)
+        before = set(threading.enumerate())
+        thread.start()
+        pause = threading.Event()
+        for _ in range(500):  # up to 10 s for the request to arrive
+            if hang.requests >= 1:
+                break
+            pause.wait(0.02)
+        assert hang.requests == 1
+        timers = [t for t in set(threading.enumerate()) - before if isinstance(t, threading.Timer)]
+        assert timers and all(t.daemon for t in timers)
+    thread.join(10)
+    assert len(errors) == 1
