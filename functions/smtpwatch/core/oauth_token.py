@@ -67,6 +67,10 @@ def parse_oauth_document(doc: Any, where: str) -> ClientCredentials:
         return grant_source(doc, where)
     if flow != "client_credentials":
         raise SecretError(f"{where}: oauth flow {str(flow)[:40]!r} is not supported")
+    if "client_certificate" in doc:
+        from smtpwatch.core.oauth_certificate import certificate_source  # loaded only then
+
+        return certificate_source(doc, where)
     fields: dict[str, str] = {}
     for key in ("client_id", "client_secret", "token_url", "tenant", "scope"):
         value = doc.get(key)
