@@ -115,17 +115,12 @@ class CompactEMFProvider(AmazonCloudWatchEMFProvider):
 def make_metrics() -> Metrics:
     namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Smtpwatch"
     service = os.environ.get("POWERTOOLS_SERVICE_NAME") or "smtpwatch"
-    # Metrics keeps its sets on the class (shared by every instance); the provider must
-    # write into the same ones.
+    # Powertools' public API only: a Metrics given a provider sends every call (add_metric,
+    # add_metadata, serialize_metric_set, flush_metrics, log_metrics) to it, and the
+    # provider keeps its own metric, dimension and metadata sets.
     return Metrics(
         provider=CompactEMFProvider(
-            declared=declared_metrics(),
-            namespace=namespace,
-            service=service,
-            metric_set=Metrics._metrics,
-            dimension_set=Metrics._dimensions,
-            metadata_set=Metrics._metadata,
-            default_dimensions=Metrics._default_dimensions,
+            declared=declared_metrics(), namespace=namespace, service=service
         )
     )
 
