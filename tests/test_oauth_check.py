@@ -157,7 +157,7 @@ def test_a_token_source_naming_another_host_is_refused_before_anything_is_sent(
     assert outcome.result.error.kind is ErrorKind.CONFIG
     assert outcome.result.error.message == (
         "token_ref: file:o365 may only be sent to smtp.office365.com, not to 127.0.0.1: "
-        "refusing to send the password"
+        "refusing to send its token"
     )
     assert setup.endpoint.requests == []
     assert setup.smtp.auth_attempts == []
