@@ -213,9 +213,10 @@ class LocalSecretResolver:
                 self._cache[ref] = cached
         password, hosts = cached
         if not host_allowed(hosts, host):
+            token = password.startswith("{") and '"oauth"' in password  # a token source
             raise SecretError(
                 f"{ref} may only be sent to {', '.join(hosts)}, not to {host}: "
-                "refusing to send the password"
+                f"refusing to send {'its token' if token else 'the password'}"
             )
         return password
 
