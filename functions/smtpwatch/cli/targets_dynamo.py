@@ -8,7 +8,6 @@ the items whose content differs.
 from __future__ import annotations
 
 import argparse
-import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from smtpwatch.cli.targets_backends import (
     TargetExists,
     TargetMissing,
 )
+from smtpwatch.core.retry import RetryPolicy, attempts
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -34,7 +34,11 @@ __all__ = ["DynamoTargets"]
 BATCH_SIZE = 25  # BatchWriteItem's limit
 BATCH_GET_SIZE = 100  # BatchGetItem's limit
 BATCH_GET_MAX = 1000  # more ids than this: one scan instead of lookups
-MAX_UNPROCESSED_ROUNDS = 12  # ~ 0.05 s * 2**n, capped at 5 s: about 40 s of throttling
+MAX_UNPROCESSED_ROUNDS = 12
+# Throttled: waits drawn from [0, 0.05 s * 2**n], capped at 5 s (full jitter, AWS's
+# advice for batch calls), so a large import settles to the table's capacity; at most
+# about 31 s of waiting per batch.
+UNPROCESSED_RETRY = RetryPolicy(MAX_UNPROCESSED_ROUNDS + 1, base_s=0.05, cap_s=5.0, deadline_s=60.0)
 
 
 class DynamoTargets:
@@ -176,7 +180,7 @@ class DynamoTargets:
             keys: list[Any] = [
                 {"target_id": {"S": tid}} for tid in unique[start : start + BATCH_GET_SIZE]
             ]
-            for attempt in range(MAX_UNPROCESSED_ROUNDS + 1):
+            for _attempt in attempts(UNPROCESSED_RETRY, sleep=self._sleep):
                 response: Any = self.client.batch_get_item(
                     RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}}
                 )
@@ -187,26 +191,19 @@ class DynamoTargets:
                 )
                 if not keys:
                     break
-                self._backoff(attempt)
             else:
                 raise RuntimeError("lookups still unprocessed after retries (table throttled)")
         return found
 
     def _write_batch(self, requests: list[dict[str, Any]]) -> None:
         pending: dict[str, list[Any]] = {self.table: requests}
-        for attempt in range(MAX_UNPROCESSED_ROUNDS + 1):
+        for _attempt in attempts(UNPROCESSED_RETRY, sleep=self._sleep):
             response = self.client.batch_write_item(RequestItems=pending)
             unprocessed = dict(response.get("UnprocessedItems") or {})
             if not unprocessed.get(self.table):
                 return
             pending = {self.table: list(unprocessed[self.table])}
-            self._backoff(attempt)
         raise RuntimeError(
             f"{len(pending[self.table])} items still unprocessed after {MAX_UNPROCESSED_ROUNDS} "
             "retries (table throttled)"
         )
-
-    def _backoff(self, attempt: int) -> None:
-        # Throttled: back off exponentially with full jitter (AWS's advice for batch
-        # calls), so a large import settles to the table's capacity.
-        self._sleep(random.uniform(0, min(5.0, 0.05 * 2**attempt)))

@@ -8,11 +8,11 @@ read already.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from smtpwatch.adapters.dynamodb.codec import from_item, plain
+from smtpwatch.core.retry import RetryPolicy, attempts
 from smtpwatch.core.state import TargetState
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["PrereadStates", "delivered_item", "read_target_and_state"]
 
 BATCH_ATTEMPTS = 3
+# Waits of at most 0.05 s and 0.1 s: then the keys left are read one by one.
+BATCH_RETRY = RetryPolicy(BATCH_ATTEMPTS, base_s=0.05, cap_s=0.2, deadline_s=1.0)
 
 
 def read_target_and_state(
@@ -53,7 +55,7 @@ def read_target_and_state(
     # concurrently, when consistency cannot help.
     request: dict[str, Any] = {tt: {"Keys": [key]}, st: {"Keys": [key]}}
     found: dict[str, Any] = {}
-    for attempt in range(BATCH_ATTEMPTS):
+    for _attempt in attempts(BATCH_RETRY):
         resp = client.batch_get_item(RequestItems=request)
         for table, items in (resp.get("Responses") or {}).items():
             if items:
@@ -61,7 +63,6 @@ def read_target_and_state(
         request = dict(resp.get("UnprocessedKeys") or {})
         if not request:
             break
-        time.sleep(0.05 * 2**attempt)
     item = from_item(found[tt]) if tt in found else None
     state = TargetState.from_dict(plain(from_item(found[st]))) if st in found else None
     if tt in request:

@@ -8,10 +8,13 @@ from typing import Any
 
 from smtpwatch.adapters.dynamodb.codec import from_item, to_item
 from smtpwatch.adapters.dynamodb.table import scan, scan_as
+from smtpwatch.core.retry import RetryPolicy, attempts
 
 __all__ = ["DynamoTargetStore"]
 
-_MAX_BATCH_ATTEMPTS = 10  # ~0.05+0.1+…+2 s: about 8 s of backoff in all
+_MAX_BATCH_ATTEMPTS = 10
+# Waits drawn from [0, 0.05 s * 2**n], capped at 2 s: at most about 8 s in all.
+BATCH_RETRY = RetryPolicy(_MAX_BATCH_ATTEMPTS, base_s=0.05, cap_s=2.0, deadline_s=30.0)
 
 
 class DynamoTargetStore:
@@ -53,14 +56,12 @@ class DynamoTargetStore:
 
     def _write_batch(self, batch: list[dict[str, Any]]) -> int:
         requests = batch
-        delay = 0.05
-        for _attempt in range(_MAX_BATCH_ATTEMPTS):
+        # Throttled: back off, then resend only what was left.
+        for _attempt in attempts(BATCH_RETRY, sleep=time.sleep):
             resp = self._client.batch_write_item(RequestItems={self._table: requests})
             requests = resp.get("UnprocessedItems", {}).get(self._table, [])
             if not requests:
                 return len(batch)
-            time.sleep(delay)  # throttled: back off, then resend only what was left
-            delay = min(delay * 2, 2.0)
         # A table throttled for this long is not going to take the rest now: say so
         # rather than spin (callers treat it like any other store failure).
         raise RuntimeError(
