@@ -262,12 +262,13 @@ def _normalize(raw: dict[str, Any]) -> dict[str, Any]:
         v[name] = spec.normalize(value)
     if not v["name"]:
         v["name"] = v["host"]
-    _check_rules(v)
+    given = raw["auth_methods"]  # left out: the credential's default mechanisms
+    _check_rules(v, given is not DEFAULT_AUTH_METHODS and not is_empty(given))
     return v
 
 
-def _check_rules(v: dict[str, Any]) -> None:
-    _check_credential_rules(v)
+def _check_rules(v: dict[str, Any], methods_given: bool = True) -> None:
+    _check_credential_rules(v, methods_given)
     if v["login"]:
         if not v["username"]:
             raise ConfigError("username", "is required when login is true")
@@ -302,15 +303,16 @@ def _check_rules(v: dict[str, Any]) -> None:
             )
 
 
-def _check_credential_rules(v: dict[str, Any]) -> None:
+def _check_credential_rules(v: dict[str, Any], methods_given: bool) -> None:
     """A password or a token source, never both; the mechanisms match the credential
-    (an access token is never sent as a password, nor a password as a token)."""
+    (an access token is never sent as a password, nor a password as a token), also
+    when the password mechanisms named are exactly their default list."""
     methods = v["auth_methods"]
     oauth = [m for m in methods if m in OAUTH_METHODS]
     if v["token_ref"]:
         if v["password_ref"]:
             raise ConfigError("token_ref", "cannot be used together with password_ref")
-        if methods == DEFAULT_AUTH_METHODS:
+        if not methods_given:
             v["auth_methods"] = methods = OAUTH_METHODS
             oauth = list(methods)
         others = [m for m in methods if m not in OAUTH_METHODS and m != "SIMPLE"]
