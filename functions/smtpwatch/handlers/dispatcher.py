@@ -1,10 +1,10 @@
 """The dispatcher Lambda: every tick, invoke the probe function once per due target.
 
-Thin: the tick comes from the EventBridge event's ``time``; ``service.dispatch.Dispatcher``
+Thin: the tick comes from the EventBridge event's ``time``, its correlation id (logged here
+and put in each probe event) from the event's ``id``; ``service.dispatch.Dispatcher``
 does the run over the DynamoDB stores, the Lambda invoker and the SNS sink wired here
-once per container. Logs one summary line; of its figures (Due, Dispatched,
-DispatchFailed, Malformed, AlertsResent, DispatchMs) only DispatchFailed is a custom
-metric unless the stack turns on DetailedMetrics.
+once per container. Logs one summary line; of its figures only DispatchFailed is a
+custom metric unless the stack turns on DetailedMetrics.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from smtpwatch.core import schedule
@@ -84,6 +85,12 @@ def _runtime() -> tuple[DispatcherSettings, Dispatcher]:
     return settings, dispatcher
 
 
+def _correlation_id() -> str | None:
+    """The schedule event's id as Powertools took it (a str of at most 128 characters)."""
+    value = logger.get_correlation_id()
+    return value if isinstance(value, str) and 0 < len(value) <= 128 else None
+
+
 def tick_time(event: Mapping[str, Any] | None, now: float) -> datetime:
     """The tick: the scheduled event's ``time`` (the same for a redelivered event), or now."""
     raw = (event or {}).get("time")
@@ -97,9 +104,15 @@ def tick_time(event: Mapping[str, Any] | None, now: float) -> datetime:
 
 @traced
 @metrics.log_metrics
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
+    from smtpwatch.adapters.lambda_invoker import DirectLambdaInvoker, LambdaProbeInvoker
+
     _, dispatcher = _runtime()
+    invoker = dispatcher.invoker
+    if isinstance(invoker, LambdaProbeInvoker | DirectLambdaInvoker):
+        # One container runs one tick at a time: the id is the current tick's.
+        invoker.correlation_id = _correlation_id()
     remaining_s = 60.0
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         remaining_s = context.get_remaining_time_in_millis() / 1000

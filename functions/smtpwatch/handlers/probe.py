@@ -1,11 +1,10 @@
-"""The probe Lambda: one check of one target per event ``{"target_id", "scheduled_at"}``.
-
-The event may carry ``"target"``, the item as the dispatcher scanned it (DynamoDB's typed
-JSON); else the item is read from the table (``adapters.dynamodb.probe_read``). A missing
-or malformed item is a ``config`` result; the check is ``service.check.run_check``.
-Settings, clients and stores are made on the first invocation (``_runtime()``), not at
-import. One log line per check (``observability.emit_check``): its figures are fields,
-and custom metrics only with the stack's DetailedMetrics.
+"""The probe Lambda: one check of one target per event ``{"target_id", "scheduled_at"}``,
+plus ``"correlation_id"`` (the tick's id, the log lines' correlation id) and ``"target"``,
+the item as the dispatcher scanned it (DynamoDB's typed JSON); else the item is read from
+the table (``adapters.dynamodb.probe_read``). A missing or malformed item is a ``config``
+result; the check is ``service.check.run_check``. Settings, clients and stores are made on
+the first invocation (``_runtime()``), not at import. One log line per check
+(``observability.emit_check``): figures are fields, custom metrics only with DetailedMetrics.
 """
 
 from __future__ import annotations
@@ -210,8 +209,11 @@ def _stand_in(target_id: str, item: Mapping[str, Any]) -> Target | None:
 
 @traced
 @metrics.log_metrics(capture_cold_start_metric=True)
-@logger.inject_lambda_context(correlation_id_path="target_id", clear_state=True)
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    cid = event.get("correlation_id") if isinstance(event, Mapping) else None
+    if isinstance(cid, str) and 0 < len(cid) <= 128:
+        logger.set_correlation_id(cid)
     try:
         target_id, scheduled_at = parse_event(event)
     except BadEventError as exc:
