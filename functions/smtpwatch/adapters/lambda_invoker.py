@@ -1,8 +1,7 @@
 """ProbeInvoker on Lambda: one asynchronous ``Invoke`` (``InvocationType=Event``) per
 due target, through boto3 (``LambdaProbeInvoker``) or signed HTTP (``DirectLambdaInvoker``).
 
-The event is ``{"target_id", "scheduled_at"}`` plus, when set, ``"correlation_id"`` (the
-tick's schedule event id, which the probe logs) and, when the dispatcher passes it,
+The event is ``{"target_id", "scheduled_at"}`` plus, when the dispatcher passes it,
 ``"target"``: the scanned item in DynamoDB's typed JSON form, left out when JSON cannot
 carry it or it is over ``MAX_TARGET_JSON`` bytes (``probe_payload``).
 """
@@ -17,6 +16,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from smtpwatch.core.retry import RetryPolicy, attempts
+
 __all__ = [
     "MAX_TARGET_JSON",
     "DirectLambdaInvoker",
@@ -29,30 +30,23 @@ __all__ = [
 # cap keeps one odd item (a long ca_bundle) far below the async payload limit (256 KB).
 MAX_TARGET_JSON = 16 * 1024
 _BINARY = frozenset({"B", "BS"})
+# Throttling (429) and server errors: three retries, waits drawn from [0, 0.1 s * 2**n].
+INVOKE_RETRY = RetryPolicy(4, base_s=0.1, cap_s=1.0, deadline_s=5.0)
 
 
-def probe_event(
-    target_id: str, scheduled_at: str, correlation_id: str | None = None
-) -> dict[str, str]:
+def probe_event(target_id: str, scheduled_at: str) -> dict[str, str]:
     """The probe Lambda's event: its fixed contract with whoever invokes it."""
-    event = {"target_id": target_id, "scheduled_at": scheduled_at}
-    if correlation_id:
-        event["correlation_id"] = correlation_id
-    return event
+    return {"target_id": target_id, "scheduled_at": scheduled_at}
 
 
 def probe_payload(
-    target_id: str,
-    scheduled_at: str,
-    target: Mapping[str, Any] | None = None,
-    correlation_id: str | None = None,
+    target_id: str, scheduled_at: str, target: Mapping[str, Any] | None = None
 ) -> bytes:
     """The Invoke body: ``probe_event`` plus ``"target"`` (the item in DynamoDB's typed
     JSON form, exactly as scanned) when it can travel as JSON within ``MAX_TARGET_JSON``
     bytes; without it the probe reads the item itself, so leaving it out is always safe.
     """
-    event = probe_event(target_id, scheduled_at, correlation_id)
-    head = json.dumps(event, separators=(",", ":"))
+    head = json.dumps(probe_event(target_id, scheduled_at), separators=(",", ":"))
     if target is None or _has_binary(target):
         return head.encode()
     try:
@@ -86,7 +80,6 @@ class LambdaProbeInvoker:
     def __init__(self, client: Any, function_name: str) -> None:
         self._client = client
         self._function_name = function_name
-        self.correlation_id: str | None = None  # the tick's id, put in each event
 
     @property
     def client(self) -> Any:
@@ -102,7 +95,7 @@ class LambdaProbeInvoker:
         resp = self._client.invoke(
             FunctionName=self._function_name,
             InvocationType="Event",
-            Payload=probe_payload(target_id, scheduled_at, target, self.correlation_id),
+            Payload=probe_payload(target_id, scheduled_at, target),
         )
         status = int(resp.get("StatusCode", 0))
         if status != 202:  # async invokes are accepted with 202 and nothing else
@@ -119,9 +112,11 @@ class DirectLambdaInvoker:
     which is what lets one dispatcher tick reach 10,000 targets in seconds.
 
     Endpoint, region and credentials come from the boto3 client and session, so
-    ``AWS_ENDPOINT_URL`` and the Lambda role's rotating credentials work unchanged.
-    Throttling (429) and server errors are retried with a short backoff; a dropped
-    keep-alive connection is reopened once.
+    ``AWS_ENDPOINT_URL`` and the Lambda role's rotating credentials work unchanged. As
+    in boto3, ``AWS_CA_BUNDLE`` (or ``ca_bundle`` in the config file) is the trust store
+    when set, and ``HTTPS_PROXY``/``NO_PROXY`` (or the client's ``proxies``) choose a
+    CONNECT proxy. Throttling (429) and server errors are retried (``INVOKE_RETRY``);
+    a dropped keep-alive connection is reopened once.
     """
 
     _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -143,17 +138,23 @@ class DirectLambdaInvoker:
         self._timeout_s = timeout_s
         self._local = threading.local()
         self._function_name = function_name
-        self.correlation_id: str | None = None  # the tick's id, put in each event
+        self._ca_bundle = _config_variable(session, "ca_bundle")
+        self._proxy = _proxy_for(client, self._url, self._scheme)
+        # Through a plain-HTTP proxy the request line carries the whole URL.
+        self._target = self._url if self._proxy and self._scheme == "http" else self._path
 
     def _connection(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
         if conn is None:
+            host, port = (self._host, self._port) if self._proxy is None else self._proxy[:2]
             if self._scheme == "https":
                 conn = http.client.HTTPSConnection(
-                    self._host, self._port, timeout=self._timeout_s, context=_ssl_context()
+                    host, port, timeout=self._timeout_s, context=_ssl_context(self._ca_bundle)
                 )
+                if self._proxy is not None:  # TLS to the endpoint, inside the tunnel
+                    conn.set_tunnel(self._host, self._port, headers=self._proxy[2])
             else:
-                conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+                conn = http.client.HTTPConnection(host, port, timeout=self._timeout_s)
             self._local.conn = conn
         return conn
 
@@ -177,7 +178,10 @@ class DirectLambdaInvoker:
             headers={"X-Amz-Invocation-Type": "Event", "Content-Type": "application/json"},
         )
         SigV4Auth(credentials.get_frozen_credentials(), "lambda", self._region).add_auth(request)
-        return {k: str(v) for k, v in request.headers.items()}
+        headers = {k: str(v) for k, v in request.headers.items()}
+        if self._proxy is not None and self._scheme == "http":
+            headers.update(self._proxy[2])
+        return headers
 
     def invoke(self, target_id: str, scheduled_at: str) -> None:
         self.invoke_with_target(target_id, scheduled_at, None)
@@ -186,41 +190,79 @@ class DirectLambdaInvoker:
         self, target_id: str, scheduled_at: str, target: Mapping[str, Any] | None
     ) -> None:
         """``invoke``, carrying the target item (wire form) when ``probe_payload`` can."""
-        body = probe_payload(target_id, scheduled_at, target, self.correlation_id)
-        delay = 0.1
+        body = probe_payload(target_id, scheduled_at, target)
         reconnected = False
-        attempt = 0
-        while True:
-            attempt += 1
-            headers = self._signed_headers(body)  # re-signed: X-Amz-Date must be fresh
-            try:
-                conn = self._connection()
-                conn.request("POST", self._path, body=body, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-            except (OSError, http.client.HTTPException):
-                self._drop_connection()
-                if reconnected:
-                    raise
-                reconnected = True  # an idle keep-alive connection the server closed
-                continue
-            if resp.status == 202:
+        status, data = 0, b""
+        for _attempt in attempts(INVOKE_RETRY, sleep=time.sleep):
+            while True:  # one send, and at once once more on a dropped keep-alive connection
+                headers = self._signed_headers(body)  # re-signed: X-Amz-Date must be fresh
+                try:
+                    conn = self._connection()
+                    conn.request("POST", self._target, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    status, data = resp.status, resp.read()
+                    break
+                except (OSError, http.client.HTTPException):
+                    self._drop_connection()
+                    if reconnected:
+                        raise
+                    reconnected = True  # an idle keep-alive connection the server closed
+            if status == 202:
                 return
-            if resp.status in self._RETRY_STATUS and attempt < 4:
-                time.sleep(delay)
-                delay *= 2
-                continue
-            raise RuntimeError(
-                f"Invoke {self._function_name} answered {resp.status}: "
-                f"{data[:200].decode(errors='replace')}"
-            )
+            if status not in self._RETRY_STATUS:
+                break
+        raise RuntimeError(
+            f"Invoke {self._function_name} answered {status}: {data[:200].decode(errors='replace')}"
+        )
 
 
-_SSL_CONTEXT: ssl.SSLContext | None = None
+_SSL_CONTEXTS: dict[str | None, ssl.SSLContext] = {}
+_SSL_LOCK = threading.Lock()
 
 
-def _ssl_context() -> ssl.SSLContext:
-    global _SSL_CONTEXT
-    if _SSL_CONTEXT is None:  # loading the trust store costs ~20 ms: once per process
-        _SSL_CONTEXT = ssl.create_default_context()
-    return _SSL_CONTEXT
+def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """The system trust store, or only ``ca_bundle``'s CAs when it is set (as botocore
+    does). Loading a trust store costs ~20 ms: once per process and bundle."""
+    with _SSL_LOCK:
+        context = _SSL_CONTEXTS.get(ca_bundle)
+        if context is None:
+            context = _SSL_CONTEXTS[ca_bundle] = ssl.create_default_context(cafile=ca_bundle)
+        return context
+
+
+def _config_variable(session: Any, name: str) -> Any:
+    """botocore's setting ``name`` (environment, then config file) for ``session``; a
+    boto3 session, which does not expose it, gets the default session's."""
+    get = getattr(session, "get_config_variable", None)
+    if get is None:
+        import botocore.session
+
+        get = botocore.session.get_session().get_config_variable
+    return get(name)
+
+
+def _proxy_for(client: Any, url: str, scheme: str) -> tuple[str, int, dict[str, str]] | None:
+    """The proxy botocore would use for ``url``: the client's ``proxies``, else the
+    environment's unless ``NO_PROXY`` names the host; host, port, proxy headers."""
+    from base64 import b64encode
+    from urllib.parse import unquote, urlsplit
+
+    from botocore.utils import get_environ_proxies
+
+    proxies = getattr(client.meta.config, "proxies", None) or get_environ_proxies(url)
+    proxy_url = proxies.get(scheme)
+    if not proxy_url:
+        return None
+    if "://" not in proxy_url:
+        proxy_url = f"http://{proxy_url}"
+    proxy = urlsplit(proxy_url)
+    if proxy.scheme != "http" or not proxy.hostname:
+        raise ValueError(
+            f"proxy {proxy.scheme}://{proxy.hostname}: the direct invoker speaks only to "
+            "http:// proxies; set SMTPWATCH_INVOKE_MODE=boto3"
+        )
+    headers: dict[str, str] = {}
+    if proxy.username is not None:
+        userinfo = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}"
+        headers["Proxy-Authorization"] = f"Basic {b64encode(userinfo.encode()).decode()}"
+    return proxy.hostname, proxy.port or 80, headers
