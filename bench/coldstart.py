@@ -14,7 +14,9 @@ more process per handler runs ``--warm`` invocations after its first (warm durat
 per check — the figure the cost estimate uses). Printed: medians of process wall
 time, of import + first invocation, and of a warm invocation, and the ratios. Every
 invocation has a later ``scheduled_at`` than the one before, so none is a redelivery.
-Goal: cold start at most 1.2 times the minimal handler's.
+Goal: cold start at most 1.2 times the minimal handler's. Last, the import cost the
+handlers avoid by making clients from a botocore session: ``import boto3`` against
+``import botocore.session``, each timed in ``--runs`` fresh processes (medians).
 """
 
 from __future__ import annotations
@@ -165,6 +167,21 @@ def _run(import_line: str, env: dict[str, str], hour: int, warm: int) -> dict[st
     return data
 
 
+def _import_ms(statement: str, runs: int) -> float:
+    """Median wall time of ``statement`` alone, each run in a fresh interpreter."""
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    times = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        * 1000
+        for _ in range(runs)
+    ]
+    return statistics.median(times)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -257,6 +274,12 @@ def main() -> int:
         f"({'met' if ratio <= 1.2 else 'NOT met'})"
     )
     print("smtpwatch's last warm outcome:", ours_warm["out"])
+    boto3_ms = _import_ms("import boto3", args.runs)
+    botocore_ms = _import_ms("import botocore.session", args.runs)
+    print(
+        f"import boto3 {boto3_ms:.1f} ms, import botocore.session {botocore_ms:.1f} ms: "
+        f"boto3 adds {boto3_ms - botocore_ms:.1f} ms (median of {args.runs} fresh processes)"
+    )
     return 0
 
 
