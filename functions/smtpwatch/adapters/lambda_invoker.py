@@ -106,10 +106,11 @@ class DirectLambdaInvoker:
     """The same ``Invoke`` (async, ``InvocationType: Event``), signed with botocore's
     SigV4 signer and sent on a keep-alive connection per thread.
 
-    Why: a boto3 ``invoke`` costs about 1.4 ms of CPU (validation, the event system,
-    urllib3) — 14 s for 10,000 targets, and a Lambda function gets only a share of a
-    vCPU below 1,769 MB. Signing plus ``http.client`` costs about a quarter of that,
-    which is what lets one dispatcher tick reach 10,000 targets in seconds.
+    Why: a boto3 ``invoke`` costs about 1 ms of CPU (validation, the event system,
+    urllib3; ``bench/direct_invoke.py``) — 10 s for 10,000 targets, and a Lambda function
+    gets only a share of a vCPU below 1,769 MB. Signing plus ``http.client`` costs about
+    a quarter of that, which is what lets one dispatcher tick reach 10,000 targets in
+    seconds.
 
     Endpoint, region and credentials come from the boto3 client and session, so
     ``AWS_ENDPOINT_URL`` and the Lambda role's rotating credentials work unchanged. As
