@@ -177,12 +177,16 @@ def _ehlo_name(env: Mapping[str, str]) -> str | None:
 def _invoke_mode(env: Mapping[str, str]) -> str:
     """``SMTPWATCH_INVOKE_MODE`` = direct | boto3 | auto (default). ``auto`` is direct
     inside Lambda or when ``AWS_ENDPOINT_URL`` names an endpoint, else boto3 — so an
-    SDK-level mock (moto's ``mock_aws``) always sees the invokes."""
+    SDK-level mock (moto's ``mock_aws``) always sees the invokes — and boto3 behind an
+    https:// proxy, which the direct invoker cannot speak to."""
     raw = (env.get("SMTPWATCH_INVOKE_MODE") or "auto").strip().lower()
     if raw not in ("auto", "direct", "boto3"):
         raise ValueError(f"SMTPWATCH_INVOKE_MODE={raw!r}: expected auto, direct or boto3")
     if raw != "auto":
         return raw
+    proxy = env.get("HTTPS_PROXY") or env.get("https_proxy") or ""
+    if proxy.strip().lower().startswith("https://"):
+        return "boto3"
     if env.get("AWS_LAMBDA_FUNCTION_NAME") or env.get("AWS_ENDPOINT_URL"):
         return "direct"
     return "boto3"
