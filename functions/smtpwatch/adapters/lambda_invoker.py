@@ -1,7 +1,8 @@
 """ProbeInvoker on Lambda: one asynchronous ``Invoke`` (``InvocationType=Event``) per
 due target, through boto3 (``LambdaProbeInvoker``) or signed HTTP (``DirectLambdaInvoker``).
 
-The event is ``{"target_id", "scheduled_at"}`` plus, when the dispatcher passes it,
+The event is ``{"target_id", "scheduled_at"}`` plus, when set, ``"correlation_id"`` (the
+tick's schedule event id, which the probe logs) and, when the dispatcher passes it,
 ``"target"``: the scanned item in DynamoDB's typed JSON form, left out when JSON cannot
 carry it or it is over ``MAX_TARGET_JSON`` bytes (``probe_payload``).
 """
@@ -34,19 +35,28 @@ _BINARY = frozenset({"B", "BS"})
 INVOKE_RETRY = RetryPolicy(4, base_s=0.1, cap_s=1.0, deadline_s=5.0)
 
 
-def probe_event(target_id: str, scheduled_at: str) -> dict[str, str]:
+def probe_event(
+    target_id: str, scheduled_at: str, correlation_id: str | None = None
+) -> dict[str, str]:
     """The probe Lambda's event: its fixed contract with whoever invokes it."""
-    return {"target_id": target_id, "scheduled_at": scheduled_at}
+    event = {"target_id": target_id, "scheduled_at": scheduled_at}
+    if correlation_id:
+        event["correlation_id"] = correlation_id
+    return event
 
 
 def probe_payload(
-    target_id: str, scheduled_at: str, target: Mapping[str, Any] | None = None
+    target_id: str,
+    scheduled_at: str,
+    target: Mapping[str, Any] | None = None,
+    correlation_id: str | None = None,
 ) -> bytes:
     """The Invoke body: ``probe_event`` plus ``"target"`` (the item in DynamoDB's typed
     JSON form, exactly as scanned) when it can travel as JSON within ``MAX_TARGET_JSON``
     bytes; without it the probe reads the item itself, so leaving it out is always safe.
     """
-    head = json.dumps(probe_event(target_id, scheduled_at), separators=(",", ":"))
+    event = probe_event(target_id, scheduled_at, correlation_id)
+    head = json.dumps(event, separators=(",", ":"))
     if target is None or _has_binary(target):
         return head.encode()
     try:
@@ -80,6 +90,7 @@ class LambdaProbeInvoker:
     def __init__(self, client: Any, function_name: str) -> None:
         self._client = client
         self._function_name = function_name
+        self.correlation_id: str | None = None  # the tick's id, put in each event
 
     @property
     def client(self) -> Any:
@@ -95,7 +106,7 @@ class LambdaProbeInvoker:
         resp = self._client.invoke(
             FunctionName=self._function_name,
             InvocationType="Event",
-            Payload=probe_payload(target_id, scheduled_at, target),
+            Payload=probe_payload(target_id, scheduled_at, target, self.correlation_id),
         )
         status = int(resp.get("StatusCode", 0))
         if status != 202:  # async invokes are accepted with 202 and nothing else
@@ -143,6 +154,7 @@ class DirectLambdaInvoker:
         self._proxy = _proxy_for(client, self._url, self._scheme)
         # Through a plain-HTTP proxy the request line carries the whole URL.
         self._target = self._url if self._proxy and self._scheme == "http" else self._path
+        self.correlation_id: str | None = None  # the tick's id, put in each event
 
     def _connection(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
@@ -191,7 +203,7 @@ class DirectLambdaInvoker:
         self, target_id: str, scheduled_at: str, target: Mapping[str, Any] | None
     ) -> None:
         """``invoke``, carrying the target item (wire form) when ``probe_payload`` can."""
-        body = probe_payload(target_id, scheduled_at, target)
+        body = probe_payload(target_id, scheduled_at, target, self.correlation_id)
         reconnected = False
         status, data = 0, b""
         for _attempt in attempts(INVOKE_RETRY, sleep=time.sleep):
