@@ -34,9 +34,11 @@ _SM_NAME = re.compile(r"^[A-Za-z0-9/_+=.@\-]{1,512}\Z")
 
 
 class SecretWriter(Protocol):
-    def store(self, *, target_id: str, host: str, password: str) -> str:
-        """Store ``password`` for ``target_id``, bound to ``host``; return the
-        ``password_ref`` to put into the target."""
+    def store(
+        self, *, target_id: str, host: str, password: str, document: str | None = None
+    ) -> str:
+        """Store ``password`` for ``target_id``, bound to ``host`` (``document``: a token
+        source's document, stored whole); return the reference to put into the target."""
         ...
 
     def ref_for(self, target_id: str) -> str:
@@ -57,7 +59,13 @@ class AwsSecretWriter:
         raise NotImplementedError
 
     def store(
-        self, *, target_id: str, host: str, password: str, allow_unverified: bool = False
+        self,
+        *,
+        target_id: str,
+        host: str,
+        password: str,
+        allow_unverified: bool = False,
+        document: str | None = None,
     ) -> str:
         raise NotImplementedError
 
@@ -103,15 +111,21 @@ class SsmSecretWriter(AwsSecretWriter):
         return f"ssm:{self.name_for(target_id)}"
 
     def store(
-        self, *, target_id: str, host: str, password: str, allow_unverified: bool = False
+        self,
+        *,
+        target_id: str,
+        host: str,
+        password: str,
+        allow_unverified: bool = False,
+        document: str | None = None,
     ) -> str:
         name = self.name_for(target_id)
         kwargs: dict[str, Any] = {
             "Name": name,
-            "Value": encode_secret(password, [host], allow_unverified=allow_unverified),
+            "Value": document or encode_secret(password, [host], allow_unverified=allow_unverified),
             "Type": "SecureString",
             "Overwrite": True,
-            "Description": f"smtpwatch password for target {target_id} (host {host})",
+            "Description": f"smtpwatch {_what(document)} for target {target_id} (host {host})",
         }
         if self._kms_key_id:
             kwargs["KeyId"] = self._kms_key_id
@@ -160,16 +174,22 @@ class SecretsManagerSecretWriter(AwsSecretWriter):
         return f"secretsmanager:{self.name_for(target_id)}"
 
     def store(
-        self, *, target_id: str, host: str, password: str, allow_unverified: bool = False
+        self,
+        *,
+        target_id: str,
+        host: str,
+        password: str,
+        allow_unverified: bool = False,
+        document: str | None = None,
     ) -> str:
         name = self.name_for(target_id)
-        value = encode_secret(password, [host], allow_unverified=allow_unverified)
+        value = document or encode_secret(password, [host], allow_unverified=allow_unverified)
         try:
             try:
                 self.client.create_secret(
                     Name=name,
                     SecretString=value,
-                    Description=f"smtpwatch password for target {target_id} (host {host})",
+                    Description=f"smtpwatch {_what(document)} for target {target_id} (host {host})",
                 )
             except Exception as exc:
                 if error_code(exc) != "ResourceExistsException":
@@ -195,3 +215,7 @@ def _failed(action: str, exc: Exception) -> SecretError:
     """``could not <action>: <AWS error code>``: botocore's message may quote the value,
     so only its code (or the exception's type) is reported."""
     return SecretError(f"could not {action}: {error_code(exc) or type(exc).__name__}")
+
+
+def _what(document: str | None) -> str:
+    return "password" if document is None else "OAuth token source"

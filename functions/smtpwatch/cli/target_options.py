@@ -180,6 +180,12 @@ def add_password_options(parser: argparse.ArgumentParser) -> None:
     how = group.add_mutually_exclusive_group()
     how.add_argument("--password-prompt", action="store_true", help="ask for the password")
     how.add_argument("--password-env", metavar="VAR", help="read the password from $VAR")
+    how.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="store the OAuth 2.0 token source document in PATH (mode 600; its hosts name "
+        "the target's host) as the target's secret: sets token_ref",
+    )
     group.add_argument(
         "--secret-store",
         choices=("ssm", "secretsmanager"),

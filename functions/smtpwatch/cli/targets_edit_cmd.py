@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import stat
 import sys
 from collections.abc import Collection, Mapping
+from pathlib import Path
 from typing import Any
 
 from smtpwatch.cli.main import UsageError
@@ -47,6 +49,7 @@ def add(args: argparse.Namespace) -> int:
         item = new_item(args.target_id, host, port, fields, password_given=_password_given(args))
         item, password = _with_password(store, args, item, fields)
         target = validate(item, aws=store.aws)
+        password = _token_document(args, target) or password
         if store.get(target.target_id) is not None:
             raise UsageError(
                 f"target {target.target_id!r} already exists; change it with "
@@ -79,6 +82,7 @@ def update(args: argparse.Namespace) -> int:
             old = None  # an invalid stored item this update may fix
         item, password = _with_password(store, args, item, fields)
         target = validate(item, aws=store.aws)
+        password = _token_document(args, target) or password
         dropped = unknown_attributes(current)
         if dropped:
             print(
@@ -115,7 +119,7 @@ def remove(args: argparse.Namespace) -> int:
         current = store.get(args.target_id)
         if current is None or not store.remove(args.target_id):
             raise UsageError(missing_message(args.target_id))
-        ref = current.get("password_ref")
+        ref = current.get("password_ref") or current.get("token_ref")
         if isinstance(ref, str) and ref:
             try:
                 # The writer of the reference's own kind (``remove`` has no --secret-store).
@@ -167,7 +171,41 @@ def _replace(store: Targets, target: Target, target_id: str) -> None:
 
 
 def _password_given(args: argparse.Namespace) -> bool:
-    return bool(args.password_prompt or args.password_env)
+    return bool(args.password_prompt or args.password_env or args.token_file)
+
+
+def _token_document(args: argparse.Namespace, target: Target) -> str | None:
+    """``--token-file``: the token source document, checked before anything is stored
+    (private file, hosts naming the target's host, a document the token client takes)."""
+    if not args.token_file:
+        return None
+    from smtpwatch.core.oauth_token import token_source_of_secret
+    from smtpwatch.local.secrets import host_allowed, parse_document
+
+    path = Path(args.token_file)
+    where = f"--token-file {path}"
+    try:
+        st = path.stat()
+        if stat.S_IMODE(st.st_mode) & 0o077 or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
+            raise UsageError(f"{where}: other users may read it (chmod 600 {path})")
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot read ({exc.strerror})") from None
+    try:
+        document, hosts = parse_document(text, where)
+        if not hosts or '"oauth"' not in document:
+            raise UsageError(
+                f'{where}: expected a token source {{"oauth": {{...}}, "hosts": [...]}}'
+            )
+        if not host_allowed(hosts, target.host):
+            raise UsageError(
+                f"{where}: its token may only be sent to {', '.join(hosts)}, not to "
+                f"{target.host}: refusing to store it for this target"
+            )
+        token_source_of_secret(document, where)
+    except SecretError as exc:
+        raise UsageError(str(exc)) from None
+    return document
 
 
 def _read_password(args: argparse.Namespace, target_id: str) -> str | None:
@@ -189,6 +227,12 @@ def _with_password(
 ) -> tuple[dict[str, Any], str | None]:
     """The item as it will be saved when a password is given (login on, the reference
     our secret will have), and the password. Validated before any secret is stored."""
+    if args.token_file:
+        if "token_ref" in given or "password_ref" in given:
+            raise UsageError("give either --token-file or --token-ref/--password-ref, not both")
+        ref = store.secret_writer(args).ref_for(item["target_id"])
+        item = {k: v for k, v in item.items() if k != "password_ref"}
+        return dict(item, login=True, token_ref=ref), None  # stored by _token_document's text
     password = _read_password(args, item["target_id"])
     if password is None:
         return dict(item), None
@@ -198,7 +242,12 @@ def _with_password(
 
 def _store_password(store: Targets, args: argparse.Namespace, target: Target, password: str) -> str:
     writer = store.secret_writer(args)
+    document = password if args.token_file else None  # a token source, stored whole
     if not store.aws:
+        if document is not None:
+            return writer.store(
+                target_id=target.target_id, host=target.host, password="", document=document
+            )
         return writer.store(target_id=target.target_id, host=target.host, password=password)
     from smtpwatch.adapters.aws_secrets import unverified_reasons
     from smtpwatch.adapters.secret_store import AwsSecretWriter
@@ -213,9 +262,14 @@ def _store_password(store: Targets, args: argparse.Namespace, target: Target, pa
             f"note: the secret allows this target's unverified connection ({'; '.join(reasons)})",
             file=sys.stderr,
         )
+    if document is not None and reasons:
+        import json
+
+        document = json.dumps({**json.loads(document), "allow_unverified": True})
     return writer.store(
         target_id=target.target_id,
         host=target.host,
-        password=password,
+        password="" if document is not None else password,
         allow_unverified=bool(reasons),
+        document=document,
     )

@@ -143,12 +143,15 @@ class FileSecretStore:
         self._path(target_id)  # validates the id
         return f"file:{target_id}"
 
-    def store(self, *, target_id: str, host: str, password: str) -> str:
-        """Write the secret for ``target_id`` bound to ``host``; return its reference."""
+    def store(
+        self, *, target_id: str, host: str, password: str, document: str | None = None
+    ) -> str:
+        """Write the secret for ``target_id`` bound to ``host`` (``document``: a token
+        source's document, written whole); return its reference."""
         path = self._path(target_id)
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.directory, 0o700)  # mkdir's mode is masked by the umask
-        doc = json.dumps({"password": password, "hosts": [host]}, separators=(",", ":"))
+        doc = document or json.dumps({"password": password, "hosts": [host]}, separators=(",", ":"))
         tmp = path.with_name(f".{path.name}.tmp")
         # O_EXCL + 0600 from the first byte: the password is never in a readable file;
         # the rename makes the update atomic.
