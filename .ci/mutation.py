@@ -170,7 +170,7 @@ EQUIVALENT: dict[str, int] = {
     "local/delivery.py": 9,
     "service/publish.py": 1,
     "adapters/dynamodb/bookkeeping.py": 21,
-    "core/target.py": 8,
+    "core/target.py": 7,
     "core/alerting/degraded.py": 1,
     "core/alerting/timing.py": 3,
     "adapters/tick_gate.py": 6,

@@ -267,7 +267,7 @@ def _normalize(raw: dict[str, Any]) -> dict[str, Any]:
     return v
 
 
-def _check_rules(v: dict[str, Any], methods_given: bool = True) -> None:
+def _check_rules(v: dict[str, Any], methods_given: bool) -> None:
     _check_credential_rules(v, methods_given)
     if v["login"]:
         if not v["username"]:
@@ -314,7 +314,6 @@ def _check_credential_rules(v: dict[str, Any], methods_given: bool) -> None:
             raise ConfigError("token_ref", "cannot be used together with password_ref")
         if not methods_given:
             v["auth_methods"] = methods = OAUTH_METHODS
-            oauth = list(methods)
         others = [m for m in methods if m not in OAUTH_METHODS and m != "SIMPLE"]
         if others:
             raise ConfigError(
