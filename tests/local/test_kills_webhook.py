@@ -12,6 +12,7 @@ import socket
 import struct
 import threading
 from collections.abc import Iterator
+from http import HTTPStatus
 from pathlib import Path
 
 import pytest
@@ -226,7 +227,7 @@ def test_a_failures_text_has_the_receivers_explanation_on_one_line_cut(
     receiver.set_reply(Reply(422, body=body))
     text = str(failure(receiver.url()))
     snippet = "field 'late': unknown " + "x" * 200
-    assert text == "HTTP 422 Unprocessable Entity: " + snippet[:119] + "…"
+    assert text == f"HTTP 422 {HTTPStatus(422).phrase}: " + snippet[:119] + "…"
 
 
 def test_a_failures_text_of_exactly_the_limit_is_shown_whole(receiver: WebhookReceiver) -> None:
