@@ -8,7 +8,7 @@ dispatcher runs after dispatching; one test drives it through ``Dispatcher.run``
 from __future__ import annotations
 
 import functools
-import time
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -49,6 +49,47 @@ class Clock:
         return self.now
 
 
+class _Countdown:
+    """The tick's first results seen so far; ``wait_all`` returns once every check of
+    the tick has given its first one (each check gives it before any re-check)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._expected = 0
+        self._seen = 0
+
+    def expect(self, count: int) -> None:
+        with self._cond:
+            self._expected, self._seen = count, 0
+
+    def seen(self) -> None:
+        with self._cond:
+            self._seen += 1
+            self._cond.notify_all()
+
+    def wait_all(self) -> None:
+        with self._cond:
+            assert self._cond.wait_for(lambda: self._seen >= self._expected, timeout=60)
+
+
+class _FirstResults:
+    """The tick gate, counting the first result of each check as the service hands it
+    over (``observe`` is called once per check, before its re-check)."""
+
+    def __init__(self, gate: TickGate, countdown: _Countdown) -> None:
+        self._gate = gate
+        self._countdown = countdown
+
+    def observe(self, target: Target, result: ProbeResult, *, scheduled_at: str) -> None:
+        try:
+            self._gate.observe(target, result, scheduled_at=scheduled_at)
+        finally:
+            self._countdown.seen()
+
+    def hold_down(self, target: Target, *, scheduled_at: str) -> bool:
+        return self._gate.hold_down(target, scheduled_at=scheduled_at)
+
+
 class Monitor:
     """The probe side (``run_check`` with the tick gate) and the housekeeping, on one
     fake clock; checks of a tick run concurrently, as the dispatcher's invokes do."""
@@ -56,6 +97,7 @@ class Monitor:
     def __init__(self, ddb: Any, tables: dict[str, str]) -> None:
         self.clock = Clock()
         self.sink = MemorySink()
+        self._first_results = _Countdown()
         self.states = DynamoStateStore(ddb, tables["StateTable"])
         self.books = DynamoBookkeeping(ddb, tables["StateTable"])
         self.gate = TickGate(self.books, [self.sink], now=self.clock)
@@ -63,10 +105,11 @@ class Monitor:
             states=self.states,
             results=DynamoResultStore(ddb, tables["ResultsTable"]),
             sinks=[self.sink],
-            gate=self.gate,
+            gate=_FirstResults(self.gate, self._first_results),
             now=self.clock,
-            # the re-check's pause lets the tick's other first results arrive
-            sleep=lambda _s: time.sleep(0.5),
+            # the re-check's pause lets the tick's other first results arrive: it ends
+            # when all of them are counted (an event, not a guess at how long that takes)
+            sleep=lambda _s: self._first_results.wait_all(),
         )
         self.targets: dict[str, Target] = {}
 
@@ -90,6 +133,7 @@ class Monitor:
         scheduled_at = format_ts(_at(minute))
         self.books.record_dispatched(tick_bucket(scheduled_at), len(ids))
         self.clock.now = _at(minute) + timedelta(seconds=5)
+        self._first_results.expect(len(ids))
         with ThreadPoolExecutor(max_workers=len(ids)) as pool:
             outcomes = list(
                 pool.map(
