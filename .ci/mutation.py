@@ -169,7 +169,7 @@ EQUIVALENT: dict[str, int] = {
     "core/coerce.py": 5,
     "local/delivery.py": 9,
     "service/publish.py": 1,
-    "local/webhook.py": 40,
+    "local/webhook.py": 41,
     "adapters/dynamodb/bookkeeping.py": 21,
     "core/target.py": 7,
     "core/alerting/degraded.py": 1,
