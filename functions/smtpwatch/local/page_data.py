@@ -40,7 +40,14 @@ from smtpwatch.local.rollup import (
     newest_failed_hours,
     window_counts,
 )
-from smtpwatch.local.target_views import TargetView, read_view, read_views, recent_results
+from smtpwatch.local.target_views import (
+    TargetView,
+    epoch_of,
+    finite_number,
+    read_view,
+    read_views,
+    recent_results,
+)
 
 __all__ = ["overview_rows", "target_page"]
 
@@ -118,7 +125,7 @@ def _warnings(stored: object) -> tuple[tuple[str, str], ...]:
 
 
 def _days_left(not_after: object, now: float) -> int | None:
-    when = _epoch(not_after)
+    when = epoch_of(not_after)
     return None if when is None else math.floor((when - now) / DAY_S)
 
 
@@ -185,7 +192,7 @@ def _raw(
         ms = {
             phase: float(v)
             for phase, v in zip(ROLLUP_PHASES, values, strict=False)
-            if _number(v) is not None
+            if finite_number(v) is not None
         }
         if ms:
             out.append((float(started), ms))
@@ -331,17 +338,6 @@ def _list(value: object) -> list[Any]:
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _epoch(value: object) -> float | None:
-    if not isinstance(value, str) or not value:
-        return None
     try:
         return parse_ts(value).timestamp()
     except (ValueError, OverflowError):

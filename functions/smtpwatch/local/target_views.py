@@ -22,6 +22,8 @@ __all__ = [
     "STATES",
     "MetricValues",
     "TargetView",
+    "epoch_of",
+    "finite_number",
     "metric_values",
     "open_readonly",
     "read_view",
@@ -163,19 +165,19 @@ def metric_values(view: TargetView) -> MetricValues:
     phases_s: dict[str, float] = {}
     for phase in PHASES:
         entry = phases.get(phase.value)
-        ms = _number(entry.get("ms")) if isinstance(entry, dict) else None
+        ms = finite_number(entry.get("ms")) if isinstance(entry, dict) else None
         if ms is not None:
             phases_s[phase.value] = _seconds(ms)
-    total = _number(doc.get("total_ms")) if view.measured else None
+    total = finite_number(doc.get("total_ms")) if view.measured else None
     tls = _dict(doc.get("tls"))
     address = _dict(doc.get("address"))
     return MetricValues(
         success=_PASSED.get(str(doc.get("status"))),
         duration_s=None if total is None else _seconds(total),
         phases_s=phases_s,
-        cert_expiry=_epoch(tls.get("not_after")),
+        cert_expiry=epoch_of(tls.get("not_after")),
         ip_protocol=_IP_PROTOCOL.get(str(address.get("family"))),
-        check_timestamp=_epoch((view.latest or {}).get("started_at")),
+        check_timestamp=epoch_of((view.latest or {}).get("started_at")),
     )
 
 
@@ -184,13 +186,15 @@ def _seconds(ms: float) -> float:
     return round(ms / 1000, 7)
 
 
-def _number(value: object) -> float | None:
+def finite_number(value: object) -> float | None:
+    """A stored number as float; None for anything else (bool, text, NaN, infinity)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
 
 
-def _epoch(value: object) -> float | None:
+def epoch_of(value: object) -> float | None:
+    """A stored ISO-8601 time as Unix time; None when it is not one."""
     if not isinstance(value, str) or not value:
         return None
     try:
