@@ -31,6 +31,8 @@ class AlertEvent(StrEnum):
     DEGRADED = "degraded"  # monitor degraded: too many probes of one tick failed
     TEST = "test"  # `smtpwatch alerts test`
     SUMMARY = "summary"  # alerts a channel could not take for over 24 h, in one message
+    LOCATION_DOWN = "location_down"  # a location is silent or fails most of its targets
+    LOCATION_UP = "location_up"  # that location reports and passes again
 
 
 @dataclass(frozen=True, slots=True)
