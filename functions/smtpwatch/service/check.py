@@ -1,11 +1,10 @@
-"""One check of one target (``run_check``): the part the probe Lambda and the local
-scheduler share.
-
-A check skips a redelivered or stale dispatch, probes (``service.probing``), re-checks
-a failure that would make the target down, stores the result, publishes an alert an
-earlier run left pending, decides (``core.alerting``, with maintenance windows and the
-monitor-degraded gate), saves the state conditionally, and publishes the new alert
-(``service.publish``). Store errors propagate; nothing else raises."""
+"""One check of one target (``run_check``), shared by the probe Lambda and the local
+scheduler: skip a redelivered or stale dispatch, probe (``service.probing``), re-check a
+failure that would make the target down, then ``apply_result``: store the result,
+publish an alert an earlier run left pending, decide (``core.alerting``, maintenance
+windows, the monitor-degraded gate), save the state conditionally, publish the new alert
+(``service.publish``). A slot's verdict of several locations takes only
+``apply_result``. Store errors propagate; nothing else raises."""
 
 from __future__ import annotations
 
@@ -35,7 +34,14 @@ if TYPE_CHECKING:
     from smtpwatch.core.probe import ProbeEnvironment
     from smtpwatch.core.target import Target
 
-__all__ = ["AlertGate", "CheckDeps", "CheckOutcome", "default_probe_fn", "run_check"]
+__all__ = [
+    "AlertGate",
+    "CheckDeps",
+    "CheckOutcome",
+    "apply_result",
+    "default_probe_fn",
+    "run_check",
+]
 
 log = logging.getLogger("smtpwatch.check")
 
@@ -103,14 +109,10 @@ def run_check(target: Target, *, scheduled_at: str, deps: CheckDeps) -> CheckOut
     """One check of ``target`` for the dispatch ``scheduled_at``; never raises for a
     failure of the target, its secret, the probe or a sink (store errors propagate:
     the invocation fails and is retried, and the dedupe keeps that harmless)."""
-    tid = target.target_id
-    state = deps.states.get_state(tid) or TargetState(tid)
-    skip = _redelivery(state, scheduled_at)
-    if skip:
-        log.info("check skipped: %s", skip, extra={"target_id": tid, "scheduled_at": scheduled_at})
-        return CheckOutcome(tid, scheduled_at, state, skipped=skip, reason=skip)
-    if not target.enabled:
-        return CheckOutcome(tid, scheduled_at, state, skipped="disabled", reason="disabled")
+    state = deps.states.get_state(target.target_id) or TargetState(target.target_id)
+    skipped = _skipped(target, state, scheduled_at)
+    if skipped is not None:
+        return skipped
 
     probe_fn = deps.probe_fn or default_probe_fn()
     password, old, result = probe_with_secret(target, deps.secrets, probe_fn, deps.now)
@@ -129,6 +131,41 @@ def run_check(target: Target, *, scheduled_at: str, deps: CheckDeps) -> CheckOut
         if again.status is not Status.UNKNOWN:  # a crashed re-check proves nothing
             result = again
 
+    return _store_decide_publish(
+        target, state, result, scheduled_at, deps, first=first, rechecked=rechecked
+    )
+
+
+def apply_result(
+    target: Target, result: ProbeResult, *, scheduled_at: str, deps: CheckDeps
+) -> CheckOutcome:
+    """The part of a check after the probe, for a result found elsewhere (a slot's
+    verdict of several locations): skip a redelivered or stale slot (or a disabled
+    target), let the gate observe ``result``, store it under ``scheduled_at``, publish a
+    pending alert, decide, save conditionally, publish. No re-check: ``result`` is final.
+    Same errors as ``run_check``."""
+    state = deps.states.get_state(target.target_id) or TargetState(target.target_id)
+    skipped = _skipped(target, state, scheduled_at)
+    if skipped is not None:
+        return skipped
+    if deps.gate is not None:
+        _safely(deps.gate.observe, target, result, scheduled_at=scheduled_at)
+    return _store_decide_publish(
+        target, state, result, scheduled_at, deps, first=result, rechecked=False
+    )
+
+
+def _store_decide_publish(
+    target: Target,
+    state: TargetState,
+    result: ProbeResult,
+    scheduled_at: str,
+    deps: CheckDeps,
+    *,
+    first: ProbeResult,
+    rechecked: bool,
+) -> CheckOutcome:
+    tid = target.target_id
     stored = _kept_whatever_happens(target, state, result, scheduled_at, deps)
     if stored and not deps.results.add_result(result, scheduled_at=scheduled_at):
         log.info("result exists: redelivered", extra={"target_id": tid})
@@ -169,6 +206,19 @@ def run_check(target: Target, *, scheduled_at: str, deps: CheckDeps) -> CheckOut
 
 
 # ---- internals -----------------------------------------------------------------------
+
+
+def _skipped(target: Target, state: TargetState, scheduled_at: str) -> CheckOutcome | None:
+    """The outcome of a check that does nothing: a redelivered or stale dispatch, or a
+    disabled target; None when the check goes on."""
+    tid = target.target_id
+    skip = _redelivery(state, scheduled_at)
+    if skip:
+        log.info("check skipped: %s", skip, extra={"target_id": tid, "scheduled_at": scheduled_at})
+        return CheckOutcome(tid, scheduled_at, state, skipped=skip, reason=skip)
+    if not target.enabled:
+        return CheckOutcome(tid, scheduled_at, state, skipped="disabled", reason="disabled")
+    return None
 
 
 def _kept_whatever_happens(
