@@ -488,6 +488,212 @@ def print_floor(base: Inputs, rtt_ms: float, round_trips: float) -> None:
     )
 
 
+# ----------------------------------------------------------------------------- locations
+# What each location's vote adds to a check, and each slot's decision (estimates from the
+# storage design: an open-slot put, one vote item per location, a conditional delete as
+# the claim; python bench/decision.py counts them on the real code).
+LOCATION_MEASURED: dict[str, float] = {
+    "vote_calls": 3.0,  # GetItem state (the re-check rule), PutItem vote, Query votes
+    "vote_wru": 1.0,  # the vote item (compressed result, < 1 KB)
+    "vote_rru": 1.5,  # the state (eventually consistent) + the slot's votes (consistent)
+    "vote_item_bytes": 480.0,
+    "decide_calls": 2.0,  # DeleteItem of the open slot (the claim), GetItem state
+    "decide_wru": 1.0,
+    "decide_rru": 0.5,
+    "claims_per_slot": 1.0,  # claim attempts; a refused conditional delete bills a write
+    "slot_wru": 1.0,  # the dispatcher's open-slot item (~300 B)
+    "vote_request_bytes": 3000.0,  # a vote's HTTP requests, headers included (to home)
+    "vote_response_bytes": 3000.0,  # their responses (from home)
+    "decide_request_bytes": 1500.0,
+    "decide_response_bytes": 1500.0,
+    "invoke_request_bytes": 2000.0,  # one signed Invoke carrying the target item
+    "vote_cpu_ms": 2.5,  # client CPU of the vote's own calls (PutItem, Query), this machine
+    "decide_cpu_ms": 1.7,  # the claim + apply_result's state read
+    "invoke_cpu_ms": 0.30,  # the dispatcher's CPU per extra invoke (bench/dispatch_locations)
+    "slot_cpu_ms": 0.85,  # the dispatcher's CPU per open-slot put
+    "vote_log_bytes": 0.0,  # log bytes a vote adds to the probe's line
+}
+LOCATIONS_GOAL_100 = 0.25  # USD per target-month all-in at 100 targets, 3 locations
+PRICE_CROSS_REGION_GB = 0.02  # data transfer between AWS regions (out of the sender's)
+PRICE_ELASTIC_IP_MONTH = 0.005 * 730  # public IPv4 address of a NAT gateway
+PROBE_REGION_TEMPLATE = ROOT / "infra" / "probe-region.yaml"
+
+
+def probe_region_fixed() -> list[tuple[str, float]]:
+    """Monthly fixed cost of one probe-region stack, from its template's resources."""
+    if not PROBE_REGION_TEMPLATE.exists():
+        return [("(no infra/probe-region.yaml: no fixed resources counted)", 0.0)]
+    text = PROBE_REGION_TEMPLATE.read_text(encoding="utf-8")
+    alarms = len(re.findall(r"Type:\s*AWS::CloudWatch::Alarm\b", text))
+    keys = len(re.findall(r"Type:\s*AWS::KMS::Key\b", text))
+    lines = [
+        ("probe function, role, log group (no charge while idle)", 0.0),
+        (f"CloudWatch alarms ({alarms})", alarms * PRICE["cw_alarm_month"]),
+    ]
+    if keys:
+        lines.append((f"KMS keys ({keys})", keys * PRICE["kms_key_month"]))
+    return lines
+
+
+@dataclass
+class LocationLine:
+    name: str
+    home: float  # billed to the home stack (home region)
+    regional: float  # billed to the probe-region stacks together
+
+    @property
+    def total(self) -> float:
+        return self.home + self.regional
+
+
+def locations_model(
+    base: Inputs,
+    n: int,
+    *,
+    rtt_ms: float,
+    round_trips: float,
+    cross_ms: float,
+    aws_call_ms: float,
+    probe_cpu_ms: float,
+    cpu_scale_: float,
+    m: dict[str, float],
+) -> list[LocationLine]:
+    """What ``n`` locations add per target-month to one location's check (``base``)."""
+    checks = MINUTES_PER_MONTH / base.interval_min
+    extra = n - 1  # probe regions
+    gb_s = PRICE["lambda_gb_s_arm64"] * base.probe_memory_mb / 1024
+    scale = cpu_scale(base.probe_memory_mb) * cpu_scale_
+    # Who decides: the location whose vote completes the slot, usually a probe region
+    # (their calls to the home region's tables take longest).
+    regional_decides = extra / n
+    decide_ms = m["decide_cpu_ms"] * scale
+    # A probe region's check: the SMTP conversation, then every AWS call crosses regions.
+    region_ms = (
+        round_trips * rtt_ms
+        + m["vote_calls"] * cross_ms
+        + (probe_cpu_ms + m["vote_cpu_ms"]) * scale
+    )
+    # The home location's check gets the vote's two calls more (its state read was there).
+    home_ms = (m["vote_calls"] - 1) * aws_call_ms + m["vote_cpu_ms"] * scale
+    decide_region_ms = m["decide_calls"] * cross_ms + decide_ms
+    decide_home_ms = m["decide_calls"] * aws_call_ms + decide_ms
+    claims = m["claims_per_slot"]
+    wru = n * m["vote_wru"] + m["decide_wru"] * claims + m["slot_wru"]
+    rru = extra * 0.5 + (m["vote_rru"] - 0.5) * n + m["decide_rru"]
+    retained = base.result_retention_days * 1440 / base.interval_min * n
+    vote_gb = retained * (m["vote_item_bytes"] + 100) / 1e9
+    # Billed to the sender's region: the invoke and every response leave the home
+    # region, a probe region's requests leave that region.
+    home_out = extra * (m["invoke_request_bytes"] + m["vote_response_bytes"])
+    home_out += regional_decides * m["decide_response_bytes"]
+    region_out = extra * m["vote_request_bytes"] + regional_decides * m["decide_request_bytes"]
+    home_out_gb, region_out_gb = checks * home_out / 1e9, checks * region_out / 1e9
+    log_bytes = base.log_bytes_per_check + base.platform_log_bytes
+    log_gb = checks * extra * log_bytes / 1e9
+    disp_ms = extra * m["invoke_cpu_ms"] + m["slot_cpu_ms"]  # per target and tick
+    d_gb_s = PRICE["lambda_gb_s_arm64"] * base.dispatcher_memory_mb / 1024
+    return [
+        LocationLine(
+            f"Lambda probe requests ({extra} more per check)",
+            0.0,
+            checks * extra * PRICE["lambda_request"],
+        ),
+        LocationLine(
+            f"Lambda probe duration, probe regions ({region_ms:.0f} ms x "
+            f"{base.probe_memory_mb} MB each: {m['vote_calls']:g} calls x {cross_ms:g} ms)",
+            0.0,
+            checks * extra * region_ms / 1000 * gb_s,
+        ),
+        LocationLine(
+            f"Lambda probe duration, home location's vote (+{home_ms:.0f} ms)",
+            checks * home_ms / 1000 * gb_s,
+            0.0,
+        ),
+        LocationLine(
+            f"Lambda duration of the decision (claim + state read, {claims:g} per slot)",
+            checks * (1 - regional_decides) * decide_home_ms / 1000 * gb_s * claims,
+            checks * regional_decides * decide_region_ms / 1000 * gb_s * claims,
+        ),
+        LocationLine(
+            f"DynamoDB writes ({wru:g} WRU/slot: open slot, {n} votes, claim)",
+            checks * wru * PRICE["ddb_wru"],
+            0.0,
+        ),
+        LocationLine(
+            f"DynamoDB reads ({rru:g} RRU/slot: regional state reads, votes, decision)",
+            checks * rru * PRICE["ddb_rru"],
+            0.0,
+        ),
+        LocationLine(
+            f"DynamoDB vote storage ({n} per slot, {base.result_retention_days} d)",
+            vote_gb * PRICE["ddb_storage_gb_month"],
+            0.0,
+        ),
+        LocationLine(
+            f"Cross-region data transfer ({(home_out_gb + region_out_gb) * 1e3:.0f} MB: "
+            "invokes, votes, decisions)",
+            home_out_gb * PRICE_CROSS_REGION_GB,
+            region_out_gb * PRICE_CROSS_REGION_GB,
+        ),
+        LocationLine(
+            f"CloudWatch Logs of the probe regions ({log_bytes:.0f} B/check)",
+            0.0,
+            log_gb
+            * (
+                PRICE["logs_ingest_gb"]
+                + base.log_retention_days / 30 * PRICE["logs_storage_gb_month"]
+            ),
+        ),
+        LocationLine(
+            f"Dispatcher duration share (+{disp_ms:.2f} ms/target: invokes, open slot)",
+            checks * disp_ms / 1000 * d_gb_s,
+            0.0,
+        ),
+    ]
+
+
+def print_locations(n: int, base: Inputs, base_fixed: float, lines: list[LocationLine]) -> None:
+    extra = n - 1
+    print(
+        f"\n== {n} locations (the home region + {extra} probe regions), 1-minute checks: "
+        "what they add per target-month"
+    )
+    print(f"  {'':<72} {'home':>9} {'regions':>9} {'total':>9}")
+    for line in lines:
+        print(f"  {line.name:<72} ${line.home:8.5f} ${line.regional:8.5f} ${line.total:8.5f}")
+    added = sum(x.total for x in lines)
+    home = sum(x.home for x in lines)
+    print(f"  {'added per target-month':<72} ${home:8.5f} ${added - home:8.5f} ${added:8.5f}")
+    variable = model(base).per_target_total + added
+    print(
+        f"  {'one location (above) + added = variable per target-month':<72} "
+        f"{'':>19} ${variable:8.5f}"
+    )
+    regional = probe_region_fixed()
+    regional_total = sum(v for _, v in regional)
+    print("\n== fixed per stack and month")
+    print(f"  {'home stack (as above)':<72} ${base_fixed:9.4f}")
+    for name, usd in regional:
+        print(f"  {'each probe-region stack: ' + name:<72} ${usd:9.4f}")
+    fixed = base_fixed + extra * regional_total
+    print(f"  {f'total, home + {extra} probe-region stacks':<72} ${fixed:9.4f}")
+    nat = PRICE["nat_gateway_month"] + PRICE_ELASTIC_IP_MONTH
+    print(
+        f"  {'apart: VPC + NAT gateway + Elastic IP per region (fixed egress address)':<72} "
+        f"${nat:9.4f}  (x {n} regions: ${n * nat:,.2f})"
+    )
+    print(f"\n== all-in per target-month, {n} locations, 1-minute checks (NAT gateways apart)")
+    for targets in (10, 100, 1000):
+        total = variable + fixed / targets
+        label = f"{targets:,} targets: ${variable:.4f} + ${fixed:.2f} / {targets:,}"
+        print(f"  {label:<72} ${total:9.4f}  (${total * targets:,.2f}/month)")
+    at_100 = variable + fixed / 100
+    print(
+        f"  goal at 100 targets: <= ${LOCATIONS_GOAL_100:.2f} ({at_100 / LOCATIONS_GOAL_100:.2f}x,"
+        f" {'met' if at_100 <= LOCATIONS_GOAL_100 else 'NOT met'})"
+    )
+
+
 # ----------------------------------------------------------------------------- measure
 def _dynamo_size(value: dict[str, Any]) -> int:
     """Bytes of one AttributeValue by DynamoDB's item-size rules (close approximation)."""
@@ -932,6 +1138,18 @@ def main(argv: list[str] | None = None) -> int:
         default=MINUTES_PER_MONTH / 5,
         help="secret reads per target with login (Powertools cache: 300 s per container)",
     )
+    p.add_argument(
+        "--locations",
+        type=int,
+        default=1,
+        help="locations per check (the home region + probe regions): what they add",
+    )
+    p.add_argument(
+        "--cross-region-ms",
+        type=float,
+        default=80.0,
+        help="one AWS call from a probe region to the home region's tables",
+    )
     p.add_argument("--json", action="store_true", help="print the measurement as JSON too")
     p.add_argument(
         "--lambda-python",
@@ -1072,6 +1290,19 @@ def main(argv: list[str] | None = None) -> int:
     print_all_in(b1)
     print_floor(inputs_1min, args.rtt_ms, args.smtp_round_trips)
     print_levers(inputs_1min, measured)
+    if args.locations > 1:
+        lines = locations_model(
+            inputs_1min,
+            args.locations,
+            rtt_ms=args.rtt_ms,
+            round_trips=args.smtp_round_trips,
+            cross_ms=args.cross_region_ms,
+            aws_call_ms=args.aws_call_ms,
+            probe_cpu_ms=measured["probe_cpu_ms"],
+            cpu_scale_=args.cpu_scale,
+            m=LOCATION_MEASURED,
+        )
+        print_locations(args.locations, inputs_1min, b1.fixed_total, lines)
     if args.json and not args.measure:
         print(json.dumps(asdict(inputs), indent=1))
     return 0
