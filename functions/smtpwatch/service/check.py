@@ -38,9 +38,12 @@ __all__ = [
     "AlertGate",
     "CheckDeps",
     "CheckOutcome",
+    "Probed",
     "apply_result",
     "default_probe_fn",
+    "probe_and_recheck",
     "run_check",
+    "skip_reason",
 ]
 
 log = logging.getLogger("smtpwatch.check")
@@ -114,11 +117,49 @@ def run_check(target: Target, *, scheduled_at: str, deps: CheckDeps) -> CheckOut
     if skipped is not None:
         return skipped
 
+    gate = deps.gate
+    probed = probe_and_recheck(
+        target,
+        state,
+        deps,
+        observe=None
+        if gate is None
+        else lambda first: _safely(gate.observe, target, first, scheduled_at=scheduled_at),
+    )
+    return _store_decide_publish(
+        target,
+        state,
+        probed.result,
+        scheduled_at,
+        deps,
+        first=probed.first,
+        rechecked=probed.rechecked,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Probed:
+    result: ProbeResult  # the result that counts (the re-check's, if one ran and proved)
+    first: ProbeResult  # before any re-check
+    rechecked: bool
+
+
+def probe_and_recheck(
+    target: Target,
+    state: TargetState,
+    deps: CheckDeps,
+    *,
+    observe: Callable[[ProbeResult], None] | None = None,
+) -> Probed:
+    """Probe ``target`` (its secret resolved, refreshed once on an auth failure), hand the
+    first result to ``observe``, and re-check a failure that would make ``state``'s
+    target down (``needs_recheck``) after ``recheck_delay_s``. Never raises for the
+    target, its secret or the probe."""
     probe_fn = deps.probe_fn or default_probe_fn()
     password, old, result = probe_with_secret(target, deps.secrets, probe_fn, deps.now)
     first = result
-    if deps.gate is not None:
-        _safely(deps.gate.observe, target, result, scheduled_at=scheduled_at)
+    if observe is not None:
+        observe(result)
 
     rechecked = False
     if needs_recheck(target, state, result):
@@ -130,10 +171,7 @@ def run_check(target: Target, *, scheduled_at: str, deps: CheckDeps) -> CheckOut
         rechecked = True
         if again.status is not Status.UNKNOWN:  # a crashed re-check proves nothing
             result = again
-
-    return _store_decide_publish(
-        target, state, result, scheduled_at, deps, first=first, rechecked=rechecked
-    )
+    return Probed(result, first, rechecked)
 
 
 def apply_result(
@@ -208,17 +246,21 @@ def _store_decide_publish(
 # ---- internals -----------------------------------------------------------------------
 
 
+def skip_reason(target: Target, state: TargetState, scheduled_at: str) -> str | None:
+    """Why a check (or a slot's vote) for ``scheduled_at`` does nothing: "redelivered" or
+    "stale" (``state`` already took this slot or a newer one), "disabled"; else None."""
+    return _redelivery(state, scheduled_at) or (None if target.enabled else "disabled")
+
+
 def _skipped(target: Target, state: TargetState, scheduled_at: str) -> CheckOutcome | None:
-    """The outcome of a check that does nothing: a redelivered or stale dispatch, or a
-    disabled target; None when the check goes on."""
+    """The outcome of a check that does nothing (``skip_reason``); None when it goes on."""
     tid = target.target_id
-    skip = _redelivery(state, scheduled_at)
-    if skip:
+    skip = skip_reason(target, state, scheduled_at)
+    if skip is None:
+        return None
+    if skip != "disabled":
         log.info("check skipped: %s", skip, extra={"target_id": tid, "scheduled_at": scheduled_at})
-        return CheckOutcome(tid, scheduled_at, state, skipped=skip, reason=skip)
-    if not target.enabled:
-        return CheckOutcome(tid, scheduled_at, state, skipped="disabled", reason="disabled")
-    return None
+    return CheckOutcome(tid, scheduled_at, state, skipped=skip, reason=skip)
 
 
 def _kept_whatever_happens(
