@@ -68,3 +68,6 @@ class WarningKind(StrEnum):
     CERT_EXPIRING = "cert_expiring"
     TLS_NOT_OFFERED = "tls_not_offered"
     BANNER_MISMATCH = "banner_mismatch"
+    # Only on a verdict of several locations, when its target asks (alert_on_partial):
+    # some locations failed, fewer than its quorum.
+    PARTIAL_FAILURE = "partial_failure"

@@ -16,18 +16,25 @@ __all__ = [
     "MAX_ID",
     "MAX_IP",
     "MAX_LOCATION",
+    "MAX_LOCATIONS",
     "MAX_MESSAGE",
     "MAX_SAN",
     "MAX_SANS",
     "MAX_SANS_BYTES",
     "MAX_SHORT",
     "MAX_TRIED",
+    "MAX_VOTE_LOCATION",
+    "MAX_VOTE_MESSAGE",
     "MAX_WARNING",
     "MAX_WARNINGS",
     "PORTS",
     "RESULT_MAX_BYTES",
     "SCHEMA_VERSIONS",
     "SMTP_CODES",
+    "VERDICT_ATTEMPTS",
+    "VERDICT_EXTENSIONS",
+    "VERDICT_SANS",
+    "VERDICT_SANS_BYTES",
     "duration",
     "in_range",
     "tenth",
@@ -56,6 +63,15 @@ MAX_TRIED = 12  # auth.tried kept (each method at most twice: plain, then TLS)
 MAX_BANNER = 512  # server.banner
 MAX_EXTENSIONS = 48  # server.extensions kept (real servers list about 10-20)...
 MAX_EXTENSION = 64  # ...each at most this long
+MAX_LOCATIONS = 16  # a verdict's locations (one vote each), the first ones
+MAX_VOTE_LOCATION = 64  # a vote's location: a region or any 64 ASCII characters, whole
+MAX_VOTE_MESSAGE = 200  # a vote's error message (one line)
+# A verdict (a result with locations) keeps less of its carried vote's bulk: its
+# votes take that room (16 at their limits are ~6.6 KB with indent=2).
+VERDICT_EXTENSIONS = 16  # server.extensions kept, the count included
+VERDICT_SANS = 16  # tls.sans kept, the count included...
+VERDICT_SANS_BYTES = 1_024  # ...and all of them together at most this
+VERDICT_ATTEMPTS = 3  # address.attempts kept
 
 # Numbers outside these ranges are no server's or store's honest value.
 PORTS = (0, 65_535)

@@ -8,16 +8,22 @@ from __future__ import annotations
 
 from smtpwatch.core.kinds import PHASES, ErrorKind, Phase, Status, WarningKind
 from smtpwatch.core.record import Record
-from smtpwatch.core.result.cutting import cut
+from smtpwatch.core.result.cutting import cut, cut_list, shorten
 from smtpwatch.core.result.limits import (
     MAX_ATTEMPTS,
     MAX_HOST,
     MAX_ID,
     MAX_LOCATION,
+    MAX_LOCATIONS,
+    MAX_SAN,
     MAX_SHORT,
     MAX_WARNINGS,
     PORTS,
     SCHEMA_VERSIONS,
+    VERDICT_ATTEMPTS,
+    VERDICT_EXTENSIONS,
+    VERDICT_SANS,
+    VERDICT_SANS_BYTES,
     duration,
     in_range,
     tenth,
@@ -32,6 +38,7 @@ from smtpwatch.core.result.parts import (
     TlsInfo,
     WarningInfo,
 )
+from smtpwatch.core.result.vote import LocationVote
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
 if TYPE_CHECKING:
@@ -64,6 +71,7 @@ class ProbeResult(Record):
         "total_ms",
         "schema_version",
         "location",
+        "locations",
     )
     target_id: str
     started_at: str  # ISO-8601 UTC with "Z"
@@ -81,6 +89,7 @@ class ProbeResult(Record):
     total_ms: float
     schema_version: int
     location: str  # where it ran ("": stored before results said so)
+    locations: tuple[LocationVote, ...]  # a verdict's votes, in the slot's order; () else
 
     def __init__(
         self,
@@ -100,6 +109,7 @@ class ProbeResult(Record):
         total_ms: float = 0.0,
         schema_version: int = SCHEMA_VERSION,
         location: str = "",
+        locations: tuple[LocationVote, ...] = (),
     ) -> None:
         set_ = object.__setattr__
         set_(self, "target_id", cut(target_id, MAX_ID))
@@ -119,6 +129,9 @@ class ProbeResult(Record):
         version = in_range(schema_version, SCHEMA_VERSIONS)
         set_(self, "schema_version", SCHEMA_VERSION if version is None else version)
         set_(self, "location", cut(location, MAX_LOCATION))
+        set_(self, "locations", tuple(locations[:MAX_LOCATIONS]))
+        if self.locations:
+            _make_room_for_votes(self)
 
     @property
     def ok(self) -> bool:
@@ -153,7 +166,7 @@ class ProbeResult(Record):
             "auth": None if self.auth is None else self.auth.to_dict(),
             "server": self.server.to_dict(),
             "total_ms": tenth(self.total_ms),
-        }
+        } | ({"locations": [v.to_dict() for v in self.locations]} if self.locations else {})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProbeResult:
@@ -238,7 +251,35 @@ class ProbeResult(Record):
             total_ms=float(data.get("total_ms") or 0.0),
             schema_version=int(data.get("schema_version") or SCHEMA_VERSION),
             location=str(data.get("location") or ""),  # older results have none
+            locations=_votes(data.get("locations")),
         )
+
+
+def _votes(raw: Any) -> tuple[LocationVote, ...]:
+    """A stored verdict's votes: the first ``MAX_LOCATIONS`` entries, unusable ones
+    dropped (a result that is no verdict has none)."""
+    if not isinstance(raw, list):
+        return ()
+    votes = (LocationVote.from_dict(entry) for entry in raw[:MAX_LOCATIONS])
+    return tuple(v for v in votes if v is not None)
+
+
+def _make_room_for_votes(result: ProbeResult) -> None:
+    """A verdict keeps less of its carried vote's bulk (extensions, SANs, address
+    attempts): its votes take that room within ``RESULT_MAX_BYTES``."""
+    set_ = object.__setattr__
+    server, tls, address = result.server, result.tls, result.address
+    if len(server.extensions) > VERDICT_EXTENSIONS:
+        set_(
+            result,
+            "server",
+            server.replace(extensions=shorten(server.extensions, VERDICT_EXTENSIONS)),
+        )
+    if tls is not None and len(tls.sans) > 1:
+        sans = cut_list(tls.sans, VERDICT_SANS - 1, MAX_SAN, VERDICT_SANS_BYTES)
+        set_(result, "tls", tls.replace(sans=sans))
+    if len(address.attempts) > VERDICT_ATTEMPTS:
+        set_(result, "address", address.replace(attempts=address.attempts[:VERDICT_ATTEMPTS]))
 
 
 def _opt_int(v: Any) -> int | None:
