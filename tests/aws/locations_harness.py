@@ -1,0 +1,575 @@
+"""Three regions in moto, the real handlers, and a fault per location made by the test.
+
+``deploy(mp, name, probe_regions)`` creates the translated home stack in ``HOME`` and one
+``infra/probe-region.yaml`` stack per probe region, and subscribes an SQS queue to the
+alert topic. ``World`` runs ticks: the real dispatcher handler with the home stack's
+environment; each invoke it sends (recorded by moto's Lambda, which runs no code) is
+handed to the real probe handler with THAT region's function environment and runtime.
+The test makes a location's network fail (``misroute``: the target's host resolves to
+127.0.0.2, where nothing listens) or go silent (``silence``: its invokes never run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import copy
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+from template_tables import TEMPLATE, load_template
+
+from conftest import Alerts, LambdaContext
+from smtpwatch.adapters.dynamodb import to_item
+from smtpwatch.core.resolve import AddressResolver
+from smtpwatch.core.resolve.answers import Resolution, ResolvedAddress
+from smtpwatch.handlers import dispatcher as dispatcher_module
+from smtpwatch.handlers import probe as probe_module
+from smtpwatch.testing.servers import DEFAULT_HOSTNAME, Certificates
+
+__all__ = [
+    "ACCOUNT",
+    "HOME",
+    "LOCATIONS",
+    "PROBE_REGIONS",
+    "REGION_TEMPLATE",
+    "Deployment",
+    "Invoke",
+    "Misroute",
+    "RegionStack",
+    "SimClock",
+    "Tick",
+    "World",
+    "cli",
+    "deploy",
+    "state_ids",
+    "stored_results",
+    "target_fields",
+]
+
+ACCOUNT = "123456789012"  # moto's default account
+HOME = "us-east-1"
+PROBE_REGIONS = ("eu-west-1", "ap-southeast-2")
+LOCATIONS = (HOME, *PROBE_REGIONS)
+REGION_TEMPLATE = TEMPLATE.parent / "infra" / "probe-region.yaml"
+CODE_BUCKET = "smtpwatch-locations-code"
+CODE_KEY = "functions.zip"
+UNREACHABLE = "127.0.0.2"  # loopback, but the test servers listen on 127.0.0.1 only
+
+
+# --------------------------------------------------------------------------- stacks
+
+
+def _translate(template: dict[str, Any], region: str) -> dict[str, Any]:
+    """SAM -> CloudFormation as ``sam deploy`` does it, the code at an s3:// URI."""
+    sam = copy.deepcopy(template)
+    sam.setdefault("Globals", {}).setdefault("Function", {})["CodeUri"] = (
+        f"s3://{CODE_BUCKET}/{CODE_KEY}"
+    )
+    for resource in sam.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            resource.get("Properties", {}).pop("CodeUri", None)  # the Globals one applies
+    session = boto3.session.Session(region_name=region)
+    translated: dict[str, Any] = Translator({}, Parser(), boto_session=session).translate(
+        sam, parameter_values={}, get_managed_policy_map=lambda: {}
+    )
+    return translated
+
+
+def _upload_code() -> None:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("smtpwatch/__init__.py", "")
+    s3 = boto3.client("s3", region_name=HOME)
+    s3.create_bucket(Bucket=CODE_BUCKET)
+    s3.put_object(Bucket=CODE_BUCKET, Key=CODE_KEY, Body=buf.getvalue())
+
+
+@dataclass
+class RegionStack:
+    """A created stack in one region: its physical resources and outputs."""
+
+    name: str
+    region: str
+    outputs: dict[str, str]
+    resources: dict[str, str]  # logical id -> physical id
+
+    @classmethod
+    def create(
+        cls, name: str, region: str, template: dict[str, Any], parameters: dict[str, str]
+    ) -> RegionStack:
+        cfn = boto3.client("cloudformation", region_name=region)
+        cfn.create_stack(
+            StackName=name,
+            TemplateBody=json.dumps(_translate(template, region)),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+        )
+        desc = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        assert desc["StackStatus"] == "CREATE_COMPLETE", desc.get("StackStatusReason")
+        return cls(
+            name=name,
+            region=region,
+            outputs={o["OutputKey"]: o["OutputValue"] for o in desc.get("Outputs", [])},
+            resources={
+                r["LogicalResourceId"]: str(r["PhysicalResourceId"])
+                for r in cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
+            },
+        )
+
+    def physical(self, logical_id: str) -> str:
+        return self.resources[logical_id]
+
+    def function_env(self, function_name: str) -> dict[str, str]:
+        lam = boto3.client("lambda", region_name=self.region)
+        config = lam.get_function(FunctionName=function_name)["Configuration"]
+        return {k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()}
+
+
+def _region_parameters(template: dict[str, Any], home: RegionStack) -> dict[str, str]:
+    """The probe-region stack's parameters, from the home stack as a user copies them."""
+    known = {
+        "HomeStackName": home.name,
+        "HomeRegion": home.region,
+        "TargetsTable": home.physical("TargetsTable"),
+        "TargetsTableName": home.physical("TargetsTable"),
+        "StateTable": home.physical("StateTable"),
+        "StateTableName": home.physical("StateTable"),
+        "ResultsTable": home.physical("ResultsTable"),
+        "ResultsTableName": home.physical("ResultsTable"),
+        "AlertTopicArn": home.physical("AlertTopic"),
+        "SecretsPrefix": "/smtpwatch/",
+    }
+    params = template.get("Parameters", {})
+    missing = [p for p, spec in params.items() if p not in known and "Default" not in spec]
+    assert not missing, f"probe-region parameters the harness cannot fill: {missing}"
+    return {p: known[p] for p in params if p in known}
+
+
+@dataclass
+class Deployment:
+    """The home stack, the probe-region stacks and the alert capture."""
+
+    home: RegionStack
+    regions: dict[str, RegionStack]  # probe region -> its stack
+    alerts: Alerts
+    dispatcher_env: dict[str, str]
+    probe_env: dict[str, dict[str, str]]  # location -> its probe function's environment
+    probe_function: dict[str, str]  # location -> its probe function's name
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        return (self.home.region, *self.regions)
+
+    @property
+    def tables(self) -> dict[str, str]:
+        return {t: self.home.physical(t) for t in ("TargetsTable", "StateTable", "ResultsTable")}
+
+    def table_args(self) -> list[str]:
+        t = self.tables
+        return [
+            "--table", t["TargetsTable"], "--state-table", t["StateTable"],
+            "--results-table", t["ResultsTable"], "--region", HOME,
+        ]  # fmt: skip
+
+
+def _alert_capture(topic_arn: str, queue: str) -> Alerts:
+    sns = boto3.client("sns", region_name=HOME)
+    sqs = boto3.client("sqs", region_name=HOME)
+    queue_url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    return Alerts(topic_arn=topic_arn, queue_url=queue_url, sqs=sqs, seen=[])
+
+
+def deploy(name: str = "smtpwatch", probe_regions: Iterable[str] = PROBE_REGIONS) -> Deployment:
+    """Deploy inside an active ``mock_aws``: the home stack ``name`` in ``HOME`` (with
+    ``ProbeRegions`` when there are any) and one probe-region stack per region."""
+    regions = tuple(probe_regions)
+    s3 = boto3.client("s3", region_name=HOME)
+    if CODE_BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        _upload_code()
+    params = {"ProbeRegions": ",".join(regions)} if regions else {}
+    home = RegionStack.create(name, HOME, load_template(), params)
+    alerts = _alert_capture(home.physical("AlertTopic"), f"{name}-alerts-capture")
+    probe_function = {HOME: home.physical("ProbeFunction")}
+    probe_env = {HOME: home.function_env(probe_function[HOME])}
+    stacks: dict[str, RegionStack] = {}
+    if regions:
+        template = load_template(REGION_TEMPLATE)
+        for region in regions:
+            stack = RegionStack.create(
+                f"{name}-probe-{region}", region, template, _region_parameters(template, home)
+            )
+            stacks[region] = stack
+            fn = f"{name}-probe-{region}"  # the name the dispatcher invokes
+            probe_function[region] = fn
+            probe_env[region] = stack.function_env(fn)
+    return Deployment(
+        home=home,
+        regions=stacks,
+        alerts=alerts,
+        dispatcher_env=home.function_env(home.physical("DispatcherFunction")),
+        probe_env=probe_env,
+        probe_function=probe_function,
+    )
+
+
+# --------------------------------------------------------------------------- faults
+
+
+class Misroute:
+    """A resolver that sends every host to 127.0.0.2: connection refused, in this
+    location only (the per-location network fault)."""
+
+    def resolve(self, target: Any, *, timeout: float) -> Resolution:
+        return Resolution((ResolvedAddress(UNREACHABLE, "ipv4"),), "dns")
+
+
+# --------------------------------------------------------------------------- the clock
+
+
+class SimClock:
+    """The simulated wall clock: ticks a minute apart; probes run a second after theirs."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        base = start or datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
+        self.tick_at = base
+        self._lock = threading.Lock()
+
+    def advance(self, seconds: int = 60) -> datetime:
+        with self._lock:
+            self.tick_at += timedelta(seconds=seconds)
+            return self.tick_at
+
+    def now(self) -> datetime:
+        return self.tick_at + timedelta(seconds=1)
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+@dataclass(frozen=True)
+class Invoke:
+    """One invoke the dispatcher sent: the region and function moto found, the event."""
+
+    region: str
+    function: str
+    event: dict[str, Any]
+
+
+@dataclass
+class Tick:
+    """What one tick did: the dispatcher's summary, its invokes, the probes' summaries."""
+
+    at: str
+    dispatcher: dict[str, Any]
+    invokes: list[Invoke]
+    probes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (location, out)
+
+    def slot(self, target_id: str) -> str:
+        """The ``scheduled_at`` this tick dispatched ``target_id`` for."""
+        slots = {
+            str(i.event["scheduled_at"]) for i in self.invokes if i.event["target_id"] == target_id
+        }
+        assert len(slots) == 1, (target_id, slots)
+        return slots.pop()
+
+    def by_location(self) -> dict[str, list[Invoke]]:
+        out: dict[str, list[Invoke]] = {}
+        for inv in self.invokes:
+            out.setdefault(inv.region, []).append(inv)
+        return out
+
+
+_REGION: contextvars.ContextVar[str] = contextvars.ContextVar("probe_region")
+_WORLD: contextvars.ContextVar[World] = contextvars.ContextVar("world")
+_RECORDING: list[Invoke] | None = None
+# The handlers' own runtime factories (functools.cache), as imported: World builds each
+# location's runtime with them, then serves it through ``_runtime`` per thread.
+_DISPATCHER_FACTORY = dispatcher_module._runtime
+_PROBE_FACTORY = probe_module._runtime
+_RECORD_LOCK = threading.Lock()
+
+
+def _recording_invoke(
+    self: LambdaSimpleBackend,
+    function_name: str,
+    qualifier: str | None,
+    body: Any,
+    headers: Any,
+    response_headers: Any,
+) -> bytes:
+    """moto's Lambda invoke: the function must exist in THIS region (else the caller
+    gets ResourceNotFound, as from Lambda); the event is recorded, no code runs."""
+    fn = self.get_function(function_name, qualifier)
+    with _RECORD_LOCK:
+        if _RECORDING is not None:
+            _RECORDING.append(Invoke(self.region_name, fn.function_name, json.loads(body)))
+    return b""
+
+
+@dataclass
+class World:
+    """Ticks of one deployment, run by the real handlers (see the module docstring).
+
+    ``fault[location]``: None (the target answers), "refused" (misrouted) or "silent"
+    (the location's invokes are recorded but never run)."""
+
+    deployment: Deployment
+    mp: pytest.MonkeyPatch
+    clock: SimClock = field(default_factory=SimClock)
+    fault: dict[str, str | None] = field(default_factory=dict)
+    probe_runtimes: dict[str, Any] = field(default_factory=dict)
+    dispatcher_runtime: Any = None
+    _healthy: dict[str, Any] = field(default_factory=dict)
+    _ticks: int = 0
+
+    def __post_init__(self) -> None:
+        self.mp.setattr(LambdaSimpleBackend, "invoke", _recording_invoke)
+        self.mp.setattr(dispatcher_module, "_runtime", _dispatcher_runtime)
+        self.mp.setattr(probe_module, "_runtime", _probe_runtime)
+        token = _WORLD.set(self)
+        try:
+            with self._env(self.deployment.dispatcher_env, HOME):
+                _DISPATCHER_FACTORY.cache_clear()
+                self.dispatcher_runtime = _DISPATCHER_FACTORY()
+                _DISPATCHER_FACTORY.cache_clear()
+            for location in self.deployment.locations:
+                self.probe_runtimes[location] = self._build_probe_runtime(location)
+        finally:
+            _WORLD.reset(token)
+
+    # -- environments and runtimes -----------------------------------------------------
+    @contextlib.contextmanager
+    def _env(self, env: dict[str, str], region: str, function: str = "") -> Iterator[None]:
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            mp.setenv("AWS_REGION", region)  # Lambda sets both
+            mp.setenv("AWS_DEFAULT_REGION", region)
+            if function:
+                mp.setenv("AWS_LAMBDA_FUNCTION_NAME", function)
+            mp.setenv("SMTPWATCH_ALLOW_LOOPBACK", "1")  # the targets are on loopback
+            mp.setenv("SMTPWATCH_INVOKE_MODE", "boto3")  # moto answers botocore's invoke
+            yield
+
+    def _build_probe_runtime(self, location: str) -> Any:
+        from smtpwatch.core.probe import ProbeEnvironment
+
+        fn = self.deployment.probe_function[location]
+        with self._env(self.deployment.probe_env[location], location, fn):
+            _PROBE_FACTORY.cache_clear()
+            rt = _PROBE_FACTORY()
+            _PROBE_FACTORY.cache_clear()
+        healthy = AddressResolver()
+        self._healthy[location] = healthy
+        rt.env = ProbeEnvironment(
+            resolver=healthy,
+            default_ehlo_name=rt.env.default_ehlo_name,
+            port25_blocked=rt.env.port25_blocked,
+            location=rt.env.location,
+            now=self.clock.now,
+        )
+        rt.now = self.clock.now
+        return rt
+
+    # -- faults ------------------------------------------------------------------------
+    def misroute(self, *locations: str) -> None:
+        for location in locations:
+            self.fault[location] = "refused"
+            self.probe_runtimes[location].env.resolver = Misroute()
+
+    def silence(self, *locations: str) -> None:
+        for location in locations:
+            self.fault[location] = "silent"
+
+    def heal(self, *locations: str) -> None:
+        for location in locations or tuple(self.probe_runtimes):
+            self.fault[location] = None
+            self.probe_runtimes[location].env.resolver = self._healthy[location]
+
+    # -- targets -----------------------------------------------------------------------
+    def put_target(self, target_id: str, fields: dict[str, Any]) -> None:
+        ddb = boto3.client("dynamodb", region_name=HOME)
+        item = to_item({"target_id": target_id, **fields})
+        ddb.put_item(TableName=self.deployment.tables["TargetsTable"], Item=item)
+
+    def delete_target(self, target_id: str) -> None:
+        ddb = boto3.client("dynamodb", region_name=HOME)
+        ddb.delete_item(
+            TableName=self.deployment.tables["TargetsTable"], Key={"target_id": {"S": target_id}}
+        )
+
+    # -- ticks -------------------------------------------------------------------------
+    def dispatch(self) -> Tick:
+        """The dispatcher's run for the next minute; the invokes are not run yet."""
+        global _RECORDING
+        at = self.clock.advance()
+        self._ticks += 1
+        event = {
+            "source": "aws.events",
+            "id": f"tick-{self._ticks:04d}",
+            "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        sent: list[Invoke] = []
+        token = _WORLD.set(self)
+        with _RECORD_LOCK:
+            _RECORDING = sent
+        try:
+            with self._env(self.deployment.dispatcher_env, HOME):
+                out = dispatcher_module.handler(
+                    event, LambdaContext(function_name=self.deployment.home.name + "-dispatcher")
+                )
+        finally:
+            with _RECORD_LOCK:
+                _RECORDING = None
+            _WORLD.reset(token)
+        return Tick(at=event["time"], dispatcher=out, invokes=list(sent))
+
+    def deliver(self, invoke: Invoke, *, env: bool = True) -> dict[str, Any] | None:
+        """Run one invoke in its region's probe function (None: that region is silent).
+        ``env=False``: keep the process environment (for threads racing)."""
+        location = self.location_of(invoke)
+        if self.fault.get(location) == "silent":
+            return None
+        fn = self.deployment.probe_function[location]
+        context = LambdaContext(
+            function_name=fn,
+            invoked_function_arn=f"arn:aws:lambda:{location}:{ACCOUNT}:function:{fn}",
+        )
+        region_token, world_token = _REGION.set(location), _WORLD.set(self)
+        try:
+            if not env:
+                out: dict[str, Any] = probe_module.handler(copy.deepcopy(invoke.event), context)
+                return out
+            with self._env(self.deployment.probe_env[location], location, fn):
+                out = probe_module.handler(copy.deepcopy(invoke.event), context)
+                return out
+        finally:
+            _REGION.reset(region_token)
+            _WORLD.reset(world_token)
+
+    def location_of(self, invoke: Invoke) -> str:
+        for location, fn in self.deployment.probe_function.items():
+            if fn == invoke.function:
+                assert invoke.region == location, (invoke.region, location)
+                return location
+        raise AssertionError(f"an invoke of a function no stack deployed: {invoke}")
+
+    def tick(self, *, order: Callable[[list[Invoke]], list[Invoke]] | None = None) -> Tick:
+        """One tick and every invoke it sent, run one after the other (``order``: the
+        delivery order, duplicates included; default: as sent)."""
+        tick = self.dispatch()
+        for invoke in order(tick.invokes) if order else tick.invokes:
+            out = self.deliver(invoke)
+            if out is not None:
+                tick.probes.append((self.location_of(invoke), out))
+        return tick
+
+    def race(self, invokes: list[Invoke]) -> list[dict[str, Any] | None]:
+        """Run ``invokes`` at the same time, one thread each (home-region environment:
+        the runtimes were built with their own)."""
+        results: list[dict[str, Any] | None] = [None] * len(invokes)
+        errors: list[BaseException] = []
+
+        def run(i: int, invoke: Invoke) -> None:
+            try:
+                results[i] = self.deliver(invoke, env=False)
+            except BaseException as exc:  # reported below, in the test's thread
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=contextvars.copy_context().run, args=(run, i, inv))
+            for i, inv in enumerate(invokes)
+        ]
+        with self._env(self.deployment.probe_env[HOME], HOME):
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=120)
+        assert not any(t.is_alive() for t in threads), "a racing probe did not finish"
+        if errors:
+            raise errors[0]
+        return results
+
+
+def _dispatcher_runtime() -> Any:
+    return _WORLD.get().dispatcher_runtime
+
+
+def _probe_runtime() -> Any:
+    return _WORLD.get().probe_runtimes[_REGION.get()]
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def target_fields(certs: Certificates, port: int, **extra: Any) -> dict[str, Any]:
+    """A STARTTLS target on loopback, checked every minute, re-checked at once."""
+    return {
+        "host": DEFAULT_HOSTNAME,
+        "port": port,
+        "dns_hosts": [f"127.0.0.1 {DEFAULT_HOSTNAME}"],
+        "ca_bundle": certs.ca_pem,
+        "timeout_s": 5,
+        "recheck_delay_s": 0,
+        "interval_s": 60,
+        **extra,
+    }
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+def stored_results(deployment: Deployment, target_id: str) -> dict[str, dict[str, Any]]:
+    """The results table's documents of ``target_id`` (or a ``#vote#...`` key), by ts."""
+    from smtpwatch.adapters.result_codec import decode_item
+
+    ddb = boto3.client("dynamodb", region_name=HOME)
+    items = ddb.query(
+        TableName=deployment.tables["ResultsTable"],
+        KeyConditionExpression="target_id = :t",
+        ExpressionAttributeValues={":t": {"S": target_id}},
+        ConsistentRead=True,
+    )["Items"]
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        result = decode_item(item)
+        assert result is not None, item
+        out[item["ts"]["S"]] = result.to_dict()
+    return out
+
+
+def state_ids(deployment: Deployment, prefix: str) -> list[str]:
+    """The state table's item ids starting with ``prefix`` (``#slot#``, ``#location#``)."""
+    ddb = boto3.client("dynamodb", region_name=HOME)
+    items = ddb.scan(TableName=deployment.tables["StateTable"], ConsistentRead=True)["Items"]
+    return sorted(i["target_id"]["S"] for i in items if i["target_id"]["S"].startswith(prefix))
+
+
+def cli(argv: list[str]) -> str:
+    """``smtpwatch ARGV`` in this process (moto answers its AWS calls); its stdout."""
+    import io
+
+    from smtpwatch.cli.main import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(argv)
+    assert code == 0, (argv, code, out.getvalue())
+    return out.getvalue()
