@@ -51,6 +51,7 @@ __all__ = [
     "World",
     "cli",
     "deploy",
+    "email_text",
     "state_ids",
     "stored_results",
     "target_fields",
@@ -76,8 +77,11 @@ def _translate(template: dict[str, Any], region: str) -> dict[str, Any]:
         f"s3://{CODE_BUCKET}/{CODE_KEY}"
     )
     for resource in sam.get("Resources", {}).values():
+        properties = resource.get("Properties", {})
         if resource.get("Type") == "AWS::Serverless::Function":
-            resource.get("Properties", {}).pop("CodeUri", None)  # the Globals one applies
+            properties.pop("CodeUri", None)  # the Globals one applies
+        if resource.get("Type") == "AWS::Serverless::LayerVersion":
+            properties["ContentUri"] = f"s3://{CODE_BUCKET}/{CODE_KEY}"
     session = boto3.session.Session(region_name=region)
     translated: dict[str, Any] = Translator({}, Parser(), boto_session=session).translate(
         sam, parameter_values={}, get_managed_policy_map=lambda: {}
@@ -369,8 +373,6 @@ class World:
             yield
 
     def _build_probe_runtime(self, location: str) -> Any:
-        from smtpwatch.core.probe import ProbeEnvironment
-
         fn = self.deployment.probe_function[location]
         with self._env(self.deployment.probe_env[location], location, fn):
             _PROBE_FACTORY.cache_clear()
@@ -378,13 +380,10 @@ class World:
             _PROBE_FACTORY.cache_clear()
         healthy = AddressResolver()
         self._healthy[location] = healthy
-        rt.env = ProbeEnvironment(
-            resolver=healthy,
-            default_ehlo_name=rt.env.default_ehlo_name,
-            port25_blocked=rt.env.port25_blocked,
-            location=rt.env.location,
-            now=self.clock.now,
-        )
+        # The function's own ProbeEnvironment, with a resolver the test controls and the
+        # simulated clock (the checks run a second after their tick).
+        rt.env.resolver = healthy
+        rt.env.now = self.clock.now
         rt.now = self.clock.now
         return rt
 
@@ -560,6 +559,18 @@ def state_ids(deployment: Deployment, prefix: str) -> list[str]:
     ddb = boto3.client("dynamodb", region_name=HOME)
     items = ddb.scan(TableName=deployment.tables["StateTable"], ConsistentRead=True)["Items"]
     return sorted(i["target_id"]["S"] for i in items if i["target_id"]["S"].startswith(prefix))
+
+
+def email_text(deployment: Deployment, envelope: dict[str, Any]) -> str:
+    """The text an e-mail subscriber got for the alert ``envelope`` (read from SQS):
+    the ``email`` body of the same publish, as moto's topic recorded it."""
+    from moto.sns.models import sns_backends
+
+    topic = sns_backends[ACCOUNT][HOME].topics[deployment.alerts.topic_arn]
+    for message_id, message, *_ in topic.sent_notifications:
+        if message_id == envelope["MessageId"]:
+            return str(json.loads(message)["email"])
+    raise AssertionError(f"no publish with id {envelope['MessageId']}")
 
 
 def cli(argv: list[str]) -> str:
