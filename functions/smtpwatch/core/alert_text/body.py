@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from smtpwatch.core.alert_text.headline import failure_line, subject
+from smtpwatch.core.alert_text.locations import location_lines, vote_lines, votes
 from smtpwatch.core.alert_text.words import cert_days, clean, spoken_duration
 from smtpwatch.core.result import PHASES
+from smtpwatch.core.safe_text import one_line
 from smtpwatch.core.state import Alert, AlertEvent
 
 __all__ = ["text"]
@@ -48,6 +50,7 @@ def text(alert: Alert) -> str:
     error = result.get("error") or {}
     lines = [subject(alert), ""]
     lines += _what_happened(alert, error)
+    lines += vote_lines(votes(result))
     lines += _facts(alert, result)
     step = _NEXT_STEPS.get(str(error.get("kind") or ""))
     if alert.event in (AlertEvent.DOWN, AlertEvent.REMINDER) and step:
@@ -92,6 +95,8 @@ def _what_happened(alert: Alert, error: dict[str, Any]) -> list[str]:
         return ["This is a test alert from `smtpwatch alerts test`. Nothing is wrong."]
     if event is AlertEvent.SUMMARY:
         return _summary_lines(details)
+    if event in (AlertEvent.LOCATION_DOWN, AlertEvent.LOCATION_UP):
+        return location_lines(alert)
     host, port = target.get("host"), target.get("port")
     where = f"{host}:{port}" if port else str(host or "")
     lines.append(
@@ -181,7 +186,11 @@ def _summary_lines(details: dict[str, Any]) -> list[str]:
 def _facts(alert: Alert, result: dict[str, Any]) -> list[str]:
     if not result:
         return []
-    lines = ["", f"Checked at: {result.get('started_at')} (total {result.get('total_ms')} ms)"]
+    # A verdict of several locations shows one location's probe: say which.
+    located = votes(result) and result.get("location")
+    where = f" from {one_line(str(result.get('location')), 64)}" if located else ""
+    checked = f"Checked at: {result.get('started_at')}{where}"
+    lines = ["", f"{checked} (total {result.get('total_ms')} ms)"]
     for warning in result.get("warnings") or []:
         lines.append(f"Warning: {warning.get('kind')}: {warning.get('message')}")
     phases = result.get("phases") or {}

@@ -10,14 +10,24 @@ from typing import Any
 
 from smtpwatch.core.alert_text.body import text
 from smtpwatch.core.alert_text.headline import sms, subject
+from smtpwatch.core.alert_text.locations import locations_failed, votes
 from smtpwatch.core.state import Alert
 
-__all__ = ["ALERT_SCHEMA_VERSION", "document", "message_attributes", "sns_message"]
+__all__ = [
+    "ALERT_SCHEMA_VERSION",
+    "MAX_TAG_ATTRIBUTES",
+    "document",
+    "left_out_tags",
+    "message_attributes",
+    "sns_message",
+]
 
 ALERT_SCHEMA_VERSION = 1
-# SNS allows 10 message attributes: event, status, target_id and up to 7 tags.
+# SNS allows 10 message attributes: event, status, target_id, locations_failed and at
+# most 6 tags (a target has at most 6; an item stored before that rule may have 7).
 _MAX_ATTRIBUTES = 10
-_RESERVED_ATTRIBUTES = ("event", "status", "target_id")
+MAX_TAG_ATTRIBUTES = 6
+_RESERVED_ATTRIBUTES = ("event", "status", "target_id", "locations_failed")
 _ATTR_NAME_BAD = re.compile(r"[^A-Za-z0-9_.\-]")
 # SNS: 262,144 bytes for the message and its attributes; some room for the subject.
 _SNS_BUDGET = 250_000
@@ -37,6 +47,9 @@ def document(alert: Alert) -> dict[str, Any]:
         "since": alert.since,
         "details": dict(alert.details),
         "result": alert.result,
+        # Each location's vote of a verdict ([] for a single-location check): an added
+        # key, so schema_version stays.
+        "locations": [vote.to_dict() for vote in votes(alert.result)],
     }
 
 
@@ -60,7 +73,7 @@ def sns_message(alert: Alert) -> dict[str, Any]:
 def _sns_size(message: dict[str, Any]) -> int:
     attributes = message.get("MessageAttributes") or {}
     return len(str(message["Message"]).encode("utf-8")) + sum(
-        len(name) + len("String") + len(str(v.get("StringValue", "")).encode("utf-8"))
+        len(name) + len(v["DataType"]) + len(str(v.get("StringValue", "")).encode("utf-8"))
         for name, v in attributes.items()
     )
 
@@ -91,26 +104,59 @@ def _sns_message(alert: Alert, *, trimmed: bool) -> dict[str, Any]:
 
 
 def message_attributes(alert: Alert) -> dict[str, dict[str, str]]:
-    """``event``, ``status``, ``target_id`` and the tags, as SNS String attributes.
+    """``event``, ``status``, ``target_id``, ``locations_failed`` and the tags, as SNS
+    attributes for filter policies.
 
-    Tag names are made valid attribute names (letters, digits, ``_-.``); a tag that
-    would clash with the three fixed names, or beyond SNS's limit of 10, is left out.
+    ``locations_failed`` (Number; only on alerts that carry a result): how many
+    locations found the target failing, 1 or 0 for a single-location check. Tag names
+    are made valid attribute names (letters, digits, ``_-.``); a tag that would clash
+    with a fixed name, or beyond ``MAX_TAG_ATTRIBUTES`` (in name order), is left out
+    (``left_out_tags``).
     """
-    attrs: dict[str, dict[str, str]] = {}
-
-    def put(name: str, value: str) -> None:
-        if value and name not in attrs and len(attrs) < _MAX_ATTRIBUTES:
-            attrs[name] = {"DataType": "String", "StringValue": value[:1024]}
-
-    put("event", alert.event.value)
-    put("status", alert.status)
-    put("target_id", alert.target_id)
-    tags = alert.target.get("tags") or {}
-    for key in sorted(tags):
-        name = _attribute_name(str(key))
-        if name and name not in _RESERVED_ATTRIBUTES:
-            put(name, str(tags[key]))
+    attrs = {name: value for name, value in _fixed(alert)}
+    for name, value in _tag_attributes(alert)[0]:
+        attrs[name] = {"DataType": "String", "StringValue": value}
     return attrs
+
+
+def left_out_tags(alert: Alert) -> list[str]:
+    """The target's tags that ``message_attributes`` leaves out, for the sink's log."""
+    return _tag_attributes(alert)[1]
+
+
+def _fixed(alert: Alert) -> list[tuple[str, dict[str, str]]]:
+    fixed = [
+        (name, {"DataType": "String", "StringValue": value[:1024]})
+        for name, value in (
+            ("event", alert.event.value),
+            ("status", alert.status),
+            ("target_id", alert.target_id),
+        )
+        if value
+    ]
+    if isinstance(alert.result, dict):
+        failed = str(locations_failed(alert.result))
+        fixed.append(("locations_failed", {"DataType": "Number", "StringValue": failed}))
+    return fixed
+
+
+def _tag_attributes(alert: Alert) -> tuple[list[tuple[str, str]], list[str]]:
+    """(attribute name, value) of the tags that go, and the keys of those left out."""
+    tags = alert.target.get("tags") or {}
+    room = min(MAX_TAG_ATTRIBUTES, _MAX_ATTRIBUTES - len(_fixed(alert)))
+    taken: list[tuple[str, str]] = []
+    names: set[str] = set()
+    left: list[str] = []
+    for key in sorted(tags, key=str):
+        name, value = _attribute_name(str(key)), str(tags[key])[:1024]
+        if not value:
+            continue  # SNS refuses an empty attribute value: nothing to filter on
+        if name and name not in _RESERVED_ATTRIBUTES and name not in names and len(taken) < room:
+            taken.append((name, value))
+            names.add(name)
+        else:
+            left.append(str(key))
+    return taken, left
 
 
 def _attribute_name(key: str) -> str:

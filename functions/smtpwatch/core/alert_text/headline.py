@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from smtpwatch.core.alert_text.locations import location_headline, tally, votes
 from smtpwatch.core.alert_text.words import ascii_line, cert_days, clip, spoken_duration
 from smtpwatch.core.state import Alert, AlertEvent
 
@@ -57,19 +58,27 @@ def _headline(alert: Alert) -> str:
     label = _label(alert)
     details = alert.details
     event = alert.event
+    found = votes(result)
+    # A verdict of several locations: how many failed, before what the first one saw.
+    where = f"{tally(found)}: " if found else ""
     if event is AlertEvent.DOWN:
-        return f"{label} {failure_line(error)}"
+        return f"{label} {where}{failure_line(error)}"
     if event is AlertEvent.REMINDER:
         down_for = spoken_duration(details.get("down_for_s"))
-        return f"{label} still down{' ' + down_for if down_for else ''}: {failure_line(error)}"
+        gap = f" {down_for}" if down_for else ""
+        return f"{label} still down{gap}: {where}{failure_line(error)}"
     if event is AlertEvent.RECOVERED:
         if details.get("was") == "warning":
             return f"{label} warnings cleared"
         down_for = spoken_duration(details.get("down_for_s"))
         line = f"{label} is up again" + (f" after {down_for}" if down_for else "")
+        if any(vote.failed for vote in found):
+            line += f" ({tally(found)} still failing)"
         if alert.status == "warning":
             line += f", {_warning_summary(result)}"
         return line
+    if event in (AlertEvent.LOCATION_DOWN, AlertEvent.LOCATION_UP):
+        return location_headline(alert)
     if event is AlertEvent.WARNING:
         return f"{label} {_warning_summary(result)}"
     if event is AlertEvent.DEGRADED and alert.status == "ended":
