@@ -7,19 +7,25 @@ AWS: DynamoDB stores, SNS sink, SSM/Secrets Manager secrets, Lambda invoker
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from smtpwatch.core.result import ProbeResult
 from smtpwatch.core.state import Alert, TargetState
 
+if TYPE_CHECKING:
+    from smtpwatch.core.locations import OpenSlot
+    from smtpwatch.service.location_health import LocationCounts, LocationHealth
+
 __all__ = [
     "AlertSink",
+    "LocationHealthStore",
     "ProbeInvoker",
     "ResultStore",
     "SecretResolver",
     "StateStore",
     "TargetStore",
+    "VoteStore",
 ]
 
 
@@ -74,3 +80,44 @@ class SecretResolver(Protocol):
 
 class ProbeInvoker(Protocol):
     def invoke(self, target_id: str, scheduled_at: str) -> None: ...
+
+
+class VoteStore(Protocol):
+    """The votes of a slot checked from several locations, and the slot's open item."""
+
+    def open_slot(self, slot: OpenSlot) -> None:
+        """Record that ``slot`` awaits votes (a plain put: writing it again is harmless)."""
+        ...
+
+    def put_vote(self, target_id: str, scheduled_at: str, result: ProbeResult) -> bool:
+        """Store ``result`` as the vote of ``result.location`` for the slot. False when
+        that location's vote is there already (a redelivered event): do nothing more."""
+        ...
+
+    def votes(self, target_id: str, scheduled_at: str) -> dict[str, ProbeResult]:
+        """The slot's votes by location (a consistent read), at most ``MAX_LOCATIONS``;
+        an unusable stored vote is left out (and logged)."""
+        ...
+
+    def claim(self, target_id: str, scheduled_at: str) -> bool:
+        """Remove the open slot; True for exactly one caller, who then decides it."""
+        ...
+
+
+class LocationHealthStore(Protocol):
+    """Each location's health (ok, silent, failing) and per-tick counts of its votes."""
+
+    def get_location(self, location: str) -> LocationHealth | None: ...
+
+    def save_location(self, health: LocationHealth) -> bool:
+        """Write ``health`` if the stored version is still ``health.version - 1`` (absent
+        counts as 0). False when another writer got there first."""
+        ...
+
+    def add_location_counts(
+        self, bucket: str, *, dispatched: Mapping[str, int], failed: Mapping[str, int]
+    ) -> None:
+        """Add to the tick ``bucket``'s per-location counts (atomically)."""
+        ...
+
+    def location_counts(self, bucket: str) -> LocationCounts: ...

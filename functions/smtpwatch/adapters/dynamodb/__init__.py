@@ -18,21 +18,29 @@ from smtpwatch.adapters.dynamodb.codec import from_attr, from_item, plain, to_at
 from smtpwatch.adapters.dynamodb.results import DynamoResultStore
 from smtpwatch.adapters.dynamodb.state import DynamoStateStore
 from smtpwatch.adapters.dynamodb.targets import DynamoTargetStore
+from smtpwatch.adapters.dynamodb.votes import (
+    DynamoLocationHealthStore,
+    DynamoVoteStore,
+    slot_of,
+)
 from smtpwatch.service.dispatch_ports import DispatcherMark, is_bookkeeping_id
 
 __all__ = [
     "DISPATCHER_ID",
     "DispatcherMark",
     "DynamoBookkeeping",
+    "DynamoLocationHealthStore",
     "DynamoResultStore",
     "DynamoStateStore",
     "DynamoTargetStore",
+    "DynamoVoteStore",
     "EpisodeRecord",
     "TickCounts",
     "from_attr",
     "from_item",
     "is_bookkeeping_id",
     "plain",
+    "slot_of",
     "to_attr",
     "to_item",
 ]

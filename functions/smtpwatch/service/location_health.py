@@ -1,0 +1,220 @@
+"""Each location's health (ok, silent, failing) and its monitor alerts: one alert per
+flip of the location's health item, every flip a conditional write on its version.
+A slot decided with a location silent marks it silent; a vote from it for a later
+slot marks it ok again; once a tick, a location failing most of its targets while the
+others are not is marked failing (``LocationWatch.settle``), and ok again after."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from smtpwatch.core.alerting import DEGRADED_MIN_COUNT, DEGRADED_SHARE
+from smtpwatch.core.alerting.location import location_alert
+from smtpwatch.core.locations import SILENT
+from smtpwatch.core.result import ProbeResult
+from smtpwatch.core.schedule import format_ts, parse_ts, utc_now
+from smtpwatch.core.state import Alert
+from smtpwatch.ports import AlertSink, LocationHealthStore
+from smtpwatch.service.publish import SAVE_ATTEMPTS, deliver
+
+__all__ = [
+    "FAILING",
+    "HEALTH_STATUSES",
+    "OK",
+    "LocationCounts",
+    "LocationHealth",
+    "LocationWatch",
+    "later_slot",
+]
+
+log = logging.getLogger("smtpwatch.locations")
+
+OK = "ok"
+FAILING = "failing"
+HEALTH_STATUSES = (OK, SILENT, FAILING)
+RECHECK_S = 60.0  # a process reads a location's health item at most this often per vote
+
+
+@dataclass(frozen=True, slots=True)
+class LocationHealth:
+    """The item ``#location#<name>``: its ``status`` since ``since`` (a time), flipped by
+    the slot or tick ``as_of``; ``version`` for conditional writes."""
+
+    location: str
+    status: str = OK
+    since: str | None = None
+    as_of: str | None = None
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LocationCounts:
+    """One tick's counts per location: slots dispatched to it and its failing votes."""
+
+    dispatched: Mapping[str, int] = field(default_factory=dict)
+    failed: Mapping[str, int] = field(default_factory=dict)
+
+
+def later_slot(slot: str, than: str | None) -> bool:
+    """Is the slot (or tick) ``slot`` after ``than`` (None: after anything)?"""
+    if not than:
+        return True
+    try:
+        return parse_ts(slot) > parse_ts(than)
+    except ValueError:
+        return slot > than
+
+
+class LocationWatch:
+    """The health rules for one process (a probe container, the dispatcher's sweep):
+    remembers for ``RECHECK_S`` what it read, so a vote costs no read most of the time."""
+
+    def __init__(
+        self,
+        store: LocationHealthStore,
+        sinks: Sequence[AlertSink] = (),
+        *,
+        now: Callable[[], datetime] = utc_now,
+        clock: Callable[[], float] = time.monotonic,
+        share: float = DEGRADED_SHARE,
+        min_count: int = DEGRADED_MIN_COUNT,
+        attempts: int = SAVE_ATTEMPTS,
+    ) -> None:
+        self.store = store
+        self._sinks = sinks
+        self._now = now
+        self._clock = clock
+        self._share = share
+        self._min_count = min_count
+        self._attempts = max(1, attempts)
+        self._seen: dict[str, tuple[str, float]] = {}  # location -> (status, read at)
+
+    # --- votes and decided slots
+    def vote_seen(self, location: str, scheduled_at: str) -> Alert | None:
+        """A vote of ``location`` for ``scheduled_at`` is stored: a location marked silent
+        by an earlier slot is ok again (the one writer that flips it sends location_up)."""
+        if self._fresh(location, (OK, FAILING)):
+            return None
+        return self._flip(location, OK, scheduled_at, lambda h: h.status == SILENT)
+
+    def slot_decided(self, result: ProbeResult, scheduled_at: str) -> list[Alert]:
+        """The verdict ``result`` of ``scheduled_at`` is applied: each of its silent
+        locations that was ok is marked silent (one location_down per flip), and its
+        failing votes are counted for the tick."""
+        alerts = []
+        for vote in result.locations:
+            if vote.status != SILENT or self._fresh(vote.location, (SILENT, FAILING)):
+                continue
+            alert = self._flip(vote.location, SILENT, scheduled_at, lambda h: h.status == OK)
+            if alert is not None:
+                alerts.append(alert)
+        failed = {v.location: 1 for v in result.locations if v.failed}
+        if failed:
+            from smtpwatch.service.gate import tick_bucket
+
+            try:
+                self.store.add_location_counts(
+                    tick_bucket(scheduled_at), dispatched={}, failed=failed
+                )
+            except ValueError:
+                log.warning("slot %r: failing votes not counted", scheduled_at)
+        return alerts
+
+    def failing(self, locations: Iterable[str]) -> frozenset[str]:
+        """Which of ``locations`` are marked failing (their partial failures are no alert)."""
+        out = set()
+        for name in locations:
+            health = self._read(name)
+            if health is not None and health.status == FAILING:
+                out.add(name)
+        return frozenset(out)
+
+    # --- once a tick
+    def record_dispatched(self, bucket: str, counts: Mapping[str, int]) -> None:
+        """The dispatcher counts the slots it sent to each location for the tick."""
+        counts = {k: int(n) for k, n in counts.items() if int(n) > 0}
+        if counts:
+            self.store.add_location_counts(bucket, dispatched=counts, failed={})
+
+    def settle(self, bucket: str, locations: Sequence[str]) -> list[Alert]:
+        """Judge the tick ``bucket`` (call it once its slots are decided): a location that
+        failed at least the degraded share (and the floor) of what it checked while every
+        other location stayed below is marked failing; a failing one back below is ok."""
+        counts = self.store.location_counts(bucket)
+        bad = {name for name in locations if self._bad(counts, name)}
+        checked = [name for name in locations if counts.dispatched.get(name, 0) > 0]
+        alerts = []
+        for name in checked:
+            if name in bad and len(bad) == 1:
+                detail = {
+                    "failed": counts.failed.get(name, 0),
+                    "total": counts.dispatched.get(name, 0),
+                }
+                alert = self._flip(name, FAILING, bucket, lambda h: h.status == OK, detail)
+            elif name not in bad:
+                alert = self._flip(name, OK, bucket, lambda h: h.status == FAILING)
+            else:
+                continue
+            if alert is not None:
+                alerts.append(alert)
+        return alerts
+
+    # --- internals
+    def _bad(self, counts: LocationCounts, name: str) -> bool:
+        total = counts.dispatched.get(name, 0)
+        failed = min(counts.failed.get(name, 0), total)
+        return total > 0 and failed >= self._min_count and failed >= self._share * total
+
+    def _fresh(self, location: str, statuses: tuple[str, ...]) -> bool:
+        seen = self._seen.get(location)
+        return seen is not None and seen[0] in statuses and self._clock() - seen[1] < RECHECK_S
+
+    def _read(self, location: str) -> LocationHealth | None:
+        health = self.store.get_location(location)
+        status = OK if health is None else health.status
+        self._seen[location] = (status, self._clock())
+        return health
+
+    def _flip(
+        self,
+        location: str,
+        to: str,
+        as_of: str,
+        when: Callable[[LocationHealth], bool],
+        detail: Mapping[str, object] | None = None,
+    ) -> Alert | None:
+        """Flip ``location`` to ``to`` if its health allows (``when``) and ``as_of`` is
+        later than the slot or tick of its last flip; the writer that flips it sends
+        the one alert. Never a blind write: a lost race reads again."""
+        for _ in range(self._attempts):
+            health = self._read(location) or LocationHealth(location)
+            if not when(health) or not later_slot(as_of, health.as_of):
+                return None
+            now = format_ts(self._now())
+            new = LocationHealth(location, to, now, as_of, health.version + 1)
+            if self.store.save_location(new):
+                self._seen[location] = (to, self._clock())
+                since = health.since if to == OK else now
+                extra = {"was": health.status} if to == OK else {}
+                alert = location_alert(
+                    location,
+                    to,
+                    created_at=now,
+                    detail={"since": since, **extra, **(detail or {})},
+                )
+                log.warning(
+                    "location %s is %s (was %s)",
+                    location,
+                    to,
+                    health.status,
+                    extra={"target_id": alert.target_id},
+                )
+                if not deliver(alert, self._sinks):
+                    log.error("location alert not delivered", extra={"target_id": location})
+                return alert
+        log.error("location health not saved: too many conflicts", extra={"location": location})
+        return None

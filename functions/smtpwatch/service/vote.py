@@ -1,0 +1,213 @@
+"""A slot checked from several locations: each location's vote (``cast_vote``: probe,
+its own re-check, store the vote) and the one decision per slot — by the location
+whose vote completes it, or by the dispatcher's sweep past the slot's deadline
+(``decide_slot``) — that turns the votes into a verdict (``core.locations.verdict``)
+and applies it as a single check applies its result (``service.check.apply_result``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
+
+from smtpwatch.core.kinds import Status
+from smtpwatch.core.locations import MAX_LOCATIONS, OpenSlot, verdict
+from smtpwatch.core.result import ProbeResult
+from smtpwatch.core.schedule import parse_ts
+from smtpwatch.core.state import Alert, TargetState
+from smtpwatch.ports import VoteStore
+from smtpwatch.service.check import (
+    CheckDeps,
+    CheckOutcome,
+    apply_result,
+    probe_and_recheck,
+    skip_reason,
+)
+
+if TYPE_CHECKING:
+    from smtpwatch.core.target import Target
+    from smtpwatch.service.location_health import LocationWatch
+
+__all__ = ["VoteOutcome", "cast_vote", "decide_slot", "decide_votes"]
+
+log = logging.getLogger("smtpwatch.vote")
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class VoteOutcome:
+    target_id: str
+    scheduled_at: str
+    location: str
+    vote: ProbeResult | None = None  # this location's vote (None: skipped before probing)
+    first_result: ProbeResult | None = None  # before the location's re-check
+    rechecked: bool = False
+    stored: bool = False  # this call stored the vote (False: redelivered, or skipped)
+    voted: tuple[str, ...] = ()  # the locations whose votes this call read
+    decision: CheckOutcome | None = None  # this call claimed the slot and decided it
+    skipped: str | None = None  # "redelivered" | "stale" | "disabled" | "not expected"
+    alerts: tuple[Alert, ...] = ()  # location alerts this call sent
+
+
+def cast_vote(
+    target: Target,
+    *,
+    scheduled_at: str,
+    expected: Sequence[str],
+    deadline: str,
+    deps: CheckDeps,
+    votes: VoteStore,
+    location: str,
+    watch: LocationWatch | None = None,
+) -> VoteOutcome:
+    """``location``'s vote for the slot ``scheduled_at`` of ``target``, whose votes are
+    awaited from ``expected`` until ``deadline``. Skips a slot the target's state has
+    already taken (or a newer one) before probing; probes and re-checks (by the
+    verdict state's threshold); stores the vote — a vote already there means a
+    redelivered event, which stops here. Then reads the slot's votes: when every
+    expected location has voted, or the deadline has passed, it claims the slot, and
+    the one caller whose claim succeeds decides it (``decide_votes``). Store errors
+    propagate (the invocation fails); nothing else raises."""
+    tid = target.target_id
+    names = _expected(expected)
+    if location not in names:
+        log.warning("vote of %r not expected for the slot: dropped", location[:64])
+        return VoteOutcome(tid, scheduled_at, location, skipped="not expected")
+    state = deps.states.get_state(tid) or TargetState(tid)
+    skip = skip_reason(target, state, scheduled_at)
+    if skip:
+        log.info("vote skipped: %s", skip, extra={"target_id": tid, "scheduled_at": scheduled_at})
+        return VoteOutcome(tid, scheduled_at, location, skipped=skip)
+    probed = probe_and_recheck(target, state, deps)
+    vote = probed.result.replace(location=location)
+    first = probed.first.replace(location=location)
+    if not votes.put_vote(tid, scheduled_at, vote):
+        log.info("vote exists: redelivered", extra={"target_id": tid, "location": location})
+        return VoteOutcome(
+            tid, scheduled_at, location, vote, first, probed.rechecked, skipped="redelivered"
+        )
+    alerts: list[Alert] = []
+    if watch is not None:
+        alerts.extend(_quietly(lambda: _one(watch.vote_seen(location, scheduled_at))))
+    found = votes.votes(tid, scheduled_at)
+    complete = all(name in found for name in names)
+    decision = None
+    if (complete or _past(deadline, deps.now())) and votes.claim(tid, scheduled_at):
+        if not complete:  # past the deadline: a vote may have come since the read
+            found = votes.votes(tid, scheduled_at)
+        decision, more = decide_votes(target, scheduled_at, names, found, deps=deps, watch=watch)
+        alerts.extend(more)
+    return VoteOutcome(
+        tid,
+        scheduled_at,
+        location,
+        vote,
+        first,
+        probed.rechecked,
+        stored=True,
+        voted=tuple(name for name in names if name in found),
+        decision=decision,
+        alerts=tuple(alerts),
+    )
+
+
+def decide_slot(
+    target: Target,
+    slot: OpenSlot,
+    deps: CheckDeps,
+    votes: VoteStore,
+    watch: LocationWatch | None = None,
+) -> CheckOutcome | None:
+    """The sweep's decision of an open slot past its deadline: claim it (None when
+    another caller did: it decides), read its votes (a silent location is no vote)
+    and decide. Store errors propagate."""
+    if not votes.claim(slot.target_id, slot.scheduled_at):
+        return None
+    found = votes.votes(slot.target_id, slot.scheduled_at)
+    return decide_votes(
+        target, slot.scheduled_at, _expected(slot.locations), found, deps=deps, watch=watch
+    )[0]
+
+
+def decide_votes(
+    target: Target,
+    scheduled_at: str,
+    expected: Sequence[str],
+    found: Mapping[str, ProbeResult],
+    *,
+    deps: CheckDeps,
+    watch: LocationWatch | None = None,
+) -> tuple[CheckOutcome, list[Alert]]:
+    """The claimed slot's verdict, applied (``apply_result``: stored under the slot, the
+    gate, the decision, the state, the alert). A partial failure of locations all
+    marked failing is not alerted, whatever ``alert_on_partial`` says. Then the
+    location health learns of the slot (silent ones, failing votes)."""
+    quorum, on_partial = _quorum(target)
+    result = verdict(
+        target.target_id,
+        scheduled_at,
+        expected,
+        found,
+        quorum=quorum,
+        alert_on_partial=on_partial,
+    )
+    failing = frozenset(v.location for v in result.locations if v.failed)
+    partial = failing and result.status is not Status.CRITICAL
+    if partial and on_partial and watch is not None:
+        known = _quietly(lambda: [watch.failing(failing)])
+        if known and known[0] == failing:
+            result = verdict(
+                target.target_id,
+                scheduled_at,
+                expected,
+                found,
+                quorum=quorum,
+                alert_on_partial=False,
+            )
+    outcome = apply_result(target, result, scheduled_at=scheduled_at, deps=deps)
+    alerts: list[Alert] = []
+    if watch is not None and outcome.skipped is None:
+        alerts = _quietly(lambda: watch.slot_decided(result, scheduled_at))
+    log.info(
+        "slot decided: %s",
+        result.status.value,
+        extra={"target_id": target.target_id, "scheduled_at": scheduled_at},
+    )
+    return outcome, alerts
+
+
+# ---- internals -----------------------------------------------------------------------
+
+
+def _expected(names: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(str(n) for n in names))[:MAX_LOCATIONS]
+
+
+def _quorum(target: Target) -> tuple[int, bool]:
+    quorum = getattr(target, "quorum", 0)
+    on_partial = getattr(target, "alert_on_partial", False)
+    return (quorum if isinstance(quorum, int) else 0), bool(on_partial)
+
+
+def _past(deadline: str, now: datetime) -> bool:
+    try:
+        return now >= parse_ts(deadline)
+    except ValueError:
+        return False  # an unreadable deadline: the sweep decides
+
+
+def _one(alert: Alert | None) -> list[Alert]:
+    return [] if alert is None else [alert]
+
+
+def _quietly(fn: Callable[[], list[_T]]) -> list[_T]:
+    """``fn()``, or nothing when it fails: a location's health is a monitor alert, never a
+    reason to lose a vote or a verdict."""
+    try:
+        return fn()
+    except Exception:
+        log.exception("location health failed")
+        return []
