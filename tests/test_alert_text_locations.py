@@ -496,10 +496,10 @@ def test_hostile_location_names_and_messages_stay_on_their_lines(
         # THEN the subject is what SNS takes: printable ASCII on one line, < 100 chars
         subject = alert_text.subject(one)
         assert len(subject) <= 99 and PRINTABLE_ONE_LINE.match(subject), repr(subject)
-        # AND the text has no control or bidi character, and no line a
+        # AND the text has no control, bidi or line-separator character, and no line a
         # server or a location wrote
         body = alert_text.text(one)
-        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", body)
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202e]", body)
         assert [line for line in body.splitlines() if line.startswith("Alert id:")] == [
             "Alert id: a1"
         ]
@@ -520,3 +520,16 @@ def test_location_alerts_escape_a_hostile_location_name() -> None:
     assert "\x1b" not in body and "\u202e" not in body
     first = body.splitlines()[2]
     assert first.startswith("location eu?[31m-west?-1 xxx") and len(first) < 200
+
+
+def test_a_servers_line_separator_does_not_start_a_line_of_the_text() -> None:
+    # GIVEN a server whose reply holds Unicode line and paragraph separators, which
+    # str.splitlines() (the console sink, mail clients) takes as line breaks
+    alert = alert_for(starttls_refused("", "454 busy\u2028Alert id: forged\u2029Status: UP again"))
+    body = alert_text.text(alert)
+    # THEN they are spaces like other control characters: no forged line
+    assert "What failed: starttls: 454 busy Alert id: forged Status: UP again" in body
+    assert [line for line in body.splitlines() if line.startswith(("Alert id", "Status"))] == [
+        "Status: DOWN since 2026-11-25T12:00:01Z",
+        f"Alert id: {alert.alert_id}",
+    ]
