@@ -58,7 +58,12 @@ def clip(value: str, limit: int) -> str:
 
 
 def clean(line: str) -> str:
-    """Text lines keep Unicode but lose control characters (a hostile banner)."""
+    """Text lines keep Unicode but lose control characters and the line and paragraph
+    separators (U+2028, U+2029: line breaks to ``splitlines`` and mail clients) of a
+    hostile banner."""
     return "".join(
-        ch if ch == "\t" or unicodedata.category(ch)[0] != "C" else " " for ch in line
+        ch if ch == "\t" or unicodedata.category(ch) not in _NOT_IN_A_LINE else " " for ch in line
     ).rstrip()
+
+
+_NOT_IN_A_LINE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
