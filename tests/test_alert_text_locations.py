@@ -533,3 +533,21 @@ def test_a_servers_line_separator_does_not_start_a_line_of_the_text() -> None:
         "Status: DOWN since 2026-11-25T12:00:01Z",
         f"Alert id: {alert.alert_id}",
     ]
+
+
+def test_chat_notifications_carry_the_location_lines_and_location_alerts() -> None:
+    from smtpwatch.core.chat_notification import from_sns
+
+    # GIVEN the documents of a 2/3 down alert and of a silent location, as the topic
+    # delivers them to the chat forwarder
+    down = from_sns(json.dumps(alert_text.document(two_of_three_down())))
+    silent = location_alert("eu-west-1", "silent", created_at=T0, detail={"since": SLOT})
+    gone = from_sns(json.dumps(alert_text.document(silent)))
+    # THEN the chat message lists the locations and names the silent one
+    assert (
+        "- eu-west-1: FAILED in starttls: 454 TLS not available" in (down["content"]["description"])
+    )
+    assert "- us-east-1: passed" in down["content"]["description"]
+    assert gone["content"]["title"] == alert_text.subject(silent)
+    assert gone["metadata"]["eventType"] == "smtpwatch.location_down"
+    assert gone["metadata"]["threadId"] == "smtpwatch/#location#eu-west-1/2026-11-25T12:00:00Z"
