@@ -368,9 +368,13 @@ def test_a_silent_location_is_one_location_down_alert_saying_its_votes_do_not_co
     )
     assert alert.target["location"] == "eu-west-1"
     assert alert_text.subject(alert) == (
-        "[LOCATION_DOWN] location eu-west-1 silent since 2026-11-25T11:58:00Z:"
-        " its votes are not counted"
+        "[LOCATION_DOWN] location eu-west-1 silent since 2026-11-25T11:58:00Z: votes not counted"
     )
+    # the longest region names fit whole too
+    longest = location_alert(
+        "ap-southeast-2", "silent", created_at=T0, detail={"since": "2026-11-25T11:58:00Z"}
+    )
+    assert alert_text.subject(longest).endswith(" votes not counted")
     body = alert_text.text(alert)
     assert (
         "location eu-west-1 has not reported since 2026-11-25T11:58:00Z:"

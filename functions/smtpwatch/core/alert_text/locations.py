@@ -97,7 +97,7 @@ def location_headline(alert: Alert) -> str:
     name = _location(alert)
     details = alert.details
     if alert.event is AlertEvent.LOCATION_DOWN and alert.status == "silent":
-        return f"location {name} silent since {alert.since or '?'}: its votes are not counted"
+        return f"location {name} silent since {alert.since or '?'}: votes not counted"
     if alert.event is AlertEvent.LOCATION_DOWN:
         return f"location {name} fails most of its targets: likely its network"
     if details.get("was") == "failing":
