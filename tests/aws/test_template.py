@@ -690,13 +690,22 @@ def test_the_probe_may_only_add_results_not_read_the_history(cfn: dict[str, Any]
     for path in [*package.glob("handlers/*.py"), *package.glob("service/check.py")]:
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"results\.(latest|has_result|iter_results)\(", text), path
-    # THEN its role may put result items and nothing else on that table
-    (statement,) = [
+    # THEN its role may put result items on that table, and read nothing of it but a
+    # slot's votes (Query on "#vote#<target>" keys only, which no target id can be)
+    statements = [
         s
         for s in _statements(cfn, "ProbeRole")
         if s["Resource"] == {"Fn::GetAtt": ["ResultsTable", "Arn"]}
     ]
-    assert _actions(statement) == ["dynamodb:PutItem"]
+    assert sorted(_actions(s)[0] for s in statements) == ["dynamodb:PutItem", "dynamodb:Query"]
+    for statement in statements:
+        assert len(_actions(statement)) == 1
+        if _actions(statement) == ["dynamodb:Query"]:
+            assert statement["Condition"] == {
+                "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#vote#*"]}
+            }
+        else:
+            assert "Condition" not in statement
 
 
 def test_the_dispatcher_may_only_scan_the_targets_table(cfn: dict[str, Any]) -> None:

@@ -2,7 +2,9 @@
 whose import costs cold-start time for nothing the handlers use).
 
 Endpoint (``AWS_ENDPOINT_URL``), region and credentials come from the environment as
-boto3's would; an SNS client always gets ``sns.publish_config``'s bound.
+boto3's would, unless a region is given (a probe region's function reaches the home
+region's tables; the dispatcher one Lambda endpoint per location); an SNS client always
+gets ``sns.publish_config``'s bound.
 """
 
 from __future__ import annotations
@@ -13,17 +15,21 @@ __all__ = ["Clients", "error_code"]
 
 
 class Clients:
-    """One botocore session; clients created on first use and kept (thread-safe)."""
+    """One botocore session; clients created on first use and kept (thread-safe).
+    ``region``: every client's region (None: the environment's)."""
 
-    def __init__(self, config: Any | None = None) -> None:
+    def __init__(self, config: Any | None = None, *, region: str | None = None) -> None:
         import botocore.session
 
         self.session = botocore.session.get_session()
         self._config = config
-        self._clients: dict[str, Any] = {}
+        self._region = region
+        self._clients: dict[tuple[str, str | None], Any] = {}
 
-    def __call__(self, service: str) -> Any:
-        client = self._clients.get(service)
+    def __call__(self, service: str, region: str | None = None) -> Any:
+        """The ``service`` client of ``region`` (None: this object's region)."""
+        region = region or self._region
+        client = self._clients.get((service, region))
         if client is None:
             config = self._config
             if service == "sns":
@@ -31,7 +37,9 @@ class Clients:
                 from smtpwatch.adapters.sns import publish_config
 
                 config = publish_config(config)
-            client = self._clients[service] = self.session.create_client(service, config=config)
+            client = self._clients[(service, region)] = self.session.create_client(
+                service, region_name=region, config=config
+            )
         return client
 
     def lazy(self, service: str) -> Any:

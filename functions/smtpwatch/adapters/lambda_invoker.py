@@ -2,9 +2,10 @@
 due target, through boto3 (``LambdaProbeInvoker``) or signed HTTP (``DirectLambdaInvoker``).
 
 The event is ``{"target_id", "scheduled_at"}`` plus, when set, ``"correlation_id"`` (the
-tick's schedule event id, which the probe logs) and, when the dispatcher passes it,
+tick's id), ``"vote"`` (a multi-location slot: its locations and deadline) and
 ``"target"``: the scanned item in DynamoDB's typed JSON form, left out when JSON cannot
-carry it or it is over ``MAX_TARGET_JSON`` bytes (``probe_payload``).
+carry it or it is over ``MAX_TARGET_JSON`` bytes (``probe_payload``). One invoker per
+location: a probe region's function is invoked by ARN on that region's endpoint.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "MAX_TARGET_JSON",
     "DirectLambdaInvoker",
     "LambdaProbeInvoker",
+    "function_arn",
     "probe_event",
     "probe_payload",
 ]
@@ -35,13 +37,24 @@ _BINARY = frozenset({"B", "BS"})
 INVOKE_RETRY = RetryPolicy(4, base_s=0.1, cap_s=1.0, deadline_s=5.0)
 
 
+def function_arn(partition: str, region: str, account: str, function_name: str) -> str:
+    """A function's ARN: how another region's function is named to ``Invoke``."""
+    return f"arn:{partition}:lambda:{region}:{account}:function:{function_name}"
+
+
 def probe_event(
-    target_id: str, scheduled_at: str, correlation_id: str | None = None
-) -> dict[str, str]:
-    """The probe Lambda's event: its fixed contract with whoever invokes it."""
-    event = {"target_id": target_id, "scheduled_at": scheduled_at}
+    target_id: str,
+    scheduled_at: str,
+    correlation_id: str | None = None,
+    vote: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The probe Lambda's event: its fixed contract with whoever invokes it. ``vote``:
+    ``{"locations": [...], "deadline": iso}`` of a multi-location slot."""
+    event: dict[str, Any] = {"target_id": target_id, "scheduled_at": scheduled_at}
     if correlation_id:
         event["correlation_id"] = correlation_id
+    if vote is not None:
+        event["vote"] = dict(vote)
     return event
 
 
@@ -50,12 +63,13 @@ def probe_payload(
     scheduled_at: str,
     target: Mapping[str, Any] | None = None,
     correlation_id: str | None = None,
+    vote: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The Invoke body: ``probe_event`` plus ``"target"`` (the item in DynamoDB's typed
     JSON form, exactly as scanned) when it can travel as JSON within ``MAX_TARGET_JSON``
     bytes; without it the probe reads the item itself, so leaving it out is always safe.
     """
-    event = probe_event(target_id, scheduled_at, correlation_id)
+    event = probe_event(target_id, scheduled_at, correlation_id, vote)
     head = json.dumps(event, separators=(",", ":"))
     if target is None or _has_binary(target):
         return head.encode()
@@ -100,13 +114,18 @@ class LambdaProbeInvoker:
         self.invoke_with_target(target_id, scheduled_at, None)
 
     def invoke_with_target(
-        self, target_id: str, scheduled_at: str, target: Mapping[str, Any] | None
+        self,
+        target_id: str,
+        scheduled_at: str,
+        target: Mapping[str, Any] | None,
+        *,
+        vote: Mapping[str, Any] | None = None,
     ) -> None:
         """``invoke``, carrying the target item (wire form) when ``probe_payload`` can."""
         resp = self._client.invoke(
             FunctionName=self._function_name,
             InvocationType="Event",
-            Payload=probe_payload(target_id, scheduled_at, target, self.correlation_id),
+            Payload=probe_payload(target_id, scheduled_at, target, self.correlation_id, vote),
         )
         status = int(resp.get("StatusCode", 0))
         if status != 202:  # async invokes are accepted with 202 and nothing else
@@ -200,10 +219,15 @@ class DirectLambdaInvoker:
         self.invoke_with_target(target_id, scheduled_at, None)
 
     def invoke_with_target(
-        self, target_id: str, scheduled_at: str, target: Mapping[str, Any] | None
+        self,
+        target_id: str,
+        scheduled_at: str,
+        target: Mapping[str, Any] | None,
+        *,
+        vote: Mapping[str, Any] | None = None,
     ) -> None:
         """``invoke``, carrying the target item (wire form) when ``probe_payload`` can."""
-        body = probe_payload(target_id, scheduled_at, target, self.correlation_id)
+        body = probe_payload(target_id, scheduled_at, target, self.correlation_id, vote)
         reconnected = False
         status, data = 0, b""
         for _attempt in attempts(INVOKE_RETRY, sleep=time.sleep):

@@ -9,6 +9,7 @@ here: the Tracer switch reads it at import (``handlers.observability``).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -18,10 +19,17 @@ __all__ = [
     "ProbeSettings",
     "load_dispatcher_settings",
     "load_probe_settings",
+    "parse_region",
     "require",
 ]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
+# An AWS region name (us-east-1, us-gov-west-1, ap-southeast-4): a location on AWS.
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+# The home location plus these: at most 16 locations (core.locations.MAX_LOCATIONS).
+MAX_PROBE_REGIONS = 15
+# A Lambda function name is at most 64 characters: <prefix><region> must fit.
+_PREFIX = re.compile(r"[A-Za-z0-9_-]{1,49}")
 _N = TypeVar("_N", int, float)
 
 
@@ -47,6 +55,9 @@ class ProbeSettings:
     # The probes' monitor-degraded gate (docs/design.md#monitor-degraded).
     degraded_share: float
     degraded_min_probes: int
+    # A probe-region stack's function: the tables, topic and secrets are in this region
+    # (SMTPWATCH_HOME_REGION); None in the home stack: its own region.
+    home_region: str | None = None
 
     @property
     def result_retention_s(self) -> int:
@@ -68,6 +79,15 @@ class DispatcherSettings:
     degraded_min_probes: int
     # "direct": signed HTTP POSTs (DirectLambdaInvoker); "boto3": the SDK's invoke.
     invoke_mode: str
+    # The locations beyond the home region, in the home stack's ProbeRegions order, and
+    # their functions' common name prefix (<stack>-probe-): the function of region r
+    # is <prefix><r>. Empty: the home region only, exactly as without locations.
+    probe_regions: tuple[str, ...] = ()
+    probe_function_prefix: str = ""
+
+    def regional_function_name(self, region: str) -> str:
+        """The probe-region stack's function name for ``region``."""
+        return f"{self.probe_function_prefix}{region}"
 
 
 def load_probe_settings(env: Mapping[str, str] | None = None) -> ProbeSettings:
@@ -87,6 +107,7 @@ def load_probe_settings(env: Mapping[str, str] | None = None) -> ProbeSettings:
         in_vpc=_flag(e, "SMTPWATCH_IN_VPC"),
         degraded_share=_degraded_share(e),
         degraded_min_probes=_degraded_min_probes(e),
+        home_region=_home_region(e),
     )
 
 
@@ -102,6 +123,8 @@ def load_dispatcher_settings(env: Mapping[str, str] | None = None) -> Dispatcher
         degraded_share=_degraded_share(e),
         degraded_min_probes=_degraded_min_probes(e),
         invoke_mode=_invoke_mode(e),
+        probe_regions=_probe_regions(e),
+        probe_function_prefix=_probe_function_prefix(e),
     )
 
 
@@ -190,3 +213,56 @@ def _invoke_mode(env: Mapping[str, str]) -> str:
     if env.get("AWS_LAMBDA_FUNCTION_NAME") or env.get("AWS_ENDPOINT_URL"):
         return "direct"
     return "boto3"
+
+
+def parse_region(name: str, value: str) -> str:
+    """An AWS region name (a location on AWS); ``ConfigError`` names ``name``."""
+    from smtpwatch.core.errors import ConfigError
+
+    text = value.strip()
+    if not _REGION.fullmatch(text):
+        raise ConfigError(name, f"{text[:40]!r} is not a region name such as eu-west-1")
+    return text
+
+
+def _home_region(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("SMTPWATCH_HOME_REGION") or "").strip()
+    return parse_region("SMTPWATCH_HOME_REGION", raw) if raw else None
+
+
+def _probe_regions(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``SMTPWATCH_PROBE_REGIONS``: comma-separated region names, in order, each once, at
+    most ``MAX_PROBE_REGIONS``, none the dispatcher's own region (the home location)."""
+    from smtpwatch.core.errors import ConfigError
+
+    name = "SMTPWATCH_PROBE_REGIONS"
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return ()
+    regions = tuple(parse_region(name, part) for part in raw.split(","))
+    if len(regions) > MAX_PROBE_REGIONS:
+        raise ConfigError(name, f"{len(regions)} regions: at most {MAX_PROBE_REGIONS}")
+    seen: set[str] = set()
+    for region in regions:
+        if region in seen:
+            raise ConfigError(name, f"{region} is listed twice")
+        seen.add(region)
+    home = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+    if home in seen:
+        raise ConfigError(name, f"{home} is the home region: list only the others")
+    return regions
+
+
+def _probe_function_prefix(env: Mapping[str, str]) -> str:
+    """``SMTPWATCH_PROBE_FUNCTION_PREFIX``, needed (and checked) only with probe regions."""
+    from smtpwatch.core.errors import ConfigError
+
+    name = "SMTPWATCH_PROBE_FUNCTION_PREFIX"
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        if (env.get("SMTPWATCH_PROBE_REGIONS") or "").strip():
+            raise ConfigError(name, "must be set with SMTPWATCH_PROBE_REGIONS")
+        return ""
+    if not _PREFIX.fullmatch(raw):
+        raise ConfigError(name, f"{raw[:60]!r}: expected 1 to 49 of A-Z a-z 0-9 _ -")
+    return raw
