@@ -1,7 +1,8 @@
-"""A target checked from several locations in one process: one shared set of stores
-(state, results, votes, location health, the alert sink), a probe environment per
-location whose network the test breaks (a resolver sending every host to 127.0.0.2,
-where nothing listens: connection refused there only), and a clock the test moves."""
+"""The vote tests' world (tests/service, tests/aws): a target checked from several
+locations in one process, with one shared set of stores (state, results, votes,
+location health, the alert sink), a probe environment per location whose network the
+test breaks (a resolver sending every host to 127.0.0.2, where nothing listens:
+connection refused there only), and a clock the test moves."""
 
 from __future__ import annotations
 
