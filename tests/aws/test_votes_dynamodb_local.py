@@ -27,7 +27,6 @@ from smtpwatch.adapters.dynamodb import (
 from smtpwatch.core.locations import silent, verdict
 from smtpwatch.core.result import ProbeResult, Status
 from smtpwatch.core.target import Target
-from smtpwatch.service.location_health import LocationWatch
 from smtpwatch.service.memory import MemorySink
 from smtpwatch.testing.servers import SmtpServer
 from votes_world import AP, EU, HOME, LOCATIONS, World, slot
@@ -168,7 +167,7 @@ def test_the_sweep_racing_the_last_vote_decides_once(endpoint: str, server: Smtp
 
 def test_racing_writers_flip_a_location_once_each_way(endpoint: str) -> None:
     procs = Processes(endpoint, 6)
-    watches = [LocationWatch(w.health, [procs.sink], now=(lambda w=w: w.now)) for w in procs.worlds]
+    watches = [w.watches["sweep"] for w in procs.worlds]  # six processes' watches
     votes = {n: ProbeResult("mx1", slot(0), Status.OK, location=n) for n in (HOME, EU)}
     decided = verdict("mx1", slot(0), LOCATIONS, votes, quorum=0, alert_on_partial=False)
     assert decided.locations[2] == silent(AP)
