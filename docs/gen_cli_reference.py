@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 PAGE = Path(__file__).resolve().parent / "cli.md"
-WIDTH = "1000"  # $COLUMNS: argparse must not wrap usage lines (_usage does)
+WIDTH = "10000"  # $COLUMNS: argparse must not wrap usage lines (_usage does)
 USAGE_WIDTH = 96
 
 HEADER = """\

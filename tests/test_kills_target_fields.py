@@ -49,6 +49,9 @@ LAYOUT: list[tuple[str, Any, str, bool, bool]] = [
     ("enabled", True, "bool", False, False),
     ("failures_before_alert", 1, "int", False, False),
     ("recheck_delay_s", 10, "int", False, False),
+    ("locations", (), "list", False, True),
+    ("quorum", 0, "int", False, False),
+    ("alert_on_partial", False, "bool", False, False),
     ("notify_recovery", True, "bool", False, False),
     ("remind_every_s", 0, "int", False, False),
     ("maintenance", (), "list", False, True),
@@ -92,6 +95,19 @@ NORMALIZE: list[tuple[str, list[tuple[Any, Any]], Any, str]] = [
     ("tls_verify", [("false", False)], 1, "must be true or false"),
     ("enabled", [(" False ", False)], "on", "must be true or false"),
     ("notify_recovery", [("false", False)], "off", "must be true or false"),
+    ("alert_on_partial", [("true", True)], "sometimes", "must be true or false"),
+    (
+        "quorum",
+        [(0, 0), ("16", 16)],
+        17,
+        "17 is out of range; allowed: 0 (a majority) or 1 to 16",
+    ),
+    (
+        "locations",
+        [("us-east-1, eu-west-1", ("us-east-1", "eu-west-1")), ([" ap-south-1 "], ("ap-south-1",))],
+        ["us-east-1", "us-east-1"],
+        "'us-east-1' is named twice",
+    ),
     (
         "cert_warn_days",
         [(0, 0), ("3650", 3650)],
@@ -169,6 +185,7 @@ def test_a_fresh_import_stores_each_field_in_its_item_form() -> None:
             [{"start": "2026-11-25T15:00:00Z", "end": "2026-11-25T16:00:00Z"}],
         ),
         "tags": ({"team": "mail"}, {"team": "mail"}),
+        "locations": (("us-east-1", "eu-west-1"), ["us-east-1", "eu-west-1"]),
     }
     assert set(dumps) == set(samples)
     for name, (value, item_form) in samples.items():

@@ -256,8 +256,15 @@ def valid_target_item(draw: st.DrawFn) -> dict[str, Any]:
                 lambda k: k not in ("event", "status", "target_id")
             ),
             st.from_regex(r"\A[a-z0-9]{1,10}\Z"),
-            max_size=7,
+            max_size=6,
         ),
+        "locations": st.lists(
+            st.sampled_from(["us-east-1", "eu-west-1", "ap-south-1", "Frankfurt office"]),
+            unique=True,
+            max_size=4,
+        ),
+        "quorum": st.integers(0, 1),  # at most the locations named, when any are
+        "alert_on_partial": st.booleans() | st.sampled_from(["true", "false"]),
     }
     for key, strategy in optional.items():
         if draw(st.booleans()):

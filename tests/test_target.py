@@ -182,7 +182,7 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
         "IANA",
     ),
     ("tags not a map", {"tags": ["a"]}, "tags", "map"),
-    ("tags too many", {"tags": {f"k{i}": "v" for i in range(8)}}, "tags", "at most 7"),
+    ("tags too many", {"tags": {f"k{i}": "v" for i in range(7)}}, "tags", "at most 6"),
     ("tags key with space", {"tags": {"cost center": "x"}}, "tags", "not allowed"),
     ("tags key AWS. prefix", {"tags": {"AWS.team": "x"}}, "tags", "'AWS.'"),
     ("tags key double dot", {"tags": {"a..b": "x"}}, "tags", "double '.'"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from smtpwatch.core.target_validators import MAX_TAGS
+from smtpwatch.core.target_validators import MAX_STORED_TAGS
 from smtpwatch.local.page_model import MAX_WARNINGS_SHOWN
 from smtpwatch.local.web import MAX_CONNECTIONS, MAX_HEAD_BYTES
 
@@ -25,7 +25,7 @@ def test_the_limits_page_lists_the_dashboards_bounds() -> None:
     assert f"{MAX_CONNECTIONS} connections" in flat
     assert "503" in flat and "`Retry-After: 1`" in flat
     assert f"{MAX_HEAD_BYTES // 1024} KiB" in flat and "431" in flat
-    assert re.search(rf"at most {MAX_TAGS} .*385 characters", flat)
+    assert re.search(rf"at most {MAX_STORED_TAGS} .*385 characters", flat)
     assert "421" in flat and "loopback" in flat and "password" in flat
     assert "`--request-timeout`" in flat
 

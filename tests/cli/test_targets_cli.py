@@ -210,7 +210,7 @@ BAD_ADDS: list[tuple[list[str], list[str]]] = [
     ),
     (["--ip-family", "ipv5"], ["ip_family"]),
     (["--tag", "env"], ["tags", "KEY=VALUE"]),
-    ([f"--tag=k{i}=v" for i in range(8)], ["tags", "at most 7"]),
+    ([f"--tag=k{i}=v" for i in range(7)], ["tags", "at most 6"]),
     (["--tag", "status=up"], ["tags", "reserved"]),
     (["--maintenance", "{bad"], ["maintenance", "JSON"]),
     (["--maintenance", '{"start": "tomorrow"}'], ["maintenance"]),

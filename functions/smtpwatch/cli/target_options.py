@@ -84,6 +84,8 @@ _CLI: dict[str, _Cli] = {
     "interval_s": _Cli("SECONDS", ("--interval", "--interval-s")),
     "failures_before_alert": _Cli("N"),
     "recheck_delay_s": _Cli("SECONDS", ("--recheck-delay", "--recheck-delay-s")),
+    "locations": _Cli("LIST"),
+    "quorum": _Cli("N"),
     "remind_every_s": _Cli("SECONDS", ("--remind-every", "--remind-every-s")),
     "maintenance": _Cli(
         "JSON",

@@ -23,6 +23,7 @@ from smtpwatch.core.target_validators import (
     MIN_INTERVAL_AWS,
     OAUTH_METHODS,
     validate_ehlo_name,
+    validate_tags,
 )
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
@@ -76,6 +77,9 @@ class Target(Record):
     enabled: bool
     failures_before_alert: int
     recheck_delay_s: int
+    locations: tuple[str, ...]
+    quorum: int
+    alert_on_partial: bool
     notify_recovery: bool
     remind_every_s: int
     maintenance: tuple[MaintenanceWindow, ...]
@@ -114,6 +118,9 @@ class Target(Record):
             enabled: bool = True,
             failures_before_alert: int = 1,
             recheck_delay_s: int = 10,
+            locations: tuple[str, ...] = (),
+            quorum: int = 0,
+            alert_on_partial: bool = False,
             notify_recovery: bool = True,
             remind_every_s: int = 0,
             maintenance: tuple[MaintenanceWindow, ...] = (),
@@ -123,13 +130,35 @@ class Target(Record):
     else:
 
         def __init__(self, **fields: Any) -> None:
-            unknown = sorted(key for key in fields if key not in _TARGET_FIELD_SET)
-            if unknown:
-                raise ConfigError(_field_label(unknown[0]), _unknown_message(unknown))
-            raw = dict(DEFAULTS)
-            raw.update(fields)
-            for key, value in _normalize(raw).items():
-                object.__setattr__(self, key, value)
+            self._build(fields, stored=False)
+
+    def _build(self, fields: dict[str, Any], *, stored: bool) -> None:
+        unknown = sorted(key for key in fields if key not in _TARGET_FIELD_SET)
+        if unknown:
+            raise ConfigError(_field_label(unknown[0]), _unknown_message(unknown))
+        raw = dict(DEFAULTS)
+        raw.update(fields)
+        for key, value in _normalize(raw, stored=stored).items():
+            object.__setattr__(self, key, value)
+
+    @classmethod
+    def _stored(cls, fields: dict[str, Any]) -> Target:
+        """A target as stored: its tags may still be what an earlier version allowed
+        (``validate_tags(stored=True)``); everything else is validated as input."""
+        target = cls.__new__(cls)
+        target._build(fields, stored=True)
+        return target
+
+    def replace(self, **changes: Any) -> Target:
+        """A validated copy with ``changes``; a stored target's tags that no input may
+        give any more are kept as long as ``changes`` leaves them alone."""
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        fields.update(changes)
+        if "tags" in changes:
+            return type(self)(**fields)
+        return type(self)._stored(fields)
+
+    __replace__ = replace
 
     # Tags are a dict: hash on the identity fields (equal targets share them).
     def __hash__(self) -> int:
@@ -171,7 +200,7 @@ class Target(Record):
         unknown.sort()
         if unknown and strict:
             raise ConfigError(_field_label(unknown[0]), _unknown_message(unknown))
-        return cls(**known), unknown
+        return (cls(**known) if strict else cls._stored(known)), unknown
 
     def to_item(self, *, full: bool = False) -> dict[str, Any]:
         """The user fields, JSON- and DynamoDB-friendly (lists, str, int, bool; a float
@@ -241,8 +270,9 @@ def _unknown_message(unknown: list[str]) -> str:
     return f"unknown {noun} {', '.join(parts)}{more}"
 
 
-def _normalize(raw: dict[str, Any]) -> dict[str, Any]:
-    """Every field validated and normalized, then the rules between fields."""
+def _normalize(raw: dict[str, Any], *, stored: bool = False) -> dict[str, Any]:
+    """Every field validated and normalized, then the rules between fields (``stored``:
+    the tags of a stored item, see ``validate_tags``)."""
     v: dict[str, Any] = {}
     for spec in FIELDS:
         name = spec.name
@@ -258,6 +288,9 @@ def _normalize(raw: dict[str, Any]) -> dict[str, Any]:
         ):
             # tags: a fresh dict per target, never the shared default.
             v[name] = {} if name == "tags" else default
+            continue
+        if stored and name == "tags":
+            v[name] = validate_tags(value, stored=True)
             continue
         v[name] = spec.normalize(value)
     if not v["name"]:
@@ -284,6 +317,12 @@ def _check_rules(v: dict[str, Any], methods_given: bool) -> None:
                 "encryption 'none' with login would send the password unencrypted; use "
                 "explicit, implicit or auto, or set allow_plaintext_auth: true to allow it",
             )
+    if v["locations"] and v["quorum"] > len(v["locations"]):
+        raise ConfigError(
+            "quorum",
+            f"{v['quorum']} is more than the {len(v['locations'])} locations named; allowed: "
+            f"0 (a majority) or 1 to {len(v['locations'])}",
+        )
     if v["dns_mode"] == "external" and not v["nameservers"]:
         raise ConfigError(
             "nameservers", "dns_mode 'external' needs at least one nameserver (IP or [IP]:PORT)"

@@ -20,6 +20,7 @@ from smtpwatch.core.coerce import (
     string_list,
     to_int,
     to_number,
+    to_text,
 )
 from smtpwatch.core.errors import ConfigError
 from smtpwatch.core.parsing import (
@@ -47,6 +48,9 @@ __all__ = [
     "IP_FAMILIES",
     "IP_FAMILY_ALIASES",
     "MAX_INTERVAL",
+    "MAX_LOCATIONS",
+    "MAX_STORED_TAGS",
+    "MAX_TAGS",
     "MIN_INTERVAL_AWS",
     "MIN_INTERVAL_LOCAL",
     "OAUTH_METHODS",
@@ -55,6 +59,7 @@ __all__ = [
     "validate_dns_hosts",
     "validate_ehlo_name",
     "validate_host",
+    "validate_locations",
     "validate_maintenance",
     "validate_nameservers",
     "validate_password_ref",
@@ -81,11 +86,18 @@ MIN_INTERVAL_LOCAL = 10
 # The dispatcher runs once a minute; a shorter interval cannot be honoured on AWS.
 MIN_INTERVAL_AWS = 60
 MAX_INTERVAL = 7 * 24 * 3600
-MAX_TAGS = 7  # SNS allows 10 message attributes; event, status and target_id take 3
+# SNS allows 10 message attributes; event, status, target_id and locations_failed take 4.
+MAX_TAGS = 6
+# Before locations_failed, a target could have 7: a stored one still loads (its last tag
+# is no message attribute), but no input gives more than MAX_TAGS.
+MAX_STORED_TAGS = 7
+MAX_LOCATIONS = 16  # as core.result.limits.MAX_LOCATIONS: a verdict keeps 16 votes
+MAX_LOCATION_NAME = 64  # as a result's location (--location, SMTPWATCH_LOCATION)
 MAX_NAMESERVERS = 10
 MAX_DNS_HOSTS = 200
 MAX_CA_BUNDLE = 300_000  # characters; a DynamoDB item holds 400 KB in all
-RESERVED_TAG_KEYS = frozenset({"event", "status", "target_id"})
+RESERVED_TAG_KEYS = frozenset({"event", "status", "target_id", "locations_failed"})
+_STORED_RESERVED = frozenset({"event", "status", "target_id"})  # before locations_failed
 
 _TARGET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z")
 # The patterns below are kept as text: ``re`` compiles (and caches) one the first time a
@@ -264,10 +276,13 @@ def validate_ehlo_name(value: object) -> str:
     )
 
 
-def validate_tags(value: object) -> dict[str, str]:
+def validate_tags(value: object, *, stored: bool = False) -> dict[str, str]:
+    """``stored``: a stored item's tags, which may still have what an earlier version
+    allowed (7 keys, one named locations_failed)."""
     if not isinstance(value, Mapping):
         raise ConfigError("tags", "must be a map of string keys to string values")
-    if len(value) > MAX_TAGS:
+    limit, reserved = (MAX_STORED_TAGS, _STORED_RESERVED) if stored else (MAX_TAGS, None)
+    if len(value) > limit:
         raise ConfigError("tags", f"at most {MAX_TAGS} keys (they become SNS message attributes)")
     tags: dict[str, str] = {}
     for key, raw in value.items():
@@ -289,8 +304,10 @@ def validate_tags(value: object) -> dict[str, str]:
                 f"key {show(key)} is not allowed: no leading/trailing or double '.', "
                 "no 'AWS.' or 'Amazon.' prefix",
             )
-        if key in RESERVED_TAG_KEYS:
-            raise ConfigError("tags", f"key {key!r} is reserved (event, status, target_id)")
+        if key in (reserved or RESERVED_TAG_KEYS):
+            raise ConfigError(
+                "tags", f"key {key!r} is reserved (event, status, target_id, locations_failed)"
+            )
         if (isinstance(raw, int | float) or is_decimal(raw)) and not isinstance(raw, bool):
             # A console user may store a tag as a Number; whole numbers read as digits.
             number = to_number("tags", raw)
@@ -308,6 +325,25 @@ def validate_tags(value: object) -> dict[str, str]:
             )
         tags[key] = text
     return tags
+
+
+def validate_locations(value: object) -> tuple[str, ...]:
+    """Location names (a region on AWS), each named once, at most ``MAX_LOCATIONS``; a
+    string is split on commas. Empty: every deployed location."""
+    items = string_list("locations", value, split=r",")
+    if len(items) > MAX_LOCATIONS:
+        raise ConfigError("locations", f"at most {MAX_LOCATIONS} locations ({len(items)} given)")
+    names: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError("locations", f"{show(item)} is not a location name")
+        name = to_text("locations", item, MAX_LOCATION_NAME)
+        if not name:
+            raise ConfigError("locations", "a location name must not be empty")
+        if name in names:
+            raise ConfigError("locations", f"{show(name)} is named twice")
+        names.append(name)
+    return tuple(names)
 
 
 def validate_remind_every(value: object) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smtpwatch.core.target_validators import MAX_TAGS
+from smtpwatch.core.target_validators import MAX_STORED_TAGS
 from smtpwatch.local.page_model import WINDOWS, OverviewRow
 from smtpwatch.local.target_views import STATES
 
@@ -72,9 +72,9 @@ def overview_filter(query: Query) -> OverviewFilter:
         if value and value not in states:
             states.append(value)
     given = [value for value in query.get("tag", []) if value]
-    if len(given) > MAX_TAGS:
+    if len(given) > MAX_STORED_TAGS:
         raise QueryError(
-            "tag", f"at most {MAX_TAGS} tags (a target carries no more); {len(given)} given"
+            "tag", f"at most {MAX_STORED_TAGS} tags (a target carries no more); {len(given)} given"
         )
     tags: list[tuple[str, str]] = []
     for value in given:
