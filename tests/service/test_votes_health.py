@@ -1,0 +1,134 @@
+"""A location's health (``service.location_health``) as an operator sees it: a location
+failing most of its targets while the others pass is reported once as a location
+problem and once when it ends; a broken health store never costs a verdict; a vote
+reads the health item at most once a minute per process. Real SMTP server on loopback,
+a per-location network fault (its resolver sends the host to 127.0.0.2)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from smtpwatch.core.state import AlertEvent
+from smtpwatch.core.target import Target
+from smtpwatch.service.location_health import LocationHealth, LocationWatch
+from smtpwatch.service.memory_votes import MemoryLocationHealthStore
+from smtpwatch.testing.servers import SmtpServer
+from votes_world import AP, EU, HOME, LOCATIONS, T0, World, slot
+
+BUCKET = slot(0)  # the tick of slot(0)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SmtpServer]:
+    with SmtpServer("127.0.0.1").start() as srv:
+        yield srv
+
+
+def targets(server: SmtpServer, n: int) -> list[Target]:
+    return [
+        Target(
+            target_id=f"mx{i}",
+            host="127.0.0.1",
+            port=server.port,
+            encryption="none",
+            timeout_s=5,
+            recheck_delay_s=0,
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_location_failing_most_targets_is_one_alert_then_one_when_it_ends(
+    server: SmtpServer,
+) -> None:
+    world = World()
+    sweep = world.watches["sweep"]
+    fleet = targets(server, 6)
+    world.break_net(EU)
+    for t in fleet:
+        world.check(t, slot(0))
+    # The dispatcher counts what it sent each location; failing votes were counted by
+    # the deciders.
+    sweep.record_dispatched(BUCKET, dict.fromkeys(LOCATIONS, len(fleet)))
+    assert world.health.location_counts(BUCKET).failed == {EU: 6}
+    assert world.target_events() == []  # 1 of 3 locations: no target alert
+    alerts = sweep.settle(BUCKET, LOCATIONS)
+    assert [(a.event, a.status, a.details["location"]) for a in alerts] == [
+        (AlertEvent.LOCATION_DOWN, "failing", EU)
+    ]
+    assert alerts[0].details["failed"] == 6 and alerts[0].details["total"] == 6
+    assert sweep.settle(BUCKET, LOCATIONS) == []  # the same tick again: no second alert
+    # The next tick EU passes again: one location_up.
+    world.break_net()
+    world.now += timedelta(minutes=1)
+    for t in fleet:
+        world.check(t, slot(1))
+    sweep.record_dispatched(slot(1), dict.fromkeys(LOCATIONS, len(fleet)))
+    ups = sweep.settle(slot(1), LOCATIONS)
+    assert [(a.event, a.details.get("was")) for a in ups] == [(AlertEvent.LOCATION_UP, "failing")]
+    assert world.events == ["location_down", "location_up"]
+
+
+@pytest.mark.parametrize(
+    ("failed", "expected"),
+    [
+        ({EU: 6, AP: 0, HOME: 0}, "failing"),  # one location, most targets
+        ({EU: 6, AP: 6, HOME: 0}, "ok"),  # two of them: the targets, not a location
+        ({EU: 4, AP: 0, HOME: 0}, "ok"),  # below the floor of failing targets
+        ({EU: 20, AP: 0, HOME: 0}, "failing"),  # a hostile count is capped at the total
+    ],
+)
+def test_only_one_location_failing_alone_above_the_share_and_floor_is_failing(
+    failed: dict[str, int], expected: str
+) -> None:
+    store = MemoryLocationHealthStore()
+    watch = LocationWatch(store, now=lambda: T0)
+    store.add_location_counts(BUCKET, dispatched=dict.fromkeys(LOCATIONS, 8), failed=failed)
+    watch.settle(BUCKET, LOCATIONS)
+    health = store.get_location(EU)
+    assert (health.status if health else "ok") == expected
+
+
+class BrokenHealth(MemoryLocationHealthStore):
+    def get_location(self, location: str) -> LocationHealth | None:
+        raise ConnectionError("state table unreachable")
+
+
+def test_a_broken_health_store_costs_no_verdict(
+    server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = World(health=BrokenHealth())
+    (t,) = targets(server, 1)
+    world.break_net(EU, AP)
+    with caplog.at_level(logging.ERROR, logger="smtpwatch.vote"):
+        out = world.check(t, slot(0), silent=[])
+    assert world.events == ["down"]
+    assert out[-1].decision is not None and out[-1].alerts == ()
+    assert "location health failed" in caplog.text
+
+
+class CountingHealth(MemoryLocationHealthStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get_location(self, location: str) -> LocationHealth | None:
+        self.reads += 1
+        return super().get_location(location)
+
+
+def test_a_process_reads_its_location_health_at_most_once_a_minute() -> None:
+    store = CountingHealth()
+    now = [T0]
+    watch = LocationWatch(store, now=lambda: now[0], clock=lambda: now[0].timestamp())
+    for second in range(0, 60, 5):
+        now[0] = T0 + timedelta(seconds=second)
+        assert watch.vote_seen(EU, slot(1)) is None
+    assert store.reads == 1
+    now[0] = T0 + timedelta(seconds=61)
+    watch.vote_seen(EU, slot(2))
+    assert store.reads == 2
