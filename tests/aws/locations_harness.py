@@ -480,6 +480,24 @@ class World:
                 tick.probes.append((self.location_of(invoke), out))
         return tick
 
+    @contextlib.contextmanager
+    def rendezvous_before_reading_votes(self, *locations: str) -> Iterator[None]:
+        """The probes of ``locations`` each wait for the others after storing their vote
+        and before reading the slot's votes: racing, each then sees every vote and
+        tries to decide the slot (a claim per racer, at the same moment)."""
+        barrier = threading.Barrier(len(locations), timeout=60)
+        saved: list[tuple[Any, str, Any]] = []
+        for location in locations:
+            rt = self.probe_runtimes[location]
+            name = _vote_store_field(rt)
+            saved.append((rt, name, getattr(rt, name)))
+            setattr(rt, name, _Rendezvous(getattr(rt, name), barrier))
+        try:
+            yield
+        finally:
+            for rt, name, store in saved:
+                setattr(rt, name, store)
+
     def race(self, invokes: list[Invoke]) -> list[dict[str, Any] | None]:
         """Run ``invokes`` at the same time, one thread each (home-region environment:
         the runtimes were built with their own)."""
@@ -505,6 +523,33 @@ class World:
         if errors:
             raise errors[0]
         return results
+
+
+class _Rendezvous:
+    """A vote store whose ``votes`` read waits at a barrier first (see
+    ``World.rendezvous_before_reading_votes``); everything else is the store's own."""
+
+    def __init__(self, store: Any, barrier: threading.Barrier) -> None:
+        self._store = store
+        self._barrier = barrier
+
+    def votes(self, *args: Any, **kwargs: Any) -> Any:
+        self._barrier.wait()
+        return self._store.votes(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def _vote_store_field(rt: Any) -> str:
+    """The probe runtime's field holding its vote store (the port's methods)."""
+    import dataclasses
+
+    for f in dataclasses.fields(rt):
+        value = getattr(rt, f.name)
+        if all(callable(getattr(value, m, None)) for m in ("put_vote", "votes", "claim")):
+            return f.name
+    raise AssertionError("the probe runtime holds no vote store")
 
 
 def _dispatcher_runtime() -> Any:
