@@ -489,29 +489,38 @@ def print_floor(base: Inputs, rtt_ms: float, round_trips: float) -> None:
 
 
 # ----------------------------------------------------------------------------- locations
-# What each location's vote adds to a check, and each slot's decision (estimates from the
-# storage design: an open-slot put, one vote item per location, a conditional delete as
-# the claim; python bench/decision.py counts them on the real code).
+# What each location's vote adds to a check, and each slot's decision: counted at the
+# boto3 boundary around the real cast_vote with the DynamoDB stores (votes, state,
+# results, location health) on DynamoDB Local, a passing slot that changes nothing
+# (python bench/decision.py --backends ddb-local --call-ms 0 --count, 2026-12-08; item
+# sizes by DynamoDB's sizing rules, HTTP bytes as sent; CPU on the loaded team machine).
 LOCATION_MEASURED: dict[str, float] = {
-    "vote_calls": 3.0,  # GetItem state (the re-check rule), PutItem vote, Query votes
-    "vote_wru": 1.0,  # the vote item (compressed result, < 1 KB)
+    "vote_calls": 3.0,  # GetItem state (as any check), PutItem vote, Query the slot's votes
+    "vote_wru": 1.0,  # the vote item: 288 B
     "vote_rru": 1.5,  # the state (eventually consistent) + the slot's votes (consistent)
-    "vote_item_bytes": 480.0,
+    "vote_item_bytes": 288.0,
     "decide_calls": 2.0,  # DeleteItem of the open slot (the claim), GetItem state
     "decide_wru": 1.0,
-    "decide_rru": 0.5,
-    "claims_per_slot": 1.0,  # claim attempts; a refused conditional delete bills a write
-    "slot_wru": 1.0,  # the dispatcher's open-slot item (~300 B)
-    "vote_request_bytes": 3000.0,  # a vote's HTTP requests, headers included (to home)
-    "vote_response_bytes": 3000.0,  # their responses (from home)
-    "decide_request_bytes": 1500.0,
-    "decide_response_bytes": 1500.0,
-    "invoke_request_bytes": 2000.0,  # one signed Invoke carrying the target item
-    "vote_cpu_ms": 2.5,  # client CPU of the vote's own calls (PutItem, Query), this machine
-    "decide_cpu_ms": 1.7,  # the claim + apply_result's state read
-    "invoke_cpu_ms": 0.30,  # the dispatcher's CPU per extra invoke (bench/dispatch_locations)
-    "slot_cpu_ms": 0.85,  # the dispatcher's CPU per open-slot put
-    "vote_log_bytes": 0.0,  # log bytes a vote adds to the probe's line
+    "decide_rru": 1.0,  # apply_result reads the state again, consistent
+    # Claim attempts per slot: 1 when the votes arrive one after another; 2.3-3 when all
+    # arrive together (each location sees the slot complete; a refused conditional
+    # delete bills a write unit too).
+    "claims_per_slot": 1.0,
+    "slot_wru": 1.0,  # the dispatcher's open-slot item (~250 B, BatchWriteItem)
+    "vote_request_bytes": 3177.0,  # a vote's three requests, headers included (to home)
+    "vote_response_bytes": 3647.0,  # their responses (from home)
+    "decide_request_bytes": 1790.0,
+    "decide_response_bytes": 3275.0,
+    "vote_cpu_ms": 3.6,  # the vote's own client CPU beyond a check's (5.4 ms - its state read)
+    "decide_cpu_ms": 3.5,  # the claim, the state read, the verdict
+    "invoke_request_bytes": 1500.0,  # one signed Invoke carrying the target item
+    "invoke_cpu_ms": 0.30,  # the dispatcher's CPU per extra invoke (bench/direct_invoke.py)
+    "slot_cpu_ms": 0.05,  # the dispatcher's CPU per open slot (BatchWriteItem of 25)
+    # Once a tick (the dispatcher, LocationWatch): the slots sent per location (one
+    # UpdateItem), the tick's counts read back, each location's health item read (cached
+    # 60 s per process; a probe container reads its own location's once a minute).
+    "health_wru_per_tick": 1.0,
+    "health_rru_per_tick_per_location": 2.0,
 }
 LOCATIONS_GOAL_100 = 0.25  # USD per target-month all-in at 100 targets, 3 locations
 PRICE_CROSS_REGION_GB = 0.02  # data transfer between AWS regions (out of the sender's)
@@ -675,7 +684,13 @@ def print_locations(n: int, base: Inputs, base_fixed: float, lines: list[Locatio
     print(f"  {'home stack (as above)':<72} ${base_fixed:9.4f}")
     for name, usd in regional:
         print(f"  {'each probe-region stack: ' + name:<72} ${usd:9.4f}")
-    fixed = base_fixed + extra * regional_total
+    m = LOCATION_MEASURED
+    health = MINUTES_PER_MONTH * (
+        m["health_wru_per_tick"] * PRICE["ddb_wru"]
+        + (1 + n * m["health_rru_per_tick_per_location"]) * PRICE["ddb_rru"]
+    )
+    print(f"  {'home stack: location health (tick counters, health reads)':<72} ${health:9.4f}")
+    fixed = base_fixed + health + extra * regional_total
     print(f"  {f'total, home + {extra} probe-region stacks':<72} ${fixed:9.4f}")
     nat = PRICE["nat_gateway_month"] + PRICE_ELASTIC_IP_MONTH
     print(
