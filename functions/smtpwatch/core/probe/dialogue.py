@@ -328,6 +328,9 @@ class ProbeRun:
         self.current = Phase.QUIT
         client.phase = Phase.QUIT
         client.wait_cap = _QUIT_WAIT_S
+        hook = self.env.phase_hook
+        end = None if hook is None else hook(Phase.QUIT.value)
+        error: BaseException | None = None
         start = self.clock()
         try:
             code, resp = client.docmd("QUIT")
@@ -336,6 +339,9 @@ class ProbeRun:
                 # A server may quote earlier commands (the AUTH line) back: masked.
                 record.detail = one_line(self.guard.clean(f"{code} {reply_text(resp)}"))
         except (ProbeError, OSError, smtplib.SMTPException) as err:
+            error = err
             record.detail = one_line(self.guard.clean(f"QUIT: {err}"))
         finally:
             record.ms = (self.clock() - start) * 1000.0
+            if end is not None:
+                end(error)

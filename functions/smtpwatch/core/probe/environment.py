@@ -27,10 +27,14 @@ if TYPE_CHECKING:
         def resolve(self, target: ResolvableTarget, *, timeout: float) -> Resolution: ...
 
 
+# A phase's name as it starts → what to call with its exception (None: passed) as it ends.
+PhaseHook = Callable[[str], Callable[[BaseException | None], None]]
+
 __all__ = [
     "DEFAULT_EHLO_NAME",
     "LOCATION_VARIABLE",
     "MAX_LOCATION_CHARS",
+    "PhaseHook",
     "ProbeEnvironment",
     "default_environment",
     "default_location",
@@ -79,6 +83,9 @@ class ProbeEnvironment:
       port-25 connect timeout then says that AWS blocks outbound port 25 there.
     - ``location``: the installation's name, written into every result (None: the
       host name).
+    - ``phase_hook``: called with a phase's name as the phase starts; what it returns
+      is called with the phase's exception (None: it passed) as it ends. The Lambda
+      handler's X-Ray subsegments; None (the default) costs nothing.
     """
 
     # A plain class, not a Record: it is mutable (the resolver is loaded on first use).
@@ -91,6 +98,7 @@ class ProbeEnvironment:
         now: Callable[[], dt.datetime] = utc_now,
         port25_blocked: bool = False,
         location: str | None = None,
+        phase_hook: PhaseHook | None = None,
     ) -> None:
         self.resolver = resolver
         self.default_ehlo_name = default_ehlo_name
@@ -99,6 +107,7 @@ class ProbeEnvironment:
         self.now = now
         self.port25_blocked = port25_blocked
         self.location = default_location() if location is None else location
+        self.phase_hook = phase_hook
 
     def get_resolver(self) -> AddressResolverLike:
         if self.resolver is None:

@@ -2,7 +2,8 @@
 
 ``with run.phase(p):`` marks ``p`` reached, times it and sets ``ok`` on a normal exit;
 an smtplib, ssl, socket or DNS exception raised inside becomes the ``ProbeError`` that
-``probe_error_for`` picks for that phase (the one exception table of the probe).
+``probe_error_for`` picks for that phase (the one exception table of the probe). The
+environment's ``phase_hook``, if any, sees each phase start and end (X-Ray, on Lambda).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from smtpwatch.core.smtp_client import as_bytes, enhanced_code, reply_text
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
     from smtpwatch.core.deadline import Deadline
@@ -116,16 +118,18 @@ class PhaseRecord:
 
 class PhaseScope:
     """``with run.phase(p):`` — marks ``p`` reached, times it, sets ``ok`` on a normal
-    exit, and turns any smtplib/ssl/socket/DNS exception into the phase's ProbeError.
+    exit, and turns any smtplib/ssl/socket/DNS exception into the phase's ProbeError;
+    the environment's ``phase_hook`` is told of the start and of the end with that error.
     (A class, not @contextmanager: it runs eight times per probe.)"""
 
-    __slots__ = ("phase", "record", "run", "start")
+    __slots__ = ("end", "phase", "record", "run", "start")
 
     def __init__(self, run: ProbeRun, phase: Phase) -> None:
         self.run = run
         self.phase = phase
         self.record = run.phases[phase]
         self.start = 0.0
+        self.end: Callable[[BaseException | None], None] | None = None
 
     def __enter__(self) -> PhaseRecord:
         run, phase, record = self.run, self.phase, self.record
@@ -138,6 +142,9 @@ class PhaseScope:
         if run.deadline.expired():
             record.ms = 0.0
             run.deadline.check(phase)
+        hook = run.env.phase_hook
+        if hook is not None:
+            self.end = hook(phase.value)
         return record
 
     def __exit__(
@@ -148,6 +155,7 @@ class PhaseScope:
     ) -> None:
         record = self.record
         record.ms = (record.ms or 0.0) + (self.run.clock() - self.start) * 1000.0
+        mapped: ProbeError | None = None
         if exc is None:
             record.ok = True
         elif isinstance(exc, ProbeError):
@@ -155,5 +163,9 @@ class PhaseScope:
                 exc.phase = self.phase
         elif isinstance(exc, Exception):
             mapped = probe_error_for(exc, self.phase, deadline=self.run.deadline)
-            if mapped is not None:
-                raise mapped from None
+        end = self.end
+        if end is not None:
+            self.end = None
+            end(exc if mapped is None else mapped)
+        if mapped is not None:
+            raise mapped from None
