@@ -132,3 +132,24 @@ def test_a_process_reads_its_location_health_at_most_once_a_minute() -> None:
     now[0] = T0 + timedelta(seconds=61)
     watch.vote_seen(EU, slot(2))
     assert store.reads == 2
+
+
+def test_failures_decided_minutes_after_their_slot_count_in_the_tick_they_are_decided(
+    server: SmtpServer,
+) -> None:
+    # EU's network drops packets: its votes come at the end of its timeouts, minutes
+    # after their slot. The tick judged then must see them.
+    world = World()
+    sweep = world.watches["sweep"]
+    fleet = targets(server, 6)
+    opened = [world.open(t, slot(0)) for t in fleet]
+    for t, o in zip(fleet, opened, strict=True):
+        world.vote(t, o, HOME)
+        world.vote(t, o, AP)
+    world.break_net(EU)
+    world.now = T0 + timedelta(minutes=3, seconds=10)
+    for t, o in zip(fleet, opened, strict=True):
+        assert world.vote(t, o, EU).decision is not None
+    sweep.record_dispatched(slot(3), dict.fromkeys(LOCATIONS, len(fleet)))
+    alerts = sweep.settle(slot(3), LOCATIONS)
+    assert [(a.status, a.details["location"]) for a in alerts] == [("failing", EU)]
