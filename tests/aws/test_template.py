@@ -54,6 +54,9 @@ def translate(template: dict[str, Any] | None = None) -> dict[str, Any]:
     """SAM → plain CloudFormation, with the code at an s3:// URI (no `sam package`)."""
     sam = copy.deepcopy(template if template is not None else load_template())
     sam["Globals"]["Function"]["CodeUri"] = f"s3://{CODE_BUCKET}/{CODE_KEY}"
+    for resource in sam["Resources"].values():  # the tracing layer, built like the code
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = f"s3://{CODE_BUCKET}/{CODE_KEY}"
     session = boto3.session.Session(region_name=REGION)
     translated: dict[str, Any] = Translator({}, Parser(), boto_session=session).translate(
         sam, parameter_values={}, get_managed_policy_map=lambda: {}

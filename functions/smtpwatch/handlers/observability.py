@@ -1,13 +1,15 @@
 """Powertools Logger and Metrics for both handlers, Tracer only when enabled, and the
 probe's one EMF document per check (``emit_check``).
 
-``SMTPWATCH_TRACING=true`` turns the Tracer on; ``SMTPWATCH_METRICS=alarms`` keeps as
-CloudWatch metrics only ``ALARM_METRICS`` (the rest stay fields of the same JSON line).
-Both are read once, at import, as Powertools reads its own variables.
+``SMTPWATCH_TRACING=true`` turns the Tracer on (the X-Ray SDK comes from the stack's
+tracing layer; the probe's phases become subsegments through ``phase_hook``);
+``SMTPWATCH_METRICS=alarms`` keeps as CloudWatch metrics only ``ALARM_METRICS``. Both
+are read once, at import, as Powertools reads its own variables.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -21,6 +23,9 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
 from smtpwatch.core.kinds import Status
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
+
+    from smtpwatch.core.probe.environment import PhaseHook
     from smtpwatch.core.result import ProbeResult
 
 __all__ = [
@@ -30,6 +35,7 @@ __all__ = [
     "emit_check",
     "make_logger",
     "make_metrics",
+    "phase_hook",
     "traced",
     "tracing_enabled",
 ]
@@ -125,22 +131,61 @@ def make_metrics() -> Metrics:
     )
 
 
-def traced(handler: F) -> F:
-    """``tracer.capture_lambda_handler(handler)`` when tracing is on, else ``handler``."""
+# What the X-Ray SDK records besides the handler and the probe's phases: every AWS call
+# of boto3/botocore, and http.client requests (the dispatcher's direct invokes, OAuth
+# token endpoints; the SDK leaves out the ones botocore makes, already recorded).
+PATCHED_MODULES = ("botocore", "httplib")
+
+
+@functools.cache
+def _tracer() -> Tracer | None:
+    """The one Powertools Tracer (patching ``PATCHED_MODULES``), or None when tracing is
+    off or the X-Ray SDK is missing (logged once)."""
     if not tracing_enabled():
-        return handler
+        return None
     try:
         from aws_lambda_powertools import Tracer
 
-        tracer = Tracer()
-    except ImportError:  # the X-Ray SDK is not bundled (see functions/requirements.txt)
+        return Tracer(patch_modules=PATCHED_MODULES)
+    except ImportError:  # no tracing layer: the stack attaches it with EnableTracing=true
         import logging
 
         logging.getLogger("smtpwatch").warning(
             "SMTPWATCH_TRACING=true but the X-Ray SDK is missing: handler not traced"
         )
+        return None
+
+
+def traced(handler: F) -> F:
+    """``tracer.capture_lambda_handler(handler)`` when tracing is on, else ``handler``."""
+    tracer = _tracer()
+    if tracer is None:
         return handler
     return cast(F, tracer.capture_lambda_handler(handler))
+
+
+def phase_hook() -> PhaseHook | None:
+    """When tracing: the probe's ``phase_hook``, one X-Ray subsegment per phase, named
+    as the phase (``dns``, ``connect``, ...), marked as an error with the error's class
+    as annotation when the phase failed. Else None: the probe calls nothing."""
+    tracer = _tracer()
+    if tracer is None:
+        return None
+    recorder: Any = tracer.provider  # the X-Ray SDK's recorder (Powertools' default)
+
+    def begin(phase: str) -> Callable[[BaseException | None], None]:
+        subsegment = recorder.begin_subsegment(phase)
+
+        def end(error: BaseException | None) -> None:
+            if error is not None and subsegment is not None:
+                subsegment.add_error_flag()
+                # The class only: a message may carry server text.
+                subsegment.put_annotation("error", type(error).__name__)
+            recorder.end_subsegment()
+
+        return end
+
+    return begin
 
 
 _PHASE_METRIC = {

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from smtpwatch.core.schedule import format_ts, parse_ts, utc_now
-from smtpwatch.handlers.observability import emit_check, make_logger, make_metrics, traced
+from smtpwatch.handlers.observability import (
+    emit_check,
+    make_logger,
+    make_metrics,
+    phase_hook,
+    traced,
+)
 from smtpwatch.handlers.settings import ProbeSettings, load_probe_settings, require
 
 if TYPE_CHECKING:  # the real types, without their imports at cold start
@@ -102,6 +108,7 @@ def _runtime() -> _Runtime:
         default_ehlo_name=settings.ehlo_name or DEFAULT_EHLO_NAME,
         port25_blocked=not settings.in_vpc,
         location=lambda_location(os.environ),
+        phase_hook=phase_hook(),  # X-Ray subsegments per phase when tracing, else None
     )
     return _Runtime(
         settings=settings,
