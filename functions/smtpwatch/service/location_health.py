@@ -104,7 +104,7 @@ class LocationWatch:
     def slot_decided(self, result: ProbeResult, scheduled_at: str) -> list[Alert]:
         """The verdict ``result`` of ``scheduled_at`` is applied: each of its silent
         locations that was ok is marked silent (one location_down per flip), and its
-        failing votes are counted for the tick."""
+        failing votes are counted for the tick (of now)."""
         alerts = []
         for vote in result.locations:
             if vote.status != SILENT or self._fresh(vote.location, (SILENT, FAILING)):
@@ -114,14 +114,12 @@ class LocationWatch:
                 alerts.append(alert)
         failed = {v.location: 1 for v in result.locations if v.failed}
         if failed:
+            # Counted in the tick of the decision, not of the slot: a failure by timeout
+            # is decided minutes after its slot, after that slot's tick was judged.
             from smtpwatch.service.gate import tick_bucket
 
-            try:
-                self.store.add_location_counts(
-                    tick_bucket(scheduled_at), dispatched={}, failed=failed
-                )
-            except ValueError:
-                log.warning("slot %r: failing votes not counted", scheduled_at)
+            bucket = tick_bucket(format_ts(self._now()))
+            self.store.add_location_counts(bucket, dispatched={}, failed=failed)
         return alerts
 
     def failing(self, locations: Iterable[str]) -> frozenset[str]:
