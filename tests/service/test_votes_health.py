@@ -147,7 +147,7 @@ def test_failures_decided_minutes_after_their_slot_count_in_the_tick_they_are_de
         world.vote(t, o, HOME)
         world.vote(t, o, AP)
     world.break_net(EU)
-    world.now = T0 + timedelta(minutes=3, seconds=10)
+    world.now = T0 + timedelta(minutes=3)  # decided in the tick ending at minute 3
     for t, o in zip(fleet, opened, strict=True):
         assert world.vote(t, o, EU).decision is not None
     sweep.record_dispatched(slot(3), dict.fromkeys(LOCATIONS, len(fleet)))
