@@ -145,7 +145,7 @@ def decide_votes(
     gate, the decision, the state, the alert). A partial failure of locations all
     marked failing is not alerted, whatever ``alert_on_partial`` says. Then the
     location health learns of the slot (silent ones, failing votes)."""
-    quorum, on_partial = _quorum(target)
+    quorum, on_partial = target.quorum, target.alert_on_partial
     result = verdict(
         target.target_id,
         scheduled_at,
@@ -184,12 +184,6 @@ def decide_votes(
 
 def _expected(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(n) for n in names))[:MAX_LOCATIONS]
-
-
-def _quorum(target: Target) -> tuple[int, bool]:
-    quorum = getattr(target, "quorum", 0)
-    on_partial = getattr(target, "alert_on_partial", False)
-    return (quorum if isinstance(quorum, int) else 0), bool(on_partial)
 
 
 def _past(deadline: str, now: datetime) -> bool:
