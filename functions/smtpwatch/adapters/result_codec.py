@@ -56,6 +56,7 @@ _ZDICT_V1 = (
 _SANS_KEPT = 8
 _ATTEMPTS_KEPT = 4
 _TEXT_KEPT = 120
+_VOTE_TEXT_KEPT = 48  # a verdict's vote messages, when they do not fit whole
 
 
 def _compact(value: Any) -> Any:
@@ -175,13 +176,34 @@ def _drop_server(doc: dict[str, Any]) -> bool:
     return doc.pop("server", None) is not None
 
 
+def _vote_messages(keep: int) -> Callable[[dict[str, Any]], bool]:
+    """A trim of a verdict's vote messages to ``keep`` characters (0: dropped); every
+    vote's location, status, phase and failure class stay."""
+
+    def trim(doc: dict[str, Any]) -> bool:
+        changed = False
+        for vote in doc.get("locations") or []:
+            if not isinstance(vote, dict) or "message" not in vote:
+                continue
+            if keep:
+                changed |= _cut_field(vote, "message", keep)
+            else:
+                del vote["message"]
+                changed = True
+        return changed
+
+    return trim
+
+
 _TRIMS: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...] = (
     ("tls.sans", _keep_first("tls", "sans", _SANS_KEPT)),
     ("server.extensions", _drop("server", "extensions")),
     ("address.attempts", _keep_first("address", "attempts", _ATTEMPTS_KEPT)),
     ("texts", _trim_texts),
+    ("locations", _vote_messages(_VOTE_TEXT_KEPT)),
     ("tls.sans", _drop("tls", "sans")),
     ("address.attempts", _drop("address", "attempts")),
+    ("locations", _vote_messages(0)),
     ("server", _drop_server),
     ("texts", _trim_texts_hard),  # last resort: 128-char ids and 253-char hosts
 )
