@@ -7,7 +7,8 @@ do not pay for ssl/smtplib/dnspython.
 
 from __future__ import annotations
 
-# typing.TYPE_CHECKING without importing typing (~3 ms at every start of the CLI)
+# typing.TYPE_CHECKING without importing typing (~3.5 ms at every start of the CLI,
+# bench/import_cost.py)
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any

@@ -97,7 +97,7 @@ def _attr_size(value: dict[str, Any]) -> int:
         return len(v.encode())
     if kind == "B":
         return len(v)
-    if kind == "N":  # DynamoDB: ~1 byte per two significant digits, plus one
+    if kind == "N":  # DynamoDB's rule: 1 byte per two significant digits, plus one
         digits = len(v.lstrip("-").replace(".", "").strip("0")) or 1
         return (digits + 1) // 2 + 1
     if kind == "L":

@@ -33,7 +33,7 @@ HOSTNAME = "mail.smtpwatch.test"  # .test never resolves (RFC 2606): dns_hosts m
 USER = "demo"
 PASSWORD_VAR = "SMTPWATCH_DEMO_PASSWORD"
 INTERVAL_S = 10  # the shortest interval smtpwatch allows locally
-STEP_TIMEOUT_S = 30.0  # per step; the whole demo takes ~30 s
+STEP_TIMEOUT_S = 30.0  # per step
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

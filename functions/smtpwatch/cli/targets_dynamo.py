@@ -37,7 +37,7 @@ BATCH_GET_MAX = 1000  # more ids than this: one scan instead of lookups
 MAX_UNPROCESSED_ROUNDS = 12
 # Throttled: waits drawn from [0, 0.05 s * 2**n], capped at 5 s (full jitter, AWS's
 # advice for batch calls), so a large import settles to the table's capacity; at most
-# about 31 s of waiting per batch.
+# 31.35 s of waiting per batch.
 UNPROCESSED_RETRY = RetryPolicy(MAX_UNPROCESSED_ROUNDS + 1, base_s=0.05, cap_s=5.0, deadline_s=60.0)
 
 

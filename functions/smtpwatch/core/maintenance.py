@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from smtpwatch.core.errors import ConfigError
 from smtpwatch.core.schedule import as_utc, parse_ts
 
-# zoneinfo (~3 ms with sysconfig) is imported only where a weekly window needs a time
-# zone: `smtpwatch probe` never does.
+# zoneinfo (~5 ms with sysconfig, bench/import_cost.py) is imported only where a weekly
+# window needs a time zone: `smtpwatch probe` never does.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any

@@ -14,7 +14,7 @@ import binascii
 from smtpwatch.core.errors import OAuthTokenError, ProbeTimeoutError
 from smtpwatch.core.kinds import Phase
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, not typing's ~3.5 ms import (bench/import_cost.py)
 if TYPE_CHECKING:
     import smtplib
     from collections.abc import Callable

@@ -19,7 +19,7 @@ from smtpwatch.core.errors import ProbeTimeoutError, ProtocolError
 from smtpwatch.core.kinds import Phase
 from smtpwatch.core.server_text import ServerTextGuard
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, not typing's ~3.5 ms import (bench/import_cost.py)
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer

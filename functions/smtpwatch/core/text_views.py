@@ -104,8 +104,9 @@ def fold(squeezed: str, index: list[int]) -> tuple[str, list[int]]:
 
 
 def _escape_pattern() -> re.Pattern[str]:
-    # Compiled on first use (~0.4 ms): only a guard with a secret decodes escapes, so
-    # `smtpwatch probe` without a login never pays for it. A race compiles it twice.
+    # Compiled on first use (~0.5 ms, bench/import_cost.py): only a guard with a secret
+    # decodes escapes, so `smtpwatch probe` without a login never pays for it. A race
+    # compiles it twice.
     global _escape
     if _escape is None:
         _escape = re.compile(_ESCAPE_SOURCE)

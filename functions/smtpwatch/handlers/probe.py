@@ -304,8 +304,8 @@ def check(
     else:  # redelivered or stale dispatch: visible, and no empty EMF document
         metrics.add_metric(name="CheckSkipped", unit=MetricUnit.Count, value=1)
     if _routine(outcome):
-        # Cost: an INFO line is ~600 bytes of CloudWatch Logs per check; a passing check
-        # that changed nothing is in the per-check line (and hourly in the results table).
+        # Cost: an INFO line is hundreds of bytes of CloudWatch Logs per check; a passing
+        # check that changed nothing is in the per-check line (and hourly in the results table).
         logger.debug("check done", extra=summary)
     else:
         logger.info("check done", extra=summary)

@@ -39,8 +39,8 @@ PENDING_ALERT_AGE_S = 60  # younger pending alerts may still be in their probe's
 SCAN_SEGMENTS = 8
 _MAX_LOGGED_FAILURES = 20  # one line each; the rest only counted
 _CLAIM_ATTEMPTS = 5
-# What planning needs of a state item; the full item (last_result: ~1.5 KB) only for
-# the rare target with a stale pending alert.
+# What planning needs of a state item; the full item (last_result is most of it) only
+# for the rare target with a stale pending alert.
 _STATE_PROJECTION = ("target_id", "first_scheduled_at", "pending_alert")
 
 

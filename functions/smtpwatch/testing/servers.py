@@ -314,7 +314,8 @@ class _PortController(Controller):
 
     def _create_server(self) -> Any:
         # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so; without
-        # it aiosmtpd's line-by-line replies meet delayed ACKs (+40 ms per EHLO).
+        # it aiosmtpd's line-by-line replies meet delayed ACKs (Linux's 40 ms timer, at
+        # each EHLO).
         sock = socket.socket(_family(self.hostname), socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.hostname, self.port))

@@ -13,7 +13,7 @@ from smtpwatch.core.retry import RetryPolicy, attempts
 __all__ = ["DynamoTargetStore"]
 
 _MAX_BATCH_ATTEMPTS = 10
-# Waits drawn from [0, 0.05 s * 2**n], capped at 2 s: at most about 8 s in all.
+# Waits drawn from [0, 0.05 s * 2**n], capped at 2 s: at most 9.15 s in all.
 BATCH_RETRY = RetryPolicy(_MAX_BATCH_ATTEMPTS, base_s=0.05, cap_s=2.0, deadline_s=30.0)
 
 

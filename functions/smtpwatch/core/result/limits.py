@@ -67,7 +67,7 @@ MAX_LOCATIONS = 16  # a verdict's locations (one vote each), the first ones
 MAX_VOTE_LOCATION = 64  # a vote's location: a region or any 64 ASCII characters, whole
 MAX_VOTE_MESSAGE = 200  # a vote's error message (one line)
 # A verdict (a result with locations) keeps less of its carried vote's bulk: its
-# votes take that room (16 at their limits are ~6.6 KB with indent=2).
+# votes take that room (16 of them at their limits).
 VERDICT_EXTENSIONS = 16  # server.extensions kept, the count included
 VERDICT_SANS = 16  # tls.sans kept, the count included...
 VERDICT_SANS_BYTES = 1_024  # ...and all of them together at most this
