@@ -397,8 +397,17 @@ def test_a_location_failing_most_of_its_targets_is_blamed_on_its_network() -> No
             "total": 20,
             "kinds": {"connect_timeout": 12, "dns": 2},
             "sample": ["mx1", "mx2"],
+            "internal": "not for receivers",
         },
     )
+    # the details receivers get: the location and the facts, nothing else passed in
+    assert alert.details == {
+        "location": "eu-west-1",
+        "failed": 14,
+        "total": 20,
+        "kinds": {"connect_timeout": 12, "dns": 2},
+        "sample": ["mx1", "mx2"],
+    }
     assert alert_text.subject(alert) == (
         "[LOCATION_DOWN] location eu-west-1 fails most of its targets: likely its network"
     )

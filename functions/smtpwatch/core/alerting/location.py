@@ -17,7 +17,7 @@ __all__ = ["LOCATION_STATUSES", "LOCATION_TARGET_PREFIX", "location_alert", "loc
 LOCATION_TARGET_PREFIX = "#location#"  # "#" cannot start a real target id
 LOCATION_STATUSES = ("ok", "silent", "failing")
 # What ``detail`` may hold (others are dropped): see ``location_alert``.
-_DETAIL_KEYS = ("was", "failed", "total", "kinds", "sample", "last_reported_at")
+_DETAIL_KEYS = ("was", "failed", "total", "kinds", "sample")
 _SAMPLE_MAX = 10
 
 
