@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from votes_world import AP, EU, HOME, LOCATIONS, World, decisions, slot
 
 from smtpwatch.core.kinds import ErrorKind, Phase, Status
 from smtpwatch.core.locations import failing_summary
 from smtpwatch.core.state import TargetStatus
 from smtpwatch.core.target import Target
 from smtpwatch.testing.servers import SmtpServer
+from votes_world import AP, EU, HOME, LOCATIONS, World, decisions, slot
 
 
 @pytest.fixture(scope="module")
@@ -136,17 +136,35 @@ def test_a_silent_location_is_no_vote_the_sweep_decides_and_one_monitor_alert(
     assert world.sink.alerts[1].details.get("was") == "silent"
 
 
-def test_a_late_vote_past_the_deadline_decides_without_the_silent_one(
+def test_votes_past_the_deadline_decide_nothing_alone_the_other_votes_still_count(
+    server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A slot is dispatched at the tick after it, so a vote can come after a deadline
+    # counted from the slot: a vote must not then decide with itself alone.
+    world, t = World(), target(server)
+    opened = world.open(t, slot(0))
+    world.now = world.now.replace(second=50)  # past the deadline
+    out = [world.vote(t, opened, n) for n in LOCATIONS]
+    assert [o.decision is not None for o in out] == [False, False, True]
+    decided = out[2].decision
+    assert decided is not None and decided.result is not None
+    assert [v.status for v in decided.result.locations] == ["ok", "ok", "ok"]
+    assert world.events == []  # nobody silent
+    assert "late vote" in caplog.text
+    assert world.sweep(t, opened) is None
+
+
+def test_the_sweep_decides_an_incomplete_slot_with_the_votes_there(
     server: SmtpServer,
 ) -> None:
     world, t = World(), target(server)
     opened = world.open(t, slot(0))
     world.vote(t, opened, HOME)
-    world.now = world.now.replace(second=50)  # past the deadline, before the sweep
-    late = world.vote(t, opened, EU)
-    assert late.decision is not None and late.decision.result is not None
-    assert [v.status for v in late.decision.result.locations] == ["ok", "ok", "silent"]
-    assert world.sweep(t, opened) is None
+    world.now = world.now.replace(second=50)
+    assert world.vote(t, opened, EU).decision is None
+    decided = world.sweep(t, opened)
+    assert decided is not None and decided.result is not None
+    assert [v.status for v in decided.result.locations] == ["ok", "ok", "silent"]
 
 
 def test_verdicts_apply_in_slot_order_a_late_one_never_overwrites(server: SmtpServer) -> None:
