@@ -68,9 +68,10 @@ def cast_vote(
     already taken (or a newer one) before probing; probes and re-checks (by the
     verdict state's threshold); stores the vote — a vote already there means a
     redelivered event, which stops here. Then reads the slot's votes: when every
-    expected location has voted, or the deadline has passed, it claims the slot, and
-    the one caller whose claim succeeds decides it (``decide_votes``). Store errors
-    propagate (the invocation fails); nothing else raises."""
+    expected location has voted it claims the slot, and the one caller whose claim
+    succeeds decides it (``decide_votes``); a slot still missing votes is left to the
+    sweep (``decide_slot``), a vote past ``deadline`` is logged. Store errors propagate
+    (the invocation fails); nothing else raises."""
     tid = target.target_id
     names = _expected(expected)
     if location not in names:
@@ -92,12 +93,16 @@ def cast_vote(
     alerts: list[Alert] = []
     if watch is not None:
         alerts.extend(_quietly(lambda: _one(watch.vote_seen(location, scheduled_at))))
+    if _past(deadline, deps.now()):
+        log.warning(
+            "late vote: the sweep may decide the slot without it",
+            extra={"target_id": tid, "scheduled_at": scheduled_at, "location": location},
+        )
     found = votes.votes(tid, scheduled_at)
-    complete = all(name in found for name in names)
     decision = None
-    if (complete or _past(deadline, deps.now())) and votes.claim(tid, scheduled_at):
-        if not complete:  # past the deadline: a vote may have come since the read
-            found = votes.votes(tid, scheduled_at)
+    # Only a complete slot is a vote's to decide: a deadline counted from the slot can
+    # pass before the locations are even invoked; an incomplete slot is the sweep's.
+    if all(name in found for name in names) and votes.claim(tid, scheduled_at):
         decision, more = decide_votes(target, scheduled_at, names, found, deps=deps, watch=watch)
         alerts.extend(more)
     return VoteOutcome(
@@ -190,7 +195,7 @@ def _past(deadline: str, now: datetime) -> bool:
     try:
         return now >= parse_ts(deadline)
     except ValueError:
-        return False  # an unreadable deadline: the sweep decides
+        return False
 
 
 def _one(alert: Alert | None) -> list[Alert]:
