@@ -1,6 +1,6 @@
 """Benchmark: probe-handler cold start vs a minimal single-file handler.
 
-    .venv/bin/python bench/coldstart.py [--runs 5] [--warm 20]
+    .venv/bin/python bench/coldstart.py [--runs 5] [--warm 20] [--tracing]
 
 Both handlers do the same work for one healthy target: read the target item and its
 state item from DynamoDB, probe an SMTP server (EHLO, STARTTLS with certificate
@@ -12,8 +12,11 @@ For each handler, ``--runs`` fresh Python processes each import the handler and 
 one invocation (the cold start: interpreter, imports, clients, first call); then one
 more process per handler runs ``--warm`` invocations after its first (warm duration
 per check — the figure the cost estimate uses). Printed: medians of process wall
-time, of import + first invocation, and of a warm invocation, and the ratios. Every
-invocation has a later ``scheduled_at`` than the one before, so none is a redelivery.
+time, of process CPU time (user + system: steadier on a loaded machine), of import +
+first invocation, and of a warm invocation, and the ratios. Every invocation has a
+later ``scheduled_at`` than the one before, so none is a redelivery. ``--tracing`` runs
+smtpwatch's handler as a traced Lambda function does (``SMTPWATCH_TRACING=true``, the
+X-Ray SDK sending to a UDP socket on 127.0.0.1): the cost of EnableTracing=true.
 Goal: cold start at most 1.2 times the minimal handler's. Last, the import cost the
 handlers avoid by making clients from a botocore session: what ``import boto3`` adds
 once ``botocore.session`` is imported, in ``--runs`` fresh processes (medians).
@@ -24,6 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import socket
 import statistics
 import subprocess
 import sys
@@ -155,15 +160,19 @@ def _run(import_line: str, env: dict[str, str], hour: int, warm: int) -> dict[st
     month = "11" if "smtpwatch" in import_line else "12"
     run_env = env | {"BENCH_HOUR": str(hour), "BENCH_WARM": str(warm), "BENCH_MONTH": month}
     t = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [sys.executable, "-c", code], env=run_env, capture_output=True, text=True, timeout=300
     )
     wall = (time.perf_counter() - t) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("BENCH ")]
     if done.returncode != 0 or not lines:
         raise SystemExit(f"driver failed ({done.returncode}):\n{done.stderr[-3000:]}")
     data: dict[str, Any] = json.loads(lines[-1][6:])
     data["wall_ms"] = wall
+    data["cpu_ms"] = cpu
     return data
 
 
@@ -193,6 +202,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warm", type=int, default=20)
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="smtpwatch's handler as EnableTracing=true runs it (needs aws-xray-sdk)",
+    )
     args = parser.parse_args()
 
     import logging
@@ -213,6 +227,8 @@ def main() -> int:
     certs = Certificates()
     smtp = SmtpServer("127.0.0.1", cert=certs.valid(), starttls=True).start()
     workdir = tempfile.mkdtemp(prefix="coldstart-")
+    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # X-Ray daemon (--tracing)
+    daemon.bind(("127.0.0.1", 0))
     Path(workdir, "minimal_handler.py").write_text(MINIMAL_HANDLER, encoding="utf-8")
     try:
         host, port = moto.get_host_and_port()
@@ -237,6 +253,16 @@ def main() -> int:
                 "PYTHONDONTWRITEBYTECODE": "0",
             }
         )
+        if args.tracing:
+            # As on a traced Lambda function: the X-Ray SDK's emitter sends each
+            # subsegment to a UDP socket of this process (127.0.0.1, never read).
+            env |= {
+                "SMTPWATCH_TRACING": "true",
+                "LAMBDA_TASK_ROOT": workdir,
+                "_X_AMZN_TRACE_ID": "Root=1-67500000-0123456789abcdef01234567;"
+                "Parent=53995c3f42cd8ad8;Sampled=1",
+                "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}",
+            }
         ours_import = "from smtpwatch.handlers.probe import handler"
         minimal_import = "from minimal_handler import handler"
         # Warm-up (not measured): byte-code caches, and the target's first state write.
@@ -252,6 +278,7 @@ def main() -> int:
     finally:
         smtp.stop()
         moto.stop()
+        daemon.close()
 
     def med(rows: list[dict[str, Any]], key: str) -> float:
         return statistics.median(r[key] for r in rows)
@@ -264,11 +291,13 @@ def main() -> int:
 
     print(
         f"probe handler cold start, median of {args.runs} fresh processes "
-        f"(moto server + STARTTLS server on 127.0.0.1):"
+        f"(moto server + STARTTLS server on 127.0.0.1), tracing "
+        f"{'on' if args.tracing else 'off'}:"
     )
     print(f"{'':28}{'smtpwatch':>12}{'minimal':>12}{'ratio':>8}")
     for label, a, b in (
         ("process wall (ms)", med(ours, "wall_ms"), med(minimal, "wall_ms")),
+        ("process CPU (ms)", med(ours, "cpu_ms"), med(minimal, "cpu_ms")),
         ("import (ms)", med(ours, "import_ms"), med(minimal, "import_ms")),
         ("first invocation (ms)", med(ours, "first_ms"), med(minimal, "first_ms")),
         ("import + first (ms)", cold(ours), cold(minimal)),
