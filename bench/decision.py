@@ -417,9 +417,9 @@ def _at_once(
 # --------------------------------------------------------------------------- 2. silent
 
 
-def sweep(n_slots: int, call_ms: float) -> dict[str, Any]:
-    """``n_slots`` targets, each with one open slot past its deadline and the votes of
-    two of three locations; then one real dispatcher tick (all targets due as well)."""
+def sweep(n_slots: int, n_targets: int, call_ms: float) -> dict[str, Any]:
+    """``n_targets`` targets due, ``n_slots`` of them with one open slot past its deadline
+    and the votes of two of three locations; then one real dispatcher tick."""
     import multiprocessing as mp
 
     import boto3
@@ -432,7 +432,7 @@ def sweep(n_slots: int, call_ms: float) -> dict[str, Any]:
     from smtpwatch.core.result import ProbeResult
 
     with running_dynamodb_local() as endpoint:
-        names = _seed(endpoint, n_slots)
+        names = _seed(endpoint, max(n_slots, n_targets))
         ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=HOME)
         votes = DynamoVoteStore(ddb, names["StateTable"], names["ResultsTable"])
         tick = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -453,7 +453,7 @@ def sweep(n_slots: int, call_ms: float) -> dict[str, Any]:
                 votes.put_vote(t, slot_at, result)
         ctx = mp.get_context("spawn")
         ready, samples = ctx.Queue(), ctx.Queue()
-        counts, last = ctx.Array("i", _N_REGIONS + 1), ctx.Array("d", _N_REGIONS + 1)
+        counts, last = ctx.Array("i", _N_REGIONS + 1), ctx.Array("d", 2 * (_N_REGIONS + 1))
         upstream = int(endpoint.rsplit(":", 1)[1])
         proxy = ctx.Process(
             target=_serve,
@@ -489,21 +489,11 @@ def sweep(n_slots: int, call_ms: float) -> dict[str, Any]:
             elapsed = time.perf_counter() - t0
         finally:
             proxy.terminate()
-        left = 0
-        decided = 0
-        for t in ids:
-            if votes.claim(t, slot_at):  # still open: the sweep did not decide it
-                left += 1
-        state_table = names["StateTable"]
-        for t in ids[:: max(1, n_slots // 50)]:
-            item = ddb.get_item(TableName=state_table, Key={"target_id": {"S": t}})["Item"]
-            decided += int(item.get("last_scheduled_at", {}).get("S") == slot_at)
+        left = sum(votes.claim(t, slot_at) for t in ids)  # still open: not decided
     return {
         "summary": summary,
         "elapsed": elapsed,
         "left_open": left,
-        "decided_sampled": decided,
-        "sampled": len(ids[:: max(1, n_slots // 50)]),
     }
 
 
@@ -535,6 +525,7 @@ def main() -> int:
     parser.add_argument("--backends", default="moto,ddb-local")
     parser.add_argument("--call-ms", default="0,6,80", help="wait before each DynamoDB call")
     parser.add_argument("--sweep-slots", type=int, default=1000, help="0: skip the sweep")
+    parser.add_argument("--sweep-targets", type=int, default=10_000, help="due in that tick")
     parser.add_argument("--sweep-call-ms", type=float, default=20.0)
     parser.add_argument("--count", action="store_true", help="calls, units, bytes per vote")
     args = parser.parse_args()
@@ -580,27 +571,36 @@ def main() -> int:
                             _print_counts(r)
     finally:
         server.stop()
-    print(
-        f"goal: last vote -> verdict <= {GOAL_LAST_VOTE_S:g} s: worst {worst_last:.3f} s "
-        f"({worst_last / GOAL_LAST_VOTE_S:.2f}x) -> "
-        f"{'met' if worst_last <= GOAL_LAST_VOTE_S else 'NOT met'}"
-    )
+    if worst_last:
+        print(
+            f"goal: last vote -> verdict <= {GOAL_LAST_VOTE_S:g} s: worst {worst_last:.3f} s "
+            f"({worst_last / GOAL_LAST_VOTE_S:.2f}x) -> "
+            f"{'met' if worst_last <= GOAL_LAST_VOTE_S else 'NOT met'}"
+        )
     if args.sweep_slots:
-        s = sweep(args.sweep_slots, args.sweep_call_ms)
+        s = sweep(args.sweep_slots, args.sweep_targets, args.sweep_call_ms)
         summary = s["summary"]
-        worst = TICK_S + s["elapsed"]
+        phases = summary.get("phase_ms") or {}
+        sweep_s = phases.get("sweep", 0.0) / 1000
+        before = sum(v for k, v in phases.items() if k not in ("sweep", "finish")) / 1000
         print(
             f"sweep: {args.sweep_slots} expired slots (2 of 3 votes each) in a tick that also "
-            f"dispatches {args.sweep_slots} targets, DynamoDB Local + {args.sweep_call_ms:g} ms "
-            f"per call: tick took {s['elapsed']:.2f} s; still open after it: {s['left_open']}; "
-            f"verdicts seen in the state: {s['decided_sampled']} of {s['sampled']} sampled"
+            f"dispatches {summary.get('due')} targets x 3 locations, DynamoDB Local + "
+            f"{args.sweep_call_ms:g} ms per call: the tick took {s['elapsed']:.2f} s, its "
+            f"sweep {sweep_s:.2f} s after {before:.2f} s of claim, read, plan and invokes; "
+            f"slots still open after it: {s['left_open']}"
         )
         print("  dispatcher summary:", {k: v for k, v in summary.items() if k != "phase_ms"})
-        print("  dispatcher phases (ms):", summary.get("phase_ms"))
+        print("  dispatcher phases (ms):", {k: round(v) for k, v in phases.items()})
+        brief = TICK_S + sweep_s
+        worst = TICK_S + before + sweep_s
         print(
-            f"goal: silent location, deadline -> verdict <= {GOAL_SILENT_S:g} s: worst case "
-            f"= tick period {TICK_S:g} s + that tick's run {s['elapsed']:.2f} s = {worst:.1f} s "
-            f"({worst / GOAL_SILENT_S:.2f}x) -> {'met' if worst <= GOAL_SILENT_S else 'NOT met'}"
+            f"goal: silent location, deadline -> verdict <= {GOAL_SILENT_S:g} s. Worst case: "
+            f"the deadline passes just after a tick, so the next tick decides it: tick period "
+            f"{TICK_S:g} s + sweep {sweep_s:.2f} s = {brief:.1f} s ({brief / GOAL_SILENT_S:.2f}x"
+            f"); as the dispatcher runs now (sweep after the invokes): + {before:.2f} s = "
+            f"{worst:.1f} s ({worst / GOAL_SILENT_S:.2f}x) -> "
+            f"{'met' if worst <= GOAL_SILENT_S else 'NOT met'}"
         )
     return 0
 
