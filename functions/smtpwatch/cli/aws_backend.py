@@ -7,6 +7,7 @@ commands never load it.
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from smtpwatch.cli.backend import Backend
@@ -33,6 +34,11 @@ MAX_PASSING_RESULT_S = 86400
 
 def stack_outputs(stack: str, region: str | None = None) -> dict[str, str]:
     """The CloudFormation stack's outputs as {OutputKey: OutputValue}."""
+    return _describe(stack, region)[0]
+
+
+def _describe(stack: str, region: str | None) -> tuple[dict[str, str], tuple[str, ...]]:
+    """(the stack's outputs, its locations: its region, then its ProbeRegions)."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -46,7 +52,19 @@ def stack_outputs(stack: str, region: str | None = None) -> dict[str, str]:
         raise UsageError(f"--stack {stack}: {exc}") from None
     if not stacks:
         raise UsageError(f"--stack {stack}: no such stack")
-    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    found = stacks[0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+    params = {p.get("ParameterKey"): p.get("ParameterValue") for p in found.get("Parameters", [])}
+    # The stack's id is an ARN naming its region: arn:aws:cloudformation:REGION:...
+    arn = str(found.get("StackId") or "").split(":")
+    home = arn[3] if len(arn) > 3 and arn[3] else str(cfn.meta.region_name or "")
+    # The region names in ProbeRegions' value: "eu-west-1,ap-southeast-2" (moto writes
+    # a list's value as "['eu-west-1', 'ap-southeast-2']"; the names are the same).
+    extra = _REGION.findall(str(params.get("ProbeRegions") or ""))
+    return outputs, tuple(dict.fromkeys(r for r in [home, *extra] if r))
+
+
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]+")
 
 
 def _pick_output(outputs: dict[str, str], what: str) -> str | None:
@@ -69,8 +87,9 @@ def open_dynamodb(args: argparse.Namespace, need: set[str]) -> Backend:
     prefix: str | None = None
     override: int | None = getattr(args, "passing_result_seconds", None)
     passing = DEFAULT_PASSING_RESULT_S if override is None else override
+    locations: tuple[str, ...] | None = None
     if args.stack:
-        outputs = stack_outputs(args.stack, region)
+        outputs, locations = _describe(args.stack, region)
         names = {w: _pick_output(outputs, w) for w in ("targets", "states", "results")}
         topic = _pick_output(outputs, "topic")
         prefix = _pick_output(outputs, "secrets_prefix")
@@ -113,6 +132,7 @@ def open_dynamodb(args: argparse.Namespace, need: set[str]) -> Backend:
         secrets_prefix=prefix,
         region=region,
         passing_result_s=passing,
+        locations=locations,
     )
 
 

@@ -44,6 +44,9 @@ class Backend:
     # PassingResultSeconds: a passing check that changes nothing is stored once per
     # this many seconds (0: every check is stored, as in the local store).
     passing_result_s: int = 0
+    # The deployed locations of a stack (its region, then its ProbeRegions), when the
+    # CLI read them (--stack); None otherwise. The local store is always one location.
+    locations: tuple[str, ...] | None = None
     _close: Callable[[], None] | None = field(default=None, repr=False)
 
     def close(self) -> None:

@@ -16,6 +16,13 @@ from smtpwatch.cli.backend import add_backend_arguments, open_backend
 from smtpwatch.cli.check_bar import choose_style, write_bar
 from smtpwatch.cli.color import add_color_argument
 from smtpwatch.cli.history_report import RECENT_FAILURES, split_at, summarize, target_interval
+from smtpwatch.cli.locations_view import (
+    VOTE_HEADERS,
+    failing_text,
+    location_cell,
+    vote_cells,
+    votes_in,
+)
 from smtpwatch.cli.main import UsageError
 from smtpwatch.cli.option_values import parse_since
 from smtpwatch.cli.output import add_json_argument, format_ms, print_json, render_table
@@ -123,11 +130,13 @@ def text_parts(report: dict[str, Any], item: dict[str, Any] | None) -> tuple[lis
         f", {c['unknown']} unknown" if c["unknown"] else ""
     )
     last = (
-        f"last: {report['last_status']} at {report['last_check_at']}"
-        + (f" from {report['last_location']}" if report.get("last_location") else "")
+        f"last: {report['last_status']} at {report['last_check_at']}" + _from(report)
         if stored
         else "no stored result in this period"
     )
+    if report.get("partial_failures"):
+        n = report["partial_failures"]
+        tally += f"; {n} partial failure{'s' if n != 1 else ''}"
     if implied:
         total_checks = stored + implied
         lines.append(
@@ -163,17 +172,57 @@ def text_parts(report: dict[str, Any], item: dict[str, Any] | None) -> tuple[lis
         kinds = ", ".join(f"{k} x{n}" for k, n in sorted(report["failure_kinds"].items()))
         lines.append("")
         lines.append(f"failures: {kinds}")
-    if report["recent_failures"]:
-        lines.append("")
-        lines.append("recent failures (newest first):")
-        lines.append(
-            render_table(
-                ("WHEN", "LOCATION", "KIND", "PHASE", "MESSAGE"),
-                (
-                    (f["started_at"], f["location"] or "-", f["kind"], f["phase"], f["message"])
-                    for f in report["recent_failures"]
-                ),
-                max_width=80,
-            )
-        )
+    for key, title in (
+        ("recent_failures", "recent failures (newest first):"),
+        (
+            "recent_partial_failures",
+            "recent partial failures, fewer locations than the quorum (newest first):",
+        ),
+    ):
+        if report.get(key):
+            lines += ["", title, _failures_table(report[key])]
+    votes = [
+        (f["started_at"], *vote_cells(v))
+        for f in report["recent_failures"] + report.get("recent_partial_failures", [])
+        for v in votes_in(f)
+    ]
+    if votes:
+        votes.sort(key=lambda row: row[0], reverse=True)  # stable: the slot's order kept
+        lines += ["", "each location's check of those (newest first):"]
+        lines.append(render_table(("WHEN", *VOTE_HEADERS), votes, max_width=80))
     return top, lines
+
+
+def _from(report: dict[str, Any]) -> str:
+    """Where the last check ran: " from LOCATION", or " from 3 locations (1/3 locations
+    failing)" for a verdict of several."""
+    votes = votes_in({"locations": report.get("last_locations")})
+    where = location_cell(votes, report.get("last_location"))
+    if not where:
+        return ""
+    failing = failing_text(votes)
+    return f" from {where}" + (f" ({failing})" if failing else "")
+
+
+def _failures_table(failures: list[dict[str, Any]]) -> str:
+    return render_table(
+        ("WHEN", "LOCATION", "KIND", "PHASE", "MESSAGE"),
+        (
+            (
+                f["started_at"],
+                _failing_cell(f) or f["location"] or "-",
+                f["kind"],
+                f["phase"],
+                f["message"],
+            )
+            for f in failures
+        ),
+        max_width=80,
+    )
+
+
+def _failing_cell(failure: dict[str, Any]) -> str | None:
+    """ "2/3 failing" for a verdict of several locations (the table below names them)."""
+    votes = votes_in(failure)
+    failing = sum(1 for v in votes if v.failed)
+    return f"{failing}/{len(votes)} failing" if failing else None

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from smtpwatch.core.locations import SILENT, failing_summary
 from smtpwatch.core.result import PHASES, ProbeResult, Status
 from smtpwatch.core.schedule import format_ts, parse_ts
 
@@ -157,22 +158,19 @@ def summarize(
         if ms:
             phases[phase.value] = _stats(ms)
     failed = [r for r in results if r.status is Status.CRITICAL]
-    recent = [
-        {
-            "started_at": r.started_at,
-            "location": r.location or None,
-            "kind": r.error.kind.value if r.error else None,
-            "phase": r.error.phase.value if r.error and r.error.phase else None,
-            "smtp_code": r.error.smtp_code if r.error else None,
-            "message": r.error.message if r.error else "",
-        }
-        for r in reversed(failed[-failures:] if failures else [])
-    ]
-    # Checks per location (a result stored before results said where is in none).
+    # A verdict that passed although some of its locations failed (fewer than the quorum).
+    partial = [r for r in results if r.status is not Status.CRITICAL and failing_summary(r)]
+    recent = [_failure(r) for r in reversed(failed[-failures:] if failures else [])]
+    # Checks per location: a verdict counts one check in each location that voted (a
+    # result stored before results said where is in none).
     locations: dict[str, int] = {}
     for r in results:
-        if r.location:
-            locations[r.location] = locations.get(r.location, 0) + 1
+        if r.locations:
+            names = [v.location for v in r.locations if v.status != SILENT]
+        else:
+            names = [r.location] if r.location else []
+        for name in names:
+            locations[name] = locations.get(name, 0) + 1
     kinds: dict[str, int] = {}
     for r in failed:
         kind = r.error.kind.value if r.error else "?"
@@ -191,10 +189,38 @@ def summarize(
         "last_check_at": results[-1].started_at if results else None,
         "last_status": results[-1].status.value if results else None,
         "last_location": (results[-1].location or None) if results else None,
+        "last_locations": [v.to_dict() for v in results[-1].locations] if results else [],
         "locations": locations,
         # Timings of passing checks: a refused connection is fast and would flatter p50.
         "total_ms": _stats(r.total_ms for r in passed),
         "phases_ms": phases,
         "failure_kinds": kinds,
         "recent_failures": recent,
+        "partial_failures": len(partial),
+        "recent_partial_failures": [
+            _failure(r) for r in reversed(partial[-failures:] if failures else [])
+        ],
+    }
+
+
+def _failure(r: ProbeResult) -> dict[str, Any]:
+    """A failed (or partially failed) check as the report lists it; a verdict of
+    several locations adds each location's vote."""
+    if r.error is None:  # a partial failure: the first failing location's error
+        vote = next((v for v in r.locations if v.failed), None)
+        kind, phase = (vote.error, vote.phase) if vote else (None, None)
+        code, message = None, (vote.message if vote else None) or ""
+    else:
+        kind, code, message = r.error.kind.value, r.error.smtp_code, r.error.message
+        phase = r.error.phase.value if r.error.phase else None
+    return {
+        "started_at": r.started_at,
+        "status": r.status.value,
+        "location": r.location or None,
+        "kind": kind,
+        "phase": phase,
+        "smtp_code": code,
+        "message": message,
+        "locations_failing": failing_summary(r),
+        "locations": [v.to_dict() for v in r.locations],
     }

@@ -13,6 +13,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from smtpwatch.cli.backend import Backend, add_backend_arguments, open_backend
 from smtpwatch.cli.color import add_color_argument, use_color
+from smtpwatch.cli.locations_view import (
+    effective_count,
+    failing_places,
+    failing_text,
+    location_cell,
+    quorum_line,
+    votes_in,
+)
 from smtpwatch.cli.output import (
     add_json_argument,
     format_ago,
@@ -47,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         backend.close()
     if args.problems:
-        rows = [r for r in rows if r["status"] in ("down", "warning") or r["failing"]]
+        rows = [
+            r
+            for r in rows
+            if r["status"] in ("down", "warning") or r["failing"] or r["locations_failing"]
+        ]
     if args.json:
         print_json(rows)
         return 0
@@ -72,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 _state_cell(r),
                 format_ago(r["since"]),
                 format_ago(r["last_checked_at"]),
-                r["location"] or "-",
+                location_cell(votes_in(r), r["location"]) or "-",
                 format_ms(r["total_ms"]),
                 _problem(r),
             )
@@ -92,6 +104,12 @@ def run(args: argparse.Namespace) -> int:
         print("* an alert is waiting to be delivered (sent by the next run)")
     for line in delivery:  # alert channels with alerts pending or given up
         print(line)
+    for r in rows:  # a quorum no slot can reach as written
+        note = quorum_line(
+            r["target_id"], r["quorum"], r["deployed_locations"], local=backend.kind == "sqlite"
+        )
+        if note:
+            print(note)
     if backend.kind == "dynamodb":
         print(
             "CHECKED is the newest stored result: a passing check that changes nothing is "
@@ -131,16 +149,25 @@ def collect(backend: Backend) -> list[dict[str, Any]]:
         state = states.get(target_id) or TargetState(target_id)
         if callable(latest_of):
             state = with_latest_result(state, latest_of(target_id))
-        rows.append(_row(target, state))
+        rows.append(_row(target, state, _checked_from(backend, target)))
     rows.sort(key=lambda r: (_ORDER.get(r["status"], 9), r["target_id"]))
     return rows
 
 
-def _row(target: Target, state: TargetState) -> dict[str, Any]:
+def _checked_from(backend: Backend, target: Target) -> int | None:
+    """How many deployed locations check ``target``: 1 in local mode; on AWS the
+    stack's locations it names (None when the CLI has only table names)."""
+    if backend.kind == "sqlite":
+        return 1
+    return None if backend.locations is None else effective_count(target, backend.locations)
+
+
+def _row(target: Target, state: TargetState, checked_from: int | None) -> dict[str, Any]:
     from smtpwatch.core.alerting import target_identity
 
     last = state.last_result or {}
     status = state.status.value if target.enabled else "disabled"
+    votes = votes_in(last)
     return {
         **target_identity(target),
         "enabled": target.enabled,
@@ -153,6 +180,11 @@ def _row(target: Target, state: TargetState) -> dict[str, Any]:
         "last_status": last.get("status"),
         # where the last check ran (None: no check yet, or stored before results said)
         "location": last.get("location") or None,
+        # a verdict of several locations: each one's vote, and "2/3 locations failing"
+        "locations": [v.to_dict() for v in votes],
+        "locations_failing": failing_text(votes),
+        "quorum": target.quorum,
+        "deployed_locations": checked_from,
         "total_ms": last.get("total_ms"),
         "error": last.get("error"),
         "warnings": last.get("warnings") or [],
@@ -193,6 +225,10 @@ def _broken_row(item: dict[str, Any], message: str) -> dict[str, Any]:
         "failing": True,
         "last_status": "critical",
         "location": None,
+        "locations": [],
+        "locations_failing": None,
+        "quorum": 0,
+        "deployed_locations": None,
         "total_ms": None,
         "error": {"kind": "config", "phase": None, "message": message},
         "warnings": [],
@@ -235,6 +271,11 @@ def _state_cell(row: dict[str, Any]) -> str:
 
 
 def _problem(row: dict[str, Any]) -> str:
+    failing = row.get("locations_failing")
+    if failing:  # a verdict: the failing locations, each with its error
+        warnings = [w for w in row.get("warnings") or [] if not _is_partial(w)]
+        parts = [f"{failing}: {failing_places(votes_in(row))}"]
+        return "; ".join(parts + [f"{w['kind']}: {w.get('message', '')}" for w in warnings])
     error = row.get("error")
     if error:
         where = f" in {error['phase']}" if error.get("phase") else ""
@@ -245,3 +286,7 @@ def _problem(row: dict[str, Any]) -> str:
     # Nothing wrong: a fact like the certificate's days left would read as a problem
     # in this column (--json keeps days_left).
     return "-"
+
+
+def _is_partial(warning: Any) -> bool:
+    return isinstance(warning, dict) and warning.get("kind") == "partial_failure"
