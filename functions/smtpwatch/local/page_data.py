@@ -47,6 +47,7 @@ from smtpwatch.local.target_views import (
     read_view,
     read_views,
     recent_results,
+    votes_of,
 )
 
 __all__ = ["overview_rows", "target_page"]
@@ -72,14 +73,18 @@ def target_page(
         return None
     t = now.timestamp()
     uptime = _uptimes(conn, t, target_id).get(target_id, _NO_UPTIME)
+    checks = [_cell(doc) for doc in reversed(recent_results(conn, target_id, BAR_CHECKS))]
     return TargetPage(
         row=_row(view, uptime, t),
         window=window,
-        checks=[_cell(doc) for doc in reversed(recent_results(conn, target_id, BAR_CHECKS))],
+        checks=checks,
         phase_points=_points(conn, target_id, WINDOWS[window], t),
         cert=_cert(view.measured, t),
         failures=_failures(conn, target_id),
         alerts=_alerts(conn, target_id),
+        partials=[
+            c for c in reversed(checks) if c.status != "critical" and any(v.failed for v in c.votes)
+        ],
     )
 
 
@@ -95,6 +100,7 @@ def _row(view: TargetView, uptime: Uptime, now: float) -> OverviewRow:
         last_error=_last_error(measured),
         last_check=_str_or_none((view.latest or {}).get("started_at")),
         warnings=_warnings(measured.get("warnings")),
+        votes=votes_of(measured),
     )
 
 
@@ -304,6 +310,7 @@ def _cell(doc: dict[str, Any]) -> CheckCell:
         status=str(doc.get("status") or "unknown"),
         error=_error_line(doc.get("error")),
         location=one_line(str(doc.get("location") or "")),
+        votes=votes_of(doc),
     )
 
 

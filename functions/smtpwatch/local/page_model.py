@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from smtpwatch.core.locations import LocationVote
 from smtpwatch.local.target_views import TargetView
 
 __all__ = [
@@ -62,6 +63,8 @@ class OverviewRow:
     last_check: str | None  # started_at of the newest check, any status
     # (kind, message) of the newest measured check's warnings, messages made one line
     warnings: tuple[tuple[str, str], ...] = ()
+    # the newest measured check's locations, when it was a verdict of several
+    votes: tuple[LocationVote, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,7 @@ class CheckCell:
     status: str  # ok | warning | critical | unknown
     error: str  # "" or one line: "<phase>: <kind>: <message>"
     location: str = ""  # where the check ran ("" for results that predate locations)
+    votes: tuple[LocationVote, ...] = ()  # a verdict of several locations: each one's vote
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +108,5 @@ class TargetPage:
     cert: dict[str, str] = field(default_factory=dict)  # label -> value, in display order
     failures: list[CheckCell] = field(default_factory=list)  # newest first, ≤ LIST_ROWS
     alerts: list[AlertRow] = field(default_factory=list)  # newest first, ≤ LIST_ROWS
+    # the checks of the bar that passed although some locations failed, newest first
+    partials: list[CheckCell] = field(default_factory=list)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from smtpwatch.core.kinds import PHASES
+from smtpwatch.core.locations import MAX_LOCATIONS, LocationVote
 from smtpwatch.core.schedule import parse_ts
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "read_view",
     "read_views",
     "recent_results",
+    "votes_of",
 ]
 
 # Every value of smtpwatch_target_state's "state" label, in a fixed order.
@@ -184,6 +186,14 @@ def metric_values(view: TargetView) -> MetricValues:
 def _seconds(ms: float) -> float:
     # Stored to 0.1 ms: rounding keeps 123.4 ms from printing as 0.12340000000000001 s.
     return round(ms / 1000, 7)
+
+
+def votes_of(doc: dict[str, Any]) -> tuple[LocationVote, ...]:
+    """A stored verdict's votes, the first MAX_LOCATIONS usable ones; () for a result of
+    one location (or a list edited by hand into something else)."""
+    raw = doc.get("locations")
+    entries = raw[:MAX_LOCATIONS] if isinstance(raw, list) else []
+    return tuple(v for v in map(LocationVote.from_dict, entries) if v is not None)
 
 
 def finite_number(value: object) -> float | None:

@@ -16,6 +16,7 @@ from smtpwatch.local.target_views import (
     read_view,
     read_views,
     recent_results,
+    votes_of,
 )
 
 __all__ = ["DEFAULT_RESULTS", "MAX_RESULTS", "target_document", "targets_document"]
@@ -58,6 +59,8 @@ def _entry(view: TargetView) -> dict[str, Any]:
             "started_at": latest.get("started_at"),
             "status": latest.get("status"),
             "error": latest.get("error"),
+            # a verdict of several locations: each one's vote ([] for one location)
+            "locations": [v.to_dict() for v in votes_of(latest)],
         },
         "probe_success": values.success,
         "probe_duration_seconds": values.duration_s,

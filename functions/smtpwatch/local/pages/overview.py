@@ -10,6 +10,7 @@ from datetime import datetime
 from smtpwatch.local.page_model import LastError, OverviewRow
 from smtpwatch.local.pages.formats import NONE, days, html_text, moment, percent
 from smtpwatch.local.pages.layout import page
+from smtpwatch.local.pages.locations import checked_where, failing_text, vote_spans
 from smtpwatch.local.pages.query import OverviewFilter
 from smtpwatch.local.target_views import STATES
 
@@ -66,9 +67,19 @@ def warning_spans(kind: str, message: str) -> str:
 
 
 def _problems(row: OverviewRow) -> str:
-    # The error of a failed check first, then the warnings its check (or a passed one) made.
-    parts = [error_spans(row.last_error)] if row.last_error is not None else []
-    parts += [f'<span class="warning">{warning_spans(k, m)}</span>' for k, m in row.warnings]
+    # How many locations failed, the error of a failed check, the failing locations of
+    # a partial failure, then the warnings its check (or a passed one) made.
+    failing = failing_text(row.votes)
+    parts = [f'<span class="locations-failing">{html_text(failing)}</span>'] if failing else []
+    if row.last_error is not None:
+        parts.append(error_spans(row.last_error))
+    elif failing:
+        parts += [vote_spans(v) for v in row.votes if v.failed]
+    parts += [
+        f'<span class="warning">{warning_spans(k, m)}</span>'
+        for k, m in row.warnings
+        if not (failing and k == "partial_failure")  # says what the spans above say
+    ]
     return " ".join(parts)
 
 
@@ -151,7 +162,7 @@ def _row(row: OverviewRow, now: datetime) -> str:
         "uptime-30d": percent(row.uptime.month),
         "cert-days": days(row.cert_days_left),
         "last-check": moment(row.last_check, now),
-        "location": html_text(view.location) or NONE,
+        "location": checked_where(row.votes, row.view.location) or NONE,
         "host": html_text(view.host) or NONE,
         "tags": tag_spans(view.tags),
     }

@@ -7,6 +7,7 @@ from collections import Counter
 
 from smtpwatch.core.safe_text import for_html
 from smtpwatch.local.page_model import BAR_CHECKS, CheckCell
+from smtpwatch.local.pages.locations import failing_text
 
 __all__ = ["STATUS_COLOURS", "check_bar"]
 
@@ -40,6 +41,8 @@ def check_bar(checks: list[CheckCell]) -> str:
 def _cell(slot: int, check: CheckCell) -> str:
     status = check.status if check.status in STATUS_COLOURS else "unknown"
     title = f"{check.started_at} {check.status}"
+    if failing_text(check.votes):
+        title += f" ({failing_text(check.votes)})"
     if check.error:
         title += f" — {check.error}"
     return (

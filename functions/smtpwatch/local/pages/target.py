@@ -9,7 +9,8 @@ from smtpwatch.core.safe_text import for_html
 from smtpwatch.local.page_model import WINDOWS, TargetPage
 from smtpwatch.local.pages.formats import NONE, days, moment, percent
 from smtpwatch.local.pages.layout import page
-from smtpwatch.local.pages.lists import alerts_table, failures_table
+from smtpwatch.local.pages.lists import alerts_table, failures_table, votes_table
+from smtpwatch.local.pages.locations import checked_where, failing_text
 from smtpwatch.local.pages.overview import error_spans, tag_spans, target_href, warning_spans
 from smtpwatch.local.pages.svg_bar import check_bar
 from smtpwatch.local.pages.svg_chart import phase_chart
@@ -27,11 +28,13 @@ def render_target(target: TargetPage, now: datetime, location: str) -> str:
         _last_error(target),
         _warnings(target),
         _facts(target, now),
+        _locations(target),
         _bar(target, now),
         _chart(target, now),
         _cert(target),
         "<h2>Recent failures</h2>\n",
         failures_table(target.failures, now),
+        _partials(target, now),
         "<h2>Recent alerts</h2>\n",
         alerts_table(target.alerts, now),
     ]
@@ -63,7 +66,7 @@ def _facts(target: TargetPage, now: datetime) -> str:
     facts = (
         ("host", "Host", for_html(view.host) or NONE),
         ("port", "Port", for_html(view.port) or NONE),
-        ("location", "Location", for_html(view.location) or NONE),
+        ("location", "Location", checked_where(row.votes, view.location) or NONE),
         ("state", "State", f'<span class="badge state-{state}">{state.upper()}</span>'),
         ("since", "Since", moment(view.since, now)),
         ("tags", "Tags", tags or NONE),
@@ -76,6 +79,25 @@ def _facts(target: TargetPage, now: datetime) -> str:
         for cls, label, value in facts
     )
     return f'<dl class="facts">\n{items}</dl>\n'
+
+
+def _locations(target: TargetPage) -> str:
+    """Each location's vote of the newest measured check, when it was a verdict."""
+    votes = target.row.votes
+    if not votes:
+        return ""
+    failing = failing_text(votes)
+    summary = f'<p class="locations-failing">{for_html(failing)}</p>\n' if failing else ""
+    return f"<h2>Locations of the newest check</h2>\n{summary}{votes_table(votes)}"
+
+
+def _partials(target: TargetPage, now: datetime) -> str:
+    """The recent checks that passed although some locations failed (fewer than the
+    quorum); nothing when there are none (always so in local mode)."""
+    if not target.partials:
+        return ""
+    table = failures_table(target.partials, now, "partial-failures")
+    return "<h2>Recent partial failures</h2>\n" + table
 
 
 def _bar(target: TargetPage, now: datetime) -> str:
