@@ -49,6 +49,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -514,12 +515,19 @@ LOCATION_MEASURED: dict[str, float] = {
     "vote_cpu_ms": 3.6,  # the vote's own client CPU beyond a check's (5.4 ms - its state read)
     "decide_cpu_ms": 3.5,  # the claim, the state read, the verdict
     "invoke_request_bytes": 1500.0,  # one signed Invoke carrying the target item
-    "invoke_cpu_ms": 0.30,  # the dispatcher's CPU per extra invoke (bench/direct_invoke.py)
+    # The dispatcher's CPU per target: 2.37 ms with 3 locations, 0.52 ms with one
+    # (python bench/dispatch_locations.py [--probe-regions ""], same loaded machine):
+    # 0.9 ms per extra invoke (0.27 ms alone: the rest is 320 threads sharing the GIL).
+    "invoke_cpu_ms": 0.90,
     "slot_cpu_ms": 0.05,  # the dispatcher's CPU per open slot (BatchWriteItem of 25)
     # Once a tick (the dispatcher, LocationWatch): the slots sent per location (one
     # UpdateItem), the tick's counts read back, each location's health item read (cached
     # 60 s per process; a probe container reads its own location's once a minute).
     "health_wru_per_tick": 1.0,
+    # The levers' switches: a probe region reads the state (1) or finds it in the event
+    # (0); votes expire after the results' retention (0) or after this many days.
+    "region_state_reads": 1.0,
+    "vote_retention_days": 0.0,
     "health_rru_per_tick_per_location": 2.0,
 }
 LOCATIONS_GOAL_100 = 0.25  # USD per target-month all-in at 100 targets, 3 locations
@@ -577,10 +585,10 @@ def locations_model(
     regional_decides = extra / n
     decide_ms = m["decide_cpu_ms"] * scale
     # A probe region's check: the SMTP conversation, then every AWS call crosses regions.
+    state_reads = m["region_state_reads"]  # 0: a state snapshot in the event instead
+    region_calls = m["vote_calls"] - 1 + state_reads
     region_ms = (
-        round_trips * rtt_ms
-        + m["vote_calls"] * cross_ms
-        + (probe_cpu_ms + m["vote_cpu_ms"]) * scale
+        round_trips * rtt_ms + region_calls * cross_ms + (probe_cpu_ms + m["vote_cpu_ms"]) * scale
     )
     # The home location's check gets the vote's two calls more (its state read was there).
     home_ms = (m["vote_calls"] - 1) * aws_call_ms + m["vote_cpu_ms"] * scale
@@ -588,14 +596,17 @@ def locations_model(
     decide_home_ms = m["decide_calls"] * aws_call_ms + decide_ms
     claims = m["claims_per_slot"]
     wru = n * m["vote_wru"] + m["decide_wru"] * claims + m["slot_wru"]
-    rru = extra * 0.5 + (m["vote_rru"] - 0.5) * n + m["decide_rru"]
-    retained = base.result_retention_days * 1440 / base.interval_min * n
+    rru = extra * 0.5 * state_reads + (m["vote_rru"] - 0.5) * n + m["decide_rru"]
+    vote_days = m["vote_retention_days"] or base.result_retention_days
+    retained = vote_days * 1440 / base.interval_min * n
     vote_gb = retained * (m["vote_item_bytes"] + 100) / 1e9
     # Billed to the sender's region: the invoke and every response leave the home
     # region, a probe region's requests leave that region.
-    home_out = extra * (m["invoke_request_bytes"] + m["vote_response_bytes"])
+    share = region_calls / m["vote_calls"]  # of a vote's bytes, by its calls
+    home_out = extra * (m["invoke_request_bytes"] + share * m["vote_response_bytes"])
     home_out += regional_decides * m["decide_response_bytes"]
-    region_out = extra * m["vote_request_bytes"] + regional_decides * m["decide_request_bytes"]
+    region_out = extra * share * m["vote_request_bytes"]
+    region_out += regional_decides * m["decide_request_bytes"]
     home_out_gb, region_out_gb = checks * home_out / 1e9, checks * region_out / 1e9
     log_bytes = base.log_bytes_per_check + base.platform_log_bytes
     log_gb = checks * extra * log_bytes / 1e9
@@ -609,7 +620,7 @@ def locations_model(
         ),
         LocationLine(
             f"Lambda probe duration, probe regions ({region_ms:.0f} ms x "
-            f"{base.probe_memory_mb} MB each: {m['vote_calls']:g} calls x {cross_ms:g} ms)",
+            f"{base.probe_memory_mb} MB each: {region_calls:g} calls x {cross_ms:g} ms)",
             0.0,
             checks * extra * region_ms / 1000 * gb_s,
         ),
@@ -634,7 +645,7 @@ def locations_model(
             0.0,
         ),
         LocationLine(
-            f"DynamoDB vote storage ({n} per slot, {base.result_retention_days} d)",
+            f"DynamoDB vote storage ({n} per slot, {vote_days:g} d)",
             vote_gb * PRICE["ddb_storage_gb_month"],
             0.0,
         ),
@@ -661,7 +672,36 @@ def locations_model(
     ]
 
 
-def print_locations(n: int, base: Inputs, base_fixed: float, lines: list[LocationLine]) -> None:
+LOCATION_LEVERS: list[tuple[str, dict[str, float]]] = [
+    (
+        "votes expire a day after their slot, not with the results",
+        {"vote_retention_days": 1},
+    ),
+    (
+        "the decision reuses the state its vote read (no second read)",
+        {"decide_calls": 1, "decide_rru": 0, "decide_request_bytes": 900},
+    ),
+    (
+        "probe regions get a state snapshot in the event (no state read)",
+        {"region_state_reads": 0},
+    ),
+]
+
+
+def print_location_levers(
+    n: int, fixed: float, variable: Callable[[Inputs, dict[str, float]], float], base: Inputs
+) -> None:
+    """What each change would save, cumulative, all-in per target-month at 100 targets."""
+    print(f"\n== levers, {n} locations, 1-minute checks (all-in at 100 targets, cumulative)")
+    current = dict(LOCATION_MEASURED)
+    print(f"  {'as measured':<72} ${variable(base, current) + fixed / 100:9.4f}")
+    for name, change in LOCATION_LEVERS:
+        current |= change
+        print(f"  {'+ ' + name:<72} ${variable(base, current) + fixed / 100:9.4f}")
+
+
+def print_locations(n: int, base: Inputs, base_fixed: float, lines: list[LocationLine]) -> float:
+    """The table of what ``n`` locations add; returns the fixed cost of all the stacks."""
     extra = n - 1
     print(
         f"\n== {n} locations (the home region + {extra} probe regions), 1-minute checks: "
@@ -707,6 +747,7 @@ def print_locations(n: int, base: Inputs, base_fixed: float, lines: list[Locatio
         f"  goal at 100 targets: <= ${LOCATIONS_GOAL_100:.2f} ({at_100 / LOCATIONS_GOAL_100:.2f}x,"
         f" {'met' if at_100 <= LOCATIONS_GOAL_100 else 'NOT met'})"
     )
+    return fixed
 
 
 # ----------------------------------------------------------------------------- measure
@@ -1306,18 +1347,28 @@ def main(argv: list[str] | None = None) -> int:
     print_floor(inputs_1min, args.rtt_ms, args.smtp_round_trips)
     print_levers(inputs_1min, measured)
     if args.locations > 1:
-        lines = locations_model(
-            inputs_1min,
-            args.locations,
-            rtt_ms=args.rtt_ms,
-            round_trips=args.smtp_round_trips,
-            cross_ms=args.cross_region_ms,
-            aws_call_ms=args.aws_call_ms,
-            probe_cpu_ms=measured["probe_cpu_ms"],
-            cpu_scale_=args.cpu_scale,
-            m=LOCATION_MEASURED,
-        )
-        print_locations(args.locations, inputs_1min, b1.fixed_total, lines)
+
+        def added(base: Inputs, m: dict[str, float]) -> list[LocationLine]:
+            return locations_model(
+                base,
+                args.locations,
+                rtt_ms=args.rtt_ms,
+                round_trips=args.smtp_round_trips,
+                cross_ms=args.cross_region_ms,
+                aws_call_ms=args.aws_call_ms,
+                probe_cpu_ms=measured["probe_cpu_ms"],
+                cpu_scale_=args.cpu_scale,
+                m=m,
+            )
+
+        def variable(base: Inputs, m: dict[str, float]) -> float:
+            return model(base).per_target_total + sum(x.total for x in added(base, m))
+
+        lines = added(inputs_1min, LOCATION_MEASURED)
+        fixed = print_locations(args.locations, inputs_1min, b1.fixed_total, lines)
+        print_location_levers(args.locations, fixed, variable, inputs_1min)
+        five = variable(inputs, LOCATION_MEASURED) + fixed / 100
+        print(f"  {'(for comparison) 5-minute checks, as measured':<72} ${five:9.4f}")
     if args.json and not args.measure:
         print(json.dumps(asdict(inputs), indent=1))
     return 0
