@@ -60,6 +60,7 @@ class World:
     nets: dict[str, Network] = field(default_factory=dict)
     watches: dict[str, LocationWatch] = field(default_factory=dict)
     opened: list[OpenSlot] = field(default_factory=list)
+    passing_result_every_s: int = 0  # the AWS default keeps a passing result an hour
 
     def __post_init__(self) -> None:
         for name in self.locations:
@@ -87,6 +88,7 @@ class World:
             now=lambda: self.now,
             sleep=lambda s: None,
             maintenance=lambda t, n: False,
+            passing_result_every_s=self.passing_result_every_s,
         )
 
     def break_net(self, *names: str) -> None:

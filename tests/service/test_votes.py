@@ -67,6 +67,30 @@ def test_one_of_three_failing_is_no_alert_and_history_shows_1_of_3(server: SmtpS
     assert world.events == []
 
 
+def test_with_sampled_history_a_verdict_with_a_failing_location_is_still_kept(
+    server: SmtpServer,
+) -> None:
+    # AWS keeps one passing result an hour; a partial failure is not a passing result
+    # that changes nothing: the history shows every one.
+    world, t = World(passing_result_every_s=3600), target(server)
+
+    def at(minute: int, second: int = 5) -> None:
+        world.now = world.now.replace(minute=minute, second=second)
+
+    for minute, broken in ((10, ()), (15, ()), (20, (EU,))):
+        at(minute)
+        world.break_net(*broken)
+        world.check(t, slot(minute))
+    world.break_net()
+    at(25)
+    world.check(t, slot(25), silent=[AP])
+    at(25, 45)
+    world.sweep(t, world.opened[-1])
+    history = [[v.status for v in r.locations] for r in world.results.iter_results("mx1")]
+    # 10: the first (the state changed); 15: all pass, nothing changed: sampled out.
+    assert history == [["ok", "ok", "ok"], ["ok", "critical", "ok"], ["ok", "ok", "silent"]]
+
+
 def test_two_of_three_is_one_down_naming_both_then_one_recovered(server: SmtpServer) -> None:
     world, t = World(), target(server)
     world.check(t, slot(0))
