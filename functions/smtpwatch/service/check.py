@@ -48,6 +48,8 @@ __all__ = [
 
 log = logging.getLogger("smtpwatch.check")
 
+_PASSING = (Status.OK.value, Status.WARNING.value)
+
 
 class AlertGate(Protocol):
     """Monitor-degraded gate: one ``degraded`` alert instead of a flood of down alerts."""
@@ -270,10 +272,12 @@ def _kept_whatever_happens(
     ``passing_result_every_s`` is 0; else every ``critical``/``unknown`` result, every
     one of a check that finds a pending alert, and of the passing ones only the one
     whose slot opens each period (a passing result that changes the state is stored
-    after the decision)."""
+    after the decision). A verdict with a location not passing is kept too."""
     every = deps.passing_result_every_s
     if every <= 0 or result.status in (Status.CRITICAL, Status.UNKNOWN):
         return True
+    if any(vote.status not in _PASSING for vote in result.locations):
+        return True  # a verdict with a failing, crashed or silent location: history shows it
     if state.pending_alert:
         # The flush publishes before any state write of this check, so only the
         # result key can stop a second delivery of this event from publishing it again
