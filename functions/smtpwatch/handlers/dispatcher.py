@@ -3,15 +3,16 @@
 Thin: the tick comes from the EventBridge event's ``time``, its correlation id (logged here
 and put in each probe event) from the event's ``id``; ``service.dispatch.Dispatcher``
 does the run over the DynamoDB stores, the Lambda invoker and the SNS sink wired here
-once per container. Logs one summary line; of its figures only DispatchFailed is a
-custom metric unless the stack turns on DetailedMetrics.
+once per container; with ``SMTPWATCH_PROBE_REGIONS``, one invoker per location and the
+vote store. Logs one summary line; of its figures only DispatchFailed is a custom metric
+unless the stack turns on DetailedMetrics.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,12 @@ from smtpwatch.service.dispatch import SCAN_SEGMENTS, Dispatcher
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from smtpwatch.adapters.aws_clients import Clients
+    from smtpwatch.adapters.dynamodb import DynamoStateStore
+    from smtpwatch.core.locations import OpenSlot
+    from smtpwatch.ports import AlertSink, ProbeInvoker
+    from smtpwatch.service.dispatch_ports import DeployedLocations, LocationInvoker
+
 __all__ = ["handler", "tick_time"]
 
 logger = make_logger()
@@ -39,15 +46,14 @@ def _runtime() -> tuple[DispatcherSettings, Dispatcher]:
 
     from smtpwatch.adapters.aws_clients import Clients
     from smtpwatch.adapters.dynamodb import DynamoBookkeeping, DynamoStateStore, DynamoTargetStore
-    from smtpwatch.adapters.lambda_invoker import DirectLambdaInvoker, LambdaProbeInvoker
     from smtpwatch.adapters.sns import LazySnsSink
     from smtpwatch.adapters.tick_gate import settle_episode
-    from smtpwatch.ports import ProbeInvoker
 
     settings = load_dispatcher_settings()
     require(settings, "TARGETS_TABLE", "STATE_TABLE", "PROBE_FUNCTION_NAME")
     config = Config(
-        max_pool_connections=settings.dispatch_workers + 2 * SCAN_SEGMENTS,
+        # A probe region's pool is twice the home one (remote_workers).
+        max_pool_connections=remote_workers(settings) + 2 * SCAN_SEGMENTS,
         retries={"mode": "standard", "max_attempts": 3},
         connect_timeout=3,
         read_timeout=10,
@@ -55,11 +61,7 @@ def _runtime() -> tuple[DispatcherSettings, Dispatcher]:
     clients = Clients(config)
     ddb = clients("dynamodb")
     lambda_client = clients("lambda")
-    invoker: ProbeInvoker
-    if settings.invoke_mode == "direct":
-        invoker = DirectLambdaInvoker(lambda_client, clients.session, settings.probe_function_name)
-    else:
-        invoker = LambdaProbeInvoker(lambda_client, settings.probe_function_name)
+    invoker = _invoker(settings, clients, lambda_client, settings.probe_function_name)
     # The SNS client is made only when an alert is actually sent (cold start).
     sink = LazySnsSink(clients, settings.alert_topic_arn) if settings.alert_topic_arn else None
     states = DynamoStateStore(ddb, settings.state_table)
@@ -72,6 +74,9 @@ def _runtime() -> tuple[DispatcherSettings, Dispatcher]:
         share=settings.degraded_share,
         min_count=settings.degraded_min_probes,
     )
+    locations = None
+    if settings.probe_regions:
+        locations = _deployed(settings, clients, invoker, states, sink, lambda_client)
     dispatcher = Dispatcher(
         targets=DynamoTargetStore(ddb, settings.targets_table, scan_segments=SCAN_SEGMENTS),
         states=states,
@@ -79,10 +84,129 @@ def _runtime() -> tuple[DispatcherSettings, Dispatcher]:
         invoker=invoker,
         sink=sink,
         settle=settle,
+        locations=locations,
         workers=settings.dispatch_workers,
         log=logger,
     )
     return settings, dispatcher
+
+
+def remote_workers(settings: DispatcherSettings) -> int:
+    """Invokes in flight per probe region: a cross-region round trip is a few times the
+    home one, so twice the home pool keeps them overlapping (bench/dispatch.py)."""
+    return min(512, 2 * settings.dispatch_workers)
+
+
+def _invoker(settings: DispatcherSettings, clients: Clients, client: Any, name: str) -> Any:
+    """The invoker of one location's function, on that location's Lambda client."""
+    from smtpwatch.adapters.lambda_invoker import DirectLambdaInvoker, LambdaProbeInvoker
+
+    if settings.invoke_mode == "direct":
+        return DirectLambdaInvoker(client, clients.session, name)
+    return LambdaProbeInvoker(client, name)
+
+
+def _deployed(
+    settings: DispatcherSettings,
+    clients: Clients,
+    home_invoker: ProbeInvoker,
+    states: DynamoStateStore,
+    sink: AlertSink | None,
+    home_client: Any,
+) -> DeployedLocations:
+    """Every location, the home region first, each with its invoker: a probe region's
+    function (``<prefix><region>``) by name on that region's Lambda endpoint, which is
+    its ARN in this account; the vote store; the sweep's decider."""
+
+    home = str(home_client.meta.region_name)
+    invokers: dict[str, LocationInvoker] = {home: home_invoker}  # type: ignore[dict-item]
+    workers = {home: settings.dispatch_workers}
+    for region in settings.probe_regions:
+        name = settings.regional_function_name(region)
+        invokers[region] = _invoker(settings, clients, clients("lambda", region), name)
+        workers[region] = remote_workers(settings)
+    return _with_votes(settings, clients, states, sink, (home, *settings.probe_regions))(
+        invokers, workers
+    )
+
+
+def _with_votes(
+    settings: DispatcherSettings,
+    clients: Clients,
+    states: DynamoStateStore,
+    sink: AlertSink | None,
+    names: tuple[str, ...],
+) -> Callable[[Mapping[str, LocationInvoker], dict[str, int]], DeployedLocations]:
+    """The vote store, the sweep's decider and the locations' health, in the home region."""
+    from smtpwatch.adapters.dynamodb import (
+        DynamoBookkeeping,
+        DynamoLocationHealthStore,
+        DynamoResultStore,
+        DynamoVoteStore,
+    )
+    from smtpwatch.adapters.tick_gate import TickGate
+    from smtpwatch.core.schedule import utc_now
+    from smtpwatch.service.check import CheckDeps
+    from smtpwatch.service.dispatch_ports import DeployedLocations
+    from smtpwatch.service.location_health import LocationWatch
+
+    require(settings, "RESULTS_TABLE")
+    ddb = clients("dynamodb")
+    sinks = [sink] if sink is not None else []
+    retention_s = settings.result_retention_s
+    votes = DynamoVoteStore(
+        ddb, settings.state_table, settings.results_table, retention_s=retention_s
+    )
+    watch = LocationWatch(DynamoLocationHealthStore(ddb, settings.state_table), sinks)
+    deps = CheckDeps(
+        states=states,
+        results=DynamoResultStore(ddb, settings.results_table, retention_s=retention_s),
+        sinks=sinks,
+        gate=TickGate(
+            DynamoBookkeeping(ddb, settings.state_table),
+            sinks,
+            share=settings.degraded_share,
+            min_count=settings.degraded_min_probes,
+        ),
+        passing_result_every_s=settings.passing_result_every_s,
+        now=utc_now,
+    )
+
+    def decide(slot: OpenSlot, item: Mapping[str, Any] | None) -> bool:
+        return decide_expired(slot, item, deps=deps, votes=votes, watch=watch)
+
+    def deployed(
+        invokers: Mapping[str, LocationInvoker], workers: dict[str, int]
+    ) -> DeployedLocations:
+        return DeployedLocations(names, invokers, votes, decide, watch, workers)
+
+    return deployed
+
+
+def decide_expired(
+    slot: OpenSlot, item: Mapping[str, Any] | None, *, deps: Any, votes: Any, watch: Any
+) -> bool:
+    """The sweep's decision of one expired slot: the verdict of the votes there (silent
+    locations no vote). A target gone or unreadable: its slot is dropped (claimed), as
+    no alert can name it. True when this call decided."""
+    from smtpwatch.core.target import Target, check_aws_limits
+    from smtpwatch.service.vote import decide_slot
+
+    target = None
+    if item is not None:
+        try:
+            target = Target.from_item(item, strict=False)[0]
+            check_aws_limits(target)
+        except Exception as exc:
+            logger.warning(
+                "expired slot of an unreadable target: dropped",
+                extra={"target_id": slot.target_id, "error": str(exc)[:300]},
+            )
+            target = None
+    if target is None:
+        votes.claim(slot.target_id, slot.scheduled_at)
+        return False
+    return decide_slot(target, slot, deps, votes, watch) is not None
 
 
 def _correlation_id() -> str | None:
@@ -109,15 +233,18 @@ def handler(event: dict[str, Any], context: LambdaContext | None) -> dict[str, A
     from smtpwatch.adapters.lambda_invoker import DirectLambdaInvoker, LambdaProbeInvoker
 
     _, dispatcher = _runtime()
-    invoker = dispatcher.invoker
-    if isinstance(invoker, LambdaProbeInvoker | DirectLambdaInvoker):
-        # One container runs one tick at a time: the id is the current tick's.
-        invoker.correlation_id = _correlation_id()
+    invokers: list[Any] = [dispatcher.invoker]
+    if dispatcher.locations is not None:
+        invokers = list(dispatcher.locations.invokers.values())
+    for invoker in invokers:
+        if isinstance(invoker, LambdaProbeInvoker | DirectLambdaInvoker):
+            # One container runs one tick at a time: the id is the current tick's.
+            invoker.correlation_id = _correlation_id()
     remaining_s = 60.0
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         remaining_s = context.get_remaining_time_in_millis() / 1000
     report = dispatcher.run(tick_time(event, time.time()), lease_s=remaining_s + 2)
-    summary = report.summary()
+    summary = report.summary(locations=dispatcher.locations is not None)
     logger.info("dispatch finished", extra=summary)
     metrics.add_metric(name="Due", unit=MetricUnit.Count, value=report.due)
     metrics.add_metric(name="Dispatched", unit=MetricUnit.Count, value=report.dispatched)

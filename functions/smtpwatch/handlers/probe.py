@@ -1,10 +1,10 @@
 """The probe Lambda: one check of one target per event ``{"target_id", "scheduled_at"}``,
 plus ``"correlation_id"`` (the tick's id, the log lines' correlation id) and ``"target"``,
-the item as the dispatcher scanned it (DynamoDB's typed JSON); else the item is read from
-the table (``adapters.dynamodb.probe_read``). A missing or malformed item is a ``config``
-result; the check is ``service.check.run_check``. Settings, clients and stores are made on
-the first invocation (``_runtime()``), not at import. One log line per check
-(``observability.emit_check``): figures are fields, custom metrics only with DetailedMetrics.
+the item as the dispatcher scanned it (else read from the table: ``dynamodb.probe_read``).
+A missing or malformed item is a ``config`` result; the check is ``service.check.run_check``,
+or with ``"vote"`` this location's vote (``probe_vote``). Settings, clients and stores are
+made on the first invocation (``_runtime()``), in a probe region for the home region's
+resources (``SMTPWATCH_HOME_REGION``). One log line per check (``observability.emit_check``).
 """
 
 from __future__ import annotations
@@ -40,17 +40,21 @@ if TYPE_CHECKING:  # the real types, without their imports at cold start
     from smtpwatch.adapters.tick_gate import TickGate
     from smtpwatch.core.probe import ProbeEnvironment
     from smtpwatch.core.target import Target
-    from smtpwatch.ports import AlertSink
-    from smtpwatch.service.check import CheckOutcome
+    from smtpwatch.ports import AlertSink, VoteStore
+    from smtpwatch.service.check import CheckDeps, CheckOutcome
+    from smtpwatch.service.location_health import LocationWatch
 
-__all__ = ["handler", "lambda_location"]
+__all__ = ["ProbeRuntime", "check", "handler", "lambda_location"]
 
 logger = make_logger()
 metrics = make_metrics()
 
 
 @dataclass
-class _Runtime:
+class ProbeRuntime:
+    """One function's settings, clients, stores and probe environment (``_runtime()``;
+    a test may build one per location and hand it to ``check`` or ``vote``)."""
+
     settings: ProbeSettings
     ddb: DynamoDBClient  # the low-level client the stores share (one BatchGetItem per check)
     targets: DynamoTargetStore
@@ -60,7 +64,12 @@ class _Runtime:
     secrets: AwsSecretResolver
     env: ProbeEnvironment
     gate: TickGate
+    votes: VoteStore  # a multi-location slot's votes and claim (the home region's tables)
+    watch: LocationWatch  # the locations' health (kept per container: it caches)
     now: Callable[[], datetime] = utc_now  # the checks' clock (tests set a fixed one)
+
+
+_Runtime = ProbeRuntime
 
 
 def lambda_location(environ: Mapping[str, str]) -> str:
@@ -78,8 +87,10 @@ def lambda_location(environ: Mapping[str, str]) -> str:
 
 
 @functools.cache
-def _runtime() -> _Runtime:
-    """Settings, clients, stores and the probe environment, once per container."""
+def _runtime() -> ProbeRuntime:
+    """Settings, clients, stores and the probe environment, once per container. A
+    probe region's function (``SMTPWATCH_HOME_REGION``) makes every client (DynamoDB,
+    SNS, SSM, Secrets Manager) for the home region, where the stack's resources are."""
     from botocore.config import Config
 
     from smtpwatch.adapters.address_guard import GuardedResolver
@@ -87,20 +98,23 @@ def _runtime() -> _Runtime:
     from smtpwatch.adapters.aws_secrets import AwsSecretResolver
     from smtpwatch.adapters.dynamodb import (
         DynamoBookkeeping,
+        DynamoLocationHealthStore,
         DynamoResultStore,
         DynamoStateStore,
         DynamoTargetStore,
+        DynamoVoteStore,
     )
     from smtpwatch.adapters.sns import LazySnsSink
     from smtpwatch.adapters.tick_gate import TickGate
     from smtpwatch.core.probe import DEFAULT_EHLO_NAME, ProbeEnvironment
+    from smtpwatch.service.location_health import LocationWatch
 
     settings = load_probe_settings()
     require(settings, "TARGETS_TABLE", "STATE_TABLE", "RESULTS_TABLE", "ALERT_TOPIC_ARN")
     config = Config(
         retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10
     )
-    clients = Clients(config)
+    clients = Clients(config, region=settings.home_region)
     ddb = clients("dynamodb")
     sinks: list[AlertSink] = [LazySnsSink(clients, settings.alert_topic_arn)]
     env = ProbeEnvironment(
@@ -110,7 +124,7 @@ def _runtime() -> _Runtime:
         location=lambda_location(os.environ),
         phase_hook=phase_hook(),  # X-Ray subsegments per phase when tracing, else None
     )
-    return _Runtime(
+    return ProbeRuntime(
         settings=settings,
         ddb=ddb,
         targets=DynamoTargetStore(ddb, settings.targets_table),
@@ -127,6 +141,18 @@ def _runtime() -> _Runtime:
         env=env,
         gate=TickGate(
             DynamoBookkeeping(ddb, settings.state_table),
+            sinks,
+            share=settings.degraded_share,
+            min_count=settings.degraded_min_probes,
+        ),
+        votes=DynamoVoteStore(
+            ddb,
+            settings.state_table,
+            settings.results_table,
+            retention_s=settings.result_retention_s,
+        ),
+        watch=LocationWatch(
+            DynamoLocationHealthStore(ddb, settings.state_table),
             sinks,
             share=settings.degraded_share,
             min_count=settings.degraded_min_probes,
@@ -221,8 +247,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     cid = event.get("correlation_id") if isinstance(event, Mapping) else None
     if isinstance(cid, str) and 0 < len(cid) <= 128:
         logger.set_correlation_id(cid)
+    from smtpwatch.handlers.probe_vote import parse_vote, vote
+
     try:
         target_id, scheduled_at = parse_event(event)
+        ballot = parse_vote(event)
     except BadEventError as exc:
         logger.error("bad probe event: ignored", extra={"error": str(exc)})
         metrics.add_metric(name="BadEvent", unit=MetricUnit.Count, value=1)
@@ -230,18 +259,20 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(target_id=target_id, scheduled_at=scheduled_at)
     delivered = event_target(event, target_id)
     rt = _runtime()
+    if ballot is not None:
+        return vote(rt, target_id, scheduled_at, ballot, item=delivered)
     return check(rt, target_id, scheduled_at, item=delivered)
 
 
-def check(
-    rt: _Runtime, target_id: str, scheduled_at: str, *, item: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """One check. ``item``: the target item (decoded) when the event brought it; then
-    only the state is read (one eventually consistent GetItem), else both come in one
-    BatchGetItem."""
+def _prepare(
+    rt: ProbeRuntime, target_id: str, scheduled_at: str, item: dict[str, Any] | None
+) -> tuple[Target | None, str | None, CheckDeps, dict[str, Any] | None]:
+    """The target, its config problem, the check's dependencies, and (for a target
+    without any item) the summary of its stored config result: ``check`` and ``vote``
+    read and load the same way."""
     from smtpwatch.adapters.aws_secrets import TargetSecretResolver
     from smtpwatch.adapters.dynamodb.probe_read import PrereadStates, read_target_and_state
-    from smtpwatch.service.check import CheckDeps, default_probe_fn, run_check
+    from smtpwatch.service.check import CheckDeps, default_probe_fn
     from smtpwatch.service.probing import config_result
 
     if item is None:
@@ -274,16 +305,26 @@ def check(
             )
             stored = rt.results.add_result(missing, scheduled_at=scheduled_at)
             emit_check(metrics, missing)
-            return {
-                "target_id": target_id,
-                "status": "critical",
-                "error": "config",
-                "stored": stored,
-            }
+            gone = {"target_id": target_id, "status": "critical", "error": "config"}
+            return None, problem, deps, gone | {"stored": stored}
         fixed = config_result(
             target_id, target.host, problem[:300], now=rt.now(), location=rt.env.location
         )
         deps.probe_fn = lambda _target, _password: fixed
+    return target, problem, deps, None
+
+
+def check(
+    rt: ProbeRuntime, target_id: str, scheduled_at: str, *, item: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One check. ``item``: the target item (decoded) when the event brought it; then
+    only the state is read (one eventually consistent GetItem), else both come in one
+    BatchGetItem."""
+    from smtpwatch.service.check import run_check
+
+    target, _problem, deps, gone = _prepare(rt, target_id, scheduled_at, item)
+    if gone is not None:
+        return gone
     assert target is not None  # _load_target gives every None target a problem
     outcome = run_check(target, scheduled_at=scheduled_at, deps=deps)
     result = outcome.result

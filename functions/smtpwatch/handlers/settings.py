@@ -84,6 +84,14 @@ class DispatcherSettings:
     # is <prefix><r>. Empty: the home region only, exactly as without locations.
     probe_regions: tuple[str, ...] = ()
     probe_function_prefix: str = ""
+    # With probe regions the sweep decides expired slots: it stores their verdicts.
+    results_table: str = ""
+    result_retention_days: int = 30
+    passing_result_every_s: int = 3600
+
+    @property
+    def result_retention_s(self) -> int:
+        return self.result_retention_days * 86_400
 
     def regional_function_name(self, region: str) -> str:
         """The probe-region stack's function name for ``region``."""
@@ -125,6 +133,9 @@ def load_dispatcher_settings(env: Mapping[str, str] | None = None) -> Dispatcher
         invoke_mode=_invoke_mode(e),
         probe_regions=_probe_regions(e),
         probe_function_prefix=_probe_function_prefix(e),
+        results_table=e.get("RESULTS_TABLE", ""),
+        result_retention_days=_int(e, "RESULT_RETENTION_DAYS", 30, 1, 3650),
+        passing_result_every_s=_int(e, "PASSING_RESULT_SECONDS", 3600, 0, 86_400),
     )
 
 

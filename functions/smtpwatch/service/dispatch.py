@@ -3,7 +3,8 @@
 A run claims a window of time ``(start, end]`` in its bookkeeping, reads the target and
 state items, plans the due targets (``dispatch_plan``), invokes their probes from a
 thread pool, counts them per tick, resends stale pending alerts and settles the
-monitor-degraded episode. Why each step is as it is: docs/internals.md#the-dispatchers-run.
+monitor-degraded episode; with several locations ``dispatch_locations`` fans the jobs out
+and sweeps expired slots. Why: docs/internals.md#the-dispatchers-run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from smtpwatch.ports import AlertSink, ProbeInvoker
 from smtpwatch.service.dispatch_plan import DispatchReport, Job, plan
 from smtpwatch.service.dispatch_ports import (
     CarriesTarget,
+    DeployedLocations,
     DispatchBookkeeping,
     EpisodeHousekeeping,
     StateScan,
@@ -46,7 +48,8 @@ _STATE_PROJECTION = ("target_id", "first_scheduled_at", "pending_alert")
 
 class Dispatcher:
     """One dispatcher run per tick (``run``). ``settle``: the monitor-degraded
-    housekeeping after dispatching (None: none)."""
+    housekeeping after dispatching (None: none). ``locations``: the deployed locations
+    when there are several (None: the home location only, ``invoker``)."""
 
     def __init__(
         self,
@@ -57,6 +60,7 @@ class Dispatcher:
         invoker: ProbeInvoker,
         sink: AlertSink | None,
         settle: EpisodeHousekeeping | None = None,
+        locations: DeployedLocations | None = None,
         workers: int = 64,
         scan_segments: int = SCAN_SEGMENTS,
         clock: Callable[[], float] = time.time,
@@ -75,6 +79,7 @@ class Dispatcher:
             )
         self._sink = sink
         self._settle = settle
+        self._locations = locations if locations and len(locations.names) > 1 else None
         self._workers = max(1, workers)
         self._segments = max(1, scan_segments)
         self._clock = clock
@@ -83,6 +88,10 @@ class Dispatcher:
     @property
     def invoker(self) -> ProbeInvoker:
         return self._invoker
+
+    @property
+    def locations(self) -> DeployedLocations | None:
+        return self._locations
 
     # ------------------------------------------------------------------ the run
     def run(self, tick: datetime, *, lease_s: float = 62.0) -> DispatchReport:
@@ -101,12 +110,15 @@ class Dispatcher:
         start, end = window
         report.window = (schedule.format_ts(start), schedule.format_ts(end))
 
+        projection: tuple[str, ...] = _STATE_PROJECTION
+        if self._locations is not None:
+            from smtpwatch.service.dispatch_locations import SLOT_PROJECTION
+
+            projection += SLOT_PROJECTION
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="read") as pool:
             items_f = pool.submit(self._read_targets)
             states_f = pool.submit(
-                lambda: list(
-                    self._states.iter_raw(segments=self._segments, projection=_STATE_PROJECTION)
-                )
+                lambda: list(self._states.iter_raw(segments=self._segments, projection=projection))
             )
             (items, wire), state_items = items_f.result(), states_f.result()
         lap("read")
@@ -116,10 +128,18 @@ class Dispatcher:
             for s in state_items
             if isinstance(s.get("target_id"), str) and not is_bookkeeping_id(s["target_id"])
         }
-        jobs = plan(items, states, start, end, report, self._log)
+        deployed = () if self._locations is None else self._locations.names
+        jobs = plan(items, states, start, end, report, self._log, deployed)
         lap("plan")
         self._dispatch(jobs, report, wire)
         lap("invoke")
+        if self._locations is not None:
+            from smtpwatch.service.dispatch_locations import after_fan_out
+
+            after_fan_out(
+                self._locations, state_items, items, end, report, self._workers, self._log
+            )
+            lap("sweep")
         self._record_ticks(report)
         report.alerts_resent = self._resend_pending(states.values())
         self._settle_episode(items, end)
@@ -176,6 +196,21 @@ class Dispatcher:
         self, jobs: list[Job], report: DispatchReport, wire: Mapping[str, Mapping[str, Any]]
     ) -> None:
         if not jobs:
+            return
+        if self._locations is not None:
+            from smtpwatch.service.dispatch_locations import fan_out
+
+            cid = getattr(self._invoker, "correlation_id", None)
+            fan_out(
+                jobs,
+                deployed=self._locations,
+                books=self._books,
+                wire=wire,
+                report=report,
+                workers=self._workers,
+                correlation_id=cid if isinstance(cid, str) else None,
+                log=self._log,
+            )
             return
         logged = 0
 

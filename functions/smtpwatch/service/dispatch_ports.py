@@ -6,25 +6,35 @@ and its tests see only these.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from smtpwatch.ports import StateStore
 
 if TYPE_CHECKING:
+    from smtpwatch.core.locations import OpenSlot
     from smtpwatch.core.target import Target
 
 __all__ = [
+    "SLOT_PREFIX",
+    "BatchSlotOpener",
     "CarriesTarget",
+    "DeployedLocations",
     "DispatchBookkeeping",
     "DispatcherMark",
     "EpisodeHousekeeping",
+    "LocationInvoker",
+    "LocationTicks",
+    "SlotDecider",
+    "SlotOpener",
     "StateScan",
     "TargetScan",
     "is_bookkeeping_id",
 ]
+
+SLOT_PREFIX = "#slot#"  # an open slot's item in the state table: #slot#<target>#<slot>
 
 
 def is_bookkeeping_id(target_id: str) -> bool:
@@ -100,3 +110,66 @@ class EpisodeHousekeeping(Protocol):
     def __call__(
         self, *, targets: Callable[[str], Target | None], tick: datetime, now: datetime
     ) -> None: ...
+
+
+class LocationInvoker(Protocol):
+    """A location's probe function: the event, plus ``"vote"`` for a multi-location
+    slot (``adapters.lambda_invoker``)."""
+
+    def invoke_with_target(
+        self,
+        target_id: str,
+        scheduled_at: str,
+        target: Mapping[str, Any] | None,
+        *,
+        vote: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+
+class SlotOpener(Protocol):
+    """What the dispatcher needs of the vote store: the open-slot item, written before
+    the locations are invoked (a plain put: idempotent)."""
+
+    def open_slot(self, slot: OpenSlot) -> None: ...
+
+
+@runtime_checkable
+class BatchSlotOpener(Protocol):
+    """A store that writes many open slots per request (DynamoDB's BatchWriteItem)."""
+
+    def open_slots(self, slots: Sequence[OpenSlot]) -> None: ...
+
+
+# Decides one slot whose deadline passed (the sweep): the slot as its item said, and the
+# target item (decoded) from this run's scan, None when the target is gone. True when
+# this caller won the claim and applied a verdict.
+SlotDecider = Callable[["OpenSlot", "Mapping[str, Any] | None"], bool]
+
+
+class LocationTicks(Protocol):
+    """The per-tick part of the locations' health (``service.location_health``): the
+    slots sent to each location, and the judgement of an earlier tick."""
+
+    def record_dispatched(self, bucket: str, counts: Mapping[str, int]) -> None: ...
+
+    def settle(self, bucket: str, locations: Sequence[str]) -> Sequence[Any]: ...
+
+
+@dataclass(frozen=True)
+class DeployedLocations:
+    """The locations a dispatcher probes from: ``names`` in order, the home first (the
+    dispatcher's own invoker), each with its invoker; ``slots`` opens a multi-location
+    slot; ``decide`` is the sweep's decider (None: no sweep); ``health`` counts what each
+    location checked per tick and judges the tick before (None: not). ``workers``:
+    invokes in flight per location (a probe region's round trip is the longer)."""
+
+    names: tuple[str, ...]
+    invokers: Mapping[str, LocationInvoker]
+    slots: SlotOpener
+    decide: SlotDecider | None = None
+    health: LocationTicks | None = None
+    workers: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def home(self) -> str:
+        return self.names[0]
