@@ -12,9 +12,13 @@ from datetime import timedelta
 
 import pytest
 
+from smtpwatch.core.kinds import Status
+from smtpwatch.core.locations import verdict
+from smtpwatch.core.result import ProbeResult
 from smtpwatch.core.state import AlertEvent
 from smtpwatch.core.target import Target
 from smtpwatch.service.location_health import LocationHealth, LocationWatch
+from smtpwatch.service.memory import MemorySink
 from smtpwatch.service.memory_votes import MemoryLocationHealthStore
 from smtpwatch.testing.servers import SmtpServer
 from votes_world import AP, EU, HOME, LOCATIONS, T0, World, slot
@@ -153,3 +157,19 @@ def test_failures_decided_minutes_after_their_slot_count_in_the_tick_they_are_de
     sweep.record_dispatched(slot(3), dict.fromkeys(LOCATIONS, len(fleet)))
     alerts = sweep.settle(slot(3), LOCATIONS)
     assert [(a.status, a.details["location"]) for a in alerts] == [("failing", EU)]
+
+
+def test_a_location_back_is_announced_by_its_first_vote_a_minute_of_slots_later() -> None:
+    # The watch's memory ages with the slots it sees, not with the process's clock: a
+    # container busy for seconds can see slots minutes apart (and a test's clock too).
+    store = MemoryLocationHealthStore()
+    sink = MemorySink()
+    probe_watch = LocationWatch(store, [sink], now=lambda: T0)
+    sweep_watch = LocationWatch(store, [sink], now=lambda: T0)
+    assert probe_watch.vote_seen(EU, slot(0)) is None  # read: ok
+    votes = {n: ProbeResult("mx1", slot(1), Status.OK, location=n) for n in (HOME, AP)}
+    decided = verdict("mx1", slot(1), LOCATIONS, votes, quorum=0, alert_on_partial=False)
+    assert [a.status for a in sweep_watch.slot_decided(decided, slot(1))] == ["silent"]
+    back = probe_watch.vote_seen(EU, slot(2))
+    assert back is not None and back.event is AlertEvent.LOCATION_UP
+    assert [a.event.value for a in sink.alerts] == ["location_down", "location_up"]
