@@ -267,6 +267,8 @@ def test_status_on_the_stack_shows_verdicts_and_a_quorum_above_its_locations(
             target_item(server, "mx2", quorum=3),  # more than the 2 deployed
             target_item(server, "mx3", locations=list(LOCATIONS), quorum=3),  # 2 of 3 deployed
             target_item(server, "mx4", quorum=2),  # exactly the 2 deployed
+            # none of its locations deployed: the home location checks it alone
+            target_item(server, "mx5", locations=["ap-southeast-2", "sa-east-1"], quorum=2),
         ]
     )
     results = DynamoResultStore(ddb, names["ResultsTable"])
@@ -285,6 +287,10 @@ def test_status_on_the_stack_shows_verdicts_and_a_quorum_above_its_locations(
             f"{target_id}: quorum 3 is above the 2 deployed locations that check it "
             "(a DOWN needs all 2 to fail)"
         ) in lines, done.stdout
+    assert (
+        "mx5: quorum 2 is above the 1 deployed location that checks it "
+        "(its one location decides alone)"
+    ) in lines, done.stdout
     assert not [line for line in lines if line.startswith(("mx1: quorum", "mx4: quorum"))]
     rows = {r["target_id"]: r for r in json.loads(aws(env, "status", "--json", *cli).stdout)}
     assert {t: r["deployed_locations"] for t, r in rows.items()} == {
@@ -292,6 +298,7 @@ def test_status_on_the_stack_shows_verdicts_and_a_quorum_above_its_locations(
         "mx2": 2,
         "mx3": 2,
         "mx4": 2,
+        "mx5": 1,
     }
     assert rows["mx1"]["locations"] == votes(partial)
     # AND with bare table names the CLI cannot tell what is deployed: no guess

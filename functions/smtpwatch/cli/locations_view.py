@@ -62,11 +62,12 @@ def vote_cells(vote: LocationVote) -> tuple[str, str, str, str, str]:
 
 
 def effective_count(target: Target, deployed: Sequence[str]) -> int:
-    """How many locations check ``target`` on AWS: the deployed ones it names, or every
-    deployed one when it names none."""
-    if not target.locations:
-        return len(deployed)
-    return sum(1 for name in target.locations if name in deployed)
+    """How many locations check ``target`` on AWS, as the dispatcher chooses them: the
+    deployed ones it names (every one when it names none); the home location alone when
+    it names none that is deployed."""
+    from smtpwatch.service.dispatch_plan import effective_locations
+
+    return len(effective_locations(target, deployed)) or 1
 
 
 def quorum_line(
@@ -83,10 +84,7 @@ def quorum_line(
             "check decides alone; checking from several locations is the AWS deployment's)"
         )
     n = checked_from
-    if n > 1:
-        means = f"a DOWN needs all {n} to fail"
-    else:
-        means = "its one location decides alone" if n else "no deployed location checks it"
+    means = f"a DOWN needs all {n} to fail" if n > 1 else "its one location decides alone"
     return (
         f"{target_id}: quorum {quorum} is above the {n} deployed "
         f"location{'s' if n != 1 else ''} that check{'s' if n == 1 else ''} it ({means})"
