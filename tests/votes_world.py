@@ -66,14 +66,8 @@ class World:
         for name in self.locations:
             self.nets[name] = Network()
         for name in (*self.locations, "sweep"):
-            # One per process (a location's container, the dispatcher); the cache's clock
-            # is the world's.
-            self.watches[name] = LocationWatch(
-                self.health,
-                [self.sink],
-                now=lambda: self.now,
-                clock=lambda: self.now.timestamp(),
-            )
+            # One per process (a location's container, the dispatcher).
+            self.watches[name] = LocationWatch(self.health, [self.sink], now=lambda: self.now)
 
     # --- the parts
     def deps(self, location: str | None = None) -> CheckDeps:

@@ -7,7 +7,7 @@ others are not is marked failing (``LocationWatch.settle``), and ok again after.
 from __future__ import annotations
 
 import logging
-import time
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,7 +36,7 @@ log = logging.getLogger("smtpwatch.locations")
 OK = "ok"
 FAILING = "failing"
 HEALTH_STATUSES = (OK, SILENT, FAILING)
-RECHECK_S = 60.0  # a process reads a location's health item at most this often per vote
+RECHECK_S = 60.0  # a process reads a location's health at most once per minute of slots
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,6 @@ class LocationWatch:
         sinks: Sequence[AlertSink] = (),
         *,
         now: Callable[[], datetime] = utc_now,
-        clock: Callable[[], float] = time.monotonic,
         share: float = DEGRADED_SHARE,
         min_count: int = DEGRADED_MIN_COUNT,
         attempts: int = SAVE_ATTEMPTS,
@@ -87,17 +86,16 @@ class LocationWatch:
         self.store = store
         self._sinks = sinks
         self._now = now
-        self._clock = clock
         self._share = share
         self._min_count = min_count
         self._attempts = max(1, attempts)
-        self._seen: dict[str, tuple[str, float]] = {}  # location -> (status, read at)
+        self._seen: dict[str, tuple[str, float]] = {}  # location -> (status, slot read at)
 
     # --- votes and decided slots
     def vote_seen(self, location: str, scheduled_at: str) -> Alert | None:
         """A vote of ``location`` for ``scheduled_at`` is stored: a location marked silent
         by an earlier slot is ok again (the one writer that flips it sends location_up)."""
-        if self._fresh(location, (OK, FAILING)):
+        if self._fresh(location, (OK, FAILING), scheduled_at):
             return None
         return self._flip(location, OK, scheduled_at, lambda h: h.status == SILENT)
 
@@ -107,7 +105,7 @@ class LocationWatch:
         failing votes are counted for the tick (of now)."""
         alerts = []
         for vote in result.locations:
-            if vote.status != SILENT or self._fresh(vote.location, (SILENT, FAILING)):
+            if vote.status != SILENT or self._fresh(vote.location, (SILENT, FAILING), scheduled_at):
                 continue
             alert = self._flip(vote.location, SILENT, scheduled_at, lambda h: h.status == OK)
             if alert is not None:
@@ -126,7 +124,7 @@ class LocationWatch:
         """Which of ``locations`` are marked failing (their partial failures are no alert)."""
         out = set()
         for name in locations:
-            health = self._read(name)
+            health = self._read(name, None)
             if health is not None and health.status == FAILING:
                 out.add(name)
         return frozenset(out)
@@ -167,14 +165,19 @@ class LocationWatch:
         failed = min(counts.failed.get(name, 0), total)
         return total > 0 and failed >= self._min_count and failed >= self._share * total
 
-    def _fresh(self, location: str, statuses: tuple[str, ...]) -> bool:
-        seen = self._seen.get(location)
-        return seen is not None and seen[0] in statuses and self._clock() - seen[1] < RECHECK_S
+    def _fresh(self, location: str, statuses: tuple[str, ...], at: str) -> bool:
+        """Was ``location`` read with one of ``statuses`` for a slot less than
+        ``RECHECK_S`` before the slot ``at``? The memory ages with the slots a process
+        sees, not with its clock (a busy container sees minutes of slots in seconds)."""
+        seen, now = self._seen.get(location), _epoch(at)
+        if seen is None or seen[0] not in statuses or not math.isfinite(now):
+            return False
+        return now - seen[1] < RECHECK_S
 
-    def _read(self, location: str) -> LocationHealth | None:
+    def _read(self, location: str, at: str | None) -> LocationHealth | None:
         health = self.store.get_location(location)
-        status = OK if health is None else health.status
-        self._seen[location] = (status, self._clock())
+        if at is not None:
+            self._seen[location] = (OK if health is None else health.status, _epoch(at))
         return health
 
     def _flip(
@@ -189,13 +192,13 @@ class LocationWatch:
         later than the slot or tick of its last flip; the writer that flips it sends
         the one alert. Never a blind write: a lost race reads again."""
         for _ in range(self._attempts):
-            health = self._read(location) or LocationHealth(location)
+            health = self._read(location, as_of) or LocationHealth(location)
             if not when(health) or not later_slot(as_of, health.as_of):
                 return None
             now = format_ts(self._now())
             new = LocationHealth(location, to, now, as_of, health.version + 1)
             if self.store.save_location(new):
-                self._seen[location] = (to, self._clock())
+                self._seen[location] = (to, _epoch(as_of))
                 since = health.since if to == OK else now
                 extra = {"was": health.status} if to == OK else {}
                 alert = location_alert(
@@ -216,3 +219,10 @@ class LocationWatch:
                 return alert
         log.error("location health not saved: too many conflicts", extra={"location": location})
         return None
+
+
+def _epoch(slot: str) -> float:
+    try:
+        return parse_ts(slot).timestamp()
+    except ValueError:
+        return float("-inf")  # unreadable: never fresh, never makes anything fresh
