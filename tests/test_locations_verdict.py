@@ -323,3 +323,12 @@ def test_a_vote_is_named_as_the_slot_names_its_location() -> None:
                      alert_on_partial=False)  # fmt: skip
     assert result.location == "eu-central-1"
     assert result.locations == (LocationVote("eu-central-1", "ok"),)
+
+
+def test_a_location_named_twice_in_the_slot_votes_once() -> None:
+    names = ["us-east-1", "eu-west-1", "us-east-1"]
+    votes = {"us-east-1": vote("us-east-1", Status.CRITICAL)}
+    result = verdict("t1", SLOT, names, votes, quorum=2, alert_on_partial=False)
+    assert [v.location for v in result.locations] == ["us-east-1", "eu-west-1"]
+    assert result.status is Status.CRITICAL  # 1 of 1 voted: the quorum is capped at 1
+    assert failing_summary(result) == "1/2 locations failing"

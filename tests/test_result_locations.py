@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 
 from smtpwatch.core import result as R
 from smtpwatch.core.locations import LocationVote
-from smtpwatch.core.result import ProbeResult, ServerInfo, Status, TlsInfo
+from smtpwatch.core.result import (
+    AddressAttempt,
+    AddressInfo,
+    ProbeResult,
+    ServerInfo,
+    Status,
+    TlsInfo,
+)
 from smtpwatch.testing.floods import largest_result
 
 LIMIT = 16_384
@@ -202,3 +209,30 @@ def test_an_ordinary_verdict_keeps_its_carried_vote_whole() -> None:
     once = cut.replace(locations=(LocationVote("us-east-1", "ok"),))
     assert R.left_out(once.server.extensions) == 100 - (R.VERDICT_EXTENSIONS - 1)
     assert once.replace(total_ms=1.0).server == once.server
+
+
+def test_only_the_first_sixteen_stored_votes_are_looked_at() -> None:
+    # GIVEN a stored list whose first 16 entries are unusable, then a good one
+    doc = ok_result().to_dict() | {
+        "locations": [{"x": 1}] * 16 + [{"location": "r", "status": "ok"}]
+    }
+    # THEN the bounded read never reaches it
+    assert ProbeResult.from_dict(doc).locations == ()
+
+
+def test_a_verdict_keeps_three_address_attempts_of_its_carried_vote() -> None:
+    attempt = AddressAttempt("192.0.2.1", "ipv4", False, 3000.0, "connect_timeout")
+    one = (LocationVote("us-east-1", "critical"),)
+    for n, kept in ((3, 3), (4, 3), (6, 3)):
+        address = AddressInfo("192.0.2.1", "ipv4", 25, "dns", (attempt,) * n)
+        assert len(ok_result(address=address, locations=one).address.attempts) == kept
+        assert len(ok_result(address=address).address.attempts) == n
+
+
+def test_a_verdict_keeps_sixteen_extensions_of_its_carried_vote_the_count_included() -> None:
+    one = (LocationVote("us-east-1", "ok"),)
+    sixteen = ServerInfo("220", tuple(f"K{i}" for i in range(16)))
+    assert ok_result(server=sixteen, locations=one).server == sixteen
+    seventeen = ServerInfo("220", tuple(f"K{i}" for i in range(17)))
+    kept = ok_result(server=seventeen, locations=one).server.extensions
+    assert kept == (*seventeen.extensions[:15], "… and 2 more")
