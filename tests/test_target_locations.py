@@ -33,7 +33,8 @@ def test_the_defaults_are_every_location_a_majority_and_no_partial_alert() -> No
 def test_locations_are_names_in_the_given_order_and_stored_as_a_list() -> None:
     # GIVEN locations as a comma-separated text (the CLI's form) or a list
     for given in ("eu-west-1, us-east-1", ["eu-west-1", " us-east-1 "]):
-        target = Target(**BASE, locations=given, quorum="2", alert_on_partial="true")
+        fields: dict[str, Any] = {"locations": given, "quorum": "2", "alert_on_partial": "true"}
+        target = Target(**BASE, **fields)
         # THEN they are kept in the order given, trimmed
         assert target.locations == ("eu-west-1", "us-east-1")
         assert (target.quorum, target.alert_on_partial) == (2, True)
@@ -79,7 +80,7 @@ def test_a_bad_value_is_refused_naming_the_field(
 
 
 def test_sixteen_locations_and_a_quorum_up_to_their_number_are_allowed() -> None:
-    names = [f"region-{i}" for i in range(16)]
+    names = tuple(f"region-{i}" for i in range(16))
     assert Target(**BASE, locations=names, quorum=16).quorum == 16
     # without locations named, the quorum is checked against the deployed ones later
     assert Target(**BASE, quorum=16).quorum == 16
