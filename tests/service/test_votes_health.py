@@ -171,3 +171,20 @@ def test_a_location_back_is_announced_by_its_first_vote_a_minute_of_slots_later(
     back = probe_watch.vote_seen(EU, slot(2))
     assert back is not None and back.event is AlertEvent.LOCATION_UP
     assert [a.event.value for a in sink.alerts] == ["location_down", "location_up"]
+
+
+def test_a_location_alert_that_failed_to_go_out_is_sent_by_the_next_tick_once() -> None:
+    store = MemoryLocationHealthStore()
+    sink = MemorySink()
+    watch = LocationWatch(store, [sink], now=lambda: T0)
+    votes = {n: ProbeResult("mx1", slot(0), Status.OK, location=n) for n in (HOME, EU)}
+    decided = verdict("mx1", slot(0), LOCATIONS, votes, quorum=0, alert_on_partial=False)
+    sink.fail_next = 1  # the topic refuses the publish once
+    watch.slot_decided(decided, slot(0))
+    assert sink.alerts == []
+    health = store.get_location(AP)
+    assert health is not None and health.status == "silent"  # flipped: no second flip
+    watch.settle(slot(1), LOCATIONS)  # the dispatcher's next tick
+    assert [(a.event.value, a.status) for a in sink.alerts] == [("location_down", "silent")]
+    watch.settle(slot(2), LOCATIONS)
+    assert len(sink.alerts) == 1
