@@ -21,9 +21,10 @@ from smtpwatch.adapters.dynamodb import (
     slot_of,
 )
 from smtpwatch.adapters.result_codec import ITEM_LIMIT, item_size
+from smtpwatch.core.alerting.location import location_alert
 from smtpwatch.core.locations import MAX_LOCATIONS, OpenSlot
 from smtpwatch.core.result import ErrorInfo, ErrorKind, Phase, ProbeResult, Status
-from smtpwatch.core.state import TargetState
+from smtpwatch.core.state import Alert, TargetState
 from smtpwatch.service.location_health import LocationHealth
 from smtpwatch.testing.floods import largest_result
 
@@ -244,3 +245,23 @@ def test_state_items_and_location_items_do_not_mix(
     states.save_state(TargetState("mx1", version=1))
     health.save_location(LocationHealth("us-east-1", "silent", None, SLOT, 1))
     assert [s.target_id for s in states.iter_states()] == ["mx1"]
+
+
+def test_a_pending_location_alert_round_trips_and_a_hostile_one_is_dropped(
+    health: DynamoLocationHealthStore, ddb: Any, tables: dict[str, str]
+) -> None:
+    alert = location_alert("eu-west-1", "silent", created_at=SLOT, detail={"since": SLOT})
+    flipped = LocationHealth("eu-west-1", "silent", SLOT, SLOT, 1, alert.to_dict())
+    assert health.save_location(flipped)
+    back = health.get_location("eu-west-1")
+    assert back is not None and back.pending is not None
+    assert Alert.from_dict(dict(back.pending)) == alert
+    for hostile in ("not json", "[1, 2]", "x" * 20_000):
+        ddb.update_item(
+            TableName=tables["StateTable"],
+            Key={"target_id": {"S": "#location#eu-west-1"}},
+            UpdateExpression="SET pending = :p",
+            ExpressionAttributeValues={":p": {"S": hostile}},
+        )
+        read = health.get_location("eu-west-1")
+        assert read is not None and read.pending is None and read.version == 1

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from smtpwatch.core.alerting import DEGRADED_MIN_COUNT, DEGRADED_SHARE
 from smtpwatch.core.alerting.location import location_alert
@@ -42,13 +43,15 @@ RECHECK_S = 60.0  # a process reads a location's health at most once per minute 
 @dataclass(frozen=True, slots=True)
 class LocationHealth:
     """The item ``#location#<name>``: its ``status`` since ``since`` (a time), flipped by
-    the slot or tick ``as_of``; ``version`` for conditional writes."""
+    the slot or tick ``as_of``; ``version`` for conditional writes; ``pending``: the
+    alert of the flip, written with it, cleared once delivered."""
 
     location: str
     status: str = OK
     since: str | None = None
     as_of: str | None = None
     version: int = 0
+    pending: Mapping[str, Any] | None = None  # the flip's alert until a sink took it
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +143,10 @@ class LocationWatch:
         """Judge the tick ``bucket`` (call it once its slots are decided): a location that
         failed at least the degraded share (and the floor) of what it checked while every
         other location stayed below is marked failing; a failing one back below is ok."""
+        for name in locations:  # a flip's alert a sink refused: sent again, once
+            health = self._read(name, None)
+            if health is not None and health.pending:
+                self._flush(health)
         counts = self.store.location_counts(bucket)
         bad = {name for name in locations if self._bad(counts, name)}
         checked = [name for name in locations if counts.dispatched.get(name, 0) > 0]
@@ -195,18 +202,17 @@ class LocationWatch:
             health = self._read(location, as_of) or LocationHealth(location)
             if not when(health) or not later_slot(as_of, health.as_of):
                 return None
+            if health.pending:  # the last flip's alert first: it is older
+                health = self._flush(health)
             now = format_ts(self._now())
-            new = LocationHealth(location, to, now, as_of, health.version + 1)
+            since = health.since if to == OK else now
+            extra = {"was": health.status} if to == OK else {}
+            alert = location_alert(
+                location, to, created_at=now, detail={"since": since, **extra, **(detail or {})}
+            )
+            new = LocationHealth(location, to, now, as_of, health.version + 1, alert.to_dict())
             if self.store.save_location(new):
                 self._seen[location] = (to, _epoch(as_of))
-                since = health.since if to == OK else now
-                extra = {"was": health.status} if to == OK else {}
-                alert = location_alert(
-                    location,
-                    to,
-                    created_at=now,
-                    detail={"since": since, **extra, **(detail or {})},
-                )
                 log.warning(
                     "location %s is %s (was %s)",
                     location,
@@ -214,11 +220,29 @@ class LocationWatch:
                     health.status,
                     extra={"target_id": alert.target_id},
                 )
-                if not deliver(alert, self._sinks):
-                    log.error("location alert not delivered", extra={"target_id": location})
+                self._flush(new)
                 return alert
         log.error("location health not saved: too many conflicts", extra={"location": location})
         return None
+
+    def _flush(self, health: LocationHealth) -> LocationHealth:
+        """Deliver ``health.pending`` and clear it (conditionally: whoever clears it
+        first, the alert is out). Returns the health as now stored (or as given)."""
+        try:
+            alert = Alert.from_dict(dict(health.pending or {}))
+        except (KeyError, ValueError, TypeError):
+            alert = None
+            log.error(
+                "unreadable pending location alert dropped", extra={"location": health.location}
+            )
+        if alert is not None and not deliver(alert, self._sinks):
+            log.error(
+                "location alert not delivered: sent again next tick",
+                extra={"location": health.location},
+            )
+            return health
+        cleared = replace(health, version=health.version + 1, pending=None)
+        return cleared if self.store.save_location(cleared) else health
 
 
 def _epoch(slot: str) -> float:

@@ -7,6 +7,7 @@ per-tick counts ``#loctick#<tick>``. Nothing read from a vote item is trusted.""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,6 +44,7 @@ _TICK_TTL_S = 3_600
 _MAX_NAME = 64  # a location's name, at most (``parse_location``)
 _MAX_TEXT = 64  # a slot's timestamps, a correlation id, a health item's texts
 _VOTE_BYTES = 2 * ITEM_LIMIT  # a vote item larger than this is not ours: not decoded
+_PENDING_BYTES = 16_384  # a location alert's document (a few hundred bytes in fact)
 _BATCH = RetryPolicy(10, base_s=0.05, cap_s=2.0, deadline_s=30.0)
 
 
@@ -170,6 +172,8 @@ class DynamoLocationHealthStore:
             value = getattr(health, key)
             if value:
                 item[key] = {"S": value}
+        if health.pending:
+            item["pending"] = {"S": json.dumps(dict(health.pending), separators=(",", ":"))}
         if health.version <= 1:
             condition, values = "attribute_not_exists(#v)", None
         else:
@@ -302,7 +306,23 @@ def _health_of(location: str, item: dict[str, Any]) -> LocationHealth:
     version = d.get("version")
     since, as_of = (_text(d.get(k)) for k in ("since", "as_of"))
     usable = isinstance(version, int) and version >= 0
-    return LocationHealth(location, str(status), since, as_of, version if usable else 0)
+    return LocationHealth(
+        location, str(status), since, as_of, version if usable else 0, _pending(d.get("pending"))
+    )
+
+
+def _pending(text: object) -> dict[str, Any] | None:
+    """A health item's pending alert document, or None when there is none usable."""
+    if not isinstance(text, str) or not text or len(text) > _PENDING_BYTES:
+        return None
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        log.warning("pending location alert unusable: ignored")
+        return None
+    return doc
 
 
 def _text(value: object) -> str | None:
