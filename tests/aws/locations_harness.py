@@ -264,6 +264,14 @@ class SimClock:
         return self.tick_at + timedelta(seconds=1)
 
 
+def _on_simulated_clock(watch: Any, clock: SimClock) -> None:
+    """A location watch (``service.location_health.LocationWatch``) takes its clock when
+    the handler builds it, and counts a decided slot's failures in the tick of that
+    clock: the simulated one, as the slots' ticks are (the real clock is hours ahead)."""
+    assert hasattr(watch, "_now"), "LocationWatch keeps no _now: update the harness"
+    watch._now = clock.now
+
+
 # --------------------------------------------------------------------------- the driver
 
 
@@ -353,6 +361,9 @@ class World:
                 _DISPATCHER_FACTORY.cache_clear()
                 self.dispatcher_runtime = _DISPATCHER_FACTORY()
                 _DISPATCHER_FACTORY.cache_clear()
+            locations = getattr(self.dispatcher_runtime[1], "locations", None)
+            if locations is not None and locations.health is not None:
+                _on_simulated_clock(locations.health, self.clock)
             for location in self.deployment.locations:
                 self.probe_runtimes[location] = self._build_probe_runtime(location)
         finally:
@@ -385,6 +396,8 @@ class World:
         rt.env.resolver = healthy
         rt.env.now = self.clock.now
         rt.now = self.clock.now
+        if getattr(rt, "watch", None) is not None:
+            _on_simulated_clock(rt.watch, self.clock)
         return rt
 
     # -- faults ------------------------------------------------------------------------
@@ -415,8 +428,9 @@ class World:
         )
 
     # -- ticks -------------------------------------------------------------------------
-    def dispatch(self) -> Tick:
-        """The dispatcher's run for the next minute; the invokes are not run yet."""
+    def dispatch(self, *, env: bool = True) -> Tick:
+        """The dispatcher's run for the next minute; the invokes are not run yet.
+        ``env=False``: keep the process environment (for threads racing)."""
         global _RECORDING
         at = self.clock.advance()
         self._ticks += 1
@@ -430,10 +444,9 @@ class World:
         with _RECORD_LOCK:
             _RECORDING = sent
         try:
-            with self._env(self.deployment.dispatcher_env, HOME):
-                out = dispatcher_module.handler(
-                    event, LambdaContext(function_name=self.deployment.home.name + "-dispatcher")
-                )
+            context = LambdaContext(function_name=self.deployment.home.name + "-dispatcher")
+            with self._env(self.deployment.dispatcher_env, HOME) if env else _as_is():
+                out = dispatcher_module.handler(event, context)
         finally:
             with _RECORD_LOCK:
                 _RECORDING = None
@@ -501,7 +514,20 @@ class World:
     def race(self, invokes: list[Invoke]) -> list[dict[str, Any] | None]:
         """Run ``invokes`` at the same time, one thread each (home-region environment:
         the runtimes were built with their own)."""
+        return self._race(invokes, tick=False)[1]
+
+    def race_tick(self, invokes: list[Invoke]) -> tuple[Tick, list[dict[str, Any] | None]]:
+        """The next tick's dispatcher run (its sweep included) at the same time as
+        ``invokes`` (late ones); the tick's own invokes are not run."""
+        tick, results = self._race(invokes, tick=True)
+        assert tick is not None
+        return tick, results
+
+    def _race(
+        self, invokes: list[Invoke], *, tick: bool
+    ) -> tuple[Tick | None, list[dict[str, Any] | None]]:
         results: list[dict[str, Any] | None] = [None] * len(invokes)
+        ticked: list[Tick] = []
         errors: list[BaseException] = []
 
         def run(i: int, invoke: Invoke) -> None:
@@ -510,10 +536,20 @@ class World:
             except BaseException as exc:  # reported below, in the test's thread
                 errors.append(exc)
 
+        def dispatch() -> None:
+            try:
+                ticked.append(self.dispatch(env=False))
+            except BaseException as exc:
+                errors.append(exc)
+
         threads = [
             threading.Thread(target=contextvars.copy_context().run, args=(run, i, inv))
             for i, inv in enumerate(invokes)
         ]
+        if tick:
+            threads.append(
+                threading.Thread(target=contextvars.copy_context().run, args=(dispatch,))
+            )
         with self._env(self.deployment.probe_env[HOME], HOME):
             for t in threads:
                 t.start()
@@ -522,7 +558,7 @@ class World:
         assert not any(t.is_alive() for t in threads), "a racing probe did not finish"
         if errors:
             raise errors[0]
-        return results
+        return (ticked[0] if ticked else None), results
 
 
 class _Rendezvous:
@@ -550,6 +586,11 @@ def _vote_store_field(rt: Any) -> str:
         if all(callable(getattr(value, m, None)) for m in ("put_vote", "votes", "claim")):
             return f.name
     raise AssertionError("the probe runtime holds no vote store")
+
+
+@contextlib.contextmanager
+def _as_is() -> Iterator[None]:
+    yield
 
 
 def _dispatcher_runtime() -> Any:

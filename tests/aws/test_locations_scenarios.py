@@ -98,8 +98,9 @@ class Scenario:
     def deployment(self) -> Deployment:
         return self.world.deployment
 
-    def target(self, target_id: str, **extra: Any) -> str:
-        self.world.put_target(target_id, target_fields(self.certs, self.server.port, **extra))
+    def target(self, target_id: str, *, port: int | None = None, **extra: Any) -> str:
+        port = self.server.port if port is None else port
+        self.world.put_target(target_id, target_fields(self.certs, port, **extra))
         self.created.append(target_id)
         return target_id
 
@@ -365,6 +366,72 @@ def test_two_deciders_racing_make_one_decision_and_one_alert_per_change(
     assert events == ["down", "recovered", "down"]
 
 
+def test_a_late_vote_racing_the_sweep_makes_one_decision_and_one_alert(
+    scenario: Scenario,
+) -> None:
+    world, deployment = scenario.world, scenario.deployment
+    tid = scenario.target("late-mx")
+    world.tick()
+    world.misroute(HOME, EU)
+    tick = world.dispatch()
+    late = [i for i in tick.invokes if i.region == AP]
+    for invoke in tick.invokes:
+        if invoke.region != AP:
+            world.deliver(invoke)
+    assert scenario.alerts() == []  # two of three voted: the slot is still open
+    # WHEN ap-southeast-2's vote comes in as the next tick's sweep decides the slot
+    next_tick, [late_out] = world.race_tick(late)
+    assert late_out is not None and late_out["skipped"] is None  # it voted
+    decided = [late_out["decided"], next_tick.dispatcher["slots_decided"] == 1]
+    assert sorted(decided) == [False, True]  # one of the two decided the slot
+    assert state_ids(deployment, f"#slot#{tid}#{tick.slot(tid)}") == []
+    assert stored_results(deployment, tid)[tick.slot(tid)]["status"] == "critical"
+    for invoke in next_tick.invokes:
+        world.deliver(invoke)
+    world.heal()
+    world.tick()
+    target_events = [
+        doc["event"] for _, doc in scenario.alerts() if doc["target"]["target_id"] == tid
+    ]
+    assert target_events == ["down", "recovered"]
+
+
+def test_one_broken_region_is_one_location_alert_and_holds_no_real_down(
+    scenario: Scenario, certs: Certificates
+) -> None:
+    world = scenario.world
+    dead = SmtpServer("127.0.0.1", cert=certs.valid(), starttls=True).start()
+    try:
+        # 5 targets: eu-west-1 failing all 5 is the degraded floor (5) and share (1/2)
+        fleet = [scenario.target(f"fleet-{n}-mx") for n in range(4)]
+        tid = scenario.target("dead-mx", port=dead.port)
+        world.tick()
+        # WHEN eu-west-1 cannot reach any server and one server really stops
+        world.misroute(EU)
+        dead.stop()
+        world.tick()
+        # THEN the real DOWN goes out (1 verdict of 5 failed: no monitor-degraded hold)
+        [(envelope, doc)] = scenario.alerts()
+        assert (doc["event"], doc["target"]["target_id"]) == ("down", tid)
+        assert _attribute(envelope, "locations_failed") == "3"
+        # ... and eu-west-1 is reported once, as failing most of its targets (a tick's
+        # failures are counted in the tick they are decided in, judged a tick later)
+        world.tick()
+        world.tick()
+        [(envelope, doc)] = scenario.alerts()
+        assert (doc["event"], doc["status"]) == ("location_down", "failing")
+        assert doc["target"]["location"] == EU
+        assert {scenario.status_row(t)["status"] for t in fleet} == {"up"}
+        # WHEN eu-west-1 reaches them again THEN one location_up
+        world.heal(EU)
+        for _ in range(3):
+            world.tick()
+        events = [(doc["event"], doc["target"]["target_id"]) for _, doc in scenario.alerts()]
+        assert events == [("location_up", f"#location#{EU}")]
+    finally:
+        dead.stop()
+
+
 # --------------------------------------------------------------------------- as today
 
 
@@ -405,3 +472,9 @@ def test_a_target_of_one_location_is_checked_as_today(scenario: Scenario) -> Non
     assert "locations" not in stored_results(deployment, tid)[tick.slot(tid)]
     assert stored_results(deployment, f"#vote#{tid}") == {}
     assert state_ids(deployment, f"#slot#{tid}#") == []
+
+
+def test_status_reports_a_quorum_above_the_deployed_locations(scenario: Scenario) -> None:
+    tid = scenario.target("strict-mx", quorum=5)
+    text = cli(["status", "--stack", scenario.deployment.home.name, "--region", HOME])
+    assert f"{tid}: quorum 5 is above the 3 deployed locations" in text
