@@ -2,10 +2,12 @@
 
 GIVEN the home stack's environment with SMTPWATCH_PROBE_REGIONS and a probe function in
 each region (moto; its Lambda records each invoke in the region it reached and runs no
-code) WHEN the real dispatcher handler ticks THEN a target checked from several
-locations gets its slot opened and one invoke per location with the ``vote`` key, a
-target with one location gets today's event from that location alone, and the sweep of
-a later tick decides a slot whose deadline passed with the votes that came.
+code) WHEN the real dispatcher handler ticks THEN each location's function gets the
+tick's probe events in relays: a target checked from several locations once its slot is
+open, one event per location with the ``vote`` key; a target with one location today's
+event at that location alone. A relay, run by the real probe handler, invokes its own
+function once per event. A later tick sends a slot whose deadline passed to the home
+function, whose handler decides it with the votes that came.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ from smtpwatch.core import schedule
 from smtpwatch.core.result import ProbeResult
 from smtpwatch.core.state import TargetState, TargetStatus
 from smtpwatch.handlers import dispatcher as dispatcher_module
+from smtpwatch.handlers import probe as probe_module
+from smtpwatch.service.dispatch_locations import BATCH_BYTES, BATCH_EVENTS, batches
 
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 PROBE_REGIONS = ("eu-west-1", "ap-southeast-2")
 LOCATIONS = (REGION, *PROBE_REGIONS)
-HOME_PROBE = "smtpwatch-ProbeFunction-x1"  # a home probe's name is CloudFormation's
+HOME_PROBE = f"smtpwatch-probe-{REGION}"  # with ProbeRegions, the convention's name too
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,21 @@ class Home:
         self.targets.put_items([item | fields])
         assert self.states.save_state(TargetState(target_id, status=TargetStatus.UP, version=1))
 
+    def probe(self, event: dict[str, Any], region: str = REGION) -> dict[str, Any]:
+        """The real probe handler of ``region``'s function on ``event``."""
+        fn = f"smtpwatch-probe-{region}"
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("AWS_REGION", region)
+            mp.setenv("AWS_LAMBDA_FUNCTION_NAME", fn)
+            if region != REGION:
+                mp.setenv("SMTPWATCH_HOME_REGION", REGION)
+            probe_module._runtime.cache_clear()
+            try:
+                out: dict[str, Any] = probe_module.handler(event, LambdaContext(function_name=fn))
+            finally:
+                probe_module._runtime.cache_clear()
+        return out
+
     def tick(self, moment: datetime, event_id: str = "tick-1") -> dict[str, Any]:
         dispatcher_module._runtime.cache_clear()
         event = {"source": "aws.events", "id": event_id, "time": schedule.format_ts(moment)}
@@ -165,25 +184,35 @@ _TABLE_ENV = {"TargetsTable": "TARGETS_TABLE", "StateTable": "STATE_TABLE"} | {
 }
 
 
+def _events(invokes: list[Invoke]) -> list[Invoke]:
+    """The probe events the relays carry, each as (region, function, event)."""
+    out = []
+    for invoke in invokes:
+        assert set(invoke.event) == {"relay", "correlation_id"}, invoke.event
+        out += [Invoke(invoke.region, invoke.function, e) for e in invoke.event["relay"]]
+    return out
+
+
 def _by_region(invokes: list[Invoke]) -> dict[str, Invoke]:
     out = {i.region: i for i in invokes}
     assert len(out) == len(invokes), invokes
     return out
 
 
-def test_each_location_gets_one_invoke_with_the_vote_after_the_slot_is_open(home: Home) -> None:
+def test_each_location_gets_the_event_with_the_vote_after_the_slot_is_open(home: Home) -> None:
     # GIVEN a target checked from every deployed location (locations: [] = all)
     home.put("mx1")
     # WHEN the dispatcher ticks
     summary = home.tick(T0)
-    # THEN each location's function got exactly one invoke, in its own region
-    got = _by_region(home.recorder.take())
-    assert got.keys() == set(LOCATIONS)
+    # THEN each location's function got one relay, in its own region, with the event
+    relays = home.recorder.take()
+    assert sorted(r.region for r in relays) == sorted(LOCATIONS)
+    got = _by_region(_events(relays))
     assert got[REGION].function == HOME_PROBE
     for region in PROBE_REGIONS:
         assert got[region].function == f"smtpwatch-probe-{region}"
     slot = got[REGION].event["scheduled_at"]
-    # ... all with the same event: today's keys plus the vote (locations in deployed
+    # ... the same event everywhere: today's keys plus the vote (locations in deployed
     # order, the deadline: 2 x timeout_s 120 + recheck_delay_s 10 + 30 s after the slot)
     deadline = schedule.format_ts(schedule.parse_ts(slot) + timedelta(seconds=280))
     for invoke in got.values():
@@ -192,38 +221,37 @@ def test_each_location_gets_one_invoke_with_the_vote_after_the_slot_is_open(home
         assert invoke.event["target_id"] == "mx1"
         assert invoke.event["correlation_id"] == "tick-1"
         assert invoke.event["target"]["host"] == {"S": "mx1.example.com"}
-    # AND the slot is open in the state table before any vote
+    # AND the slot is open in the state table
     item = home.raw_state(f"#slot#mx1#{slot}")
     assert item is not None
     assert item["for_target"] == {"S": "mx1"}
     assert [v["S"] for v in item["locations"]["L"]] == list(LOCATIONS)
     assert item["deadline"] == {"S": deadline}
-    # AND the run counts one target dispatched (one verdict to come), three invokes
-    assert (summary["dispatched"], summary["invokes"], summary["slots_opened"]) == (1, 3, 1)
-    assert summary["failed"] == 0
+    # AND the run counts one target dispatched (one verdict to come), three events
+    assert (summary["dispatched"], summary["invokes"], summary["relays"]) == (1, 3, 3)
+    assert (summary["slots_opened"], summary["failed"]) == (1, 0)
 
 
-def test_a_target_with_one_location_gets_todays_event_from_that_location_only(
+def test_a_target_with_one_location_gets_todays_event_at_that_location_only(
     home: Home,
 ) -> None:
     # GIVEN targets naming one location each: a probe region, and the home region
     home.put("far", locations=["ap-southeast-2"])
     home.put("near", locations=[REGION])
     summary = home.tick(T0)
-    invokes = {i.event["target_id"]: i for i in home.recorder.take()}
-    # THEN each is invoked once, from its location, with today's event (no vote) ...
-    assert sorted(invokes) == ["far", "near"]
-    assert (invokes["far"].region, invokes["far"].function) == (
+    events = {i.event["target_id"]: i for i in _events(home.recorder.take())}
+    # THEN each goes once, to its location, as today's event (no vote) ...
+    assert sorted(events) == ["far", "near"]
+    assert (events["far"].region, events["far"].function) == (
         "ap-southeast-2",
         "smtpwatch-probe-ap-southeast-2",
     )
-    assert (invokes["near"].region, invokes["near"].function) == (REGION, HOME_PROBE)
-    for invoke in invokes.values():
-        assert "vote" not in invoke.event
+    assert (events["near"].region, events["near"].function) == (REGION, HOME_PROBE)
+    for invoke in events.values():
         assert set(invoke.event) == {"target_id", "scheduled_at", "correlation_id", "target"}
     # ... and no slot is opened for them: their probe decides alone, as today
     for tid in ("far", "near"):
-        assert home.raw_state(f"#slot#{tid}#{invokes[tid].event['scheduled_at']}") is None
+        assert home.raw_state(f"#slot#{tid}#{events[tid].event['scheduled_at']}") is None
     assert (summary["dispatched"], summary["invokes"], summary["slots_opened"]) == (2, 2, 0)
 
 
@@ -231,11 +259,39 @@ def test_a_locations_subset_is_honoured_in_deployed_order(home: Home) -> None:
     # GIVEN a target naming two of the three locations, the home one last
     home.put("pair", locations=["ap-southeast-2", REGION], quorum=2)
     home.tick(T0)
-    got = _by_region(home.recorder.take())
-    # THEN only those two are invoked, and the vote lists them in deployed order
+    got = _by_region(_events(home.recorder.take()))
+    # THEN only those two get it, and the vote lists them in deployed order
     assert got.keys() == {REGION, "ap-southeast-2"}
     for invoke in got.values():
         assert invoke.event["vote"]["locations"] == [REGION, "ap-southeast-2"]
+
+
+def test_a_tick_of_many_targets_goes_in_relays_of_at_most_100_events(home: Home) -> None:
+    home.targets.put_items(
+        [{"target_id": f"t{i:03d}", "host": "h.example.com", "interval_s": 60} for i in range(230)]
+    )
+    summary = home.tick(T0)
+    relays = home.recorder.take()
+    per_region = {
+        r: sorted(len(i.event["relay"]) for i in relays if i.region == r) for r in LOCATIONS
+    }
+    assert per_region == {r: [30, 100, 100] for r in LOCATIONS}
+    assert (summary["dispatched"], summary["invokes"], summary["relays"]) == (230, 690, 9)
+    assert {
+        len({e.event["target_id"] for e in _events(relays) if e.region == r}) for r in LOCATIONS
+    } == {230}
+
+
+def test_batches_are_cut_by_count_and_by_bytes() -> None:
+    small = [b"x" * 10] * 250
+    assert [len(b) for b in batches(small, key=lambda b: b)] == [BATCH_EVENTS, BATCH_EVENTS, 50]
+    # A third of the bound each: three do not fit, each counting its comma too.
+    big = [b"y" * (BATCH_BYTES // 3)] * 7
+    cut = batches(big, key=lambda b: b)
+    assert all(sum(len(b) + 1 for b in batch) <= BATCH_BYTES for batch in cut)
+    assert [len(b) for b in cut] == [2, 2, 2, 1]
+    huge = [b"z" * (BATCH_BYTES + 1), b"a"]
+    assert [len(b) for b in batches(huge, key=lambda b: b)] == [1, 1]  # alone, not lost
 
 
 def test_without_probe_regions_the_dispatcher_is_todays(home: Home) -> None:
@@ -243,12 +299,46 @@ def test_without_probe_regions_the_dispatcher_is_todays(home: Home) -> None:
     home.monkeypatch.setenv("SMTPWATCH_PROBE_REGIONS", "")
     home.put("mx1")
     summary = home.tick(T0)
-    # THEN one invoke, of the home probe, with today's event; no slot, no slot figures
+    # THEN one direct invoke of the home probe with today's event: no relay, no slot
     (invoke,) = home.recorder.take()
     assert (invoke.region, invoke.function) == (REGION, HOME_PROBE)
-    assert "vote" not in invoke.event
+    assert set(invoke.event) == {"target_id", "scheduled_at", "correlation_id", "target"}
     assert home.raw_state(f"#slot#mx1#{invoke.event['scheduled_at']}") is None
-    assert "slots_opened" not in summary and "invokes" not in summary
+    assert "slots_opened" not in summary and "relays" not in summary
+
+
+def test_a_relay_invokes_its_own_function_once_per_event_and_probes_nothing(
+    home: Home,
+) -> None:
+    home.put("mx1")
+    home.put("mx2")
+    home.tick(T0)
+    relays = {r.region: r for r in home.recorder.take()}
+    # WHEN eu-west-1's function runs the relay it got
+    out = home.probe(relays["eu-west-1"].event, "eu-west-1")
+    # THEN it invoked itself, in its region, once per event, each event as it came
+    assert out == {"relayed": 2, "failed": 0}
+    again = home.recorder.take()
+    assert {(i.region, i.function) for i in again} == {("eu-west-1", "smtpwatch-probe-eu-west-1")}
+    assert sorted(i.event["target_id"] for i in again) == ["mx1", "mx2"]
+    assert [i.event for i in again if i.event["target_id"] == "mx1"] == [
+        e for e in relays["eu-west-1"].event["relay"] if e["target_id"] == "mx1"
+    ]
+    # AND nothing was probed: no result, no state change
+    state = home.states.get_state("mx1")
+    assert state is not None and (state.version, state.last_scheduled_at) == (1, None)
+    assert (
+        list(
+            DynamoResultStore(
+                boto3.client("dynamodb", region_name=REGION), home.results
+            ).iter_results("mx1")
+        )
+        == []
+    )
+    # AND a relay inside a relay is refused, invoking nothing
+    looped = {"relay": [relays["eu-west-1"].event], "correlation_id": "tick-1"}
+    assert home.probe(looped, "eu-west-1")["status"] == "bad_event"
+    assert home.recorder.take() == []
 
 
 def _vote(location: str, slot: str) -> ProbeResult:
@@ -272,7 +362,7 @@ def _vote(location: str, slot: str) -> ProbeResult:
     return result
 
 
-def test_the_sweep_decides_a_slot_whose_deadline_passed_with_the_votes_there(
+def test_an_expired_slot_goes_to_the_home_function_which_decides_it(
     home: Home, alerts: Alerts
 ) -> None:
     # GIVEN every result kept (PassingResultSeconds=0), a slot opened at T0 and only
@@ -280,18 +370,39 @@ def test_the_sweep_decides_a_slot_whose_deadline_passed_with_the_votes_there(
     home.monkeypatch.setenv("PASSING_RESULT_SECONDS", "0")
     home.put("mx1")
     home.tick(T0)
-    slot = home.recorder.take()[0].event["scheduled_at"]
+    slot = _events(home.recorder.take())[0].event["scheduled_at"]
     assert home.votes.put_vote("mx1", slot, _vote(REGION, slot))
-    # WHEN a tick before its deadline (slot + 280 s) runs, THEN the slot stays open
-    assert home.tick(T0 + timedelta(minutes=3), "tick-2")["slots_decided"] == 0
-    assert home.raw_state(f"#slot#mx1#{slot}") is not None
+    # WHEN a tick before its deadline (slot + 280 s) runs, THEN it is not sent
+    assert home.tick(T0 + timedelta(minutes=3), "tick-2")["slots_expired"] == 0
+    assert all("relay" in i.event for i in home.recorder.take())
     # WHEN the first tick after the deadline runs
     summary = home.tick(T0 + timedelta(minutes=5), "tick-3")
-    # THEN it decided the slot: the open item is gone ...
-    assert summary["slots_decided"] == 1 and summary["slots_left"] == 0
+    # THEN the slot goes, with its locations and deadline, to the home function
+    assert (summary["slots_expired"], summary["slots_left"]) == (1, 0)
+    decides = [i for i in home.recorder.take() if "decide" in i.event]
+    assert [(i.region, i.function) for i in decides] == [(REGION, HOME_PROBE)]
+    deadline = schedule.format_ts(schedule.parse_ts(slot) + timedelta(seconds=280))
+    assert decides[0].event == {
+        "decide": [
+            {
+                "target_id": "mx1",
+                "scheduled_at": slot,
+                "locations": list(LOCATIONS),
+                "deadline": deadline,
+            }
+        ],
+        "correlation_id": "tick-3",
+    }
+    # WHEN the home function runs it
+    assert home.probe(decides[0].event) == {
+        "decided": 1,
+        "claimed_elsewhere": 0,
+        "dropped": 0,
+        "failed": 0,
+    }
+    # THEN the open item is gone, and the verdict, stored as the slot's result, carries
+    # the home vote and names the two silent locations ...
     assert home.raw_state(f"#slot#mx1#{slot}") is None
-    # ... the verdict, stored as the slot's result, carries the home vote and names
-    # the two silent locations ...
     results = DynamoResultStore(boto3.client("dynamodb", region_name=REGION), home.results)
     (verdict,) = list(results.iter_results("mx1"))
     assert (verdict.status.value, verdict.location) == ("ok", REGION)
@@ -306,6 +417,6 @@ def test_the_sweep_decides_a_slot_whose_deadline_passed_with_the_votes_there(
         ("location_down", "ap-southeast-2"),
         ("location_down", "eu-west-1"),
     ]
-    # ... and the next tick has not this slot to decide again (the one of tick-2 only)
-    assert home.tick(T0 + timedelta(minutes=8), "tick-4")["slots_decided"] == 1
-    assert home.raw_state(f"#slot#mx1#{slot}") is None
+    # ... and the same decide event delivered again decides nothing more
+    assert home.probe(decides[0].event)["claimed_elsewhere"] == 1
+    assert alerts.drain() == []

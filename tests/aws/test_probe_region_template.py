@@ -96,6 +96,9 @@ def test_the_regional_function_is_named_as_the_home_dispatcher_invokes_it(
     assert env["SMTPWATCH_PROBE_REGIONS"] == PROBE_REGION
     name = env["SMTPWATCH_PROBE_FUNCTION_PREFIX"] + PROBE_REGION
     assert name == f"{HOME_STACK}-probe-{PROBE_REGION}"
+    # Every location's function follows the convention, the home one too (its relay
+    # invokes itself by that name).
+    assert env["PROBE_FUNCTION_NAME"] == env["SMTPWATCH_PROBE_FUNCTION_PREFIX"] + REGION
     # It exists in the probe region, and only there.
     fn = boto3.client("lambda", region_name=PROBE_REGION).get_function(FunctionName=name)
     config = fn["Configuration"]
@@ -215,6 +218,10 @@ def test_the_regional_role_grants_the_home_probes_actions_on_home_resources_only
             assert resource == {"Ref": "AlertTopicArn"}
         elif statement["Sid"] == "WriteOwnLogs":
             assert resource == {"Fn::GetAtt": ["ProbeLogGroup", "Arn"]}
+        elif statement["Sid"] == "RelayToItself":  # its own function, in its own region
+            assert resource["Fn::Sub"].endswith(
+                ":lambda:${AWS::Region}:${AWS::AccountId}:function:${HomeStackName}-probe-${AWS::Region}"
+            )
         else:
             assert ":${HomeRegion}:${AWS::AccountId}:" in resource["Fn::Sub"], statement
             assert statement["Effect"] == "Allow"

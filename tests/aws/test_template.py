@@ -391,7 +391,25 @@ def test_each_role_reaches_only_what_its_function_uses(cfn: dict[str, Any]) -> N
         for a in dispatcher[arn("TargetsTable")] | probe[arn("TargetsTable")]
     )
     assert dispatcher[arn("ProbeFunction")] == {"lambda:InvokeFunction"}
-    assert not any(a.startswith("lambda:") for acts in probe.values() for a in acts)
+    # The probe invokes nothing but itself (a relay, with ProbeRegions), by its name then.
+    own = json.dumps(
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}"
+            ":function:${AWS::StackName}-probe-${AWS::Region}"
+        },
+        sort_keys=True,
+    )
+    assert {k: v for k, v in probe.items() if any(a.startswith("lambda:") for a in v)} == {
+        own: {"lambda:InvokeFunction"}
+    }
+    name = cfn["Resources"]["ProbeFunction"]["Properties"]["FunctionName"]
+    assert name == {
+        "Fn::If": [
+            "HasProbeRegions",
+            {"Fn::Sub": "${AWS::StackName}-probe-${AWS::Region}"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
     assert probe[arn("FailureQueue")] == {"sqs:SendMessage"}
     topic = json.dumps({"Ref": "AlertTopic"})
     assert probe[topic] == dispatcher[topic] == {"sns:Publish"}

@@ -122,10 +122,12 @@ class LambdaProbeInvoker:
         vote: Mapping[str, Any] | None = None,
     ) -> None:
         """``invoke``, carrying the target item (wire form) when ``probe_payload`` can."""
+        self.invoke_raw(probe_payload(target_id, scheduled_at, target, self.correlation_id, vote))
+
+    def invoke_raw(self, body: bytes) -> None:
+        """One async invoke with ``body`` as the event (a relay's or a decision's batch)."""
         resp = self._client.invoke(
-            FunctionName=self._function_name,
-            InvocationType="Event",
-            Payload=probe_payload(target_id, scheduled_at, target, self.correlation_id, vote),
+            FunctionName=self._function_name, InvocationType="Event", Payload=body
         )
         status = int(resp.get("StatusCode", 0))
         if status != 202:  # async invokes are accepted with 202 and nothing else
@@ -227,7 +229,10 @@ class DirectLambdaInvoker:
         vote: Mapping[str, Any] | None = None,
     ) -> None:
         """``invoke``, carrying the target item (wire form) when ``probe_payload`` can."""
-        body = probe_payload(target_id, scheduled_at, target, self.correlation_id, vote)
+        self.invoke_raw(probe_payload(target_id, scheduled_at, target, self.correlation_id, vote))
+
+    def invoke_raw(self, body: bytes) -> None:
+        """One async invoke with ``body`` as the event (a relay's or a decision's batch)."""
         reconnected = False
         status, data = 0, b""
         for _attempt in attempts(INVOKE_RETRY, sleep=time.sleep):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from smtpwatch.adapters.aws_clients import Clients
-    from smtpwatch.adapters.dynamodb import DynamoStateStore
-    from smtpwatch.core.locations import OpenSlot
     from smtpwatch.ports import AlertSink, ProbeInvoker
     from smtpwatch.service.dispatch_ports import DeployedLocations, LocationInvoker
 
@@ -52,8 +50,7 @@ def _runtime() -> tuple[DispatcherSettings, Dispatcher]:
     settings = load_dispatcher_settings()
     require(settings, "TARGETS_TABLE", "STATE_TABLE", "PROBE_FUNCTION_NAME")
     config = Config(
-        # A probe region's pool is twice the home one (remote_workers).
-        max_pool_connections=remote_workers(settings) + 2 * SCAN_SEGMENTS,
+        max_pool_connections=settings.dispatch_workers + 2 * SCAN_SEGMENTS,
         retries={"mode": "standard", "max_attempts": 3},
         connect_timeout=3,
         read_timeout=10,
@@ -76,7 +73,7 @@ def _runtime() -> tuple[DispatcherSettings, Dispatcher]:
     )
     locations = None
     if settings.probe_regions:
-        locations = _deployed(settings, clients, invoker, states, sink, lambda_client)
+        locations = _deployed(settings, clients, invoker, sink, lambda_client)
     dispatcher = Dispatcher(
         targets=DynamoTargetStore(ddb, settings.targets_table, scan_segments=SCAN_SEGMENTS),
         states=states,
@@ -89,12 +86,6 @@ def _runtime() -> tuple[DispatcherSettings, Dispatcher]:
         log=logger,
     )
     return settings, dispatcher
-
-
-def remote_workers(settings: DispatcherSettings) -> int:
-    """Invokes in flight per probe region: a cross-region round trip is a few times the
-    home one, so twice the home pool keeps them overlapping (bench/dispatch.py)."""
-    return min(512, 2 * settings.dispatch_workers)
 
 
 def _invoker(settings: DispatcherSettings, clients: Clients, client: Any, name: str) -> Any:
@@ -110,103 +101,34 @@ def _deployed(
     settings: DispatcherSettings,
     clients: Clients,
     home_invoker: ProbeInvoker,
-    states: DynamoStateStore,
     sink: AlertSink | None,
     home_client: Any,
 ) -> DeployedLocations:
-    """Every location, the home region first, each with its invoker: a probe region's
-    function (``<prefix><region>``) by name on that region's Lambda endpoint, which is
-    its ARN in this account; the vote store; the sweep's decider."""
-
-    home = str(home_client.meta.region_name)
-    invokers: dict[str, LocationInvoker] = {home: home_invoker}  # type: ignore[dict-item]
-    workers = {home: settings.dispatch_workers}
-    for region in settings.probe_regions:
-        name = settings.regional_function_name(region)
-        invokers[region] = _invoker(settings, clients, clients("lambda", region), name)
-        workers[region] = remote_workers(settings)
-    return _with_votes(settings, clients, states, sink, (home, *settings.probe_regions))(
-        invokers, workers
-    )
-
-
-def _with_votes(
-    settings: DispatcherSettings,
-    clients: Clients,
-    states: DynamoStateStore,
-    sink: AlertSink | None,
-    names: tuple[str, ...],
-) -> Callable[[Mapping[str, LocationInvoker], dict[str, int]], DeployedLocations]:
-    """The vote store, the sweep's decider and the locations' health, in the home region."""
-    from smtpwatch.adapters.dynamodb import (
-        DynamoBookkeeping,
-        DynamoLocationHealthStore,
-        DynamoResultStore,
-        DynamoVoteStore,
-    )
-    from smtpwatch.adapters.tick_gate import TickGate
-    from smtpwatch.core.schedule import utc_now
-    from smtpwatch.service.check import CheckDeps
+    """Every location, the home region first, each with the invoker of its relay: a
+    probe region's function (``<prefix><region>``) by name on that region's Lambda
+    endpoint, which is its ARN in this account. The vote store opens the slots; the
+    locations' health counts what each was sent."""
+    from smtpwatch.adapters.dynamodb import DynamoLocationHealthStore, DynamoVoteStore
     from smtpwatch.service.dispatch_ports import DeployedLocations
     from smtpwatch.service.location_health import LocationWatch
 
     require(settings, "RESULTS_TABLE")
+    home = str(home_client.meta.region_name)
+    invokers: dict[str, LocationInvoker] = {home: home_invoker}  # type: ignore[dict-item]
+    for region in settings.probe_regions:
+        name = settings.regional_function_name(region)
+        invokers[region] = _invoker(settings, clients, clients("lambda", region), name)
     ddb = clients("dynamodb")
-    sinks = [sink] if sink is not None else []
-    retention_s = settings.result_retention_s
     votes = DynamoVoteStore(
-        ddb, settings.state_table, settings.results_table, retention_s=retention_s
+        ddb, settings.state_table, settings.results_table, retention_s=settings.result_retention_s
     )
-    watch = LocationWatch(DynamoLocationHealthStore(ddb, settings.state_table), sinks)
-    deps = CheckDeps(
-        states=states,
-        results=DynamoResultStore(ddb, settings.results_table, retention_s=retention_s),
-        sinks=sinks,
-        gate=TickGate(
-            DynamoBookkeeping(ddb, settings.state_table),
-            sinks,
-            share=settings.degraded_share,
-            min_count=settings.degraded_min_probes,
-        ),
-        passing_result_every_s=settings.passing_result_every_s,
-        now=utc_now,
+    watch = LocationWatch(
+        DynamoLocationHealthStore(ddb, settings.state_table),
+        [sink] if sink is not None else [],
+        share=settings.degraded_share,
+        min_count=settings.degraded_min_probes,
     )
-
-    def decide(slot: OpenSlot, item: Mapping[str, Any] | None) -> bool:
-        return decide_expired(slot, item, deps=deps, votes=votes, watch=watch)
-
-    def deployed(
-        invokers: Mapping[str, LocationInvoker], workers: dict[str, int]
-    ) -> DeployedLocations:
-        return DeployedLocations(names, invokers, votes, decide, watch, workers)
-
-    return deployed
-
-
-def decide_expired(
-    slot: OpenSlot, item: Mapping[str, Any] | None, *, deps: Any, votes: Any, watch: Any
-) -> bool:
-    """The sweep's decision of one expired slot: the verdict of the votes there (silent
-    locations no vote). A target gone or unreadable: its slot is dropped (claimed), as
-    no alert can name it. True when this call decided."""
-    from smtpwatch.core.target import Target, check_aws_limits
-    from smtpwatch.service.vote import decide_slot
-
-    target = None
-    if item is not None:
-        try:
-            target = Target.from_item(item, strict=False)[0]
-            check_aws_limits(target)
-        except Exception as exc:
-            logger.warning(
-                "expired slot of an unreadable target: dropped",
-                extra={"target_id": slot.target_id, "error": str(exc)[:300]},
-            )
-            target = None
-    if target is None:
-        votes.claim(slot.target_id, slot.scheduled_at)
-        return False
-    return decide_slot(target, slot, deps, votes, watch) is not None
+    return DeployedLocations((home, *settings.probe_regions), invokers, votes, watch)
 
 
 def _correlation_id() -> str | None:

@@ -31,6 +31,7 @@ from smtpwatch.handlers.settings import ProbeSettings, load_probe_settings, requ
 if TYPE_CHECKING:  # the real types, without their imports at cold start
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+    from smtpwatch.adapters.aws_clients import Clients
     from smtpwatch.adapters.aws_secrets import AwsSecretResolver
     from smtpwatch.adapters.dynamodb import (
         DynamoResultStore,
@@ -66,7 +67,9 @@ class ProbeRuntime:
     gate: TickGate
     votes: VoteStore  # a multi-location slot's votes and claim (the home region's tables)
     watch: LocationWatch  # the locations' health (kept per container: it caches)
+    clients: Clients | None = None  # for a relay's Lambda client, made on its first relay
     now: Callable[[], datetime] = utc_now  # the checks' clock (tests set a fixed one)
+    relay_invoker: Any = None  # this function's own invoker (``probe_batches``)
 
 
 _Runtime = ProbeRuntime
@@ -111,8 +114,13 @@ def _runtime() -> ProbeRuntime:
 
     settings = load_probe_settings()
     require(settings, "TARGETS_TABLE", "STATE_TABLE", "RESULTS_TABLE", "ALERT_TOPIC_ARN")
+    from smtpwatch.handlers.probe_batches import RELAY_WORKERS
+
     config = Config(
-        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=3,
+        read_timeout=10,
+        max_pool_connections=RELAY_WORKERS,  # a relay's invokes (probe_batches)
     )
     clients = Clients(config, region=settings.home_region)
     ddb = clients("dynamodb")
@@ -157,6 +165,7 @@ def _runtime() -> ProbeRuntime:
             share=settings.degraded_share,
             min_count=settings.degraded_min_probes,
         ),
+        clients=clients,
     )
 
 
@@ -249,6 +258,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.set_correlation_id(cid)
     from smtpwatch.handlers.probe_vote import parse_vote, vote
 
+    if isinstance(event, Mapping) and ("relay" in event or "decide" in event):
+        from smtpwatch.handlers.probe_batches import batch_event
+
+        return batch_event(_runtime, event)
     try:
         target_id, scheduled_at = parse_event(event)
         ballot = parse_vote(event)

@@ -58,6 +58,8 @@ class ProbeSettings:
     # A probe-region stack's function: the tables, topic and secrets are in this region
     # (SMTPWATCH_HOME_REGION); None in the home stack: its own region.
     home_region: str | None = None
+    # How a relay invokes this function once per event (as the dispatcher's invoke_mode).
+    invoke_mode: str = "boto3"
 
     @property
     def result_retention_s(self) -> int:
@@ -116,6 +118,7 @@ def load_probe_settings(env: Mapping[str, str] | None = None) -> ProbeSettings:
         degraded_share=_degraded_share(e),
         degraded_min_probes=_degraded_min_probes(e),
         home_region=_home_region(e),
+        invoke_mode=_invoke_mode(e),
     )
 
 

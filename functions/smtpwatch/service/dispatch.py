@@ -3,8 +3,8 @@
 A run claims a window of time ``(start, end]`` in its bookkeeping, reads the target and
 state items, plans the due targets (``dispatch_plan``), invokes their probes from a
 thread pool, counts them per tick, resends stale pending alerts and settles the
-monitor-degraded episode; with several locations ``dispatch_locations`` fans the jobs out
-and sweeps expired slots. Why: docs/internals.md#the-dispatchers-run.
+monitor-degraded episode; several locations: ``dispatch_locations``. Why each step is as
+it is: docs/internals.md#the-dispatchers-run.
 """
 
 from __future__ import annotations
@@ -131,15 +131,16 @@ class Dispatcher:
         deployed = () if self._locations is None else self._locations.names
         jobs = plan(items, states, start, end, report, self._log, deployed)
         lap("plan")
+        if self._locations is not None:
+            # First: a silent location's verdict waits on no dispatch (and is rarely due).
+            self._sweep(state_items, end, report)
+            lap("sweep")
         self._dispatch(jobs, report, wire)
         lap("invoke")
         if self._locations is not None:
-            from smtpwatch.service.dispatch_locations import after_fan_out
+            from smtpwatch.service.dispatch_locations import record_location_ticks
 
-            after_fan_out(
-                self._locations, state_items, items, end, report, self._workers, self._log
-            )
-            lap("sweep")
+            record_location_ticks(self._locations, report, end, self._log)
         self._record_ticks(report)
         report.alerts_resent = self._resend_pending(states.values())
         self._settle_episode(items, end)
@@ -200,7 +201,6 @@ class Dispatcher:
         if self._locations is not None:
             from smtpwatch.service.dispatch_locations import fan_out
 
-            cid = getattr(self._invoker, "correlation_id", None)
             fan_out(
                 jobs,
                 deployed=self._locations,
@@ -208,7 +208,7 @@ class Dispatcher:
                 wire=wire,
                 report=report,
                 workers=self._workers,
-                correlation_id=cid if isinstance(cid, str) else None,
+                correlation_id=self._correlation_id(),
                 log=self._log,
             )
             return
@@ -252,6 +252,30 @@ class Dispatcher:
                 else:
                     report.dispatched += 1
                     report.invoked.append((job.target_id, job.scheduled_at))
+
+    # ------------------------------------------------------------------ 3b. expired slots
+    def _sweep(
+        self, state_items: Iterable[Mapping[str, Any]], tick: datetime, report: DispatchReport
+    ) -> None:
+        from smtpwatch.service.dispatch_locations import sweep
+
+        assert self._locations is not None
+        try:
+            sweep(
+                state_items,
+                tick,
+                deployed=self._locations,
+                report=report,
+                correlation_id=self._correlation_id(),
+                workers=self._workers,
+                log=self._log,
+            )
+        except Exception as exc:  # the slots stay open: the next tick sends them
+            self._log.error("the sweep of expired slots failed", extra={"error": repr(exc)})
+
+    def _correlation_id(self) -> str | None:
+        cid = getattr(self._invoker, "correlation_id", None)
+        return cid if isinstance(cid, str) else None
 
     # ------------------------------------------------------------------ 5. degraded counters
     def _record_ticks(self, report: DispatchReport) -> None:

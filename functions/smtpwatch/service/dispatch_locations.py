@@ -1,14 +1,18 @@
-"""The dispatcher's run with several locations: the due jobs fanned out to one invoke
-pool per location (a slot opened first for a multi-location job), and the sweep that
-decides the open slots whose deadline passed. Why: docs/internals.md#the-dispatchers-run.
+"""The dispatcher's run with several locations, through relays: each location's due
+probe events go in batches to that location's probe function (``{"relay": [...]}``),
+which invokes itself once per event in its own region, so the signing CPU of 30,000
+invokes is spread over many functions; a multi-location job's slot is opened first.
+Before that, the expired open slots go in batches to the home probe function to be
+decided (``{"decide": [...]}``). Why: docs/internals.md#the-dispatchers-run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -24,16 +28,23 @@ from smtpwatch.service.dispatch_ports import (
 )
 
 __all__ = [
+    "BATCH_BYTES",
+    "BATCH_EVENTS",
     "MAX_SWEEP",
     "SLOT_BATCH",
     "SLOT_PROJECTION",
-    "after_fan_out",
+    "batches",
     "fan_out",
+    "open_slot_of_item",
     "open_slots_of",
+    "record_location_ticks",
     "sweep",
 ]
 
-MAX_SWEEP = 1000  # slots decided per tick, oldest deadline first; the rest next tick
+BATCH_EVENTS = 100  # probe events (or slots to decide) per relay (or decide) invoke
+# An async invoke's payload is at most 256 KB; a batch stays under this many bytes.
+BATCH_BYTES = 240_000
+MAX_SWEEP = 10_000  # expired slots sent to be decided per tick, oldest first
 SLOT_BATCH = 25  # open slots per BatchWriteItem (DynamoDB's limit)
 # What the sweep needs of an open-slot item (added to the dispatcher's state projection).
 SLOT_PROJECTION = ("for_target", "scheduled_at", "locations", "deadline", "correlation_id")
@@ -53,95 +64,86 @@ def fan_out(
     correlation_id: str | None,
     log: Any = _log,
 ) -> None:
-    """Invoke every job's locations, each location from its own pool: a single-location
-    job as today (its location's function, today's event), a multi-location job once its
-    slot is open (``vote`` in each event). ``report``: counts, and ``invoked`` gets each
-    dispatched job once (the tick's verdicts, which the degraded gate counts)."""
-    pools = {
-        name: ThreadPoolExecutor(
-            max_workers=max(1, deployed.workers.get(name, workers)),
-            thread_name_prefix=f"invoke-{name}",
-        )
-        for name in deployed.names
-    }
-    home = pools[deployed.home]
+    """Send every job's probe event to each of its locations' relays: a multi-location
+    job's (with ``vote``) once its slot is open, a single-location job's as today's event
+    to its one location (the home one when it names none). ``report``: counts, and
+    ``invoked`` gets each job one of whose events a relay accepted (the tick's verdicts,
+    which the degraded gate counts); ``failed`` counts the events of failed relays."""
+    from smtpwatch.adapters.lambda_invoker import probe_payload
+
     failures = _Failures(log)
-    try:
-        multi = _claim_new([j for j in jobs if j.votes], home, books, report, failures)
-        opened = _open_all(multi, deployed, home, books, report, failures, correlation_id)
-        pending: list[tuple[Job, list[Future[str]]]] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="relay") as pool:
+        ready = _claim_new([j for j in jobs if j.new], pool, books, report, failures)
+        multi = [j for j in jobs if j.votes and (not j.new or j in ready)]
+        opened = _open_all(multi, deployed, pool, books, report, failures, correlation_id)
+        events: dict[str, list[tuple[Job, bytes]]] = {name: [] for name in deployed.names}
+        sent: list[Job] = []
         for job in jobs:
-            if job.votes:
-                if job in opened:
-                    vote = {"locations": list(job.locations), "deadline": job.deadline}
-                    futures = [
-                        pools[name].submit(_invoke, deployed, name, job, wire, vote)
-                        for name in job.locations
-                    ]
-                    pending.append((job, futures))
+            if (job.new and job not in ready) or (job.votes and job not in opened):
                 continue
-            name = job.locations[0] if job.locations else deployed.home
-            pending.append((job, [pools[name].submit(_single, deployed, name, job, wire, books)]))
-        for job, futures in pending:
-            accepted = 0
-            for name, fut in zip(job.locations or (deployed.home,), futures, strict=False):
-                try:
-                    outcome = fut.result()
-                except Exception as exc:
-                    report.failed += 1
-                    failures.log(job, name, exc)
-                    continue
-                if outcome == "claimed":
-                    report.claimed_elsewhere += 1
-                    report.due -= 1
-                    break
-                accepted += 1
+            vote = None
+            if job.votes:
+                vote = {"locations": list(job.locations), "deadline": job.deadline}
+            body = probe_payload(
+                job.target_id, job.scheduled_at, wire.get(job.target_id), correlation_id, vote
+            )
+            for name in job.locations or (deployed.home,):
+                events[name].append((job, body))
+            sent.append(job)
+        pending: list[tuple[str, list[tuple[Job, bytes]], Future[None]]] = []
+        for name, items in events.items():
+            invoker = deployed.invokers[name]
+            for batch in batches(items, key=lambda item: item[1]):
+                payload = _batch("relay", [body for _, body in batch], correlation_id)
+                pending.append((name, batch, pool.submit(invoker.invoke_raw, payload)))
+        accepted: Counter[Job] = Counter()
+        for name, batch, fut in pending:
+            try:
+                fut.result()
+            except Exception as exc:
+                report.failed += len(batch)
+                failures.log(batch[0][0], name, exc)
+                continue
+            report.relays += 1
+            report.invokes += len(batch)
+            for job, _ in batch:
+                accepted[job] += 1
                 if job.votes:
                     key = (job.scheduled_at, name)
                     report.location_invokes[key] = report.location_invokes.get(key, 0) + 1
-            report.invokes += accepted
-            if accepted:
-                report.dispatched += 1
-                report.invoked.append((job.target_id, job.scheduled_at))
-            elif job.votes and job.new:  # nothing reached a location: new again next tick
-                _release(books, job)
-    finally:
-        for pool in pools.values():
-            pool.shutdown(wait=True)
-
-
-def _single(
-    deployed: DeployedLocations,
-    name: str,
-    job: Job,
-    wire: Mapping[str, Mapping[str, Any]],
-    books: DispatchBookkeeping,
-) -> str:
-    """Today's path, from ``name``'s function."""
-    if job.new and not books.claim_first_dispatch(job.target_id, job.scheduled_at):
-        return "claimed"
-    try:
-        deployed.invokers[name].invoke_with_target(
-            job.target_id, job.scheduled_at, wire.get(job.target_id)
-        )
-    except Exception:
-        if job.new:
+    for job in sent:
+        if accepted[job]:
+            report.dispatched += 1
+            report.invoked.append((job.target_id, job.scheduled_at))
+        elif job.new:  # nothing reached a location: dispatched as new again next tick
             _release(books, job)
-        raise
-    return "ok"
 
 
-def _invoke(
-    deployed: DeployedLocations,
-    name: str,
-    job: Job,
-    wire: Mapping[str, Mapping[str, Any]],
-    vote: Mapping[str, Any],
-) -> str:
-    deployed.invokers[name].invoke_with_target(
-        job.target_id, job.scheduled_at, wire.get(job.target_id), vote=vote
-    )
-    return "ok"
+def batches(items: Sequence[Any], *, key: Any = None) -> list[list[Any]]:
+    """``items`` cut into runs of at most ``BATCH_EVENTS`` whose ``key(item)`` bytes add
+    up to at most ``BATCH_BYTES`` (one item over it travels alone)."""
+    out: list[list[Any]] = []
+    current: list[Any] = []
+    size = 0
+    for item in items:
+        n = len(key(item)) + 1 if key is not None else 1
+        if current and (len(current) >= BATCH_EVENTS or size + n > BATCH_BYTES):
+            out.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += n
+    if current:
+        out.append(current)
+    return out
+
+
+def _batch(key: str, items: Sequence[bytes], correlation_id: str | None) -> bytes:
+    """``{key: [item, ...], "correlation_id": ...}``, the items (JSON objects) as they are:
+    a relay's probe events exactly as a direct invoke would send each."""
+    head = b'{"' + key.encode() + b'":[' + b",".join(items) + b"]"
+    if correlation_id:
+        head += b',"correlation_id":' + json.dumps(correlation_id).encode()
+    return head + b"}"
 
 
 def _claim_new(
@@ -150,13 +152,12 @@ def _claim_new(
     books: DispatchBookkeeping,
     report: DispatchReport,
     failures: _Failures,
-) -> list[Job]:
-    """The multi-location jobs left once each new target's first dispatch is claimed
-    (one another run claimed is counted so; one whose claim failed, as failed)."""
+) -> set[Job]:
+    """The new targets' jobs whose first dispatch this run claimed (one another run
+    claimed is counted so; one whose claim failed, as failed)."""
     claims = [
         (job, pool.submit(books.claim_first_dispatch, job.target_id, job.scheduled_at))
         for job in jobs
-        if job.new
     ]
     dropped: set[Job] = set()
     for job, fut in claims:
@@ -171,7 +172,7 @@ def _claim_new(
             dropped.add(job)
             report.claimed_elsewhere += 1
             report.due -= 1
-    return [job for job in jobs if job not in dropped]
+    return {job for job in jobs if job not in dropped}
 
 
 def _open_all(
@@ -279,19 +280,21 @@ def open_slot_of_item(item: Mapping[str, Any]) -> OpenSlot | None:
 
 def sweep(
     slot_items: Iterable[Mapping[str, Any]],
-    targets: Callable[[str], Mapping[str, Any] | None],
     tick: datetime,
     *,
-    decide: Callable[[OpenSlot, Mapping[str, Any] | None], bool],
+    deployed: DeployedLocations,
     report: DispatchReport,
+    correlation_id: str | None,
     workers: int,
     log: Any = _log,
 ) -> None:
-    """Decide the open slots whose deadline is at or before ``tick``: the oldest
-    ``MAX_SWEEP`` of them, from a pool (each a claim, a query and the verdict's writes);
-    a slot a probe claimed meanwhile is left to it (``decide`` says False)."""
+    """Send the open slots whose deadline is at or before ``tick`` to the home probe
+    function to be decided (``{"decide": [slot, ...]}``), the oldest ``MAX_SWEEP`` of
+    them; the probe claims each (a slot a vote claimed meanwhile is left to it)."""
     due: list[tuple[datetime, OpenSlot]] = []
     for item in slot_items:
+        if not str(item.get("target_id", "")).startswith(SLOT_PREFIX):
+            continue
         slot = open_slot_of_item(item)
         if slot is None:
             log.warning(
@@ -308,75 +311,50 @@ def sweep(
     report.slots_left = len(later)
     if later:
         log.warning(
-            "more expired slots than one tick decides: the rest next tick",
-            extra={"decided_now": len(now), "left": len(later)},
+            "more expired slots than one tick sends: the rest next tick",
+            extra={"sent_now": len(now), "left": len(later)},
         )
-    failed = 0
-    with ThreadPoolExecutor(max_workers=min(workers, len(now)), thread_name_prefix="sweep") as pool:
-        futures = [(slot, pool.submit(decide, slot, targets(slot.target_id))) for _, slot in now]
-        for slot, fut in futures:
-            try:
-                decided = fut.result()
-            except Exception as exc:  # the slot stays open: the next tick tries again
-                failed += 1
-                if failed <= _MAX_LOGGED:
-                    log.error(
-                        "could not decide an expired slot",
-                        extra={
-                            "target_id": slot.target_id,
-                            "scheduled_at": slot.scheduled_at,
-                            "error": f"{type(exc).__name__}: {str(exc)[:300]}",
-                        },
-                    )
-                continue
-            if decided:
-                report.slots_decided += 1
-
-
-# ---------------------------------------------------------------------- after the invokes
-def after_fan_out(
-    deployed: DeployedLocations,
-    state_items: Iterable[Mapping[str, Any]],
-    items: Iterable[Mapping[str, Any]],
-    tick: datetime,
-    report: DispatchReport,
-    workers: int,
-    log: Any = _log,
-) -> None:
-    """The sweep of the expired slots the state scan returned, then the locations'
-    per-tick health: neither stops the run (the slots stay open for the next tick)."""
-    if deployed.decide is not None:
-        slots = [
-            s
-            for s in state_items
-            if isinstance(s.get("target_id"), str) and s["target_id"].startswith(SLOT_PREFIX)
+    entries = [
+        json.dumps(
+            {
+                "target_id": slot.target_id,
+                "scheduled_at": slot.scheduled_at,
+                "locations": list(slot.locations),
+                "deadline": slot.deadline,
+            },
+            separators=(",", ":"),
+        ).encode()
+        for _, slot in now
+    ]
+    cut = batches(entries, key=lambda entry: entry)
+    invoker = deployed.invokers[deployed.home]
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(cut)))) as pool:
+        futures = [
+            (batch, pool.submit(invoker.invoke_raw, _batch("decide", batch, correlation_id)))
+            for batch in cut
         ]
-        by_id = {str(item.get("target_id")): item for item in items}
-        try:
-            if slots:
-                sweep(
-                    slots,
-                    by_id.get,
-                    tick,
-                    decide=deployed.decide,
-                    report=report,
-                    workers=workers,
-                    log=log,
+        for batch, fut in futures:
+            try:
+                fut.result()
+            except Exception as exc:  # the slots stay open: the next tick sends them again
+                report.failed += len(batch)
+                log.error(
+                    "could not send expired slots to be decided",
+                    extra={"slots": len(batch), "error": f"{type(exc).__name__}: {exc!s:.300}"},
                 )
-        except Exception as exc:
-            log.error("the sweep of expired slots failed", extra={"error": repr(exc)})
-    if deployed.health is not None:
-        _location_ticks(deployed, report, tick, log)
+                continue
+            report.slots_expired += len(batch)
 
 
-def _location_ticks(
-    deployed: DeployedLocations, report: DispatchReport, tick: datetime, log: Any
+def record_location_ticks(
+    deployed: DeployedLocations, report: DispatchReport, tick: datetime, log: Any = _log
 ) -> None:
     """Count the slots each location was sent per tick, and judge the tick before this
     one (its slots are decided by now, but for the slowest re-checks)."""
     from smtpwatch.service.gate import previous_bucket, tick_bucket
 
-    assert deployed.health is not None
+    if deployed.health is None:
+        return
     per_bucket: dict[str, Counter[str]] = {}
     for (scheduled_at, location), n in report.location_invokes.items():
         per_bucket.setdefault(tick_bucket(scheduled_at), Counter())[location] += n

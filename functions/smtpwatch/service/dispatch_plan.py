@@ -65,11 +65,12 @@ class DispatchReport:
     disabled: int = 0
     claimed_elsewhere: int = 0  # new targets another run dispatched first
     alerts_resent: int = 0
-    # Several locations only: slots opened, invokes accepted, slots the sweep decided
-    # and those left for the next tick (over MAX_SWEEP).
+    # Several locations only: slots opened, relay invokes and the probe events they
+    # carried, expired slots sent to be decided and those left for the next tick.
     slots_opened: int = 0
+    relays: int = 0
     invokes: int = 0
-    slots_decided: int = 0
+    slots_expired: int = 0
     slots_left: int = 0
     # Vote invokes accepted per (scheduled_at, location): what each location checked.
     location_invokes: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -95,8 +96,9 @@ class DispatchReport:
         if locations:
             out |= {
                 "slots_opened": self.slots_opened,
+                "relays": self.relays,
                 "invokes": self.invokes,
-                "slots_decided": self.slots_decided,
+                "slots_expired": self.slots_expired,
                 "slots_left": self.slots_left,
             }
         return out

@@ -7,7 +7,7 @@ and its tests see only these.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -27,7 +27,6 @@ __all__ = [
     "EpisodeHousekeeping",
     "LocationInvoker",
     "LocationTicks",
-    "SlotDecider",
     "SlotOpener",
     "StateScan",
     "TargetScan",
@@ -113,17 +112,10 @@ class EpisodeHousekeeping(Protocol):
 
 
 class LocationInvoker(Protocol):
-    """A location's probe function: the event, plus ``"vote"`` for a multi-location
-    slot (``adapters.lambda_invoker``)."""
+    """A location's probe function (``adapters.lambda_invoker``): one async invoke
+    with a ready event (a relay's or a decision's batch)."""
 
-    def invoke_with_target(
-        self,
-        target_id: str,
-        scheduled_at: str,
-        target: Mapping[str, Any] | None,
-        *,
-        vote: Mapping[str, Any] | None = None,
-    ) -> None: ...
+    def invoke_raw(self, body: bytes) -> None: ...
 
 
 class SlotOpener(Protocol):
@@ -140,12 +132,6 @@ class BatchSlotOpener(Protocol):
     def open_slots(self, slots: Sequence[OpenSlot]) -> None: ...
 
 
-# Decides one slot whose deadline passed (the sweep): the slot as its item said, and the
-# target item (decoded) from this run's scan, None when the target is gone. True when
-# this caller won the claim and applied a verdict.
-SlotDecider = Callable[["OpenSlot", "Mapping[str, Any] | None"], bool]
-
-
 class LocationTicks(Protocol):
     """The per-tick part of the locations' health (``service.location_health``): the
     slots sent to each location, and the judgement of an earlier tick."""
@@ -157,18 +143,15 @@ class LocationTicks(Protocol):
 
 @dataclass(frozen=True)
 class DeployedLocations:
-    """The locations a dispatcher probes from: ``names`` in order, the home first (the
-    dispatcher's own invoker), each with its invoker; ``slots`` opens a multi-location
-    slot; ``decide`` is the sweep's decider (None: no sweep); ``health`` counts what each
-    location checked per tick and judges the tick before (None: not). ``workers``:
-    invokes in flight per location (a probe region's round trip is the longer)."""
+    """The locations a dispatcher probes from: ``names`` in order, the home first, each
+    with the invoker of its probe function (the relays; the home one also decides the
+    expired slots); ``slots`` opens a multi-location slot; ``health`` counts what each
+    location checked per tick and judges the tick before (None: not)."""
 
     names: tuple[str, ...]
     invokers: Mapping[str, LocationInvoker]
     slots: SlotOpener
-    decide: SlotDecider | None = None
     health: LocationTicks | None = None
-    workers: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def home(self) -> str:
