@@ -254,6 +254,25 @@ def test_failing_in_two_of_three_locations_sends_one_down_naming_both_and_the_pa
     assert "2/3 locations failing" in scenario.status_line(tid)
 
 
+def test_alert_on_partial_warns_once_naming_the_one_failing_location(scenario: Scenario) -> None:
+    world = scenario.world
+    tid = scenario.target("partial-warn-mx", alert_on_partial=True)
+    world.tick()
+    world.misroute(EU)
+    world.tick()
+    [(envelope, doc)] = scenario.alerts()
+    assert (doc["event"], doc["target"]["target_id"]) == ("warning", tid)
+    assert [w["kind"] for w in doc["result"]["warnings"]] == ["partial_failure"]
+    assert "1/3 locations failing: eu-west-1" in doc["result"]["warnings"][0]["message"]
+    assert _votes(doc["locations"]) == [(HOME, *OK), (EU, *REFUSED), (AP, *OK)]
+    assert _attribute(envelope, "locations_failed") == "1"
+    world.tick()
+    assert scenario.alerts() == []  # said once
+    world.heal()
+    world.tick()
+    assert [doc["event"] for _, doc in scenario.alerts()] == ["recovered"]
+
+
 def test_back_to_zero_of_three_failing_locations_sends_one_recovered(scenario: Scenario) -> None:
     world = scenario.world
     tid = scenario.target("recovering-mx")
