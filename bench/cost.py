@@ -514,12 +514,17 @@ LOCATION_MEASURED: dict[str, float] = {
     "decide_response_bytes": 3275.0,
     "vote_cpu_ms": 3.6,  # the vote's own client CPU beyond a check's (5.4 ms - its state read)
     "decide_cpu_ms": 3.5,  # the claim, the state read, the verdict
-    "invoke_request_bytes": 1500.0,  # one signed Invoke carrying the target item
-    # The dispatcher's CPU per target: 2.37 ms with 3 locations, 0.52 ms with one
-    # (python bench/dispatch_locations.py [--probe-regions ""], same loaded machine):
-    # 0.9 ms per extra invoke (0.27 ms alone: the rest is 320 threads sharing the GIL).
-    "invoke_cpu_ms": 0.90,
-    "slot_cpu_ms": 0.05,  # the dispatcher's CPU per open slot (BatchWriteItem of 25)
+    # With probe regions the dispatcher sends each location's events in relays of 100
+    # (one Invoke each, 27 KB) and each location's function invokes itself per event
+    # (python bench/dispatch_locations.py, 10,000 targets x 3, the loaded team machine):
+    # the dispatcher's CPU 0.29 ms per target (one location, same run: 0.52 ms); a relay's
+    # CPU 0.56 ms per event, its in-region invokes 16 at a time.
+    "dispatch_cpu_ms_per_target": 0.29,
+    "dispatch_cpu_ms_per_target_one": 0.52,
+    "relay_events": 100.0,
+    "relay_cpu_ms_per_event": 0.56,
+    "relay_workers": 16.0,
+    "invoke_request_bytes": 272.0,  # a relay's 27 KB per event (a direct Invoke: ~1.5 KB)
     # Once a tick (the dispatcher, LocationWatch): the slots sent per location (one
     # UpdateItem), the tick's counts read back, each location's health item read (cached
     # 60 s per process; a probe container reads its own location's once a minute).
@@ -610,7 +615,12 @@ def locations_model(
     home_out_gb, region_out_gb = checks * home_out / 1e9, checks * region_out / 1e9
     log_bytes = base.log_bytes_per_check + base.platform_log_bytes
     log_gb = checks * extra * log_bytes / 1e9
-    disp_ms = extra * m["invoke_cpu_ms"] + m["slot_cpu_ms"]  # per target and tick
+    # The dispatcher's CPU per target, against one location's (per target and tick).
+    disp_ms = m["dispatch_cpu_ms_per_target"] - m["dispatch_cpu_ms_per_target_one"]
+    # Relays: each location's events come in batches; its function re-invokes each in
+    # its region (every location, the home one too): requests and time per event.
+    relay_ms = m["relay_cpu_ms_per_event"] * scale + aws_call_ms / m["relay_workers"]
+    relay_requests = checks / m["relay_events"]
     d_gb_s = PRICE["lambda_gb_s_arm64"] * base.dispatcher_memory_mb / 1024
     return [
         LocationLine(
@@ -665,9 +675,15 @@ def locations_model(
             ),
         ),
         LocationLine(
-            f"Dispatcher duration share (+{disp_ms:.2f} ms/target: invokes, open slot)",
+            f"Dispatcher duration share ({disp_ms:+.2f} ms/target: relays, open slots)",
             checks * disp_ms / 1000 * d_gb_s,
             0.0,
+        ),
+        LocationLine(
+            f"Relays: 1 request per {m['relay_events']:g} events, {relay_ms:.1f} ms per event "
+            f"at {base.probe_memory_mb} MB",
+            relay_requests * PRICE["lambda_request"] + checks * relay_ms / 1000 * gb_s,
+            extra * (relay_requests * PRICE["lambda_request"] + checks * relay_ms / 1000 * gb_s),
         ),
     ]
 
