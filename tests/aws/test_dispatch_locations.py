@@ -420,3 +420,46 @@ def test_an_expired_slot_goes_to_the_home_function_which_decides_it(
     # ... and the same decide event delivered again decides nothing more
     assert home.probe(decides[0].event)["claimed_elsewhere"] == 1
     assert alerts.drain() == []
+
+
+def test_a_region_without_its_function_fails_its_events_and_the_others_go(home: Home) -> None:
+    # GIVEN eu-west-1 listed but its stack gone (its function does not exist there)
+    boto3.client("lambda", region_name="eu-west-1").delete_function(
+        FunctionName="smtpwatch-probe-eu-west-1"
+    )
+    home.put("mx1")
+    home.put("mx2")
+    summary = home.tick(T0)
+    # THEN its two events count as failed (DispatchFailed alarms), the other locations
+    # got theirs, and both targets are dispatched: their slots decide without eu-west-1
+    assert summary["failed"] == 2
+    assert (summary["dispatched"], summary["invokes"], summary["relays"]) == (2, 4, 2)
+    assert sorted(i.region for i in home.recorder.take()) == ["ap-southeast-2", REGION]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"relay": []},
+        {"relay": [1, 2]},
+        {"relay": [{"target_id": "mx1", "scheduled_at": "2026-11-25T15:00:00Z"}] * 101},
+        {"relay": [{"target_id": "mx1"}], "target_id": "mx1"},
+        {"decide": [{"target_id": "mx1", "scheduled_at": "2026-11-25T15:00:00Z"}]},
+        {"decide": [{"target_id": "mx1", "scheduled_at": "soon", "locations": [REGION]}]},
+        {"target_id": "mx1", "scheduled_at": "2026-11-25T15:00:00Z", "vote": {"locations": REGION}},
+        {"target_id": "mx1", "scheduled_at": "2026-11-25T15:00:00Z", "vote": {"locations": []}},
+        {
+            "target_id": "mx1",
+            "scheduled_at": "2026-11-25T15:00:00Z",
+            "vote": {"locations": [REGION, REGION], "deadline": "2026-11-25T15:05:00Z"},
+        },
+    ],
+)
+def test_a_malformed_batch_or_vote_is_a_bad_event_that_does_nothing(
+    home: Home, event: dict[str, Any]
+) -> None:
+    home.put("mx1")
+    assert home.probe(event)["status"] == "bad_event"
+    assert home.recorder.take() == []
+    state = home.states.get_state("mx1")
+    assert state is not None and (state.version, state.last_scheduled_at) == (1, None)
