@@ -463,3 +463,26 @@ def test_a_malformed_batch_or_vote_is_a_bad_event_that_does_nothing(
     assert home.recorder.take() == []
     state = home.states.get_state("mx1")
     assert state is not None and (state.version, state.last_scheduled_at) == (1, None)
+
+
+def test_expired_slots_go_to_be_decided_ten_at_a_time_oldest_first(home: Home) -> None:
+    # GIVEN 25 targets whose slots of T0 got no vote at all (every location silent)
+    home.targets.put_items(
+        [{"target_id": f"t{i:02d}", "host": "h.example.com", "interval_s": 60} for i in range(25)]
+    )
+    home.tick(T0)
+    home.recorder.take()
+    # WHEN the first tick past their deadlines runs
+    summary = home.tick(T0 + timedelta(minutes=5), "tick-2")
+    # THEN they go to the home function in decide events of at most 10 slots (one
+    # decision costs milliseconds of CPU: a small batch keeps each event short), each once
+    decides = [i.event["decide"] for i in home.recorder.take() if "decide" in i.event]
+    assert sorted(len(d) for d in decides) == [5, 10, 10]
+    slots = [s for d in decides for s in d]
+    assert sorted(s["target_id"] for s in slots) == [f"t{i:02d}" for i in range(25)]
+    # the oldest first: in deadline order within each event and from event to event (the
+    # events themselves are sent at once, so they arrive in any order)
+    runs = sorted(([s["deadline"] for s in d] for d in decides), key=lambda run: run[0])
+    deadlines = [at for run in runs for at in run]
+    assert deadlines == sorted(deadlines)
+    assert (summary["slots_expired"], summary["slots_left"]) == (25, 0)

@@ -30,6 +30,7 @@ from smtpwatch.service.dispatch_ports import (
 __all__ = [
     "BATCH_BYTES",
     "BATCH_EVENTS",
+    "DECIDE_BATCH",
     "MAX_SWEEP",
     "SLOT_BATCH",
     "SLOT_PROJECTION",
@@ -41,7 +42,10 @@ __all__ = [
     "sweep",
 ]
 
-BATCH_EVENTS = 100  # probe events (or slots to decide) per relay (or decide) invoke
+BATCH_EVENTS = 100  # probe events per relay invoke
+# Expired slots per decide invoke: a decision costs ~7.5 ms of CPU (bench/decision.py),
+# so 10 keep one decide event near a second on a 128 MB function.
+DECIDE_BATCH = 10
 # An async invoke's payload is at most 256 KB; a batch stays under this many bytes.
 BATCH_BYTES = 240_000
 MAX_SWEEP = 10_000  # expired slots sent to be decided per tick, oldest first
@@ -119,15 +123,15 @@ def fan_out(
             _release(books, job)
 
 
-def batches(items: Sequence[Any], *, key: Any = None) -> list[list[Any]]:
-    """``items`` cut into runs of at most ``BATCH_EVENTS`` whose ``key(item)`` bytes add
-    up to at most ``BATCH_BYTES`` (one item over it travels alone)."""
+def batches(items: Sequence[Any], *, key: Any = None, limit: int = BATCH_EVENTS) -> list[list[Any]]:
+    """``items`` cut into runs of at most ``limit`` whose ``key(item)`` bytes add up to
+    at most ``BATCH_BYTES`` (one item over it travels alone)."""
     out: list[list[Any]] = []
     current: list[Any] = []
     size = 0
     for item in items:
         n = len(key(item)) + 1 if key is not None else 1
-        if current and (len(current) >= BATCH_EVENTS or size + n > BATCH_BYTES):
+        if current and (len(current) >= limit or size + n > BATCH_BYTES):
             out.append(current)
             current, size = [], 0
         current.append(item)
@@ -326,7 +330,7 @@ def sweep(
         ).encode()
         for _, slot in now
     ]
-    cut = batches(entries, key=lambda entry: entry)
+    cut = batches(entries, key=lambda entry: entry, limit=DECIDE_BATCH)
     invoker = deployed.invokers[deployed.home]
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(cut)))) as pool:
         futures = [
