@@ -1,6 +1,7 @@
-"""EnableTracing=true: the probe handler's trace shows each SMTP phase and each AWS call.
+"""EnableTracing=true: the probe handler's trace shows each SMTP phase and each AWS call,
+the dispatcher's its reads and each probe invoke.
 
-The handler runs in a fresh Python process set up as Lambda sets up a traced function
+Each handler runs in a fresh Python process set up as Lambda sets up a traced function
 (``LAMBDA_TASK_ROOT``, one ``_X_AMZN_TRACE_ID`` per invocation, the template's
 ``SMTPWATCH_TRACING``), with the real X-Ray SDK and its real UDP emitter, pointed by
 ``AWS_XRAY_DAEMON_ADDRESS`` at a socket of this test on 127.0.0.1, which stands in for
@@ -10,12 +11,14 @@ the X-Ray daemon. AWS is a moto server on 127.0.0.1, the SMTP server aiosmtpd on
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
 import subprocess
 import sys
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,28 +35,33 @@ from smtpwatch.testing.servers import DEFAULT_HOSTNAME, Certificates, SmtpServer
 
 PASSWORD = "Tr0ub4dor&3-never-trace-me"
 
-# One invocation per (target, trace id), in one process (a warm container), as Lambda
-# sets _X_AMZN_TRACE_ID before each. The probe's result summary goes to stderr.
+# One invocation per (event, trace id), in one process (a warm container), as Lambda
+# sets _X_AMZN_TRACE_ID before each; argv: the handler's module, then the runs as JSON.
+# What the handler returned, and the X-Ray modules loaded, go to stderr.
 _DRIVER = """
-import json, os, sys
-from smtpwatch.handlers.probe import handler
+import importlib, json, os, sys
+handler = importlib.import_module(sys.argv[1]).handler
 
 class Ctx:
-    function_name = "smtpwatch-probe"
+    function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
     function_version = "$LATEST"
     memory_limit_in_mb = 128
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:smtpwatch-probe"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + function_name
     aws_request_id = "00000000-0000-4000-8000-000000000000"
     def get_remaining_time_in_millis(self):
         return 900000
 
 out = []
-for target_id, trace_id in json.loads(sys.argv[1]):
+for event, trace_id in json.loads(sys.argv[2]):
     os.environ["_X_AMZN_TRACE_ID"] = f"Root={trace_id};Parent=53995c3f42cd8ad8;Sampled=1"
-    out.append(handler({"target_id": target_id, "scheduled_at": "2026-12-01T10:00:00Z"}, Ctx()))
+    out.append(handler(event, Ctx()))
 xray = sorted(m for m in sys.modules if m.split(".")[0] in ("aws_xray_sdk", "wrapt"))
-sys.stderr.write("DRIVER " + json.dumps({"out": out, "xray_modules": xray}) + "\\n")
+sys.stderr.write("DRIVER " + json.dumps({"out": out, "xray_modules": xray}, default=str) + "\\n")
 """
+SLOT = "2026-12-01T10:00:00Z"
+TICK = json.loads(
+    (Path(__file__).resolve().parents[1] / "events" / "scheduled_tick.json").read_text()
+)
 
 TRACE_OK = "1-67500000-0123456789abcdef01234567"
 TRACE_DOWN = "1-67500000-89abcdef0123456789abcdef"
@@ -93,6 +101,25 @@ class Stack:
                 "password_ref": f"ssm:{SECRETS_PREFIX}{name}",
             }
             ddb.put_item(TableName=self.tables["TargetsTable"], Item=to_item(target))
+
+    def add_probe_function(self) -> None:
+        """The probe function the dispatcher invokes (moto runs no code for it)."""
+        config = json.dumps({"lambda": {"use_docker": False}}).encode()
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.moto_url}/moto-api/config", data=config, method="POST")
+        )
+        iam = boto3.client("iam", endpoint_url=self.moto_url, region_name=REGION)
+        role = iam.create_role(RoleName="probe", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as zf:
+            zf.writestr("index.py", "def handler(event, context):\n    return None\n")
+        boto3.client("lambda", endpoint_url=self.moto_url, region_name=REGION).create_function(
+            FunctionName="smtpwatch-probe",
+            Runtime="python3.13",
+            Role=role,
+            Handler="index.handler",
+            Code={"ZipFile": code.getvalue()},
+        )
 
     def environ(self, daemon_port: int, task_root: Path, *, tracing: bool) -> dict[str, str]:
         """The function's environment as template.yaml and Lambda set it."""
@@ -154,9 +181,17 @@ def stack(moto_url: str, certs: Certificates, smtp_server: Any) -> Stack:
     return Stack(moto_url, server, certs)
 
 
-def _invoke(env: dict[str, str], runs: list[tuple[str, str]]) -> dict[str, Any]:
+def _probe(target_id: str) -> dict[str, Any]:
+    return {"target_id": target_id, "scheduled_at": SLOT}
+
+
+def _invoke(
+    env: dict[str, str],
+    runs: list[tuple[dict[str, Any], str]],
+    module: str = "smtpwatch.handlers.probe",
+) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-c", _DRIVER, json.dumps(runs)],
+        [sys.executable, "-c", _DRIVER, module, json.dumps(runs)],
         env=env,
         capture_output=True,
         text=True,
@@ -209,7 +244,7 @@ def test_a_traced_check_records_each_phase_and_each_aws_call(
     stack: Stack, daemon: socket.socket, tmp_path: Path
 ) -> None:
     env = stack.environ(daemon.getsockname()[1], tmp_path, tracing=True)
-    report = _invoke(env, [("mx1", TRACE_OK), ("wrong", TRACE_DOWN)])
+    report = _invoke(env, [(_probe("mx1"), TRACE_OK), (_probe("wrong"), TRACE_DOWN)])
     ok, down = report["out"]
     assert ok["status"] == "ok"
     assert (down["error"], down["alert"]) == ("auth_failed", "down")
@@ -252,11 +287,34 @@ def test_a_traced_check_records_each_phase_and_each_aws_call(
     assert not [d for d in docs if PASSWORD in json.dumps(d)]
 
 
+def test_a_traced_tick_records_its_reads_and_each_invoke(
+    stack: Stack, daemon: socket.socket, tmp_path: Path
+) -> None:
+    stack.add_probe_function()
+    env = stack.environ(daemon.getsockname()[1], tmp_path, tracing=True)
+    env["AWS_LAMBDA_FUNCTION_NAME"] = "smtpwatch-dispatcher"
+    report = _invoke(env, [(TICK, TRACE_OK)], module="smtpwatch.handlers.dispatcher")
+    found = _subsegments(_documents(daemon), TRACE_OK)
+    assert [s["name"] for s in found if s["name"] == "## handler"] == ["## handler"]
+    assert ("dynamodb", "Scan") in _aws_calls(found)
+    # Each probe invoke, made by the direct invoker on http.client: the SDK records a
+    # request's send, then its answer (getresponse, read); one request per due target.
+    invokes = [
+        s
+        for s in found
+        if s.get("namespace") == "remote"
+        and s["http"]["request"]["url"].endswith("/functions/smtpwatch-probe/invocations")
+    ]
+    sent = [s for s in invokes if "response" not in s["http"]]
+    answers = {s["http"]["response"]["status"] for s in invokes if "response" in s["http"]}
+    assert (report["out"][0]["dispatched"], len(sent), answers) == (2, 2, {202})
+
+
 def test_with_tracing_off_nothing_of_xray_is_imported_or_sent(
     stack: Stack, daemon: socket.socket, tmp_path: Path
 ) -> None:
     env = stack.environ(daemon.getsockname()[1], tmp_path, tracing=False)
-    report = _invoke(env, [("mx1", TRACE_OK), ("wrong", TRACE_DOWN)])
+    report = _invoke(env, [(_probe("mx1"), TRACE_OK), (_probe("wrong"), TRACE_DOWN)])
     ok, down = report["out"]
     assert ok["status"] == "ok" and down["alert"] == "down"  # the same checks, untraced
     assert report["xray_modules"] == []
