@@ -15,6 +15,7 @@ import contextlib
 import contextvars
 import copy
 import json
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -283,34 +284,42 @@ class Invoke:
     function: str
     event: dict[str, Any]
 
+    @property
+    def check(self) -> bool:
+        """A probe event (one target's slot), not a relay or decide batch."""
+        return "target_id" in self.event
+
 
 @dataclass
 class Tick:
-    """What one tick did: the dispatcher's summary, its invokes, the probes' summaries."""
+    """One tick: the dispatcher's summary, what it sent (``sent``: probe events, or with
+    probe regions relays and decide batches), every invoke run since (``invokes``: the
+    relays' probe events too), the probe events held back, the probes' summaries."""
 
     at: str
     dispatcher: dict[str, Any]
-    invokes: list[Invoke]
+    sent: list[Invoke]
+    invokes: list[Invoke] = field(default_factory=list)
+    held: list[Invoke] = field(default_factory=list)
     probes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (location, out)
+
+    @property
+    def checks(self) -> list[Invoke]:
+        """The probe events (one target's slot each) seen in this tick, held ones too."""
+        return [i for i in [*self.invokes, *self.held] if i.check]
 
     def slot(self, target_id: str) -> str:
         """The ``scheduled_at`` this tick dispatched ``target_id`` for."""
         slots = {
-            str(i.event["scheduled_at"]) for i in self.invokes if i.event["target_id"] == target_id
+            str(i.event["scheduled_at"]) for i in self.checks if i.event["target_id"] == target_id
         }
         assert len(slots) == 1, (target_id, slots)
         return slots.pop()
 
-    def by_location(self) -> dict[str, list[Invoke]]:
-        out: dict[str, list[Invoke]] = {}
-        for inv in self.invokes:
-            out.setdefault(inv.region, []).append(inv)
-        return out
-
 
 _REGION: contextvars.ContextVar[str] = contextvars.ContextVar("probe_region")
 _WORLD: contextvars.ContextVar[World] = contextvars.ContextVar("world")
-_RECORDING: list[Invoke] | None = None
+_RECORDING: list[Invoke] | None = None  # while a World lives: every invoke, in order
 # The handlers' own runtime factories (functools.cache), as imported: World builds each
 # location's runtime with them, then serves it through ``_runtime`` per thread.
 _DISPATCHER_FACTORY = dispatcher_module._runtime
@@ -335,6 +344,14 @@ def _recording_invoke(
     return b""
 
 
+def _take_recorded() -> list[Invoke]:
+    with _RECORD_LOCK:
+        assert _RECORDING is not None, "no World is recording"
+        taken = list(_RECORDING)
+        _RECORDING.clear()
+    return taken
+
+
 @dataclass
 class World:
     """Ticks of one deployment, run by the real handlers (see the module docstring).
@@ -353,6 +370,7 @@ class World:
 
     def __post_init__(self) -> None:
         self.mp.setattr(LambdaSimpleBackend, "invoke", _recording_invoke)
+        self.mp.setattr(sys.modules[__name__], "_RECORDING", [])
         self.mp.setattr(dispatcher_module, "_runtime", _dispatcher_runtime)
         self.mp.setattr(probe_module, "_runtime", _probe_runtime)
         token = _WORLD.set(self)
@@ -429,9 +447,8 @@ class World:
 
     # -- ticks -------------------------------------------------------------------------
     def dispatch(self, *, env: bool = True) -> Tick:
-        """The dispatcher's run for the next minute; the invokes are not run yet.
+        """The dispatcher's run for the next minute; what it sent is not run yet.
         ``env=False``: keep the process environment (for threads racing)."""
-        global _RECORDING
         at = self.clock.advance()
         self._ticks += 1
         event = {
@@ -439,19 +456,14 @@ class World:
             "id": f"tick-{self._ticks:04d}",
             "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
-        sent: list[Invoke] = []
         token = _WORLD.set(self)
-        with _RECORD_LOCK:
-            _RECORDING = sent
         try:
             context = LambdaContext(function_name=self.deployment.home.name + "-dispatcher")
             with self._env(self.deployment.dispatcher_env, HOME) if env else _as_is():
                 out = dispatcher_module.handler(event, context)
         finally:
-            with _RECORD_LOCK:
-                _RECORDING = None
             _WORLD.reset(token)
-        return Tick(at=event["time"], dispatcher=out, invokes=list(sent))
+        return Tick(at=event["time"], dispatcher=out, sent=_take_recorded())
 
     def deliver(self, invoke: Invoke, *, env: bool = True) -> dict[str, Any] | None:
         """Run one invoke in its region's probe function (None: that region is silent).
@@ -483,14 +495,39 @@ class World:
                 return location
         raise AssertionError(f"an invoke of a function no stack deployed: {invoke}")
 
-    def tick(self, *, order: Callable[[list[Invoke]], list[Invoke]] | None = None) -> Tick:
-        """One tick and every invoke it sent, run one after the other (``order``: the
-        delivery order, duplicates included; default: as sent)."""
-        tick = self.dispatch()
-        for invoke in order(tick.invokes) if order else tick.invokes:
-            out = self.deliver(invoke)
-            if out is not None:
-                tick.probes.append((self.location_of(invoke), out))
+    def tick(
+        self,
+        *,
+        order: Callable[[list[Invoke]], list[Invoke]] | None = None,
+        hold: Callable[[Invoke], bool] | None = None,
+    ) -> Tick:
+        """One tick and everything it set off (``run``)."""
+        return self.run(self.dispatch(), order=order, hold=hold)
+
+    def run(
+        self,
+        tick: Tick,
+        invokes: list[Invoke] | None = None,
+        *,
+        order: Callable[[list[Invoke]], list[Invoke]] | None = None,
+        hold: Callable[[Invoke], bool] | None = None,
+    ) -> Tick:
+        """Run ``invokes`` (default: what the tick sent) one after the other, then what
+        they invoked in turn (a relay's probe events), until nothing is left.
+        ``order``: the delivery order of each round's probe events, duplicates included;
+        ``hold``: probe events kept back (``tick.held``), not run."""
+        batch = list(tick.sent if invokes is None else invokes)
+        while batch:
+            checks = [i for i in batch if i.check]
+            if hold is not None:
+                tick.held += [i for i in checks if hold(i)]
+                checks = [i for i in checks if not hold(i)]
+            for invoke in [i for i in batch if not i.check] + (order or list)(checks):
+                tick.invokes.append(invoke)
+                out = self.deliver(invoke)
+                if out is not None and invoke.check:
+                    tick.probes.append((self.location_of(invoke), out))
+            batch = _take_recorded()
         return tick
 
     @contextlib.contextmanager
@@ -514,20 +551,10 @@ class World:
     def race(self, invokes: list[Invoke]) -> list[dict[str, Any] | None]:
         """Run ``invokes`` at the same time, one thread each (home-region environment:
         the runtimes were built with their own)."""
-        return self._race(invokes, tick=False)[1]
+        return self._race(invokes)
 
-    def race_tick(self, invokes: list[Invoke]) -> tuple[Tick, list[dict[str, Any] | None]]:
-        """The next tick's dispatcher run (its sweep included) at the same time as
-        ``invokes`` (late ones); the tick's own invokes are not run."""
-        tick, results = self._race(invokes, tick=True)
-        assert tick is not None
-        return tick, results
-
-    def _race(
-        self, invokes: list[Invoke], *, tick: bool
-    ) -> tuple[Tick | None, list[dict[str, Any] | None]]:
+    def _race(self, invokes: list[Invoke]) -> list[dict[str, Any] | None]:
         results: list[dict[str, Any] | None] = [None] * len(invokes)
-        ticked: list[Tick] = []
         errors: list[BaseException] = []
 
         def run(i: int, invoke: Invoke) -> None:
@@ -536,20 +563,10 @@ class World:
             except BaseException as exc:  # reported below, in the test's thread
                 errors.append(exc)
 
-        def dispatch() -> None:
-            try:
-                ticked.append(self.dispatch(env=False))
-            except BaseException as exc:
-                errors.append(exc)
-
         threads = [
             threading.Thread(target=contextvars.copy_context().run, args=(run, i, inv))
             for i, inv in enumerate(invokes)
         ]
-        if tick:
-            threads.append(
-                threading.Thread(target=contextvars.copy_context().run, args=(dispatch,))
-            )
         with self._env(self.deployment.probe_env[HOME], HOME):
             for t in threads:
                 t.start()
@@ -558,7 +575,7 @@ class World:
         assert not any(t.is_alive() for t in threads), "a racing probe did not finish"
         if errors:
             raise errors[0]
-        return (ticked[0] if ticked else None), results
+        return results
 
 
 class _Rendezvous:

@@ -154,10 +154,10 @@ def test_home_stack_without_probe_regions_checks_as_today(
     solo.put_target("solo-mx", target_fields(certs, server.port))
     # GIVEN a passing target: one invoke of the home probe, today's event, no vote
     tick = solo.tick()
-    assert [(i.region, i.function) for i in tick.invokes] == [
+    assert [(i.region, i.function) for i in tick.sent] == [
         (HOME, solo.deployment.probe_function[HOME])
     ]
-    assert set(tick.invokes[0].event) == {"target_id", "scheduled_at", "correlation_id", "target"}
+    assert set(tick.sent[0].event) == {"target_id", "scheduled_at", "correlation_id", "target"}
     assert [out["status"] for _, out in tick.probes] == ["ok"]
     # WHEN its network fails THEN one DOWN, as today, with no location in its subject
     solo.misroute(HOME)
@@ -203,8 +203,8 @@ def test_failing_in_one_of_three_locations_alerts_nobody_status_shows_1_of_3_his
     world.misroute(EU)
     tick = world.tick()
     # THEN each location got the slot's event, with the slot's locations
-    assert sorted(i.region for i in tick.invokes) == sorted(LOCATIONS)
-    assert [i.event["vote"]["locations"] for i in tick.invokes] == [list(LOCATIONS)] * 3
+    assert sorted(i.region for i in tick.checks) == sorted(LOCATIONS)
+    assert [i.event["vote"]["locations"] for i in tick.checks] == [list(LOCATIONS)] * 3
     # ... and nobody is paged: no DOWN, no monitor alert
     assert scenario.alerts() == []
     # the verdict passes, and remembers each location's vote
@@ -355,7 +355,7 @@ def test_every_locations_event_delivered_twice_makes_one_decision_and_one_alert_
             f"{slot}#{location}" for location in LOCATIONS
         )
     # a redelivery after the decision changes nothing
-    for invoke in down.invokes:
+    for invoke in down.checks:
         world.deliver(invoke)
     assert scenario.alerts() == []
     assert scenario.status_row(tid)["status"] == "up"
@@ -370,10 +370,10 @@ def test_two_deciders_racing_make_one_decision_and_one_alert_per_change(
     for fault in ((), (EU, AP), (), (EU, AP)):
         world.heal()
         world.misroute(*fault)
-        tick = world.dispatch()
+        tick = world.run(world.dispatch(), hold=lambda _: True)
         # the home location votes first; the last two vote at the same time, both
         # see every vote and both try to decide the slot
-        first, *last = sorted(tick.invokes, key=lambda i: i.region != HOME)
+        first, *last = sorted(tick.held, key=lambda i: i.region != HOME)
         world.deliver(first)
         with world.rendezvous_before_reading_votes(EU, AP):
             racers = [out for out in world.race(last) if out is not None]
@@ -392,21 +392,22 @@ def test_a_late_vote_racing_the_sweep_makes_one_decision_and_one_alert(
     tid = scenario.target("late-mx")
     world.tick()
     world.misroute(HOME, EU)
-    tick = world.dispatch()
-    late = [i for i in tick.invokes if i.region == AP]
-    for invoke in tick.invokes:
-        if invoke.region != AP:
-            world.deliver(invoke)
+    tick = world.tick(hold=lambda i: i.region == AP)
+    [late] = tick.held
     assert scenario.alerts() == []  # two of three voted: the slot is still open
     # WHEN ap-southeast-2's vote comes in as the next tick's sweep decides the slot
-    next_tick, [late_out] = world.race_tick(late)
+    next_tick = world.dispatch()
+    [sweep] = [i for i in next_tick.sent if "decide" in i.event]
+    assert sweep.region == HOME
+    assert [s["target_id"] for s in sweep.event["decide"]] == [tid]
+    late_out, sweep_out = world.race([late, sweep])
     assert late_out is not None and late_out["skipped"] is None  # it voted
-    decided = [late_out["decided"], next_tick.dispatcher["slots_decided"] == 1]
+    assert sweep_out is not None
+    decided = [late_out["decided"], sweep_out["decided"] == 1]
     assert sorted(decided) == [False, True]  # one of the two decided the slot
     assert state_ids(deployment, f"#slot#{tid}#{tick.slot(tid)}") == []
     assert stored_results(deployment, tid)[tick.slot(tid)]["status"] == "critical"
-    for invoke in next_tick.invokes:
-        world.deliver(invoke)
+    world.run(next_tick, [i for i in next_tick.sent if i is not sweep])
     world.heal()
     world.tick()
     target_events = [
@@ -480,7 +481,7 @@ def test_a_target_of_one_location_is_checked_as_today(scenario: Scenario) -> Non
     tid = scenario.target("home-only-mx", locations=[HOME])
     world.misroute(EU, AP)  # not its locations: never asked
     tick = world.tick()
-    assert [(i.region, set(i.event)) for i in tick.invokes] == [
+    assert [(i.region, set(i.event)) for i in tick.checks] == [
         (HOME, {"target_id", "scheduled_at", "correlation_id", "target"})
     ]
     world.misroute(HOME)
