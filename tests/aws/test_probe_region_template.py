@@ -31,6 +31,8 @@ def translate_region(region: str = PROBE_REGION) -> dict[str, Any]:
     """The probe-region template as `sam deploy` would send it (code at an s3:// URI)."""
     sam = copy.deepcopy(load_template(TEMPLATE))
     sam["Resources"]["ProbeFunction"]["Properties"]["CodeUri"] = f"s3://{CODE_BUCKET}/{CODE_KEY}"
+    # the tracing layer, built like the code
+    sam["Resources"]["TracingLayer"]["Properties"]["ContentUri"] = f"s3://{CODE_BUCKET}/{CODE_KEY}"
     session = boto3.session.Session(region_name=region)
     translated: dict[str, Any] = Translator({}, Parser(), boto_session=session).translate(
         sam, parameter_values={}, get_managed_policy_map=lambda: {}

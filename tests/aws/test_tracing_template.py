@@ -100,6 +100,23 @@ def test_the_layer_is_built_from_pins_without_botocore_for_arm64(sam: dict[str, 
         assert option in command, option
 
 
+def test_a_probe_regions_function_gets_the_same_layer_under_the_same_condition(
+    sam: dict[str, Any],
+) -> None:
+    region = load_template(ROOT / "infra" / "probe-region.yaml")
+    home_layer = sam["Resources"]["TracingLayer"]
+    layer = region["Resources"]["TracingLayer"]
+    assert layer["Condition"] == "TracingEnabled"
+    assert region["Conditions"]["TracingEnabled"] == sam["Conditions"]["TracingEnabled"]
+    assert layer["Metadata"] == home_layer["Metadata"]
+    # One build directory for both stacks (ContentUri is relative to each template).
+    here = (ROOT / "infra" / layer["Properties"]["ContentUri"]).resolve()
+    assert here == (ROOT / home_layer["Properties"]["ContentUri"]).resolve()
+    props = {k: v for k, v in layer["Properties"].items() if k != "ContentUri"}
+    assert props == {k: v for k, v in home_layer["Properties"].items() if k != "ContentUri"}
+    assert region["Resources"]["ProbeFunction"]["Properties"]["Layers"] == ATTACHED
+
+
 def test_the_artifact_every_function_carries_has_no_xray_sdk() -> None:
     bundled = _pins(ROOT / "functions" / "requirements.txt")
     assert "aws-xray-sdk" not in bundled
