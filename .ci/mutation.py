@@ -72,7 +72,14 @@ MODULES: dict[str, tuple[str, ...]] = {
     "core/alerting/timing.py": ("tests/test_alerting.py", "tests/test_kills_timing.py"),
     "core/alerting/degraded.py": ("tests/test_alerting.py", "tests/test_kills_degraded.py"),
     # the check service
-    "service/check.py": ("tests/test_check_service.py", "tests/test_check_service_outcomes.py"),
+    "service/check.py": (
+        "tests/test_check_service.py",
+        "tests/test_check_service_outcomes.py",
+        "tests/service/test_votes.py",
+        "tests/service/test_votes_quorum.py",
+        "tests/test_kills_check.py",
+        "tests/test_oauth_check.py",
+    ),
     "service/publish.py": ("tests/test_check_service.py", "tests/test_kills_publish.py"),
     "service/probing.py": (
         "tests/test_check_service.py",

@@ -257,12 +257,13 @@ def skip_reason(target: Target, state: TargetState, scheduled_at: str) -> str | 
 def _skipped(target: Target, state: TargetState, scheduled_at: str) -> CheckOutcome | None:
     """The outcome of a check that does nothing (``skip_reason``); None when it goes on."""
     tid = target.target_id
-    skip = skip_reason(target, state, scheduled_at)
-    if skip is None:
-        return None
-    if skip != "disabled":
+    skip = _redelivery(state, scheduled_at)
+    if skip:
         log.info("check skipped: %s", skip, extra={"target_id": tid, "scheduled_at": scheduled_at})
-    return CheckOutcome(tid, scheduled_at, state, skipped=skip, reason=skip)
+        return CheckOutcome(tid, scheduled_at, state, skipped=skip, reason=skip)
+    if not target.enabled:
+        return CheckOutcome(tid, scheduled_at, state, skipped="disabled", reason="disabled")
+    return None
 
 
 def _kept_whatever_happens(
