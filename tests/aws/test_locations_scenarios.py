@@ -219,12 +219,15 @@ def test_failing_in_one_of_three_locations_alerts_nobody_status_shows_1_of_3_his
     assert state_ids(deployment, f"#slot#{tid}#") == []  # decided when the last one voted
     # status: up, 1/3 locations failing
     row = scenario.status_row(tid)
-    assert row["status"] == "up"
-    assert "1/3 locations failing" in json.dumps(row)
+    assert (row["status"], row["locations_failing"]) == ("up", "1/3 locations failing")
+    assert _votes(row["locations"]) == [(HOME, *OK), (EU, *REFUSED), (AP, *OK)]
     assert "1/3 locations failing" in scenario.status_line(tid)
-    # history keeps the partial failure, naming the location
-    history = cli(["history", tid, "--since", "6h", *deployment.table_args(), "--json"])
-    assert "1/3 locations failing" in history and EU in history
+    # history keeps the partial failure, with each location's check
+    history = json.loads(cli(["history", tid, "--since", "6h", *deployment.table_args(), "--json"]))
+    assert history["partial_failures"] == 1
+    [partial] = history["recent_partial_failures"]
+    assert partial["locations_failing"] == "1/3 locations failing"
+    assert _votes(partial["locations"]) == [(HOME, *OK), (EU, *REFUSED), (AP, *OK)]
 
 
 def test_failing_in_two_of_three_locations_sends_one_down_naming_both_and_the_passing_one(
