@@ -493,11 +493,10 @@ def sweep(n_slots: int, n_targets: int, call_ms: float) -> dict[str, Any]:
         sh = stack.shared
         # The home function ran the home relays too: their CPU as a probe region's relays.
         relay_cpu = sh.cpu[1] / max(sh.probes[1], 1) * sh.probes[0]
-        relays = sh.batches[1]  # relay events per region (the same for each)
         home = {
-            "events": sh.batches[0] - relays,
-            "accepted_s": sh.batch_last[0] - wall0,
-            "decided_s": sh.done_last[0] - wall0,
+            "events": sh.decides[0],
+            "accepted_s": sh.decide_last[0] - wall0,
+            "decided_s": sh.decided_last[0] - wall0,
             "failed": sh.failed[0],
             "cpu_s": max(0.0, sh.cpu[0] - relay_cpu),
             "settled": settled,

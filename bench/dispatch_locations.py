@@ -71,6 +71,9 @@ class Shared:
         self.batches = ctx.Array("i", n)  # relay / decide invokes accepted
         self.batch_bytes = ctx.Array("d", n)
         self.batch_last = ctx.Array("d", n)  # the last one accepted
+        self.decides = ctx.Array("i", n)  # of those, decide events
+        self.decide_last = ctx.Array("d", n)  # the last decide event accepted
+        self.decided_last = ctx.Array("d", n)  # the last decide event a function finished
         self.done = ctx.Array("i", n)  # batch events a function finished
         self.done_last = ctx.Array("d", n)
         self.failed = ctx.Array("i", n)  # ... that raised
@@ -161,6 +164,9 @@ def _serve(
                         Shared.add(shared.batches, i, 1)
                         Shared.add(shared.batch_bytes, i, size)
                         Shared.latest(shared.batch_last, i, time.time())
+                        if body.startswith(b'{"decide"'):
+                            Shared.add(shared.decides, i, 1)
+                            Shared.latest(shared.decide_last, i, time.time())
                     else:
                         Shared.add(shared.probes, i, 1)
                         Shared.add(shared.probe_bytes, i, size)
@@ -242,6 +248,8 @@ def _function(
                 Shared.add(shared.failed, i, 1)
             Shared.add(shared.done, i, 1)
             Shared.latest(shared.done_last, i, time.time())
+            if body.startswith(b'{"decide"'):
+                Shared.latest(shared.decided_last, i, time.time())
     finally:
         Shared.add(shared.cpu, i, time.process_time() - c0)
 
