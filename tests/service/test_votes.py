@@ -226,6 +226,15 @@ def test_a_vote_for_a_slot_already_taken_does_not_probe(server: SmtpServer) -> N
     assert world.nets[HOME].lookups == lookups
 
 
+def test_a_disabled_targets_vote_is_skipped_before_probing(server: SmtpServer) -> None:
+    world, t = World(), target(server, enabled=False)
+    out = world.check(t, slot(0))
+    assert [o.skipped for o in out] == ["disabled"] * 3
+    assert all(o.vote is None for o in out)
+    assert sum(net.lookups for net in world.nets.values()) == 0
+    assert list(world.results.iter_results("mx1")) == [] and world.events == []
+
+
 def test_a_vote_from_a_location_not_expected_is_dropped(
     server: SmtpServer, caplog: pytest.LogCaptureFixture
 ) -> None:
