@@ -1,0 +1,93 @@
+"""Review of the several-locations dispatch on moto: what a stored item the dispatcher
+did not write (a malformed or hostile ``#slot#`` item in the state table) can do to the
+expired slots beside it. The real dispatcher handler ticks, the real home probe handler
+runs the decide events it sends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import test_dispatch_locations as located
+from test_dispatch_locations import T0, Home
+
+from conftest import REGION
+
+# The dispatch tests' world: the home stack's tables, a probe function per region.
+home = located.home
+recorder = located.recorder
+
+_HOSTILE = [
+    # a location name the probe refuses (65 characters)
+    ("2020-01-01T00:00:00Z", ("x" * 65, REGION)),
+    # a slot that is no time
+    ("soon", (REGION, "eu-west-1")),
+]
+
+
+def _put_raw(home: Home, item: dict[str, Any]) -> None:
+    boto3.client("dynamodb", region_name=REGION).put_item(
+        TableName=home.tables["StateTable"], Item=item
+    )
+
+
+def _slot_item(target_id: str, scheduled_at: str, names: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "target_id": {"S": f"#slot#{target_id}#{scheduled_at}"},
+        "for_target": {"S": target_id},
+        "scheduled_at": {"S": scheduled_at},
+        "locations": {"L": [{"S": name} for name in names]},
+        # long past: the oldest of all, so it travels with the first expired slots
+        "deadline": {"S": "2020-01-01T00:00:00Z"},
+    }
+
+
+def test_a_malformed_open_slot_item_does_not_stop_the_expired_slots_beside_it(
+    home: Home,
+) -> None:
+    # GIVEN three targets whose slots of T0 got no vote, and open-slot items nobody's
+    # dispatcher wrote (unusable for the probe function), older than all of them
+    for tid in ("mx1", "mx2", "mx3"):
+        home.put(tid)
+    home.tick(T0)
+    home.recorder.take()
+    for i, (at, names) in enumerate(_HOSTILE):
+        _put_raw(home, _slot_item(f"ghost{i}", at, names))
+    # WHEN the first tick past their deadlines runs and the home function runs what it got
+    home.tick(T0 + timedelta(minutes=5), "tick-2")
+    decides = [i.event for i in home.recorder.take() if "decide" in i.event]
+    outcomes = [home.probe(event) for event in decides]
+    # THEN every decide event is one the home function takes, and the three real slots
+    # are decided: their verdicts (every location silent) are in the targets' history
+    assert [o.get("status") for o in outcomes] == [None] * len(outcomes)
+    assert sum(o["decided"] for o in outcomes) == 3
+    for tid in ("mx1", "mx2", "mx3"):
+        (verdict,) = _results(home, tid)
+        assert [v["status"] for v in verdict] == ["silent", "silent", "silent"]
+
+
+def _results(home: Home, target_id: str) -> list[list[dict[str, Any]]]:
+    """Each stored result's locations (a verdict's votes), as the history reads them."""
+    from smtpwatch.adapters.dynamodb import DynamoResultStore
+
+    store = DynamoResultStore(boto3.client("dynamodb", region_name=REGION), home.results)
+    return [[v.to_dict() for v in r.locations] for r in store.iter_results(target_id)]
+
+
+def test_an_open_slot_item_under_another_key_does_not_decide_a_real_slot_early(
+    home: Home,
+) -> None:
+    # GIVEN mx1 dispatched at T0 (its slot open, deadline 280 s later) and an item under
+    # another key that names mx1's slot, one location and a deadline long past
+    home.put("mx1")
+    home.tick(T0)
+    slot = located._events(home.recorder.take())[0].event["scheduled_at"]
+    forged = _slot_item("mx1", slot, (REGION,)) | {"target_id": {"S": "#slot#forged"}}
+    _put_raw(home, forged)
+    # WHEN the next tick runs, before mx1's deadline
+    summary = home.tick(T0 + timedelta(minutes=1), "tick-2")
+    # THEN nothing goes to be decided: mx1's slot waits for its three locations
+    assert [i.event for i in home.recorder.take() if "decide" in i.event] == []
+    assert summary["slots_expired"] == 0
+    assert home.raw_state(f"#slot#mx1#{slot}") is not None
