@@ -267,11 +267,17 @@ def open_slot_of_item(item: Mapping[str, Any]) -> OpenSlot | None:
         return None
     if not isinstance(locations, list) or not 0 < len(locations) <= MAX_LOCATIONS:
         return None
-    if not all(isinstance(name, str) and name for name in locations):
-        return None
-    try:
-        schedule.parse_ts(str(deadline))
-    except (ValueError, IndexError):
+    if key != f"{SLOT_PREFIX}{target_id}#{scheduled_at}":
+        return None  # not the slot its key names: no dispatcher wrote it
+    from smtpwatch.core.coerce import to_text
+
+    try:  # what the probe's decide event takes (parse_location), or it refuses the event
+        if any(to_text("locations", name, 64) != name for name in locations):
+            return None
+        if len(set(locations)) != len(locations):
+            return None
+        schedule.parse_ts(str(scheduled_at)), schedule.parse_ts(str(deadline))
+    except (ValueError, IndexError, TypeError):
         return None
     return OpenSlot(
         str(target_id),
