@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -35,6 +36,7 @@ from locations_harness import (
 from moto import mock_aws
 from moto_atomic import atomic_dynamodb
 
+from smtpwatch.core.schedule import parse_ts, slot_offset
 from smtpwatch.testing.servers import Certificates, SmtpServer
 
 EU, AP = PROBE_REGIONS
@@ -127,7 +129,10 @@ def scenario(world: World, certs: Certificates, server: SmtpServer) -> Iterator[
     world.deployment.alerts.drain()
     sc = Scenario(world, certs, server)
     yield sc
+    # every location votes once more (a location marked silent is ok again), then the
+    # targets go and a last tick decides whatever slot is left
     world.heal()
+    world.tick()
     for target_id in sc.created:
         world.delete_target(target_id)
     world.tick()
@@ -501,3 +506,30 @@ def test_status_reports_a_quorum_above_the_deployed_locations(scenario: Scenario
     tid = scenario.target("strict-mx", quorum=5)
     text = cli(["status", "--stack", scenario.deployment.home.name, "--region", HOME])
     assert f"{tid}: quorum 5 is above the 3 deployed locations" in text
+
+
+def test_votes_of_probes_that_run_their_full_time_after_a_late_dispatch_still_count(
+    scenario: Scenario,
+) -> None:
+    """A server that drops packets: each location's probe waits out ``timeout_s`` and
+    its re-check waits it out again, so its vote comes 2 x timeout_s (+ the re-check
+    delay, 0 here) after the probe was invoked. A tick dispatches the slots of the
+    minute before it, so a slot is invoked up to a minute after its time: its votes
+    must still count, and the target go DOWN — not its locations be reported silent."""
+    world = scenario.world
+    # a slot early in its minute: dispatched ~50 s after its time
+    tid = next(t for t in (f"slow-{n}-mx" for n in range(200)) if slot_offset(t, 60) <= 10)
+    scenario.target(tid, timeout_s=90)  # the deadline: its slot + 2 x 90 s + 30 s
+    world.tick()
+    world.misroute(*LOCATIONS)
+    full_time = timedelta(seconds=90 + 90)
+    running: list[tuple[datetime, Invoke]] = []
+    for _ in range(5):
+        tick = world.run(world.dispatch(), hold=lambda i: i.event["target_id"] == tid)
+        now = parse_ts(tick.at)
+        running += [(now + full_time, invoke) for invoke in tick.held]
+        # the votes of the probes that finish now, just after this tick's dispatcher run
+        world.run(tick, [invoke for done_at, invoke in running if done_at <= now])
+        running = [(done_at, invoke) for done_at, invoke in running if done_at > now]
+    events = [(doc["event"], doc["target"]["target_id"]) for _, doc in scenario.alerts()]
+    assert events == [("down", tid)]
