@@ -517,8 +517,8 @@ LOCATION_MEASURED: dict[str, float] = {
     # With probe regions the dispatcher sends each location's events in relays of 100
     # (one Invoke each, 27 KB) and each location's function invokes itself per event
     # (python bench/dispatch_locations.py, 10,000 targets x 3, the loaded team machine):
-    # the dispatcher's CPU 0.29 ms per target (one location, same run: 0.52 ms); a relay's
-    # CPU 0.56 ms per event, its in-region invokes 16 at a time.
+    # the dispatcher's CPU 0.26-0.29 ms per target (one location: 0.52 ms); a relay's CPU
+    # 0.46-0.56 ms per event (the higher taken), its in-region invokes 16 at a time.
     "dispatch_cpu_ms_per_target": 0.29,
     "dispatch_cpu_ms_per_target_one": 0.52,
     "relay_events": 100.0,
