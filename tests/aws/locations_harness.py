@@ -1,13 +1,13 @@
 """Three regions in moto, the real handlers, and a fault per location made by the test.
 
-``deploy(mp, name, probe_regions)`` creates the translated home stack in ``HOME`` and one
+``deploy(name, probe_regions)`` creates the translated home stack in ``HOME`` and one
 ``infra/probe-region.yaml`` stack per probe region, and subscribes an SQS queue to the
 alert topic. ``World`` runs ticks: the real dispatcher handler with the home stack's
-environment; each invoke it sends (recorded by moto's Lambda, which runs no code) is
-handed to the real probe handler with THAT region's function environment and runtime.
-The test makes a location's network fail (``misroute``: the target's host resolves to
-127.0.0.2, where nothing listens) or go silent (``silence``: its invokes never run).
-"""
+environment; every invoke (recorded by moto's Lambda, which runs no code: the
+dispatcher's, a relay's) is handed to the real probe handler with THAT region's
+function environment and runtime, until none is left. The test makes a location's
+network fail (``misroute``: the host resolves to 127.0.0.2, where nothing listens) or
+go silent (``silence``: its invokes never run), and holds, repeats or races invokes."""
 
 from __future__ import annotations
 
@@ -550,10 +550,7 @@ class World:
 
     def race(self, invokes: list[Invoke]) -> list[dict[str, Any] | None]:
         """Run ``invokes`` at the same time, one thread each (home-region environment:
-        the runtimes were built with their own)."""
-        return self._race(invokes)
-
-    def _race(self, invokes: list[Invoke]) -> list[dict[str, Any] | None]:
+        the runtimes were built with their own); their summaries, in order."""
         results: list[dict[str, Any] | None] = [None] * len(invokes)
         errors: list[BaseException] = []
 
