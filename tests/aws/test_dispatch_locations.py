@@ -26,6 +26,7 @@ import pytest
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from conftest import REGION, Alerts, LambdaContext
+from smtpwatch.adapters.aws_secrets import encode_secret
 from smtpwatch.adapters.dynamodb import (
     DynamoResultStore,
     DynamoStateStore,
@@ -486,3 +487,33 @@ def test_expired_slots_go_to_be_decided_ten_at_a_time_oldest_first(home: Home) -
     deadlines = [at for run in runs for at in run]
     assert deadlines == sorted(deadlines)
     assert (summary["slots_expired"], summary["slots_left"]) == (25, 0)
+
+
+def test_a_probe_regions_function_reads_and_writes_the_home_regions_resources(
+    home: Home,
+) -> None:
+    # GIVEN a secret stored once, in the home region, bound to its host
+    boto3.client("ssm", region_name=REGION).put_parameter(
+        Name="/smtpwatch/mx1",
+        Value=encode_secret("s3cret", ["mx1.example.com"]),
+        Type="SecureString",
+    )
+    # WHEN eu-west-1's function builds its runtime (SMTPWATCH_HOME_REGION=us-east-1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_REGION", "eu-west-1")
+        mp.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+        mp.setenv("SMTPWATCH_HOME_REGION", REGION)
+        probe_module._runtime.cache_clear()
+        try:
+            rt = probe_module._runtime()
+        finally:
+            probe_module._runtime.cache_clear()
+    # THEN its results say where they ran, while its tables, topic and secrets are the
+    # home region's: the secret read across regions, the state of the home table
+    assert rt.env.location == "eu-west-1"
+    for service in ("dynamodb", "sns", "ssm", "secretsmanager"):
+        assert rt.clients is not None and rt.clients(service).meta.region_name == REGION
+    assert rt.secrets.resolve("ssm:/smtpwatch/mx1", host="mx1.example.com") == "s3cret"
+    home.put("mx1")
+    state = rt.states.get_state("mx1")
+    assert state is not None and state.status is TargetStatus.UP
