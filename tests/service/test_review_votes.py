@@ -1,0 +1,49 @@
+"""Review of the vote path (``service.vote``, ``service.location_health``) with in-memory
+stores and a real SMTP server on loopback; a location's fault is its resolver sending the
+host to 127.0.0.2. What an operator relies on: a location reported as failing most of
+its targets costs no alert per target, whichever way its partial failures go."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from smtpwatch.core.target import Target
+from smtpwatch.service.location_health import LocationHealth
+from smtpwatch.testing.servers import SmtpServer
+from votes_world import AP, World, slot
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SmtpServer]:
+    with SmtpServer("127.0.0.1").start() as srv:
+        yield srv
+
+
+def target(server: SmtpServer, **kw: object) -> Target:
+    fields: dict[str, object] = {
+        "target_id": "mx1",
+        "host": "127.0.0.1",
+        "port": server.port,
+        "encryption": "none",
+        "timeout_s": 5,
+    }
+    fields.update(kw)
+    return Target(**fields)  # type: ignore[arg-type]
+
+
+def test_a_location_reported_failing_later_sends_no_alert_per_target(server: SmtpServer) -> None:
+    # GIVEN a target that asks for partial failures, warned once that AP fails it
+    world, t = World(), target(server, alert_on_partial=True)
+    world.break_net(AP)
+    world.check(t, slot(0))
+    assert world.target_events() == ["warning"]
+    # WHEN AP is then reported as failing most of its targets (its network), and
+    # still fails this one
+    world.health.save_location(LocationHealth(AP, "failing", None, slot(0), 1))
+    world.check(t, slot(1))
+    world.check(t, slot(2))
+    # THEN nothing more is said about this target: AP's trouble is one location alert,
+    # not one "recovered" per target that AP fails
+    assert world.target_events() == ["warning"]
