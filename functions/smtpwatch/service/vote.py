@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from smtpwatch.core.kinds import Status
+from smtpwatch.core.kinds import Status, WarningKind
 from smtpwatch.core.locations import MAX_LOCATIONS, OpenSlot, verdict
 from smtpwatch.core.result import ProbeResult
 from smtpwatch.core.schedule import parse_ts
@@ -163,7 +163,9 @@ def decide_votes(
     partial = failing and result.status is not Status.CRITICAL
     if partial and on_partial and watch is not None:
         known = _quietly(lambda: [watch.failing(failing)])
-        if known and known[0] == failing:
+        # A partial warning already told stays until the location passes: dropping it
+        # would send a "recovered" per target of a location that just turned failing.
+        if known and known[0] == failing and not _told_partial(target, deps):
             result = verdict(
                 target.target_id,
                 scheduled_at,
@@ -189,6 +191,12 @@ def decide_votes(
 
 def _expected(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(n) for n in names))[:MAX_LOCATIONS]
+
+
+def _told_partial(target: Target, deps: CheckDeps) -> bool:
+    """Were operators told of a partial failure of ``target`` (its warning stands)?"""
+    state = deps.states.get_state(target.target_id)
+    return state is not None and WarningKind.PARTIAL_FAILURE.value in state.warning_kinds
 
 
 def _past(deadline: str, now: datetime) -> bool:
