@@ -525,6 +525,10 @@ LOCATION_MEASURED: dict[str, float] = {
     "relay_cpu_ms_per_event": 0.56,
     "relay_workers": 16.0,
     "invoke_request_bytes": 272.0,  # a relay's 27 KB per event (a direct Invoke: ~1.5 KB)
+    # CloudWatch Logs of the deciding location (python bench/dispatch_locations.py
+    # --targets 200 --run-probes, the template's LogLevel INFO): a slot that changes
+    # nothing still logs "slot decided" and "vote done" at INFO, ~960 B more than a vote.
+    "decide_log_bytes": 960.0,
     # Once a tick (the dispatcher, LocationWatch): the slots sent per location (one
     # UpdateItem), the tick's counts read back, each location's health item read (cached
     # 60 s per process; a probe container reads its own location's once a minute).
@@ -615,6 +619,10 @@ def locations_model(
     home_out_gb, region_out_gb = checks * home_out / 1e9, checks * region_out / 1e9
     log_bytes = base.log_bytes_per_check + base.platform_log_bytes
     log_gb = checks * extra * log_bytes / 1e9
+    log_price = (
+        PRICE["logs_ingest_gb"] + base.log_retention_days / 30 * PRICE["logs_storage_gb_month"]
+    )
+    decide_log_gb = checks * m["decide_log_bytes"] / 1e9
     # The dispatcher's CPU per target, against one location's (per target and tick).
     disp_ms = m["dispatch_cpu_ms_per_target"] - m["dispatch_cpu_ms_per_target_one"]
     # Relays: each location's events come in batches; its function re-invokes each in
@@ -661,9 +669,14 @@ def locations_model(
         ),
         LocationLine(
             f"Cross-region data transfer ({(home_out_gb + region_out_gb) * 1e3:.0f} MB: "
-            "invokes, votes, decisions)",
+            "relays, votes, decisions)",
             home_out_gb * PRICE_CROSS_REGION_GB,
             region_out_gb * PRICE_CROSS_REGION_GB,
+        ),
+        LocationLine(
+            f"CloudWatch Logs of the decision ({m['decide_log_bytes']:.0f} B/slot at INFO)",
+            (1 - regional_decides) * decide_log_gb * log_price,
+            regional_decides * decide_log_gb * log_price,
         ),
         LocationLine(
             f"CloudWatch Logs of the probe regions ({log_bytes:.0f} B/check)",
@@ -700,6 +713,10 @@ LOCATION_LEVERS: list[tuple[str, dict[str, float]]] = [
     (
         "probe regions get a state snapshot in the event (no state read)",
         {"region_state_reads": 0},
+    ),
+    (
+        "a decision that changes nothing logs at DEBUG (as a check does)",
+        {"decide_log_bytes": 0},
     ),
 ]
 

@@ -30,6 +30,7 @@ never asserted.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import multiprocessing as mp
@@ -56,7 +57,10 @@ _SNS_OK = (
     b"<MessageId>bench</MessageId></PublishResult><ResponseMetadata><RequestId>bench"
     b"</RequestId></ResponseMetadata></PublishResponse>"
 )
-_BATCH = (b'{"relay"', b'{"decide"')  # a probe function's batch events (relay, decide)
+_BATCH = (b'{"relay"', b'{"decide"')
+_DUMP = os.environ.get(
+    "BENCH_DUMP_LOGS", ""
+)  # a file: the functions' log lines, to read  # a probe function's batch events (relay, decide)
 
 
 class Shared:
@@ -78,6 +82,12 @@ class Shared:
         self.done_last = ctx.Array("d", n)
         self.failed = ctx.Array("i", n)  # ... that raised
         self.cpu = ctx.Array("d", n)  # the function processes' CPU
+        # --run-probes: relayed probe events run by the functions too
+        self.runs = ctx.Array("i", n)  # probe events queued to be run
+        self.runs_done = ctx.Array("i", n)
+        self.run_log_bytes = ctx.Array("d", n)  # what they printed (CloudWatch Logs)
+        self.run_decided = ctx.Array("i", n)  # ... of which decided their slot
+        self.run_decided_log_bytes = ctx.Array("d", n)
 
     @staticmethod
     def add(array: Any, i: int, value: float) -> None:
@@ -103,6 +113,7 @@ def _serve(
     samples: Any,
     ready: Any,
     sock_port: int,
+    run_probes: bool = False,
 ) -> None:
     """An asyncio HTTP/1.1 endpoint: a request waits its signing region's latency. A
     Lambda Invoke is answered here (202): a batch event (relay, decide) is queued for that
@@ -171,6 +182,9 @@ def _serve(
                         Shared.add(shared.probes, i, 1)
                         Shared.add(shared.probe_bytes, i, size)
                         Shared.latest(shared.last, i, time.time())
+                        if run_probes and region in queues:
+                            Shared.add(shared.runs, i, 1)
+                            queues[region].put(body)
                     pair = (region, unquote(path.split("/")[3]))
                     if pair not in seen:
                         seen.add(pair)
@@ -222,7 +236,9 @@ def _function(
     import json
 
     os.environ.update(env)
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - its log lines are not figures
+    sink = _CountingSink()
+    sys.stdout = sink  # what Lambda would ship to CloudWatch Logs (Powertools binds it now)
+    _lambda_json_logging(sink)
     from smtpwatch.handlers import probe
 
     class Ctx:
@@ -242,16 +258,70 @@ def _function(
             body = queue.get()
             if body is None:
                 break
+            before = sink.bytes
+            out: Any = None
             try:
-                probe.handler(json.loads(body), Ctx())
+                out = probe.handler(json.loads(body), Ctx())
             except Exception:
                 Shared.add(shared.failed, i, 1)
+            if not body.startswith(_BATCH):  # a relayed probe event (--run-probes)
+                Shared.add(shared.run_log_bytes, i, sink.bytes - before)
+                if isinstance(out, dict) and out.get("decided"):
+                    Shared.add(shared.run_decided, i, 1)
+                    Shared.add(shared.run_decided_log_bytes, i, sink.bytes - before)
+                Shared.add(shared.runs_done, i, 1)
+                continue
             Shared.add(shared.done, i, 1)
             Shared.latest(shared.done_last, i, time.time())
             if body.startswith(b'{"decide"'):
                 Shared.latest(shared.decided_last, i, time.time())
     finally:
         Shared.add(shared.cpu, i, time.process_time() - c0)
+
+
+class _CountingSink(io.TextIOBase):
+    """A function's stdout: counts the bytes, keeps nothing."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def write(self, text: str) -> int:
+        self.bytes += len(text.encode())
+        if _DUMP:
+            with open(_DUMP, "a", encoding="utf-8") as f:
+                f.write(text)
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+
+def _lambda_json_logging(sink: _CountingSink) -> None:
+    """Standard-library log records as Lambda's JSON log format writes them (the stack
+    sets LogFormat JSON, ApplicationLogLevel INFO): timestamp, level, message, logger,
+    requestId and the record's extra fields, one line each."""
+    import json
+    import logging
+
+    skip = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+    class Json(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.name.startswith("botocore"):
+                return  # once per client a container makes ("Found credentials..."): apart
+            doc = {
+                "timestamp": "2026-12-08T00:00:00Z",
+                "level": record.levelname,
+                "message": record.getMessage(),
+                "logger": record.name,
+                "requestId": "00000000-0000-4000-8000-000000000000",
+            }
+            doc |= {k: v for k, v in vars(record).items() if k not in skip}
+            sink.write(json.dumps(doc, default=str) + "\n")
+
+    root = logging.getLogger()
+    root.addHandler(Json())
+    root.setLevel(logging.INFO)
 
 
 class Stack:
@@ -272,6 +342,8 @@ class Stack:
         cross_ms: float,
         endpoint_procs: int = 2,
         functions: int = 2,
+        run_probes: bool = False,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.ctx = mp.get_context("spawn")
         self.regions = regions
@@ -283,7 +355,8 @@ class Stack:
         upstream = int(ddb_endpoint.rsplit(":", 1)[1])
         home = regions[0]
         # The probe functions' endpoint: every call stays in its region.
-        inner = self._endpoints({}, home_ms, upstream, {}, endpoint_procs)
+        inner_queues = self._queues if run_probes else {}
+        inner = self._endpoints({}, home_ms, upstream, inner_queues, endpoint_procs, run_probes)
         latency = {home: home_ms / 1000} | {r: cross_ms / 1000 for r in regions[1:]}
         self.port = self._endpoints(latency, home_ms, upstream, self._queues, endpoint_procs)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -291,6 +364,7 @@ class Stack:
         for i, region in enumerate(regions):
             name = "bench-probe" if i == 0 else f"bench-probe-{region}"
             env = _function_env(region, home, name, names, f"http://127.0.0.1:{inner}")
+            env |= extra_env or {}
             for _ in range(functions):
                 proc = self.ctx.Process(
                     target=_function,
@@ -303,7 +377,13 @@ class Stack:
             ready.get(timeout=60)
 
     def _endpoints(
-        self, latency: dict[str, float], ms: float, upstream: int, queues: Any, n: int
+        self,
+        latency: dict[str, float],
+        ms: float,
+        upstream: int,
+        queues: Any,
+        n: int,
+        run_probes: bool = False,
     ) -> int:
         ready = self.ctx.Queue()
         port = 0
@@ -320,6 +400,7 @@ class Stack:
                     self.samples,
                     ready,
                     port,
+                    run_probes,
                 ),
                 daemon=True,
             )
@@ -332,7 +413,8 @@ class Stack:
         """Wait until the functions have run every batch event accepted so far."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.shared.done[:] == self.shared.batches[:]:
+            sh = self.shared
+            if sh.done[:] == sh.batches[:] and sh.runs_done[:] == sh.runs[:]:
                 return True
             time.sleep(0.05)
         return False
@@ -372,7 +454,9 @@ def _function_env(
         "RESULTS_TABLE": names["ResultsTable"],
         "ALERT_TOPIC_ARN": f"arn:aws:sns:{home}:{ACCOUNT}:bench-alerts",
         "SMTPWATCH_INVOKE_MODE": "direct",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        # As the templates set them by default (LogLevel INFO, DetailedMetrics false).
+        "SMTPWATCH_METRICS": "alarms",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
         "POWERTOOLS_METRICS_NAMESPACE": "Smtpwatch",
         "POWERTOOLS_SERVICE_NAME": "smtpwatch",
     }
@@ -423,6 +507,12 @@ def main() -> int:
         "--functions", type=int, default=2, help="warm containers per region (relays)"
     )
     parser.add_argument(
+        "--run-probes",
+        action="store_true",
+        help="run every relayed probe event too (real votes against a loopback SMTP server;"
+        " use a few hundred --targets): log bytes per vote and per decision",
+    )
+    parser.add_argument(
         "--env",
         action="append",
         default=[],
@@ -439,6 +529,7 @@ def main() -> int:
         t = time.perf_counter()
         names = _seed(ddb_endpoint, args.targets)
         print(f"seeded {args.targets} targets + states in {time.perf_counter() - t:.1f} s")
+        server = _loopback_targets(ddb_endpoint, names, args.targets) if args.run_probes else None
         stack = Stack(
             ddb_endpoint,
             names,
@@ -447,15 +538,43 @@ def main() -> int:
             cross_ms=args.cross_ms,
             endpoint_procs=args.proxy_procs,
             functions=args.functions,
+            run_probes=args.run_probes,
+            extra_env={"SMTPWATCH_ALLOW_LOOPBACK": "1"} if args.run_probes else None,
         )
         try:
             result = _tick(args, names, stack.url, probe_regions)
             result["settled"] = stack.settle()
         finally:
             result_cpu = stack.close()
+            if server is not None:
+                server.stop()
     result["endpoint_cpu"] = result_cpu
     _report(args, regions, result, stack)
     return 0
+
+
+def _loopback_targets(endpoint: str, names: dict[str, str], n: int) -> Any:
+    """The targets made probeable: a loopback SMTP server (no TLS) their host resolves to
+    (``dns_hosts``), so a relayed probe event runs a real check and a real vote."""
+    import boto3
+
+    from smtpwatch.adapters.dynamodb import DynamoTargetStore
+    from smtpwatch.testing.servers import DEFAULT_HOSTNAME, SmtpServer
+
+    server = SmtpServer("127.0.0.1").start()
+    ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=HOME)
+    DynamoTargetStore(ddb, names["TargetsTable"]).put_items(
+        {
+            "target_id": f"target-{i:05d}",
+            "host": DEFAULT_HOSTNAME,
+            "port": server.port,
+            "encryption": "none",
+            "dns_hosts": [f"127.0.0.1 {DEFAULT_HOSTNAME}"],
+            "interval_s": 60,
+        }
+        for i in range(n)
+    )
+    return server
 
 
 def setup_environment() -> None:
@@ -553,6 +672,17 @@ def _report(args: argparse.Namespace, regions: list[str], r: dict[str, Any], sta
         print(line)
     if probes[len(regions)]:
         print(f"  invokes signed for an unknown region: {probes[len(regions)]}")
+    if args.run_probes:
+        for i, region in enumerate(regions):
+            runs, decided = sh.runs_done[i], sh.run_decided[i]
+            if not runs:
+                continue
+            votes = (sh.run_log_bytes[i] - sh.run_decided_log_bytes[i]) / max(runs - decided, 1)
+            print(
+                f"  {region:<16} ran {runs} probe events: {votes:.0f} log bytes per vote that "
+                f"does not decide; {decided} decided their slot, "
+                f"{sh.run_decided_log_bytes[i] / max(decided, 1):.0f} log bytes each"
+            )
     if not r.get("settled", True):
         print("  (the functions had not run every batch within 300 s)")
     for region, function in stack.functions_seen():
@@ -574,7 +704,7 @@ def _report(args: argparse.Namespace, regions: list[str], r: dict[str, Any], sta
         f"the last at {latest:.2f} s ({latest / goal:.2f}x the goal): "
         f"{'met' if met else 'NOT met'}"
     )
-    if any(sh.batches[: len(regions)]):
+    if any(sh.batches[: len(regions)]) and not args.run_probes:
         _modelled(args, regions, r, sh, goal)
 
 
