@@ -776,6 +776,8 @@ def print_locations(n: int, base: Inputs, base_fixed: float, lines: list[Locatio
         label = f"{targets:,} targets: ${variable:.4f} + ${fixed:.2f} / {targets:,}"
         print(f"  {label:<72} ${total:9.4f}  (${total * targets:,.2f}/month)")
     at_100 = variable + fixed / 100
+    if n != 3:
+        return fixed  # the goal is for 3 locations
     print(
         f"  goal at 100 targets: <= ${LOCATIONS_GOAL_100:.2f} ({at_100 / LOCATIONS_GOAL_100:.2f}x,"
         f" {'met' if at_100 <= LOCATIONS_GOAL_100 else 'NOT met'})"
