@@ -158,7 +158,14 @@ def moto_url() -> Iterator[str]:
     url = f"http://{host}:{port}"
     # moto's accounts live in this process, shared by every server and mock: start empty.
     urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))
+    # moto's config is process-wide too: what add_probe_function changes is put back, or
+    # a later test's mock_aws would run without Docker's "no such function" answers.
+    with urllib.request.urlopen(f"{url}/moto-api/config") as response:
+        saved = response.read()
     yield url
+    urllib.request.urlopen(
+        urllib.request.Request(f"{url}/moto-api/config", data=saved, method="POST")
+    )
     server.stop()
 
 
