@@ -91,3 +91,27 @@ def test_an_open_slot_item_under_another_key_does_not_decide_a_real_slot_early(
     assert [i.event for i in home.recorder.take() if "decide" in i.event] == []
     assert summary["slots_expired"] == 0
     assert home.raw_state(f"#slot#mx1#{slot}") is not None
+
+
+def test_a_vote_expires_two_days_after_its_slot(home: Home) -> None:
+    # The verdict keeps each location's status, phase, error and message for the
+    # results' retention; the raw vote is for diagnosis and goes 2 days after its slot
+    # (not 30 days: 3 items per slot nobody reads after the verdict).
+    from smtpwatch.adapters.dynamodb import DynamoVoteStore
+    from smtpwatch.core.kinds import Status
+    from smtpwatch.core.result import ProbeResult
+
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    slot = "2026-11-25T15:00:00Z"
+    late = T0.timestamp() + 3_600  # stored an hour after its slot
+    votes = DynamoVoteStore(
+        ddb, home.tables["StateTable"], home.results, retention_s=30 * 86_400, clock=lambda: late
+    )
+    vote = ProbeResult("mx1", slot, Status.OK, location="eu-west-1")
+    assert votes.put_vote("mx1", slot, vote)
+    item = ddb.get_item(
+        TableName=home.results,
+        Key={"target_id": {"S": "#vote#mx1"}, "ts": {"S": f"{slot}#eu-west-1"}},
+        ConsistentRead=True,
+    )["Item"]
+    assert int(item["expires_at"]["N"]) == int(T0.timestamp()) + 2 * 86_400
