@@ -24,6 +24,7 @@ from smtpwatch.adapters.result_codec import ITEM_LIMIT, item_size
 from smtpwatch.core.alerting.location import location_alert
 from smtpwatch.core.locations import MAX_LOCATIONS, OpenSlot
 from smtpwatch.core.result import ErrorInfo, ErrorKind, Phase, ProbeResult, Status
+from smtpwatch.core.schedule import parse_ts
 from smtpwatch.core.state import Alert, TargetState
 from smtpwatch.service.location_health import LocationHealth
 from smtpwatch.testing.floods import largest_result
@@ -76,7 +77,8 @@ def test_a_vote_is_stored_once_per_location_and_read_back_by_location(
         TableName=tables["ResultsTable"],
         Key={"target_id": {"S": "#vote#mx1"}, "ts": {"S": f"{SLOT}#eu-west-1"}},
     )["Item"]
-    assert int(item["expires_at"]["N"]) == 1_000_000_000 + 30 * 86_400
+    # Two days after its slot (the verdict keeps each location's vote for the retention).
+    assert int(item["expires_at"]["N"]) == int(parse_ts(SLOT).timestamp()) + 2 * 86_400
 
 
 def test_the_largest_vote_there_can_be_is_one_write_unit(

@@ -41,6 +41,7 @@ LOCATION_PREFIX = LOCATION_TARGET_PREFIX
 LOCTICK_PREFIX = "#loctick#"
 _SLOT_TTL_S = 86_400  # an open slot outlives its deadline by a day (a sweep that stopped)
 _TICK_TTL_S = 3_600
+_VOTE_TTL_S = 2 * 86_400  # a vote outlives its slot by two days (the verdict keeps it)
 _MAX_NAME = 64  # a location's name, at most (``parse_location``)
 _MAX_TEXT = 64  # a slot's timestamps, a correlation id, a health item's texts
 _VOTE_BYTES = 2 * ITEM_LIMIT  # a vote item larger than this is not ours: not decoded
@@ -106,9 +107,7 @@ class DynamoVoteStore:
             raise ValueError("a vote needs its location (1 to 64 characters)")
         own = result.replace(target_id=VOTE_PREFIX + target_id, locations=())
         item = encode_item(
-            own,
-            ts=f"{scheduled_at}#{location}",
-            expires_at=int(self._clock()) + self._retention_s,
+            own, ts=f"{scheduled_at}#{location}", expires_at=self._vote_ttl(scheduled_at)
         )
         put = conditional(
             lambda: self._client.put_item(
@@ -118,6 +117,15 @@ class DynamoVoteStore:
             )
         )
         return put is not None
+
+    def _vote_ttl(self, scheduled_at: str) -> int:
+        """A vote goes ``_VOTE_TTL_S`` after its slot (or with the results, if sooner):
+        the verdict keeps what it says of each location; the raw vote is for diagnosis."""
+        keep = min(_VOTE_TTL_S, self._retention_s)
+        try:
+            return int(parse_ts(scheduled_at).timestamp()) + keep
+        except ValueError:
+            return int(self._clock()) + keep
 
     def votes(self, target_id: str, scheduled_at: str) -> dict[str, ProbeResult]:
         prefix = f"{scheduled_at}#"
