@@ -47,3 +47,34 @@ def test_a_location_reported_failing_later_sends_no_alert_per_target(server: Smt
     # THEN nothing more is said about this target: AP's trouble is one location alert,
     # not one "recovered" per target that AP fails
     assert world.target_events() == ["warning"]
+
+
+def test_unusable_open_slot_items_are_one_log_line_a_tick_not_one_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Items under #slot# the dispatcher cannot use stay until their TTL (or for ever,
+    # without one): the sweep reads them every tick, and says so once per tick.
+    import logging
+    from datetime import UTC, datetime
+
+    from smtpwatch.service.dispatch_locations import sweep
+    from smtpwatch.service.dispatch_plan import DispatchReport
+    from smtpwatch.service.dispatch_ports import DeployedLocations
+    from smtpwatch.service.memory_votes import MemoryVoteStore
+
+    junk = [{"target_id": f"#slot#junk{i}", "for_target": 1} for i in range(500)]
+    deployed = DeployedLocations(("us-east-1", "eu-west-1"), {}, slots=MemoryVoteStore())
+    log = logging.getLogger("smtpwatch.review15")
+    with caplog.at_level(logging.WARNING, logger="smtpwatch.review15"):
+        sweep(
+            junk,
+            datetime(2026, 12, 8, 2, 0, tzinfo=UTC),
+            deployed=deployed,
+            report=DispatchReport(),
+            correlation_id=None,
+            workers=1,
+            log=log,
+        )
+    lines = [r for r in caplog.records if r.name == "smtpwatch.review15"]
+    assert len(lines) == 1
+    assert "500 unusable open-slot items" in lines[0].getMessage()
