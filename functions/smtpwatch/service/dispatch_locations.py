@@ -302,18 +302,23 @@ def sweep(
     function to be decided (``{"decide": [slot, ...]}``), the oldest ``MAX_SWEEP`` of
     them; the probe claims each (a slot a vote claimed meanwhile is left to it)."""
     due: list[tuple[datetime, OpenSlot]] = []
+    unusable: list[str] = []
     for item in slot_items:
         if not str(item.get("target_id", "")).startswith(SLOT_PREFIX):
             continue
         slot = open_slot_of_item(item)
         if slot is None:
-            log.warning(
-                "unusable open-slot item: left to expire", extra={"id": item.get("target_id")}
-            )
+            unusable.append(str(item.get("target_id"))[:200])
             continue
         deadline = schedule.parse_ts(slot.deadline)
         if deadline <= tick:
             due.append((deadline, slot))
+    if unusable:  # read every tick until their TTL: one line a tick, not one each
+        log.warning(
+            "%d unusable open-slot items: left to expire",
+            len(unusable),
+            extra={"ids": unusable[:_MAX_LOGGED]},
+        )
     if not due:
         return
     due.sort(key=lambda pair: (pair[0], pair[1].target_id))
