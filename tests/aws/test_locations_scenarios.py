@@ -424,6 +424,24 @@ def test_a_late_vote_racing_the_sweep_makes_one_decision_and_one_alert(
     assert target_events == ["down", "recovered"]
 
 
+def test_a_late_verdict_never_overwrites_a_newer_one(scenario: Scenario) -> None:
+    world = scenario.world
+    tid = scenario.target("order-mx")
+    world.tick()
+    # slot 1: two locations fail, the third's vote never comes: decided at its deadline
+    world.misroute(HOME, EU)
+    world.tick(hold=lambda i: i.region == AP)
+    # slot 2: every location passes and decides before slot 1's verdict is applied
+    world.heal()
+    tick = world.dispatch()
+    [sweep] = [i for i in tick.sent if "decide" in i.event]
+    world.run(tick, [i for i in tick.sent if i is not sweep])
+    world.run(tick, [sweep])
+    # THEN the older critical verdict changes nothing: no DOWN after the newer pass
+    assert [doc for _, doc in scenario.alerts() if doc["target"]["target_id"] == tid] == []
+    assert scenario.status_row(tid)["status"] == "up"
+
+
 def test_one_broken_region_is_one_location_alert_and_holds_no_real_down(
     scenario: Scenario, certs: Certificates
 ) -> None:
