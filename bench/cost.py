@@ -533,10 +533,10 @@ LOCATION_MEASURED: dict[str, float] = {
     # UpdateItem), the tick's counts read back, each location's health item read (cached
     # 60 s per process; a probe container reads its own location's once a minute).
     "health_wru_per_tick": 1.0,
-    # The levers' switches: a probe region reads the state (1) or finds it in the event
-    # (0); votes expire after the results' retention (0) or after this many days.
+    # A vote item expires 2 days after its slot (or with the results, if sooner).
+    "vote_retention_days": 2.0,
+    # A lever's switch: a probe region reads the state (1) or finds it in the event (0).
     "region_state_reads": 1.0,
-    "vote_retention_days": 0.0,
     "health_rru_per_tick_per_location": 2.0,
 }
 LOCATIONS_GOAL_100 = 0.25  # USD per target-month all-in at 100 targets, 3 locations
@@ -606,7 +606,7 @@ def locations_model(
     claims = m["claims_per_slot"]
     wru = n * m["vote_wru"] + m["decide_wru"] * claims + m["slot_wru"]
     rru = extra * 0.5 * state_reads + (m["vote_rru"] - 0.5) * n + m["decide_rru"]
-    vote_days = m["vote_retention_days"] or base.result_retention_days
+    vote_days = min(m["vote_retention_days"], base.result_retention_days)
     retained = vote_days * 1440 / base.interval_min * n
     vote_gb = retained * (m["vote_item_bytes"] + 100) / 1e9
     # Billed to the sender's region: the invoke and every response leave the home
@@ -702,10 +702,6 @@ def locations_model(
 
 
 LOCATION_LEVERS: list[tuple[str, dict[str, float]]] = [
-    (
-        "votes expire a day after their slot, not with the results",
-        {"vote_retention_days": 1},
-    ),
     (
         "the decision reuses the state its vote read (no second read)",
         {"decide_calls": 1, "decide_rru": 0, "decide_request_bytes": 900},
