@@ -78,3 +78,21 @@ def test_unusable_open_slot_items_are_one_log_line_a_tick_not_one_each(
     lines = [r for r in caplog.records if r.name == "smtpwatch.review15"]
     assert len(lines) == 1
     assert "500 unusable open-slot items" in lines[0].getMessage()
+
+
+def test_a_silent_locations_alert_says_the_slot_it_went_silent_at_not_when_it_was_noticed(
+    server: SmtpServer,
+) -> None:
+    # GIVEN AP silent from slot(0) on, the slot decided by the sweep at its deadline
+    world, t = World(), target(server)
+    world.check(t, slot(0), silent=[AP])
+    world.now = world.now.replace(minute=2, second=30)  # the sweep's tick, minutes later
+    world.sweep(t, world.opened[-1])
+    # THEN the alert dates the silence from the slot AP did not vote for
+    (down,) = [a for a in world.sink.alerts if a.event.value == "location_down"]
+    assert down.since == slot(0) and down.details["since"] == slot(0)
+    # ... and its location_up, when AP votes again, says since when it was silent
+    world.now = world.now.replace(minute=3, second=5)
+    world.check(t, slot(3))
+    up = world.sink.alerts[-1]
+    assert up.event.value == "location_up" and up.since == slot(0)
