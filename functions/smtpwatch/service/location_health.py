@@ -205,12 +205,14 @@ class LocationWatch:
             if health.pending:  # the last flip's alert first: it is older
                 health = self._flush(health)
             now = format_ts(self._now())
-            since = health.since if to == OK else now
+            # A condition begins at the slot (tick) that showed it, not when it was seen:
+            # a silent slot is noticed at its deadline, minutes later.
+            since = health.since if to == OK else as_of
             extra = {"was": health.status} if to == OK else {}
             alert = location_alert(
                 location, to, created_at=now, detail={"since": since, **extra, **(detail or {})}
             )
-            new = LocationHealth(location, to, now, as_of, health.version + 1, alert.to_dict())
+            new = LocationHealth(location, to, as_of, as_of, health.version + 1, alert.to_dict())
             if self.store.save_location(new):
                 self._seen[location] = (to, _epoch(as_of))
                 log.warning(
