@@ -1,7 +1,7 @@
-"""Review of the several-locations dispatch on moto: what a stored item the dispatcher
-did not write (a malformed or hostile ``#slot#`` item in the state table) can do to the
-expired slots beside it. The real dispatcher handler ticks, the real home probe handler
-runs the decide events it sends."""
+"""The several-locations dispatch on moto: what a stored item the dispatcher did not
+write (a malformed or forged ``#slot#`` item in the state table) can do to the expired
+slots beside it, with the real dispatcher handler ticking and the real home probe handler
+running the decide events it sends; and how long a vote item is kept."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""Review of the vote path (``service.vote``, ``service.location_health``) with in-memory
-stores and a real SMTP server on loopback; a location's fault is its resolver sending the
-host to 127.0.0.2. What an operator relies on: a location reported as failing most of
-its targets costs no alert per target, whichever way its partial failures go."""
+"""The vote path (``service.vote``, ``service.location_health``, the dispatcher's sweep)
+with in-memory stores and a real SMTP server on loopback; a location's fault is its
+resolver sending the host to 127.0.0.2. What an operator relies on: a location reported
+as failing costs no alert per target; a silent location's alert dates the silence from
+the slot it missed; unusable open-slot items are one log line a tick."""
 
 from __future__ import annotations
 
@@ -64,8 +65,8 @@ def test_unusable_open_slot_items_are_one_log_line_a_tick_not_one_each(
 
     junk = [{"target_id": f"#slot#junk{i}", "for_target": 1} for i in range(500)]
     deployed = DeployedLocations(("us-east-1", "eu-west-1"), {}, slots=MemoryVoteStore())
-    log = logging.getLogger("smtpwatch.review15")
-    with caplog.at_level(logging.WARNING, logger="smtpwatch.review15"):
+    log = logging.getLogger("smtpwatch.test_sweep")
+    with caplog.at_level(logging.WARNING, logger="smtpwatch.test_sweep"):
         sweep(
             junk,
             datetime(2026, 12, 8, 2, 0, tzinfo=UTC),
@@ -75,7 +76,7 @@ def test_unusable_open_slot_items_are_one_log_line_a_tick_not_one_each(
             workers=1,
             log=log,
         )
-    lines = [r for r in caplog.records if r.name == "smtpwatch.review15"]
+    lines = [r for r in caplog.records if r.name == "smtpwatch.test_sweep"]
     assert len(lines) == 1
     assert "500 unusable open-slot items" in lines[0].getMessage()
 
