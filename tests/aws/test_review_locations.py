@@ -115,3 +115,35 @@ def test_a_vote_expires_two_days_after_its_slot(home: Home) -> None:
         ConsistentRead=True,
     )["Item"]
     assert int(item["expires_at"]["N"]) == int(T0.timestamp()) + 2 * 86_400
+
+
+def test_a_health_item_whose_pending_alert_cannot_be_cleared_is_not_sent_every_tick(
+    home: Home,
+) -> None:
+    # GIVEN a location health item nobody's code wrote: a pending alert and a version
+    # that is no number (so no conditional write can ever clear that alert)
+    import json
+
+    from smtpwatch.adapters.dynamodb import DynamoLocationHealthStore
+    from smtpwatch.core.alerting.location import location_alert
+    from smtpwatch.service.location_health import LocationWatch
+    from smtpwatch.service.memory import MemorySink
+
+    alert = location_alert("eu-west-1", "silent", created_at=T0, detail={"since": "x"})
+    _put_raw(
+        home,
+        {
+            "target_id": {"S": "#location#eu-west-1"},
+            "status": {"S": "silent"},
+            "version": {"S": "many"},
+            "pending": {"S": json.dumps(alert.to_dict())},
+        },
+    )
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    sink = MemorySink()
+    watch = LocationWatch(DynamoLocationHealthStore(ddb, home.tables["StateTable"]), [sink])
+    # WHEN the dispatcher's once-a-tick housekeeping runs three ticks
+    for minute in (1, 2, 3):
+        watch.settle(f"2026-11-25T15:0{minute}:00Z", ("us-east-1", "eu-west-1"))
+    # THEN that alert went out at most once, not once a tick for ever
+    assert len(sink.alerts) <= 1
