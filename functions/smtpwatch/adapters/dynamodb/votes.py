@@ -314,9 +314,12 @@ def _health_of(location: str, item: dict[str, Any]) -> LocationHealth:
     version = d.get("version")
     since, as_of = (_text(d.get(k)) for k in ("since", "as_of"))
     usable = isinstance(version, int) and version >= 0
-    return LocationHealth(
-        location, str(status), since, as_of, version if usable else 0, _pending(d.get("pending"))
-    )
+    pending = _pending(d.get("pending"))
+    if pending is not None and not usable:
+        # No conditional write can clear it: sent, it would go out at every tick.
+        log.warning("pending location alert of an item without a usable version: ignored")
+        pending = None
+    return LocationHealth(location, str(status), since, as_of, version if usable else 0, pending)
 
 
 def _pending(text: object) -> dict[str, Any] | None:
