@@ -97,3 +97,25 @@ def test_a_silent_locations_alert_says_the_slot_it_went_silent_at_not_when_it_wa
     world.check(t, slot(3))
     up = world.sink.alerts[-1]
     assert up.event.value == "location_up" and up.since == slot(0)
+
+
+def test_a_location_alert_the_topic_refused_is_not_replaced_by_the_next_flip(
+    server: SmtpServer,
+) -> None:
+    # GIVEN the alert topic down while AP goes silent (its location_down stays pending)
+    world, t = World(), target(server)
+    world.sink.down = True
+    world.check(t, slot(0), silent=[AP])
+    world.now = world.now.replace(second=45)
+    world.sweep(t, world.opened[-1])
+    # WHEN AP votes again while the topic is still down, then the topic is back and the
+    # dispatcher's next ticks and AP's next votes run
+    world.now = world.now.replace(minute=1, second=5)
+    world.check(t, slot(1))
+    world.sink.down = False
+    for minute in (2, 3, 4):
+        world.now = world.now.replace(minute=minute, second=5)
+        world.watches["sweep"].settle(slot(minute - 1), world.locations)
+        world.check(t, slot(minute))
+    # THEN operators got both, in order: AP silent, then AP reporting again
+    assert world.events == ["location_down", "location_up"]
