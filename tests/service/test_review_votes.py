@@ -119,3 +119,23 @@ def test_a_location_alert_the_topic_refused_is_not_replaced_by_the_next_flip(
         world.check(t, slot(minute))
     # THEN operators got both, in order: AP silent, then AP reporting again
     assert world.events == ["location_down", "location_up"]
+
+
+def test_while_the_topic_is_down_a_locations_votes_retry_its_alert_once_a_minute(
+    server: SmtpServer,
+) -> None:
+    # GIVEN AP's location_down pending (the topic refused it)
+    world, t = World(), target(server)
+    world.sink.down = True
+    world.check(t, slot(0), silent=[AP])
+    world.now = world.now.replace(second=45)
+    world.sweep(t, world.opened[-1])
+    tried = world.sink.attempts
+    # WHEN AP votes for five targets of the next slot, the topic still down
+    world.now = world.now.replace(minute=1, second=5)
+    for n in range(5):
+        world.check(target(server, target_id=f"mx{n + 2}"), slot(1))
+    # THEN AP's process tried the pending alert once, not once per vote (each try of a
+    # topic that is down can take seconds of the vote's time)
+    location_tries = world.sink.attempts - tried
+    assert location_tries == 1
