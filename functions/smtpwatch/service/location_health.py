@@ -204,7 +204,8 @@ class LocationWatch:
                 return None
             if health.pending:  # the last flip's alert first: it is older
                 health = self._flush(health)
-                if health.pending:  # still not out: flip later rather than lose it
+                if health.pending:  # still not out: flip later rather than lose it,
+                    self._seen[location] = (to, _epoch(as_of))  # tried again in a minute
                     return None
             now = format_ts(self._now())
             # A condition begins at the slot (tick) that showed it, not when it was seen:
