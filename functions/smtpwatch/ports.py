@@ -103,6 +103,11 @@ class VoteStore(Protocol):
         """Remove the open slot; True for exactly one caller, who then decides it."""
         ...
 
+    def decided_after(self, target_id: str, scheduled_at: str) -> str | None:
+        """A slot of the target newer than ``scheduled_at`` that was already decided (it
+        has votes and its open slot is claimed), or None (a consistent read, bounded)."""
+        ...
+
 
 class LocationHealthStore(Protocol):
     """Each location's health (ok, silent, failing) and per-tick counts of its votes."""

@@ -17,6 +17,8 @@ from smtpwatch.adapters.dynamodb import (
     DynamoVoteStore,
 )
 from smtpwatch.core.kinds import Status
+from smtpwatch.core.locations import OpenSlot
+from smtpwatch.core.result import ProbeResult
 from smtpwatch.core.state import TargetStatus
 from smtpwatch.core.target import Target
 from smtpwatch.testing.servers import SmtpServer
@@ -78,3 +80,28 @@ def test_a_slot_swept_while_the_newer_slot_is_still_open_is_applied(
     assert world.target_events() == ["down"]
     state = world.states.get_state("mx1")
     assert state is not None and state.status is TargetStatus.DOWN
+
+
+def test_decided_after_names_the_nearest_newer_claimed_slot_only(
+    ddb: Any, tables: dict[str, str]
+) -> None:
+    store = DynamoVoteStore(ddb, tables["StateTable"], tables["ResultsTable"])
+
+    def opened(at: str, *voters: str) -> None:
+        store.open_slot(OpenSlot("mx1", at, (HOME, EU), "2026-12-08T02:00:00Z", None))
+        for name in voters:
+            result = ProbeResult("mx1", at, Status.OK, host="h", port=25, location=name)
+            assert store.put_vote("mx1", at, result)
+
+    opened(slot(1), HOME)
+    opened(slot(2), HOME, EU)
+    opened(slot(3), "a#b")  # a location name with the key's separator in it
+    assert store.decided_after("mx1", slot(1)) is None  # newer slots voted, none claimed
+    assert store.claim("mx1", slot(1))
+    assert store.decided_after("mx1", slot(2)) is None  # an older claim is no newer one
+    assert store.claim("mx1", slot(3))
+    assert store.decided_after("mx1", slot(1)) == slot(3)
+    assert store.claim("mx1", slot(2))
+    assert store.decided_after("mx1", slot(1)) == slot(2)  # the nearest first
+    assert store.decided_after("mx1", slot(3)) is None
+    assert store.decided_after("other", slot(0)) is None

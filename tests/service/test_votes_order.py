@@ -10,8 +10,11 @@ from collections.abc import Iterator
 import pytest
 
 from smtpwatch.core.kinds import Status
+from smtpwatch.core.locations import OpenSlot
+from smtpwatch.core.result import ProbeResult
 from smtpwatch.core.state import TargetStatus
 from smtpwatch.core.target import Target
+from smtpwatch.service.memory_votes import MemoryVoteStore
 from smtpwatch.testing.servers import SmtpServer
 from votes_world import AP, EU, HOME, World, slot
 
@@ -73,3 +76,15 @@ def test_a_slot_swept_while_the_newer_slot_is_still_open_is_applied(
     state = world.states.get_state("mx1")
     assert state is not None and state.status is TargetStatus.DOWN
     assert state.last_scheduled_at == slot(1)
+
+
+def test_the_memory_store_names_the_nearest_newer_claimed_slot_only() -> None:
+    store = MemoryVoteStore()
+    for i in (1, 2, 3):
+        store.open_slot(OpenSlot("mx1", slot(i), (HOME, EU), slot(i + 1), None))
+        result = ProbeResult("mx1", slot(i), Status.OK, host="h", port=25, location=HOME)
+        assert store.put_vote("mx1", slot(i), result)
+    assert store.decided_after("mx1", slot(1)) is None
+    assert store.claim("mx1", slot(1)) and store.decided_after("mx1", slot(2)) is None
+    assert store.claim("mx1", slot(3)) and store.decided_after("mx1", slot(1)) == slot(3)
+    assert store.claim("mx1", slot(2)) and store.decided_after("mx1", slot(1)) == slot(2)

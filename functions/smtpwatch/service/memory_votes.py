@@ -54,6 +54,11 @@ class MemoryVoteStore:
             self.claims += 1
             return True
 
+    def decided_after(self, target_id: str, scheduled_at: str) -> str | None:
+        with self._lock:
+            newer = sorted(s for t, s in self._votes if t == target_id and s > scheduled_at)
+            return next((s for s in newer if (target_id, s) not in self.slots), None)
+
     def open_slots(self) -> list[OpenSlot]:
         """The slots not yet claimed, oldest first (what the sweep sees)."""
         with self._lock:

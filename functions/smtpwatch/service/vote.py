@@ -128,12 +128,21 @@ def decide_slot(
 ) -> CheckOutcome | None:
     """The sweep's decision of an open slot past its deadline: claim it (None when
     another caller did: it decides), read its votes (a silent location is no vote)
-    and decide. Store errors propagate."""
+    and decide. A newer slot of the target already decided (a passing verdict writes no
+    state, so the state may not show it) makes this verdict history only. Store errors
+    propagate."""
     if not votes.claim(slot.target_id, slot.scheduled_at):
         return None
     found = votes.votes(slot.target_id, slot.scheduled_at)
+    newer = votes.decided_after(slot.target_id, slot.scheduled_at)
     return decide_votes(
-        target, slot.scheduled_at, _expected(slot.locations), found, deps=deps, watch=watch
+        target,
+        slot.scheduled_at,
+        _expected(slot.locations),
+        found,
+        deps=deps,
+        watch=watch,
+        overtaken_by=newer,
     )[0]
 
 
@@ -145,11 +154,13 @@ def decide_votes(
     *,
     deps: CheckDeps,
     watch: LocationWatch | None = None,
+    overtaken_by: str | None = None,
 ) -> tuple[CheckOutcome, list[Alert]]:
     """The claimed slot's verdict, applied (``apply_result``: stored under the slot, the
     gate, the decision, the state, the alert). A partial failure of locations all
     marked failing is not alerted, whatever ``alert_on_partial`` says. Then the
-    location health learns of the slot (silent ones, failing votes)."""
+    location health learns of the slot (silent ones, failing votes). ``overtaken_by``
+    (a newer slot already decided): the verdict is stored in history only."""
     quorum, on_partial = target.quorum, target.alert_on_partial
     result = verdict(
         target.target_id,
@@ -174,6 +185,8 @@ def decide_votes(
                 quorum=quorum,
                 alert_on_partial=False,
             )
+    if overtaken_by is not None:
+        return _history_only(target, result, scheduled_at, deps, overtaken_by), []
     outcome = apply_result(target, result, scheduled_at=scheduled_at, deps=deps)
     alerts: list[Alert] = []
     if watch is not None and outcome.skipped is None:
@@ -191,6 +204,33 @@ def decide_votes(
 
 def _expected(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(n) for n in names))[:MAX_LOCATIONS]
+
+
+def _history_only(
+    target: Target, result: ProbeResult, scheduled_at: str, deps: CheckDeps, newer: str
+) -> CheckOutcome:
+    """A late verdict after a newer slot's: kept in history; no state, gate or alert."""
+    tid = target.target_id
+    state = deps.states.get_state(tid) or TargetState(tid)
+    skip = skip_reason(target, state, scheduled_at)
+    if skip:  # the state shows the newer slot itself: as ``apply_result`` skips it
+        return CheckOutcome(tid, scheduled_at, state, skipped=skip, reason=skip)
+    stored = deps.results.add_result(result, scheduled_at=scheduled_at)
+    log.warning(
+        "slot overtaken: %s was decided first; verdict %s kept in history only",
+        newer,
+        result.status.value,
+        extra={"target_id": tid, "scheduled_at": scheduled_at},
+    )
+    return CheckOutcome(
+        tid,
+        scheduled_at,
+        state,
+        result=result,
+        skipped="overtaken",
+        reason=f"overtaken by {newer}",
+        result_written=stored,
+    )
 
 
 def _told_partial(target: Target, deps: CheckDeps) -> bool:

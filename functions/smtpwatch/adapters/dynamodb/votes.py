@@ -46,6 +46,7 @@ _MAX_NAME = 64  # a location's name, at most (``parse_location``)
 _MAX_TEXT = 64  # a slot's timestamps, a correlation id, a health item's texts
 _VOTE_BYTES = 2 * ITEM_LIMIT  # a vote item larger than this is not ours: not decoded
 _PENDING_BYTES = 16_384  # a location alert's document (a few hundred bytes in fact)
+_NEWER_SLOTS = 4  # newer slots looked at before a late slot's verdict is applied
 _BATCH = RetryPolicy(10, base_s=0.05, cap_s=2.0, deadline_s=30.0)
 
 
@@ -151,6 +152,38 @@ class DynamoVoteStore:
             if vote is not None:
                 found[vote.location] = vote
         return found
+
+    def decided_after(self, target_id: str, scheduled_at: str) -> str | None:
+        """One consistent Query of the target's votes after the slot (nearest first,
+        bounded), then a consistent read of each newer slot's open item, nearest first
+        (at most ``_NEWER_SLOTS``): the first one gone (claimed) is returned."""
+        resp = self._client.query(
+            TableName=self._results,
+            KeyConditionExpression="target_id = :t AND ts > :after",
+            ExpressionAttributeValues={
+                ":t": {"S": VOTE_PREFIX + target_id},
+                ":after": {"S": f"{scheduled_at}$"},  # after every "<slot>#<location>"
+            },
+            ProjectionExpression="ts",
+            ConsistentRead=True,
+            Limit=2 * MAX_LOCATIONS,
+        )
+        newer: list[str] = []
+        for item in resp.get("Items", ()):
+            ts = (item.get("ts") or {}).get("S")
+            at = ts.split("#", 1)[0] if isinstance(ts, str) else ""
+            if at > scheduled_at and len(at) <= _MAX_TEXT and at not in newer:
+                newer.append(at)
+        for at in newer[:_NEWER_SLOTS]:
+            open_item = self._client.get_item(
+                TableName=self._states,
+                Key={"target_id": {"S": slot_item_id(target_id, at)}},
+                ProjectionExpression="target_id",
+                ConsistentRead=True,
+            )
+            if "Item" not in open_item:
+                return at
+        return None
 
 
 class DynamoLocationHealthStore:
