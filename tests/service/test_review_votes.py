@@ -13,7 +13,7 @@ import pytest
 from smtpwatch.core.target import Target
 from smtpwatch.service.location_health import LocationHealth
 from smtpwatch.testing.servers import SmtpServer
-from votes_world import AP, World, slot
+from votes_world import AP, EU, HOME, World, slot
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +139,27 @@ def test_while_the_topic_is_down_a_locations_votes_retry_its_alert_once_a_minute
     # topic that is down can take seconds of the vote's time)
     location_tries = world.sink.attempts - tried
     assert location_tries == 1
+
+
+def test_a_slot_completed_by_a_slow_vote_after_a_newer_passing_verdict_sends_no_down(
+    server: SmtpServer,
+) -> None:
+    # GIVEN slot 0 passed; slot 1: HOME and EU fail at once, AP's probe is slow (it runs
+    # its timeouts); slot 2: every location passes and decides at once (nothing changes:
+    # no state write)
+    world, t = World(), target(server)
+    world.check(t, slot(0))
+    world.now = world.now.replace(minute=1, second=5)
+    world.break_net(HOME, EU)
+    one = world.open(t, slot(1))
+    world.vote(t, one, HOME)
+    world.vote(t, one, EU)
+    world.break_net()
+    world.now = world.now.replace(minute=2, second=5)
+    world.check(t, slot(2))
+    # WHEN AP's vote for slot 1 comes at last and completes it (the vote decides it)
+    world.now = world.now.replace(minute=2, second=20)
+    late = world.vote(t, one, AP)
+    # THEN slot 1's 2/3 verdict is history: no DOWN for a target that has passed since
+    assert late.decision is not None
+    assert world.target_events() == []
