@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from smtpwatch.core.kinds import Status, WarningKind
@@ -35,6 +35,7 @@ __all__ = ["VoteOutcome", "cast_vote", "decide_slot", "decide_votes"]
 log = logging.getLogger("smtpwatch.vote")
 
 _T = TypeVar("_T")
+_TICK = timedelta(minutes=1)  # the dispatcher's shortest tick (EventBridge's minimum rate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +104,10 @@ def cast_vote(
     # Only a complete slot is a vote's to decide: a deadline counted from the slot can
     # pass before the locations are even invoked; an incomplete slot is the sweep's.
     if all(name in found for name in names) and votes.claim(tid, scheduled_at):
-        decision, more = decide_votes(target, scheduled_at, names, found, deps=deps, watch=watch)
+        newer = _decided_after(votes, tid, scheduled_at, deps.now())
+        decision, more = decide_votes(
+            target, scheduled_at, names, found, deps=deps, watch=watch, overtaken_by=newer
+        )
         alerts.extend(more)
     return VoteOutcome(
         tid,
@@ -231,6 +235,18 @@ def _history_only(
         reason=f"overtaken by {newer}",
         result_written=stored,
     )
+
+
+def _decided_after(votes: VoteStore, tid: str, scheduled_at: str, now: datetime) -> str | None:
+    """A newer slot of the target already decided, asked of the store only when one can
+    exist: a newer slot is dispatched at a later tick than this one's (a tick at or after
+    this slot), so it is decided a minute after this slot at the earliest."""
+    try:
+        if now < parse_ts(scheduled_at) + _TICK:
+            return None
+    except ValueError:
+        return None
+    return votes.decided_after(tid, scheduled_at)
 
 
 def _told_partial(target: Target, deps: CheckDeps) -> bool:
