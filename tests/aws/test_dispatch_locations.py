@@ -214,8 +214,10 @@ def test_each_location_gets_the_event_with_the_vote_after_the_slot_is_open(home:
         assert got[region].function == f"smtpwatch-probe-{region}"
     slot = got[REGION].event["scheduled_at"]
     # ... the same event everywhere: today's keys plus the vote (locations in deployed
-    # order, the deadline: 2 x timeout_s 120 + recheck_delay_s 10 + 30 s after the slot)
-    deadline = schedule.format_ts(schedule.parse_ts(slot) + timedelta(seconds=280))
+    # order, the deadline: 2 x timeout_s 120 + recheck_delay_s 10 + 30 s after the tick
+    # that dispatched it, not after the slot: a tick sends the slots of the minute before)
+    assert schedule.parse_ts(slot) < T0
+    deadline = schedule.format_ts(T0 + timedelta(seconds=280))
     for invoke in got.values():
         assert invoke.event == got[REGION].event
         assert invoke.event["vote"] == {"locations": list(LOCATIONS), "deadline": deadline}
@@ -373,7 +375,7 @@ def test_an_expired_slot_goes_to_the_home_function_which_decides_it(
     home.tick(T0)
     slot = _events(home.recorder.take())[0].event["scheduled_at"]
     assert home.votes.put_vote("mx1", slot, _vote(REGION, slot))
-    # WHEN a tick before its deadline (slot + 280 s) runs, THEN it is not sent
+    # WHEN a tick before its deadline (dispatching tick + 280 s) runs, THEN it is not sent
     assert home.tick(T0 + timedelta(minutes=3), "tick-2")["slots_expired"] == 0
     assert all("relay" in i.event for i in home.recorder.take())
     # WHEN the first tick after the deadline runs
@@ -382,7 +384,7 @@ def test_an_expired_slot_goes_to_the_home_function_which_decides_it(
     assert (summary["slots_expired"], summary["slots_left"]) == (1, 0)
     decides = [i for i in home.recorder.take() if "decide" in i.event]
     assert [(i.region, i.function) for i in decides] == [(REGION, HOME_PROBE)]
-    deadline = schedule.format_ts(schedule.parse_ts(slot) + timedelta(seconds=280))
+    deadline = schedule.format_ts(T0 + timedelta(seconds=280))
     assert decides[0].event == {
         "decide": [
             {

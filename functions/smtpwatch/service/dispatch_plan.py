@@ -111,11 +111,12 @@ def effective_locations(target: Target, deployed: Sequence[str]) -> tuple[str, .
     return tuple(name for name in deployed if not wanted or name in wanted)
 
 
-def slot_deadline(target: Target, scheduled_at: datetime) -> str:
+def slot_deadline(target: Target, dispatched_at: datetime) -> str:
     """When a slot's silent locations stop counting: its probe, re-check delay and
-    re-check at their longest, plus ``DEADLINE_MARGIN_S``."""
+    re-check at their longest, plus ``DEADLINE_MARGIN_S``, counted from the dispatch
+    (a tick sends the slots of the minute before it: up to a minute after their time)."""
     span = 2 * target.timeout_s + target.recheck_delay_s + DEADLINE_MARGIN_S
-    return schedule.format_ts(scheduled_at + timedelta(seconds=math.ceil(span)))
+    return schedule.format_ts(dispatched_at + timedelta(seconds=math.ceil(span)))
 
 
 def plan(
@@ -174,7 +175,8 @@ def plan(
         if state is not None and state.get("first_scheduled_at") == scheduled_at:
             continue  # its first dispatch (as a new target) was this very slot
         if several and target is not None:
-            jobs.append(_located(target, slot, scheduled_at, not probed, deployed, log))
+            dispatched_at = max(slot, end)
+            jobs.append(_located(target, dispatched_at, scheduled_at, not probed, deployed, log))
         else:
             jobs.append(Job(target_id, scheduled_at, new=not probed))
     report.due = len(jobs)
@@ -183,7 +185,7 @@ def plan(
 
 def _located(
     target: Target,
-    slot: datetime,
+    dispatched_at: datetime,
     scheduled_at: str,
     new: bool,
     deployed: Sequence[str],
@@ -204,5 +206,5 @@ def _located(
     if len(locations) == 1:
         single = () if locations[0] == deployed[0] else locations
         return Job(target.target_id, scheduled_at, new=new, locations=single)
-    deadline = slot_deadline(target, slot)
+    deadline = slot_deadline(target, dispatched_at)
     return Job(target.target_id, scheduled_at, new, locations, deadline)
