@@ -19,6 +19,7 @@ import pytest
 from moto import mock_aws
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
+from template_tables import TEMPLATE as HOME_TEMPLATE
 from template_tables import load_template
 from test_template import CODE_BUCKET, CODE_KEY, REGION, ROOT, Stack, _upload_code
 
@@ -267,3 +268,74 @@ def test_every_regional_parameter_is_labelled_and_grouped() -> None:
     assert rule["Assert"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "HomeRegion"}, {"Ref": "AWS::Region"}]}]
     }
+
+
+# The home probe's variables that name a resource (the regional function gets the home
+# stack's outputs instead) or this region's network (its own subnets and EHLO name).
+_NOT_SETTINGS = {"SECRETS_PREFIX", "EHLO_NAME", "SMTPWATCH_IN_VPC"}
+_CONSTRAINTS = ("Type", "Default", "MinValue", "MaxValue", "AllowedValues", "AllowedPattern")
+
+
+def _refs(expr: Any, conditions: dict[str, Any]) -> set[str]:
+    """The names an expression Refs, through the conditions its Fn::If names."""
+    if isinstance(expr, list):
+        return set().union(*(_refs(e, conditions) for e in expr)) if expr else set()
+    if not isinstance(expr, dict):
+        return set()
+    found: set[str] = set()
+    for key, value in expr.items():
+        if key == "Ref":
+            found.add(value)
+        elif key == "Fn::If":
+            found |= _refs(conditions[value[0]], conditions) | _refs(value[1:], conditions)
+        elif key == "Condition":
+            found |= _refs(conditions[value], conditions)
+        else:
+            found |= _refs(value, conditions)
+    return found
+
+
+def test_every_home_probe_setting_is_a_regional_parameter_with_the_same_default() -> None:
+    """A regional probe votes and decides slots too: it must run with the home stack's
+    settings, each from a parameter with the home one's default, constraints and label."""
+    home = load_template(HOME_TEMPLATE)
+    region = load_template(TEMPLATE)
+    home_env = {
+        **home["Globals"]["Function"]["Environment"]["Variables"],
+        **home["Resources"]["ProbeFunction"]["Properties"]["Environment"]["Variables"],
+    }
+    region_env = region["Resources"]["ProbeFunction"]["Properties"]["Environment"]["Variables"]
+    labels = {
+        name: t["Metadata"]["AWS::CloudFormation::Interface"]["ParameterLabels"]
+        for name, t in (("home", home), ("region", region))
+    }
+    settings = []
+    for name, expr in home_env.items():
+        refs = _refs(expr, home["Conditions"])
+        if name in _NOT_SETTINGS or refs - set(home["Parameters"]):
+            continue  # a resource name or the stack's own name
+        settings.append(name)
+        assert region_env.get(name) == expr, name
+        for param in refs:
+            want = {k: v for k, v in home["Parameters"][param].items() if k in _CONSTRAINTS}
+            got = {k: v for k, v in region["Parameters"][param].items() if k in _CONSTRAINTS}
+            assert got == want, (name, param)
+            assert labels["region"][param] == labels["home"][param], param
+        for cond in _conditions(expr):
+            assert region["Conditions"][cond] == home["Conditions"][cond], cond
+    # The settings a slot's decision and its stored results depend on are among them.
+    assert {
+        "RESULT_RETENTION_DAYS",
+        "PASSING_RESULT_SECONDS",
+        "SMTPWATCH_DEGRADED_SHARE",
+        "SMTPWATCH_METRICS",
+    } <= set(settings)
+
+
+def _conditions(expr: Any) -> set[str]:
+    if isinstance(expr, list):
+        return set().union(*(_conditions(e) for e in expr)) if expr else set()
+    if not isinstance(expr, dict):
+        return set()
+    found = {expr["Fn::If"][0]} if "Fn::If" in expr else set()
+    return found | _conditions(list(expr.values()))
