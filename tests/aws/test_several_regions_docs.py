@@ -136,3 +136,26 @@ def test_probe_regions_is_in_the_home_stacks_parameter_table() -> None:
     params = page.split("\n## Parameters\n", 1)[1].split("\n## ", 1)[0]
     assert "| `ProbeRegions` | *(empty)* |" in params
     assert "ProbeRegions" in _template("template.yaml")["Parameters"]
+
+
+def test_each_probe_region_gets_the_home_stacks_settings(commands: list[str]) -> None:
+    """A probe region's function votes and decides slots: the walk-through passes it the
+    home stack's value of every setting its probe function's environment takes."""
+    region = _template("infra/probe-region.yaml")
+    env = region["Resources"]["ProbeFunction"]["Properties"]["Environment"]["Variables"]
+    # a setting reaches the environment as a Ref or through a condition on it
+    uses = str(env) + str(region["Conditions"])
+    text = "\n".join(commands)
+    assert '--stack-name smtpwatch --query "Stacks[0].Parameters' in text
+    (deploy,) = [c for c in commands if c.startswith("sam deploy -t")]
+    given = _overrides(deploy)
+    for name in (
+        "ResultRetentionDays",
+        "PassingResultSeconds",
+        "DegradedShare",
+        "DetailedMetrics",
+        "LogLevel",
+        "EnableTracing",
+    ):
+        assert name in uses, name  # a setting of the regional function
+        assert given.get(name) == f"$(setting {name})", name
