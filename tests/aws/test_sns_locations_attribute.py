@@ -8,6 +8,7 @@ import json
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,6 +23,7 @@ from smtpwatch.core.schedule import format_ts
 from smtpwatch.core.state import Alert, AlertEvent, TargetState
 from smtpwatch.core.target import Target
 
+ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SLOT = format_ts(T0)
 THREE = ("us-east-1", "eu-west-1", "ap-southeast-2")
@@ -177,3 +179,61 @@ def test_a_stored_target_with_seven_tags_loses_its_last_tag_from_the_attributes_
     assert logged[0].__dict__["target_id"] == "mx1"
     # AND the document still has every tag (only the attributes are limited)
     assert json.loads(envelope["Message"])["target"]["tags"] == tags
+
+
+# docs/alerts.md's pager policy: 2+ failing locations, and every recovery (a recovery
+# counts 0 failing locations, or 1 when a told outage turned into a partial warning).
+PAGER_POLICY = {
+    "$or": [
+        {"locations_failed": [{"numeric": [">=", 2]}]},
+        {"event": ["recovered", "degraded"]},
+    ]
+}
+
+
+def _decide(
+    failing: tuple[str, ...], state: TargetState, *, quorum: int = 2
+) -> tuple[Alert | None, TargetState]:
+    votes = {name: _result(name, name in failing) for name in THREE}
+    result = verdict("mx1", SLOT, THREE, votes, quorum=quorum, alert_on_partial=True)
+    decision = decide(TARGET, state, result, now=T0, scheduled_at=SLOT)
+    return decision.alert, decision.state
+
+
+def test_the_documented_pager_policy_gets_a_2_of_3_down_and_its_recovery_not_a_1_of_3_warning(
+    alerts: Alerts,
+) -> None:
+    # GIVEN a pager subscribed with the filter policy docs/alerts.md gives
+    page = (ROOT / "docs" / "alerts.md").read_text(encoding="utf-8")
+    assert json.dumps(PAGER_POLICY) in page
+    pager = _filtered_queue(PAGER_POLICY)
+    sink = SnsAlertSink(boto3.client("sns", region_name=REGION), alerts.topic_arn)
+    # WHEN a target goes down from 2 of 3 locations (quorum 2), then recovers
+    down, state = _decide(("eu-west-1", "ap-southeast-2"), TargetState("mx1"))
+    assert down is not None and down.event is AlertEvent.DOWN
+    sink.send(down)
+    sent = mark_sent(state, down.alert_id, sent_at=T0)
+    assert sent is not None
+    up, _ = _decide((), sent)
+    assert up is not None and up.event is AlertEvent.RECOVERED
+    sink.send(up)
+    # AND another target's check fails from 1 location of 3 only (a partial warning)
+    partial, _ = _decide(("eu-west-1",), TargetState("mx1"))
+    assert partial is not None and partial.event is AlertEvent.WARNING
+    sink.send(partial)
+    # THEN every subscriber without a filter gets all three
+    everything = alerts.drain()
+    assert [
+        (e["MessageAttributes"]["event"]["Value"], e["MessageAttributes"]["locations_failed"])
+        for e in everything
+    ] == [
+        ("down", {"Type": "Number", "Value": "2"}),
+        ("recovered", {"Type": "Number", "Value": "0"}),
+        ("warning", {"Type": "Number", "Value": "1"}),
+    ]
+    # AND the pager the down alert and its recovery, not the partial warning
+    paged = [json.loads(e["Message"]) for e in _drain(pager)]
+    assert [(m["alert_id"], m["event"]) for m in paged] == [
+        (down.alert_id, "down"),
+        (up.alert_id, "recovered"),
+    ]
