@@ -104,13 +104,15 @@ class LocationWatch:
 
     def slot_decided(self, result: ProbeResult, scheduled_at: str) -> list[Alert]:
         """The verdict ``result`` of ``scheduled_at`` is applied: each of its silent
-        locations that was ok is marked silent (one location_down per flip), and its
+        locations that was ok or failing is marked silent (one location_down per flip), and its
         failing votes are counted for the tick (of now)."""
         alerts = []
         for vote in result.locations:
-            if vote.status != SILENT or self._fresh(vote.location, (SILENT, FAILING), scheduled_at):
+            if vote.status != SILENT or self._fresh(vote.location, (SILENT,), scheduled_at):
                 continue
-            alert = self._flip(vote.location, SILENT, scheduled_at, lambda h: h.status == OK)
+            alert = self._flip(
+                vote.location, SILENT, scheduled_at, lambda h: h.status in (OK, FAILING)
+            )
             if alert is not None:
                 alerts.append(alert)
         failed = {v.location: 1 for v in result.locations if v.failed}
