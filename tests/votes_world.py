@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from smtpwatch.core.locations import OpenSlot
 from smtpwatch.core.probe import ProbeEnvironment
@@ -42,6 +42,22 @@ class Network:
         self.lookups += 1
         ip = UNREACHABLE if self.broken else target.host
         return Resolution((ResolvedAddress(ip, "ipv4"),), "dns")
+
+
+class HasPort(Protocol):
+    port: int
+
+
+def target(server: HasPort, **fields: Any) -> Target:
+    """Target ``mx1`` of a plain SMTP server on 127.0.0.1 (``fields`` override)."""
+    base: dict[str, Any] = {
+        "target_id": "mx1",
+        "host": "127.0.0.1",
+        "port": server.port,
+        "encryption": "none",
+        "timeout_s": 5,
+    }
+    return Target(**(base | fields))
 
 
 def slot(i: int) -> str:

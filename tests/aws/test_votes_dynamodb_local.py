@@ -26,10 +26,9 @@ from smtpwatch.adapters.dynamodb import (
 )
 from smtpwatch.core.locations import silent, verdict
 from smtpwatch.core.result import ProbeResult, Status
-from smtpwatch.core.target import Target
 from smtpwatch.service.memory import MemorySink
 from smtpwatch.testing.servers import SmtpServer
-from votes_world import AP, EU, HOME, LOCATIONS, World, slot
+from votes_world import AP, EU, HOME, LOCATIONS, World, slot, target
 
 pytestmark = pytest.mark.dynamodb_local
 
@@ -105,12 +104,6 @@ def _race(n: int, fn: Callable[[int], R]) -> list[R]:
 
     with ThreadPoolExecutor(max_workers=n) as pool:
         return list(pool.map(go, range(n)))
-
-
-def target(server: SmtpServer) -> Target:
-    return Target(
-        target_id="mx1", host="127.0.0.1", port=server.port, encryption="none", timeout_s=5
-    )
 
 
 def test_every_event_twice_at_once_is_one_decision_and_one_alert_per_change(

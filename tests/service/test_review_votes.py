@@ -10,28 +10,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from smtpwatch.core.target import Target
 from smtpwatch.service.location_health import LocationHealth
 from smtpwatch.testing.servers import SmtpServer
-from votes_world import AP, EU, HOME, World, slot
+from votes_world import AP, EU, HOME, World, slot, target
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SmtpServer]:
     with SmtpServer("127.0.0.1").start() as srv:
         yield srv
-
-
-def target(server: SmtpServer, **kw: object) -> Target:
-    fields: dict[str, object] = {
-        "target_id": "mx1",
-        "host": "127.0.0.1",
-        "port": server.port,
-        "encryption": "none",
-        "timeout_s": 5,
-    }
-    fields.update(kw)
-    return Target(**fields)  # type: ignore[arg-type]
 
 
 def test_a_location_reported_failing_later_sends_no_alert_per_target(server: SmtpServer) -> None:

@@ -14,27 +14,14 @@ import pytest
 from smtpwatch.core.kinds import ErrorKind, Phase, Status
 from smtpwatch.core.locations import failing_summary
 from smtpwatch.core.state import TargetStatus
-from smtpwatch.core.target import Target
 from smtpwatch.testing.servers import SmtpServer
-from votes_world import AP, EU, HOME, LOCATIONS, World, decisions, slot
+from votes_world import AP, EU, HOME, LOCATIONS, World, decisions, slot, target
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SmtpServer]:
     with SmtpServer("127.0.0.1").start() as srv:
         yield srv
-
-
-def target(server: SmtpServer, **kw: object) -> Target:
-    fields: dict[str, object] = {
-        "target_id": "mx1",
-        "host": "127.0.0.1",
-        "port": server.port,
-        "encryption": "none",
-        "timeout_s": 5,
-    }
-    fields.update(kw)
-    return Target(**fields)  # type: ignore[arg-type]
 
 
 def test_all_pass_the_last_vote_decides_and_history_keeps_every_location(

@@ -16,19 +16,13 @@ from smtpwatch.core.state import TargetStatus
 from smtpwatch.core.target import Target
 from smtpwatch.service.memory_votes import MemoryVoteStore
 from smtpwatch.testing.servers import SmtpServer
-from votes_world import AP, EU, HOME, World, slot
+from votes_world import AP, EU, HOME, World, slot, target
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SmtpServer]:
     with SmtpServer("127.0.0.1").start() as srv:
         yield srv
-
-
-def target(server: SmtpServer) -> Target:
-    return Target(
-        target_id="mx1", host="127.0.0.1", port=server.port, encryption="none", timeout_s=5
-    )
 
 
 def late_failing_slot(world: World, t: Target, *, newer_decided: bool) -> None:
